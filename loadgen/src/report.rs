@@ -1,0 +1,356 @@
+//! Counting (per thread, merged at the end) and the final report, human or JSON.
+
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use serde_json::{Map, Value, json};
+
+/// Highest latency the histogram keeps distinct (60 s, in µs); larger values clamp.
+const MAX_LATENCY_US: u64 = 60_000_000;
+
+/// What went wrong. Every kind but `Connect` counts failed requests; `Connect` counts
+/// failed connection attempts (the requests waiting on them are retried, not dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Connect,
+    Read,
+    Write,
+    Timeout,
+    Parse,
+}
+
+impl ErrorKind {
+    /// All kinds, in report order.
+    pub const ALL: [ErrorKind; 5] = [
+        ErrorKind::Connect,
+        ErrorKind::Read,
+        ErrorKind::Write,
+        ErrorKind::Timeout,
+        ErrorKind::Parse,
+    ];
+
+    /// The JSON key and human label.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Read => "read",
+            ErrorKind::Write => "write",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Parse => "parse",
+        }
+    }
+}
+
+/// One thread's counters; threads never share them, [`Stats::merge`] adds them up.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    /// Latency of completed requests, µs, 1 µs..60 s at 3 significant figures.
+    pub latency_us: Histogram<u64>,
+    /// Completed responses, whatever their status.
+    pub requests: u64,
+    /// Requests handed to connections.
+    pub issued: u64,
+    /// Requests given up (read, write, timeout, parse errors).
+    pub dropped: u64,
+    /// Responses by status code (index = code, 100..=599).
+    pub status: Box<[u64; 600]>,
+    /// Errors by kind, in [`ErrorKind::ALL`] order.
+    pub errors: [u64; 5],
+    /// First message seen for each error kind, to say *why*.
+    pub first_error: [Option<String>; 5],
+    /// Connections opened after a connection's first (server close, `--close`, errors).
+    pub reconnects: u64,
+    /// Response bytes received (plaintext).
+    pub bytes_read: u64,
+    /// Open loop: requests due by the end but never sent.
+    pub unsent: u64,
+    /// Monotonic start and end of the thread's run, ns.
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+                .expect("static histogram bounds are valid"),
+            requests: 0,
+            issued: 0,
+            dropped: 0,
+            status: Box::new([0; 600]),
+            errors: [0; 5],
+            first_error: Default::default(),
+            reconnects: 0,
+            bytes_read: 0,
+            unsent: 0,
+            start_ns: 0,
+            end_ns: 0,
+        }
+    }
+}
+
+impl Stats {
+    /// Records one completed response.
+    pub fn record(&mut self, latency_ns: u64, status: u16) {
+        let us = (latency_ns / 1000).clamp(1, MAX_LATENCY_US);
+        self.latency_us.saturating_record(us);
+        self.requests += 1;
+        if let Some(slot) = self.status.get_mut(usize::from(status)) {
+            *slot += 1;
+        }
+    }
+
+    /// Counts `n` errors of `kind`; `why` is only called for the first one.
+    pub fn error(&mut self, kind: ErrorKind, n: u64, why: impl FnOnce() -> String) {
+        let i = kind as usize;
+        self.errors[i] += n;
+        if self.first_error[i].is_none() {
+            self.first_error[i] = Some(why());
+        }
+        if kind != ErrorKind::Connect {
+            self.dropped += n;
+        }
+    }
+
+    /// All errors, non-2xx responses included.
+    pub fn total_errors(&self) -> u64 {
+        self.errors.iter().sum::<u64>() + self.non_2xx()
+    }
+
+    /// Responses whose status is not 2xx.
+    pub fn non_2xx(&self) -> u64 {
+        self.status
+            .iter()
+            .enumerate()
+            .filter(|(code, _)| !(200..300).contains(code))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Adds another thread's counters into these.
+    pub fn merge(&mut self, other: &Stats) {
+        self.latency_us
+            .add(&other.latency_us)
+            .expect("histograms share bounds");
+        self.requests += other.requests;
+        self.issued += other.issued;
+        self.dropped += other.dropped;
+        for (a, b) in self.status.iter_mut().zip(other.status.iter()) {
+            *a += b;
+        }
+        for i in 0..self.errors.len() {
+            self.errors[i] += other.errors[i];
+            if self.first_error[i].is_none() {
+                self.first_error[i].clone_from(&other.first_error[i]);
+            }
+        }
+        self.reconnects += other.reconnects;
+        self.bytes_read += other.bytes_read;
+        self.unsent += other.unsent;
+        self.start_ns = if self.start_ns == 0 {
+            other.start_ns
+        } else {
+            self.start_ns.min(other.start_ns)
+        };
+        self.end_ns = self.end_ns.max(other.end_ns);
+    }
+}
+
+/// The merged result of a run plus what was asked for.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub stats: Stats,
+    /// Wall time from the first thread's start to the last thread's end.
+    pub duration_s: f64,
+    /// `--rate` if open loop.
+    pub offered_rps: Option<f64>,
+    /// Description of the run for the header line (`1 threads and 64 connections …`).
+    pub target: String,
+    pub threads: usize,
+    pub connections: usize,
+    pub pipeline: usize,
+    /// Mix labels with weights, `GET /x` → 90.
+    pub mix: Vec<(String, u32)>,
+}
+
+impl Report {
+    /// Completed responses per second.
+    pub fn rps(&self) -> f64 {
+        if self.duration_s > 0.0 {
+            self.stats.requests as f64 / self.duration_s
+        } else {
+            0.0
+        }
+    }
+
+    fn percentile_us(&self, q: f64) -> Option<u64> {
+        let h = &self.stats.latency_us;
+        (!h.is_empty()).then(|| h.value_at_quantile(q))
+    }
+
+    /// The single JSON object printed by `--json`.
+    pub fn to_json(&self) -> Value {
+        let s = &self.stats;
+        let mut errors = Map::new();
+        for kind in ErrorKind::ALL {
+            errors.insert(kind.name().into(), s.errors[kind as usize].into());
+        }
+        errors.insert("non_2xx".into(), s.non_2xx().into());
+        let status: Map<String, Value> = s
+            .status
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(code, n)| (code.to_string(), (*n).into()))
+            .collect();
+        let h = &s.latency_us;
+        let mean = (!h.is_empty()).then(|| h.mean());
+        json!({
+            "target": self.target,
+            "threads": self.threads,
+            "connections": self.connections,
+            "pipeline": self.pipeline,
+            "mode": if self.offered_rps.is_some() { "open" } else { "closed" },
+            "requests": s.requests,
+            "issued": s.issued,
+            "duration_s": self.duration_s,
+            "rps": self.rps(),
+            "offered_rps": self.offered_rps,
+            "unsent": self.offered_rps.map(|_| s.unsent),
+            "bytes_read": s.bytes_read,
+            "reconnects": s.reconnects,
+            "errors": errors,
+            "status": status,
+            "latency_us": {
+                "p50": self.percentile_us(0.5),
+                "p90": self.percentile_us(0.9),
+                "p99": self.percentile_us(0.99),
+                "p999": self.percentile_us(0.999),
+                "p9999": self.percentile_us(0.9999),
+                "max": (!h.is_empty()).then(|| h.max()),
+                "mean": mean,
+            },
+        })
+    }
+
+    /// wrk-like text report.
+    pub fn human(&self) -> String {
+        let s = &self.stats;
+        let mut out = String::new();
+        let mode = match self.offered_rps {
+            Some(r) => format!("open loop at {r:.0} req/s"),
+            None => "closed loop".to_owned(),
+        };
+        let _ = writeln!(out, "Target {}", self.target);
+        let _ = writeln!(
+            out,
+            "  {} threads and {} connections, {mode}, pipeline {}",
+            self.threads, self.connections, self.pipeline
+        );
+        if self.mix.len() > 1 {
+            for (label, weight) in &self.mix {
+                let _ = writeln!(out, "  mix {weight:>5}  {label}");
+            }
+        }
+        let _ = writeln!(out, "  Latency (µs, from {} send time)", if self.offered_rps.is_some() { "intended" } else { "actual" });
+        let cells = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999), ("p99.99", 0.9999)];
+        let mut head = String::new();
+        let mut vals = String::new();
+        for (name, q) in cells {
+            let _ = write!(head, "{name:>10}");
+            let _ = write!(vals, "{:>10}", fmt_opt(self.percentile_us(q)));
+        }
+        let max = (!s.latency_us.is_empty()).then(|| s.latency_us.max());
+        let mean = (!s.latency_us.is_empty()).then(|| s.latency_us.mean());
+        let _ = writeln!(out, "  {head}{:>10}{:>10}", "max", "mean");
+        let _ = writeln!(
+            out,
+            "  {vals}{:>10}{:>10}",
+            fmt_opt(max),
+            mean.map_or("-".to_owned(), |m| format!("{m:.1}"))
+        );
+        let _ = writeln!(
+            out,
+            "  {} requests in {:.2}s, {:.1} MiB read, {} reconnects",
+            s.requests,
+            self.duration_s,
+            s.bytes_read as f64 / (1024.0 * 1024.0),
+            s.reconnects
+        );
+        let _ = writeln!(out, "Requests/sec: {:>12.2}", self.rps());
+        if let Some(offered) = self.offered_rps {
+            let _ = writeln!(
+                out,
+                "Offered/sec:  {offered:>12.2}  ({} due but never sent)",
+                s.unsent
+            );
+        }
+        let codes: Vec<String> = s
+            .status
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(code, n)| format!("{code}: {n}"))
+            .collect();
+        let _ = writeln!(out, "Status:       {}", if codes.is_empty() { "-".to_owned() } else { codes.join(", ") });
+        let mut errs = Vec::new();
+        for kind in ErrorKind::ALL {
+            let i = kind as usize;
+            if s.errors[i] > 0 {
+                let why = s.first_error[i].as_deref().unwrap_or("?");
+                errs.push(format!("{} {} (first: {why})", kind.name(), s.errors[i]));
+            }
+        }
+        if s.non_2xx() > 0 {
+            errs.push(format!("non-2xx {}", s.non_2xx()));
+        }
+        let _ = writeln!(out, "Errors:       {}", if errs.is_empty() { "none".to_owned() } else { errs.join(", ") });
+        out
+    }
+}
+
+fn fmt_opt(v: Option<u64>) -> String {
+    v.map_or("-".to_owned(), |v| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_adds_counts_and_histograms() {
+        let mut a = Stats::default();
+        let mut b = Stats::default();
+        a.record(1_000_000, 200); // 1 ms
+        b.record(3_000_000, 404);
+        b.error(ErrorKind::Timeout, 2, || "slow".into());
+        a.merge(&b);
+        assert_eq!(a.requests, 2);
+        assert_eq!(a.status[200], 1);
+        assert_eq!(a.status[404], 1);
+        assert_eq!(a.non_2xx(), 1);
+        assert_eq!(a.errors[ErrorKind::Timeout as usize], 2);
+        assert_eq!(a.dropped, 2);
+        assert_eq!(a.total_errors(), 3);
+        assert_eq!(a.latency_us.len(), 2);
+        assert!(a.latency_us.equivalent(a.latency_us.max(), 3000));
+    }
+
+    #[test]
+    fn latency_clamps_into_histogram_range() {
+        let mut s = Stats::default();
+        s.record(10, 200); // 10 ns → 1 µs floor
+        s.record(u64::MAX / 2, 200); // far beyond 60 s → clamped
+        assert_eq!(s.latency_us.min(), 1);
+        assert!(s.latency_us.equivalent(s.latency_us.max(), MAX_LATENCY_US));
+    }
+
+    #[test]
+    fn connect_errors_do_not_drop_requests() {
+        let mut s = Stats::default();
+        s.error(ErrorKind::Connect, 1, || "refused".into());
+        s.error(ErrorKind::Connect, 1, || unreachable!("only the first message is built"));
+        assert_eq!(s.dropped, 0);
+        assert_eq!(s.first_error[0].as_deref(), Some("refused"));
+    }
+}

@@ -1,0 +1,256 @@
+//! Where HTTP meets availability: routes, the read handlers (allocation-free),
+//! and the hand-off of writes to the writer thread.
+
+mod patch;
+mod read;
+mod reply;
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use crate::http::request::Method;
+use crate::ratelimit::{Decision, RateLimiter, monotonic_ns};
+use crate::runtime::{
+    ConnRef, Handler, HandlerFactory, ListenerKind, Outcome, Rejection, Request, Sink,
+};
+use crate::snapshot::Snapshot;
+use crate::writer::Command;
+
+pub use patch::{BodyError, Edit, parse_patch_body};
+pub use reply::{Extra, write_error};
+
+/// Server lifecycle as `/ready` reports it.
+pub const STATE_STARTING: u8 = 0;
+pub const STATE_SERVING: u8 = 1;
+pub const STATE_DRAINING: u8 = 2;
+
+/// State every worker shares with the writer thread.
+pub struct Shared {
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub limiter: RateLimiter,
+    pub auth_failures: RateLimiter,
+    pub state: AtomicU8,
+    pub writer: SyncSender<Command>,
+}
+
+/// Where the writer sends a worker's deferred replies.
+#[derive(Clone)]
+pub struct ReplyTo {
+    pub tx: Sender<(ConnRef, Vec<u8>)>,
+    pub waker: Arc<mio::Waker>,
+}
+
+impl ReplyTo {
+    pub fn send(&self, conn: ConnRef, bytes: Vec<u8>) {
+        if self.tx.send((conn, bytes)).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+pub struct ApiFactory {
+    pub shared: Arc<Shared>,
+    /// Receivers are created up front and taken by each worker as it starts.
+    pub reply_channels:
+        Mutex<Vec<Option<(Sender<(ConnRef, Vec<u8>)>, Receiver<(ConnRef, Vec<u8>)>)>>>,
+}
+
+impl ApiFactory {
+    pub fn new(shared: Arc<Shared>, workers: usize) -> ApiFactory {
+        let channels = (0..workers)
+            .map(|_| Some(std::sync::mpsc::channel()))
+            .collect();
+        ApiFactory {
+            shared,
+            reply_channels: Mutex::new(channels),
+        }
+    }
+}
+
+impl HandlerFactory for ApiFactory {
+    type Handler = ApiHandler;
+
+    fn make(&self, worker_index: usize, waker: Arc<mio::Waker>) -> ApiHandler {
+        let (tx, rx) = self
+            .reply_channels
+            .lock()
+            .expect("reply channel table")
+            .get_mut(worker_index)
+            .and_then(Option::take)
+            .expect("one reply channel per worker");
+        let snap = self.shared.snapshot.load_full();
+        ApiHandler {
+            cache: arc_swap::Cache::new(self.shared.snapshot.clone()),
+            shared: self.shared.clone(),
+            snap,
+            now_unix_s: 0,
+            replies: rx,
+            reply_to: ReplyTo { tx, waker },
+        }
+    }
+}
+
+pub struct ApiHandler {
+    shared: Arc<Shared>,
+    cache: arc_swap::Cache<Arc<ArcSwap<Snapshot>>, Arc<Snapshot>>,
+    /// The snapshot this batch answers from (one atomic load per batch).
+    snap: Arc<Snapshot>,
+    now_unix_s: i64,
+    replies: Receiver<(ConnRef, Vec<u8>)>,
+    reply_to: ReplyTo,
+}
+
+const ALLOW_WEEK: &[u8] = b"Allow: GET, HEAD, PATCH\r\n";
+const ALLOW_READ: &[u8] = b"Allow: GET, HEAD\r\n";
+
+enum Route {
+    Week,
+    Slot,
+    Csv,
+    Health,
+    Ready,
+}
+
+impl Handler for ApiHandler {
+    fn begin_batch(&mut self) {
+        let latest = self.cache.load();
+        if !Arc::ptr_eq(latest, &self.snap) {
+            self.snap = latest.clone();
+        }
+        self.now_unix_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+    }
+
+    fn handle(&mut self, req: &Request<'_>, sink: &mut Sink<'_>) -> Outcome {
+        let rate = match req.listener {
+            ListenerKind::Admin => None,
+            ListenerKind::Public => self.rate_check(req.peer_ip),
+        };
+        if let Some(d) = rate
+            && !d.allowed
+        {
+            let extra = Extra::RetryAfter(d.retry_after_secs);
+            write_error(
+                sink,
+                429,
+                "rate_limited",
+                "too many requests",
+                None,
+                rate,
+                extra,
+                req.head.method == Method::Head,
+            );
+            return Outcome::Done;
+        }
+        let head_only = req.head.method == Method::Head;
+        let route = match (req.listener, req.head.path) {
+            (ListenerKind::Public, b"/availability") => Route::Week,
+            (ListenerKind::Public, b"/availability/slot") => Route::Slot,
+            (ListenerKind::Public, b"/availability/csv") => Route::Csv,
+            (_, b"/health") => Route::Health,
+            (_, b"/ready") => Route::Ready,
+            _ => {
+                write_error(
+                    sink,
+                    404,
+                    "not_found",
+                    "no such resource",
+                    Some(req.head.path),
+                    rate,
+                    Extra::None,
+                    head_only,
+                );
+                return Outcome::Done;
+            }
+        };
+        let allow = if matches!(route, Route::Week) {
+            ALLOW_WEEK
+        } else {
+            ALLOW_READ
+        };
+        match (req.head.method, route) {
+            (Method::Patch, Route::Week) => return self.patch(req, sink, rate),
+            (Method::Get | Method::Head, Route::Week) => {
+                self.week(req, sink, rate, crate::snapshot::Kind::WeekJson)
+            }
+            (Method::Get | Method::Head, Route::Csv) => {
+                self.week(req, sink, rate, crate::snapshot::Kind::Csv)
+            }
+            (Method::Get | Method::Head, Route::Slot) => self.slot(req, sink, rate),
+            (Method::Get | Method::Head, Route::Health) => {
+                read::status_body(sink, 200, b"{\"status\":\"ok\"}", rate, head_only)
+            }
+            (Method::Get | Method::Head, Route::Ready) => {
+                match self.shared.state.load(Ordering::Acquire) {
+                    STATE_SERVING => {
+                        read::status_body(sink, 200, b"{\"status\":\"ready\"}", rate, head_only)
+                    }
+                    STATE_DRAINING => {
+                        read::status_body(sink, 503, b"{\"status\":\"draining\"}", rate, head_only)
+                    }
+                    _ => {
+                        read::status_body(sink, 503, b"{\"status\":\"starting\"}", rate, head_only)
+                    }
+                }
+            }
+            _ => write_error(
+                sink,
+                405,
+                "method_not_allowed",
+                "method not allowed here",
+                None,
+                rate,
+                Extra::Allow(allow),
+                head_only,
+            ),
+        }
+        Outcome::Done
+    }
+
+    fn reject(
+        &mut self,
+        peer_ip: IpAddr,
+        listener: ListenerKind,
+        rejection: Rejection,
+        sink: &mut Sink<'_>,
+    ) {
+        // Protocol errors still state the client's limit, without spending a token.
+        let rate = match listener {
+            ListenerKind::Public if self.shared.limiter.is_enabled() => {
+                Some(self.shared.limiter.peek(peer_ip, monotonic_ns()))
+            }
+            _ => None,
+        };
+        write_error(
+            sink,
+            rejection.status,
+            rejection.code,
+            rejection.message,
+            None,
+            rate,
+            Extra::None,
+            false,
+        );
+    }
+
+    fn take_replies(&mut self, deliver: &mut dyn FnMut(ConnRef, Vec<u8>)) {
+        while let Ok((conn, bytes)) = self.replies.try_recv() {
+            deliver(conn, bytes);
+        }
+    }
+}
+
+impl ApiHandler {
+    fn rate_check(&self, ip: IpAddr) -> Option<Decision> {
+        let limiter = &self.shared.limiter;
+        limiter
+            .is_enabled()
+            .then(|| limiter.check(ip, monotonic_ns()))
+    }
+}

@@ -1,0 +1,341 @@
+//! PATCH /availability on the worker: cheap checks (rate, bearer syntax, the
+//! failure budget), full body validation, then the job goes to the writer
+//! thread, which alone runs bcrypt and touches the file.
+
+use std::sync::mpsc::TrySendError;
+
+use serde_json::Value;
+
+use super::ApiHandler;
+use super::reply::{Extra, write_error};
+use crate::auth::{BearerError, parse_bearer};
+use crate::ratelimit::{Decision, monotonic_ns};
+use crate::runtime::{Outcome, Request, Sink};
+use crate::week::{DAYS_PER_WEEK, SLOTS_PER_DAY, Status};
+use crate::writer::{Command, WriteJob};
+
+pub const MAX_BATCH_ENTRIES: usize = 100;
+const AUTHENTICATE: &[u8] = b"WWW-Authenticate: Bearer\r\n";
+
+/// One validated cell change, in the home zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Edit {
+    pub slot_index: u16,
+    pub status: Status,
+}
+
+/// Why a body was refused; `entry` names the offending index when there is one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BodyError {
+    pub code: &'static str,
+    pub message: String,
+    pub entry: Option<usize>,
+}
+
+fn entry_error(index: usize, message: impl Into<String>) -> BodyError {
+    BodyError {
+        code: "invalid_entry",
+        message: format!("slots[{index}]: {}", message.into()),
+        entry: Some(index),
+    }
+}
+
+fn parse_time(text: &str) -> Option<u16> {
+    let b = text.as_bytes();
+    if b.len() != 5 || b[2] != b':' || ![0, 1, 3, 4].iter().all(|&i| b[i].is_ascii_digit()) {
+        return None;
+    }
+    let hour = ((b[0] - b'0') * 10 + (b[1] - b'0')) as u16;
+    let minute = ((b[3] - b'0') * 10 + (b[4] - b'0')) as u16;
+    match (hour, minute) {
+        (0..=23, 0) => Some(hour * 2),
+        (0..=23, 30) => Some(hour * 2 + 1),
+        _ => None,
+    }
+}
+
+fn parse_entry(index: usize, entry: &Value) -> Result<Edit, BodyError> {
+    let Some(fields) = entry.as_object() else {
+        return Err(entry_error(index, "must be an object"));
+    };
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !matches!(k.as_str(), "day" | "time" | "slot" | "status"))
+    {
+        return Err(entry_error(index, format!("unknown field \"{unknown}\"")));
+    }
+    let day = match fields.get("day").map(Value::as_u64) {
+        Some(Some(d)) if (d as usize) < DAYS_PER_WEEK => d as u16,
+        Some(_) => {
+            return Err(entry_error(
+                index,
+                "day must be an integer 0..6 (0 = Monday)",
+            ));
+        }
+        None => return Err(entry_error(index, "day is required")),
+    };
+    let slot = match (fields.get("time"), fields.get("slot")) {
+        (Some(_), Some(_)) => return Err(entry_error(index, "give time or slot, not both")),
+        (None, None) => {
+            return Err(entry_error(
+                index,
+                "time (HH:MM) or slot (0..47) is required",
+            ));
+        }
+        (Some(time), None) => match time.as_str().and_then(parse_time) {
+            Some(s) => s,
+            None => {
+                return Err(entry_error(
+                    index,
+                    "time must be \"HH:MM\" on the half hour",
+                ));
+            }
+        },
+        (None, Some(slot)) => match slot.as_u64() {
+            Some(s) if (s as usize) < SLOTS_PER_DAY => s as u16,
+            _ => return Err(entry_error(index, "slot must be an integer 0..47")),
+        },
+    };
+    let status = match fields.get("status") {
+        Some(Value::String(s)) => match Status::parse(s) {
+            Some(status) => status,
+            None => {
+                return Err(entry_error(
+                    index,
+                    "status must be \"available\", \"unavailable\" or \"maybe\"",
+                ));
+            }
+        },
+        Some(_) => return Err(entry_error(index, "status must be a string")),
+        None => return Err(entry_error(index, "status is required")),
+    };
+    Ok(Edit {
+        slot_index: day * SLOTS_PER_DAY as u16 + slot,
+        status,
+    })
+}
+
+/// Validates a whole PATCH body; nothing is applied unless all of it is valid.
+/// Two entries for the same cell are refused: the intent would be ambiguous.
+pub fn parse_patch_body(body: &[u8]) -> Result<Vec<Edit>, BodyError> {
+    let whole = |code, message: &str| BodyError {
+        code,
+        message: message.to_string(),
+        entry: None,
+    };
+    let value: Value = serde_json::from_slice(body).map_err(|e| BodyError {
+        code: "invalid_json",
+        message: format!("body is not valid JSON: {e}"),
+        entry: None,
+    })?;
+    let Some(object) = value.as_object() else {
+        return Err(whole(
+            "invalid_body",
+            "body must be an object {\"slots\":[…]}",
+        ));
+    };
+    if let Some(unknown) = object.keys().find(|k| k.as_str() != "slots") {
+        return Err(BodyError {
+            code: "invalid_body",
+            message: format!("unknown field \"{unknown}\""),
+            entry: None,
+        });
+    }
+    let Some(entries) = object.get("slots").and_then(Value::as_array) else {
+        return Err(whole("invalid_body", "\"slots\" must be an array"));
+    };
+    if entries.is_empty() || entries.len() > MAX_BATCH_ENTRIES {
+        return Err(whole(
+            "invalid_batch",
+            "\"slots\" must hold 1 to 100 entries",
+        ));
+    }
+    let mut seen = [u8::MAX; crate::week::SLOTS_PER_WEEK];
+    let mut edits = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.iter().enumerate() {
+        let edit = parse_entry(index, entry)?;
+        let first = &mut seen[edit.slot_index as usize];
+        if *first != u8::MAX {
+            return Err(entry_error(
+                index,
+                format!("sets the same slot as slots[{}]", *first),
+            ));
+        }
+        *first = index as u8;
+        edits.push(edit);
+    }
+    Ok(edits)
+}
+
+impl ApiHandler {
+    pub(super) fn patch(
+        &mut self,
+        req: &Request<'_>,
+        sink: &mut Sink<'_>,
+        rate: Option<Decision>,
+    ) -> Outcome {
+        let key = match parse_bearer(req.head.authorization) {
+            Ok(key) => key,
+            Err(e) => {
+                let message = match e {
+                    BearerError::Missing => "an Authorization: Bearer key is required",
+                    BearerError::Malformed => "the Authorization header must be \"Bearer <key>\"",
+                };
+                write_error(
+                    sink,
+                    401,
+                    "unauthorized",
+                    message,
+                    None,
+                    rate,
+                    Extra::Authenticate(AUTHENTICATE),
+                    false,
+                );
+                return Outcome::Done;
+            }
+        };
+        let failures = self.shared.auth_failures.peek(req.peer_ip, monotonic_ns());
+        if !failures.allowed {
+            let extra = Extra::RetryAfter(failures.retry_after_secs);
+            write_error(
+                sink,
+                429,
+                "too_many_auth_failures",
+                "too many failed keys from this address",
+                None,
+                rate,
+                extra,
+                false,
+            );
+            return Outcome::Done;
+        }
+        let job = WriteJob {
+            conn: req.conn,
+            reply: self.reply_to.clone(),
+            peer_ip: req.peer_ip,
+            key: key.to_vec(),
+            edits: parse_patch_body(req.body),
+            close: sink.close,
+            http10_keep_alive: sink.http10_keep_alive,
+            rate,
+        };
+        match self.shared.writer.try_send(Command::Write(Box::new(job))) {
+            Ok(()) => Outcome::Deferred,
+            Err(TrySendError::Full(_)) => {
+                write_error(
+                    sink,
+                    503,
+                    "busy",
+                    "too many writes in flight; retry shortly",
+                    None,
+                    rate,
+                    Extra::RetryAfter(1),
+                    false,
+                );
+                Outcome::Done
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                write_error(
+                    sink,
+                    503,
+                    "unavailable",
+                    "the server is shutting down",
+                    None,
+                    rate,
+                    Extra::None,
+                    false,
+                );
+                Outcome::Done
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_time_and_slot_forms() {
+        let edits = parse_patch_body(br#"{"slots":[{"day":2,"time":"14:00","status":"available"},{"day":4,"slot":20,"status":"maybe"}]}"#)
+            .expect("valid");
+        assert_eq!(
+            edits[0],
+            Edit {
+                slot_index: 2 * 48 + 28,
+                status: Status::Available
+            }
+        );
+        assert_eq!(
+            edits[1],
+            Edit {
+                slot_index: 4 * 48 + 20,
+                status: Status::Maybe
+            }
+        );
+    }
+
+    #[test]
+    fn names_the_bad_entry() {
+        let cases: &[(&[u8], usize)] = &[
+            (br#"{"slots":[{"day":1,"slot":0,"status":"maybe"},{"day":7,"slot":0,"status":"maybe"}]}"#, 1),
+            (br#"{"slots":[{"day":1,"time":"14:15","status":"maybe"}]}"#, 0),
+            (br#"{"slots":[{"day":1,"time":"24:00","status":"maybe"}]}"#, 0),
+            (br#"{"slots":[{"day":1,"slot":48,"status":"maybe"}]}"#, 0),
+            (br#"{"slots":[{"day":1,"slot":3,"status":"busy"}]}"#, 0),
+            (br#"{"slots":[{"day":1,"slot":3,"time":"01:30","status":"maybe"}]}"#, 0),
+            (br#"{"slots":[{"day":1,"slot":3,"status":"maybe","x":1}]}"#, 0),
+            (br#"{"slots":[{"day":-1,"slot":3,"status":"maybe"}]}"#, 0),
+            (br#"{"slots":[{"day":1,"slot":3,"status":"maybe"},{"day":1,"time":"01:30","status":"available"}]}"#, 1),
+            (br#"{"slots":[5]}"#, 0),
+        ];
+        for (body, index) in cases {
+            let err = parse_patch_body(body).expect_err(std::str::from_utf8(body).unwrap_or("?"));
+            assert_eq!(err.entry, Some(*index), "{}", err.message);
+            assert!(
+                err.message.starts_with(&format!("slots[{index}]")),
+                "{}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
+    fn batch_bounds_and_shape() {
+        assert_eq!(
+            parse_patch_body(br#"{"slots":[]}"#)
+                .expect_err("empty")
+                .code,
+            "invalid_batch"
+        );
+        let many: Vec<String> = (0..101)
+            .map(|i| format!(r#"{{"day":{},"slot":{},"status":"maybe"}}"#, i / 48, i % 48))
+            .collect();
+        let body = format!(r#"{{"slots":[{}]}}"#, many.join(","));
+        assert_eq!(
+            parse_patch_body(body.as_bytes()).expect_err("101").code,
+            "invalid_batch"
+        );
+        let hundred = format!(r#"{{"slots":[{}]}}"#, many[..100].join(","));
+        assert_eq!(
+            parse_patch_body(hundred.as_bytes())
+                .expect("100 is fine")
+                .len(),
+            100
+        );
+        assert_eq!(
+            parse_patch_body(b"{").expect_err("json").code,
+            "invalid_json"
+        );
+        assert_eq!(
+            parse_patch_body(b"[]").expect_err("shape").code,
+            "invalid_body"
+        );
+        assert_eq!(
+            parse_patch_body(br#"{"slots":[],"x":1}"#)
+                .expect_err("field")
+                .code,
+            "invalid_body"
+        );
+    }
+}

@@ -1,0 +1,225 @@
+//! Read handlers. Everything here runs under the allocation-counting test:
+//! answers are slices of the snapshot plus a few bytes of scratch.
+//! (The only allocating branch is a `date=` week the snapshot does not hold.)
+
+use chrono::NaiveDate;
+
+use super::ApiHandler;
+use super::reply::{Extra, put_tail, write_error};
+use crate::http::query::{MAX_TZ_LEN_BYTES, ReadParams, parse_read_params};
+use crate::http::request::Method;
+use crate::http::response::{ByteWriter, CACHE_READ, JSON_TYPE, status_line};
+use crate::ratelimit::Decision;
+use crate::runtime::{Request, Sink};
+use crate::snapshot::{self, Kind};
+use crate::week::SLOTS_PER_DAY;
+use crate::week::grid::{Grid, current_week_start, week_start_of};
+use crate::week::zones::{self, ZoneId};
+
+/// A small fixed JSON body (health, readiness).
+pub fn status_body(
+    sink: &mut Sink<'_>,
+    status: u16,
+    body: &'static [u8],
+    rate: Option<Decision>,
+    head_only: bool,
+) {
+    let date = *sink.date;
+    let (close, keep_alive) = (sink.close, sink.http10_keep_alive);
+    let fitted = sink.write(|w| {
+        w.put(status_line(status))
+            .put(JSON_TYPE)
+            .put(crate::http::response::CACHE_NONE)
+            .put(b"Content-Length: ")
+            .put_u64(body.len() as u64)
+            .put(b"\r\n");
+        put_tail(w, &date, rate, close, keep_alive);
+        if !head_only {
+            w.put(body);
+        }
+    });
+    assert!(fitted, "the runtime reserves scratch for one response");
+}
+
+impl ApiHandler {
+    /// Parses the query and resolves the zone; on error the response is written.
+    fn read_target<'b>(
+        &self,
+        req: &Request<'_>,
+        sink: &mut Sink<'_>,
+        rate: Option<Decision>,
+        tz_buf: &'b mut [u8; MAX_TZ_LEN_BYTES],
+    ) -> Option<(ReadParams<'b>, ZoneId)> {
+        let head_only = req.head.method == Method::Head;
+        let params = match parse_read_params(req.head.query, tz_buf) {
+            Ok(p) => p,
+            Err(e) => {
+                write_error(
+                    sink,
+                    400,
+                    e.code,
+                    e.message,
+                    None,
+                    rate,
+                    Extra::None,
+                    head_only,
+                );
+                return None;
+            }
+        };
+        let zone = match params.tz {
+            None => self.snap.home_tz,
+            Some(name) => match zones::lookup(name) {
+                Some(zone) => zone,
+                None => {
+                    write_error(
+                        sink,
+                        400,
+                        "invalid_timezone",
+                        "unknown timezone",
+                        Some(name),
+                        rate,
+                        Extra::None,
+                        head_only,
+                    );
+                    return None;
+                }
+            },
+        };
+        Some((params, zone))
+    }
+
+    fn week_start_for(&self, zone: ZoneId, date: Option<NaiveDate>) -> NaiveDate {
+        match date {
+            Some(d) => week_start_of(d),
+            None => current_week_start(zone, self.now_unix_s),
+        }
+    }
+
+    pub(super) fn week(
+        &mut self,
+        req: &Request<'_>,
+        sink: &mut Sink<'_>,
+        rate: Option<Decision>,
+        kind: Kind,
+    ) {
+        let head_only = req.head.method == Method::Head;
+        let mut tz_buf = [0u8; MAX_TZ_LEN_BYTES];
+        let Some((params, zone)) = self.read_target(req, sink, rate, &mut tz_buf) else {
+            return;
+        };
+        let date = *sink.date;
+        let (close, keep_alive) = (sink.close, sink.http10_keep_alive);
+        let tail = |w: &mut ByteWriter<'_>| put_tail(w, &date, rate, close, keep_alive);
+        let answer = match params.date {
+            None => self.snap.answer(zone, self.now_unix_s),
+            Some(d) => self.snap.answer_for_week(zone, week_start_of(d)),
+        };
+        match answer {
+            Some(a) => {
+                let (head, parts) = match kind {
+                    Kind::WeekJson => (a.json_head, [a.json_prefix, a.json_slots]),
+                    Kind::Csv => (a.csv_head, [a.csv_body, Default::default()]),
+                };
+                sink.push_shared(&self.snap, head);
+                assert!(
+                    sink.write(tail),
+                    "the runtime reserves scratch for one response"
+                );
+                if !head_only {
+                    for part in parts {
+                        sink.push_shared(&self.snap, part);
+                    }
+                }
+            }
+            None => {
+                let week_start = self.week_start_for(zone, params.date);
+                let (head, body, _) =
+                    snapshot::render_on_demand(&self.snap, zone, week_start, kind);
+                sink.push_owned(head);
+                assert!(
+                    sink.write(tail),
+                    "the runtime reserves scratch for one response"
+                );
+                if !head_only {
+                    sink.push_owned(body);
+                }
+            }
+        }
+    }
+
+    pub(super) fn slot(&mut self, req: &Request<'_>, sink: &mut Sink<'_>, rate: Option<Decision>) {
+        let head_only = req.head.method == Method::Head;
+        let mut tz_buf = [0u8; MAX_TZ_LEN_BYTES];
+        let Some((params, zone)) = self.read_target(req, sink, rate, &mut tz_buf) else {
+            return;
+        };
+        let fail = |sink: &mut Sink<'_>, code, message| {
+            write_error(sink, 400, code, message, None, rate, Extra::None, head_only)
+        };
+        let Some(day) = params.day else {
+            return fail(
+                sink,
+                "missing_parameter",
+                "day is required (0 = Monday … 6 = Sunday)",
+            );
+        };
+        let slot = match (params.time_slot, params.slot) {
+            (Some(s), None) | (None, Some(s)) => s,
+            (Some(_), Some(_)) => {
+                return fail(sink, "invalid_query", "give time or slot, not both");
+            }
+            (None, None) => {
+                return fail(
+                    sink,
+                    "missing_parameter",
+                    "time=HH:MM or slot=0..47 is required",
+                );
+            }
+        };
+        let cell = day as usize * SLOTS_PER_DAY + slot as usize;
+        let answer = match params.date {
+            None => self.snap.answer(zone, self.now_unix_s),
+            Some(d) => self.snap.answer_for_week(zone, week_start_of(d)),
+        };
+        let mut on_demand: Option<Box<Grid>> = None;
+        let (week_start_text, status) = match answer {
+            Some(a) => (a.week_start_text, self.snap.grid(a)[cell]),
+            None => {
+                let week_start = self.week_start_for(zone, params.date);
+                let grid = on_demand.insert(Box::new(
+                    crate::week::grid::CellMap::build(self.snap.home_tz, zone, week_start)
+                        .apply(&self.snap.home_week),
+                ));
+                let mut text = [0u8; 10];
+                crate::http::date::write_ymd(week_start, &mut text);
+                (text, grid[cell])
+            }
+        };
+        let mut body_buf = [0u8; 512];
+        let mut body = ByteWriter::new(&mut body_buf);
+        snapshot::json::render_slot(
+            &mut body,
+            zones::name(zone),
+            &week_start_text,
+            cell,
+            status.as_str(),
+        );
+        assert!(!body.overflowed(), "slot bodies are bounded");
+        let date = *sink.date;
+        let (close, keep_alive) = (sink.close, sink.http10_keep_alive);
+        let fitted = sink.write(|w| {
+            w.put(status_line(200))
+                .put(JSON_TYPE)
+                .put(CACHE_READ)
+                .put(b"Content-Length: ")
+                .put_u64(body.len_bytes() as u64)
+                .put(b"\r\n");
+            put_tail(w, &date, rate, close, keep_alive);
+            if !head_only {
+                w.put(body.written());
+            }
+        });
+        assert!(fitted, "the runtime reserves scratch for one response");
+    }
+}

@@ -1,0 +1,219 @@
+//! Query parameters of the read routes (`tz`, `date`, `day`, `time`, `slot`), parsed
+//! without allocation: values are decoded into stack buffers, `tz` into the caller's.
+//!
+//! Unknown keys are ignored, so cache-busting parameters (`?_=1700000000`) never break
+//! a read; every `%` in the query, known key or not, must start a valid escape.
+
+use chrono::NaiveDate;
+use percent_encoding::percent_decode;
+
+/// Longest accepted decoded `tz` value (the longest IANA name is far shorter).
+pub const MAX_TZ_LEN_BYTES: usize = 128;
+
+/// A rejected query: `code` and `message` go into the JSON error body (400).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryError {
+    /// Machine-readable code, e.g. `invalid_date`.
+    pub code: &'static str,
+    /// Short human-readable explanation.
+    pub message: &'static str,
+}
+
+/// The read parameters present in a query; all optional here, the routes decide
+/// which they require.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadParams<'b> {
+    /// Percent-decoded viewer zone (not yet looked up); `+` is kept literally
+    /// because zone names such as `Etc/GMT+5` contain it.
+    pub tz: Option<&'b [u8]>,
+    /// `date=YYYY-MM-DD`: a real calendar date in years 1900..=2200.
+    pub date: Option<NaiveDate>,
+    /// `day=0..6` (Monday = 0).
+    pub day: Option<u8>,
+    /// Slot index 0..=47 from `time=HH:MM` on the half hour.
+    pub time_slot: Option<u8>,
+    /// `slot=0..47`.
+    pub slot: Option<u8>,
+}
+
+const INVALID_QUERY: QueryError = QueryError {
+    code: "invalid_query",
+    message: "malformed percent-escape in query",
+};
+const DUPLICATE: QueryError = QueryError {
+    code: "duplicate_parameter",
+    message: "a query parameter was given more than once",
+};
+const INVALID_TZ: QueryError = QueryError {
+    code: "invalid_timezone",
+    message: "tz must be a non-empty UTF-8 zone name of at most 128 bytes",
+};
+const INVALID_DATE: QueryError = QueryError {
+    code: "invalid_date",
+    message: "date must be a calendar date YYYY-MM-DD in years 1900 to 2200",
+};
+const INVALID_DAY: QueryError = QueryError {
+    code: "invalid_day",
+    message: "day must be 0 (Monday) to 6 (Sunday)",
+};
+const INVALID_TIME: QueryError = QueryError {
+    code: "invalid_time",
+    message: "time must be HH:MM on the half hour",
+};
+const INVALID_SLOT: QueryError = QueryError {
+    code: "invalid_slot",
+    message: "slot must be 0 to 47",
+};
+
+#[derive(Clone, Copy)]
+enum Key {
+    Tz,
+    Date,
+    Day,
+    Time,
+    Slot,
+}
+
+/// Parses the query string (without the `?`) of a read request.
+///
+/// Pairs are split on `&` (empty pairs ignored), then on the first `=`; keys and
+/// values are percent-decoded (`+` is not a space). A known key given twice is
+/// `duplicate_parameter`; an empty value for a known key is that key's `invalid_*`.
+pub fn parse_read_params<'b>(
+    query: &[u8],
+    tz_scratch: &'b mut [u8; MAX_TZ_LEN_BYTES],
+) -> Result<ReadParams<'b>, QueryError> {
+    let mut params = ReadParams::default();
+    let mut tz_len: Option<usize> = None;
+    for pair in query.split(|&b| b == b'&').filter(|pair| !pair.is_empty()) {
+        if !escapes_are_valid(pair) {
+            return Err(INVALID_QUERY);
+        }
+        let (raw_key, raw_value) = match pair.iter().position(|&b| b == b'=') {
+            Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+            None => (pair, &pair[pair.len()..]),
+        };
+        let Some(key) = known_key(raw_key) else {
+            continue;
+        };
+        let seen = match key {
+            Key::Tz => tz_len.is_some(),
+            Key::Date => params.date.is_some(),
+            Key::Day => params.day.is_some(),
+            Key::Time => params.time_slot.is_some(),
+            Key::Slot => params.slot.is_some(),
+        };
+        if seen {
+            return Err(DUPLICATE);
+        }
+        match key {
+            Key::Tz => tz_len = Some(decode_tz(raw_value, tz_scratch)?),
+            Key::Date => params.date = Some(parse_date(raw_value).ok_or(INVALID_DATE)?),
+            Key::Day => params.day = Some(parse_small(raw_value, 6).ok_or(INVALID_DAY)?),
+            Key::Time => params.time_slot = Some(parse_time(raw_value).ok_or(INVALID_TIME)?),
+            Key::Slot => params.slot = Some(parse_small(raw_value, 47).ok_or(INVALID_SLOT)?),
+        }
+    }
+    let tz_scratch: &'b [u8; MAX_TZ_LEN_BYTES] = tz_scratch;
+    params.tz = tz_len.map(|len| &tz_scratch[..len]);
+    Ok(params)
+}
+
+/// Every `%` is followed by two hex digits (the decoder would pass bad escapes through).
+fn escapes_are_valid(raw: &[u8]) -> bool {
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'%' {
+            match raw.get(i + 1..i + 3) {
+                Some([hi, lo]) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => i += 3,
+                _ => return false,
+            }
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
+fn known_key(raw_key: &[u8]) -> Option<Key> {
+    let mut buf = [0u8; 4];
+    let key = decode_into(raw_key, &mut buf)?;
+    match key {
+        b"tz" => Some(Key::Tz),
+        b"date" => Some(Key::Date),
+        b"day" => Some(Key::Day),
+        b"time" => Some(Key::Time),
+        b"slot" => Some(Key::Slot),
+        _ => None,
+    }
+}
+
+/// Percent-decodes `raw` into `out`; `None` if it does not fit.
+fn decode_into<'o>(raw: &[u8], out: &'o mut [u8]) -> Option<&'o [u8]> {
+    let mut len = 0;
+    for byte in percent_decode(raw) {
+        *out.get_mut(len)? = byte;
+        len += 1;
+    }
+    Some(&out[..len])
+}
+
+fn decode_tz(raw: &[u8], scratch: &mut [u8; MAX_TZ_LEN_BYTES]) -> Result<usize, QueryError> {
+    let tz = decode_into(raw, scratch).ok_or(INVALID_TZ)?;
+    if tz.is_empty() || std::str::from_utf8(tz).is_err() {
+        return Err(INVALID_TZ);
+    }
+    Ok(tz.len())
+}
+
+/// Strict `YYYY-MM-DD`, a real date, years 1900..=2200.
+fn parse_date(raw: &[u8]) -> Option<NaiveDate> {
+    let mut buf = [0u8; 10];
+    let text = decode_into(raw, &mut buf)?;
+    let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = *text else {
+        return None;
+    };
+    let year = digits([y0, y1, y2, y3])?;
+    let month = digits([m0, m1])?;
+    let day = digits([d0, d1])?;
+    if !(1900..=2200).contains(&year) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)
+}
+
+/// `HH:MM` with HH 00..=23 and MM 00 or 30, as a slot index 0..=47.
+fn parse_time(raw: &[u8]) -> Option<u8> {
+    let mut buf = [0u8; 5];
+    let text = decode_into(raw, &mut buf)?;
+    let [h0, h1, b':', m0, m1] = *text else {
+        return None;
+    };
+    let hour = digits([h0, h1])?;
+    let minute = digits([m0, m1])?;
+    if hour > 23 || (minute != 0 && minute != 30) {
+        return None;
+    }
+    u8::try_from(hour * 2 + minute / 30).ok()
+}
+
+/// 1–2 decimal digits (no sign) with a value at most `max`.
+fn parse_small(raw: &[u8], max: u32) -> Option<u8> {
+    let mut buf = [0u8; 2];
+    let value = match *decode_into(raw, &mut buf)? {
+        [d] => digits([d])?,
+        [d0, d1] => digits([d0, d1])?,
+        _ => return None,
+    };
+    if value > max {
+        return None;
+    }
+    u8::try_from(value).ok()
+}
+
+/// The value of a fixed run of ASCII decimal digits.
+fn digits<const N: usize>(bytes: [u8; N]) -> Option<u32> {
+    bytes.iter().try_fold(0u32, |acc, &b| {
+        b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
+    })
+}

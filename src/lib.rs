@@ -1,0 +1,20 @@
+//! availability-server: one person's weekly availability, converted into any
+//! IANA timezone, answered from precomputed bytes by pinned mio event loops.
+//!
+//! Module map: [`week`] is the domain (no I/O); [`store`] the 168-byte file;
+//! [`snapshot`] the per-zone answers; [`http`] the wire format; [`runtime`] the
+//! event loops (no availability knowledge); [`api`] joins HTTP to the domain;
+//! [`writer`] is the single write path; [`server`] assembles it all.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod ratelimit;
+pub mod runtime;
+pub mod server;
+pub mod snapshot;
+pub mod store;
+pub mod tls;
+pub mod week;
+pub mod writer;

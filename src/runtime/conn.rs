@@ -1,0 +1,274 @@
+//! One connection's state and its transport (plain TCP or rustls over TCP).
+
+use std::any::Any;
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use mio::net::TcpStream;
+
+use super::ListenerKind;
+use super::out::OutQueue;
+use super::pool::IoBuf;
+
+/// What the connection is waiting for; each has its own timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Accepted, nothing received yet.
+    Fresh,
+    /// Between requests on a kept-alive connection.
+    Idle,
+    /// Part of a request head has arrived.
+    Head,
+    /// The head is complete; part of the body has arrived.
+    Body,
+    /// Response bytes are queued but the peer is not reading them.
+    Writing,
+    /// A deferred request (a write) is with the writer thread.
+    Awaiting,
+}
+
+pub enum Transport {
+    Plain,
+    Tls(Box<rustls::ServerConnection>),
+}
+
+pub struct Conn {
+    pub serial: u32,
+    pub socket: Option<TcpStream>,
+    pub transport: Transport,
+    pub peer_ip: IpAddr,
+    pub listener: ListenerKind,
+    pub buf: Option<Box<IoBuf>>,
+    pub read_len_bytes: usize,
+    /// Keeps alive the snapshot queued responses point into.
+    pub hold: Option<Arc<dyn Any + Send + Sync>>,
+    /// Owned response buffers queued (off the read path only).
+    pub owned: Vec<Vec<u8>>,
+    pub phase: Phase,
+    pub phase_started_ms: u64,
+    /// The socket may have more bytes we have not read (edge-triggered epoll).
+    pub read_pending: bool,
+    pub peer_closed: bool,
+    pub close_after_flush: bool,
+    /// Registered for writable events (only while a write is blocked).
+    pub wants_writable: bool,
+    pub waiting_for_buffer: bool,
+}
+
+impl Conn {
+    pub fn vacant() -> Conn {
+        Conn {
+            serial: 0,
+            socket: None,
+            transport: Transport::Plain,
+            peer_ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            listener: ListenerKind::Public,
+            buf: None,
+            read_len_bytes: 0,
+            hold: None,
+            owned: Vec::new(),
+            phase: Phase::Fresh,
+            phase_started_ms: 0,
+            read_pending: false,
+            peer_closed: false,
+            close_after_flush: false,
+            wants_writable: false,
+            waiting_for_buffer: false,
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.socket.is_some()
+    }
+
+    pub fn out_is_empty(&self) -> bool {
+        self.buf.as_ref().is_none_or(|b| b.out.is_empty()) && !self.tls_wants_write()
+    }
+
+    pub fn tls_wants_write(&self) -> bool {
+        match &self.transport {
+            Transport::Tls(tls) => tls.wants_write(),
+            Transport::Plain => false,
+        }
+    }
+
+    /// Nothing buffered in either direction and no reply outstanding.
+    pub fn is_quiet(&self) -> bool {
+        self.read_len_bytes == 0 && self.out_is_empty() && self.phase != Phase::Awaiting
+    }
+}
+
+/// Result of one read attempt into the connection's buffer.
+pub enum ReadResult {
+    /// Bytes arrived; `drained` is true when the socket had no more.
+    Data {
+        drained: bool,
+    },
+    WouldBlock,
+    Eof,
+    Error,
+}
+
+/// Reads into `buf[*len..]` from the transport.
+pub fn read_into(
+    socket: &mut TcpStream,
+    transport: &mut Transport,
+    buf: &mut [u8],
+    len: &mut usize,
+) -> ReadResult {
+    let space = buf.len() - *len;
+    if space == 0 {
+        return ReadResult::Data { drained: false };
+    }
+    match transport {
+        Transport::Plain => match socket.read(&mut buf[*len..]) {
+            Ok(0) => ReadResult::Eof,
+            Ok(n) => {
+                *len += n;
+                // A short read means the kernel buffer is empty: skip the EAGAIN read.
+                ReadResult::Data { drained: n < space }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadResult::WouldBlock,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => ReadResult::Data { drained: false },
+            Err(_) => ReadResult::Error,
+        },
+        Transport::Tls(tls) => read_tls(socket, tls, &mut buf[*len..], len),
+    }
+}
+
+fn read_tls(
+    socket: &mut TcpStream,
+    tls: &mut rustls::ServerConnection,
+    dst: &mut [u8],
+    len: &mut usize,
+) -> ReadResult {
+    let mut socket_eof = false;
+    let mut socket_drained = false;
+    // Pull ciphertext until the socket is empty or rustls has a record buffered.
+    loop {
+        match tls.read_tls(socket) {
+            Ok(0) => {
+                socket_eof = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                socket_drained = true;
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // rustls refuses more input while its buffer is full: process first.
+            Err(e) if e.kind() == io::ErrorKind::Other => break,
+            Err(_) => return ReadResult::Error,
+        }
+        if tls.wants_read() {
+            continue;
+        }
+        break;
+    }
+    if tls.process_new_packets().is_err() {
+        // Try to tell the peer why (the alert is queued by rustls).
+        let _ = tls.write_tls(socket);
+        return ReadResult::Error;
+    }
+    let mut got = 0;
+    loop {
+        match tls.reader().read(&mut dst[got..]) {
+            Ok(0) => {
+                if got == 0 && !dst.is_empty() {
+                    return ReadResult::Eof; // close_notify
+                }
+                break;
+            }
+            Ok(n) => {
+                got += n;
+                if got == dst.len() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(_) => return ReadResult::Error,
+        }
+    }
+    *len += got;
+    if got > 0 {
+        ReadResult::Data {
+            drained: socket_drained && got < dst.len(),
+        }
+    } else if socket_eof {
+        ReadResult::Eof
+    } else if socket_drained {
+        ReadResult::WouldBlock
+    } else {
+        ReadResult::Data { drained: false }
+    }
+}
+
+pub enum FlushResult {
+    Done,
+    Blocked,
+    Error,
+}
+
+/// Sends queued bytes: one `writev` for plain connections; for TLS, coalesced
+/// into records of up to `stage.len()` bytes, then the ciphertext is written.
+pub fn flush(
+    socket: &mut TcpStream,
+    transport: &mut Transport,
+    out: &mut OutQueue,
+    stage: &mut [u8],
+) -> FlushResult {
+    use std::os::fd::AsRawFd;
+    match transport {
+        Transport::Plain => {
+            while !out.is_empty() {
+                let iov = out.pending();
+                // Safety: iovecs are valid by the OutQueue contract; the fd is open.
+                let rc = unsafe {
+                    libc::writev(
+                        socket.as_raw_fd(),
+                        iov.as_ptr(),
+                        iov.len().min(libc::UIO_MAXIOV as usize) as libc::c_int,
+                    )
+                };
+                if rc < 0 {
+                    let err = io::Error::last_os_error();
+                    return match err.kind() {
+                        io::ErrorKind::WouldBlock => FlushResult::Blocked,
+                        io::ErrorKind::Interrupted => continue,
+                        _ => FlushResult::Error,
+                    };
+                }
+                let written = rc as usize;
+                let wanted = out.pending_bytes();
+                out.consume(written);
+                if written < wanted {
+                    // The send buffer is full; waiting beats an EAGAIN syscall.
+                    return FlushResult::Blocked;
+                }
+            }
+            FlushResult::Done
+        }
+        Transport::Tls(tls) => loop {
+            if !out.is_empty() {
+                let staged = out.copy_pending_into(stage);
+                match tls.writer().write(&stage[..staged]) {
+                    Ok(accepted) => out.consume(accepted),
+                    Err(_) => return FlushResult::Error,
+                }
+            }
+            while tls.wants_write() {
+                match tls.write_tls(socket) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return FlushResult::Blocked,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return FlushResult::Error,
+                }
+            }
+            if out.is_empty() {
+                return FlushResult::Done;
+            }
+        },
+    }
+}

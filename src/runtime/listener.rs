@@ -1,0 +1,127 @@
+//! Listening sockets: one `SO_REUSEPORT` socket per worker and address, so the
+//! kernel spreads connections across workers with no shared accept queue.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::FromRawFd;
+
+const BACKLOG: libc::c_int = 4096;
+
+/// Binds a non-blocking listener with SO_REUSEADDR and SO_REUSEPORT set.
+pub fn bind_reuseport(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let (domain, storage, len) = sockaddr_of(addr);
+    // Safety: plain socket syscalls on a descriptor we own; errors are checked.
+    unsafe {
+        let fd = libc::socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        );
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // Owning it first means every early return closes the descriptor.
+        let listener = std::net::TcpListener::from_raw_fd(fd);
+        let one: libc::c_int = 1;
+        for option in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
+            let rc = libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                option,
+                &one as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        if domain == libc::AF_INET6 {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_IPV6,
+                libc::IPV6_V6ONLY,
+                &one as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+        if libc::bind(fd, &storage as *const _ as *const libc::sockaddr, len) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::listen(fd, BACKLOG) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(listener)
+    }
+}
+
+fn sockaddr_of(addr: SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::socklen_t) {
+    // Safety: sockaddr_storage is plain old data; zero is a valid bit pattern.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    match addr {
+        SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // Safety: sockaddr_storage is large enough and suitably aligned for sockaddr_in.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
+            (
+                libc::AF_INET,
+                storage,
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        }
+        SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: v6.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: v6.scope_id(),
+            };
+            // Safety: as above, for sockaddr_in6.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
+            (
+                libc::AF_INET6,
+                storage,
+                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            )
+        }
+    }
+}
+
+/// Binds `count` listeners on one address. With port 0 the first bind picks the
+/// port and the rest reuse it, so every worker shares one public port.
+pub fn bind_group(addr: SocketAddr, count: usize) -> io::Result<Vec<std::net::TcpListener>> {
+    assert!(count > 0);
+    let first = bind_reuseport(addr)?;
+    let bound = first.local_addr()?;
+    let mut group = vec![first];
+    for _ in 1..count {
+        group.push(bind_reuseport(bound)?);
+    }
+    Ok(group)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_shares_one_ephemeral_port() {
+        let group = bind_group("127.0.0.1:0".parse().expect("addr"), 3).expect("bind");
+        let port = group[0].local_addr().expect("addr").port();
+        assert_ne!(port, 0);
+        assert!(
+            group
+                .iter()
+                .all(|l| l.local_addr().expect("addr").port() == port)
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! The thread-per-core HTTP/1.1 runtime: pinned mio event loops, a fixed
+//! connection table, pooled buffers, a timing wheel and vectored writes.
+//!
+//! It knows HTTP framing and nothing of availability: requests go to a
+//! [`Handler`] (see `api.rs`), which appends response bytes to a [`Sink`].
+
+mod conn;
+pub mod listener;
+pub mod out;
+pub mod pool;
+mod serve;
+mod sink;
+pub mod timer;
+mod worker;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::http::request::Head;
+
+pub use sink::{SharedBytes, Sink, Span};
+pub use worker::{WorkerHandle, spawn_workers};
+
+/// Which listener a connection arrived on; the handler routes by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenerKind {
+    Public,
+    Admin,
+}
+
+/// Identifies a connection across threads: the slot plus a serial that changes
+/// whenever the slot is reused, so a late reply never reaches a stranger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnRef {
+    pub worker: u16,
+    pub index: u32,
+    pub serial: u32,
+}
+
+/// One complete request as the handler sees it.
+pub struct Request<'a> {
+    pub head: &'a Head<'a>,
+    pub body: &'a [u8],
+    pub peer_ip: IpAddr,
+    pub listener: ListenerKind,
+    pub conn: ConnRef,
+}
+
+pub enum Outcome {
+    /// The response is in the sink.
+    Done,
+    /// The answer will come later through [`Handler::take_replies`]; the
+    /// connection reads nothing more until it does.
+    Deferred,
+}
+
+/// Why the protocol layer refused a request before it reached routing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: &'static str,
+}
+
+pub trait Handler {
+    /// Called before each batch of pipelined requests on one connection; a
+    /// handler refreshes its view of shared state here, once per batch.
+    fn begin_batch(&mut self);
+    fn handle(&mut self, request: &Request<'_>, sink: &mut Sink<'_>) -> Outcome;
+    /// Writes the response for a request the protocol layer rejected.
+    fn reject(
+        &mut self,
+        peer_ip: IpAddr,
+        listener: ListenerKind,
+        rejection: Rejection,
+        sink: &mut Sink<'_>,
+    );
+    /// Delivers finished deferred replies (complete response bytes); called
+    /// when the worker's waker fires.
+    fn take_replies(&mut self, deliver: &mut dyn FnMut(ConnRef, Vec<u8>));
+}
+
+pub trait HandlerFactory: Send + Sync + 'static {
+    type Handler: Handler;
+    fn make(&self, worker_index: usize, waker: Arc<mio::Waker>) -> Self::Handler;
+}
+
+/// What the runtime needs to know; built from `Config` by the server.
+#[derive(Clone)]
+pub struct RuntimeConfig {
+    pub workers: usize,
+    pub pin_cores: bool,
+    pub max_connections_per_worker: usize,
+    pub buffers_per_worker: usize,
+    pub max_head_bytes: usize,
+    pub max_body_bytes: usize,
+    pub header_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+    pub body_timeout_ms: u64,
+    pub write_timeout_ms: u64,
+    pub drain_timeout_ms: u64,
+    /// Set by the shutdown path; workers stop accepting and drain.
+    pub draining: Arc<AtomicBool>,
+}
+
+/// Listening addresses for one server: each gets one socket per worker
+/// (the admin one only on worker 0).
+pub struct Listeners {
+    pub https: Option<(
+        Vec<std::net::TcpListener>,
+        Arc<arc_swap::ArcSwap<rustls::ServerConfig>>,
+    )>,
+    pub http: Option<Vec<std::net::TcpListener>>,
+    pub admin: Option<std::net::TcpListener>,
+}
+
+impl Listeners {
+    pub fn local_addrs(&self) -> (Option<SocketAddr>, Option<SocketAddr>, Option<SocketAddr>) {
+        let first = |v: &Vec<std::net::TcpListener>| v.first().and_then(|l| l.local_addr().ok());
+        (
+            self.https.as_ref().and_then(|(v, _)| first(v)),
+            self.http.as_ref().and_then(first),
+            self.admin.as_ref().and_then(|l| l.local_addr().ok()),
+        )
+    }
+}

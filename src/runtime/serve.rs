@@ -1,0 +1,460 @@
+//! Driving one connection: flush, parse pipelined requests, read more — until
+//! the socket or the pool makes it wait. All of it allocation-free for reads.
+
+use std::io;
+
+use super::conn::{self, Conn, FlushResult, Phase, ReadResult, Transport};
+use super::sink::{MIN_SCRATCH_BYTES, MIN_SEGMENTS, Sink};
+use super::worker::Worker;
+use super::{ConnRef, Handler, Outcome, Rejection, Request};
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::request::{BodyKind, HeadError, Method, parse_head};
+
+const TOO_LARGE_HEAD: Rejection = Rejection {
+    status: 431,
+    code: "header_too_large",
+    message: "request line and headers exceed the limit",
+};
+const TOO_LARGE_BODY: Rejection = Rejection {
+    status: 413,
+    code: "body_too_large",
+    message: "request body exceeds the limit",
+};
+const BODY_ON_READ: Rejection = Rejection {
+    status: 400,
+    code: "unexpected_body",
+    message: "GET and HEAD requests must not have a body",
+};
+pub const TIMED_OUT: Rejection = Rejection {
+    status: 408,
+    code: "request_timeout",
+    message: "the request did not arrive in time",
+};
+
+/// How far parsing the buffered bytes got.
+enum Parsed {
+    /// Requests were answered (or rejected); flush and look again.
+    Progress,
+    /// The buffered bytes are an incomplete request (or none).
+    NeedMore { in_body: bool },
+}
+
+impl<H: Handler> Worker<H> {
+    /// Runs the connection until it must wait for the network, the writer or a buffer.
+    pub(super) fn drive(&mut self, idx: u32) {
+        loop {
+            if !self.conns[idx as usize].is_open() {
+                return;
+            }
+            match self.flush_conn(idx) {
+                FlushResult::Done => {}
+                FlushResult::Blocked => break,
+                FlushResult::Error => return self.close(idx),
+            }
+            let c = &mut self.conns[idx as usize];
+            if c.close_after_flush {
+                return self.close(idx);
+            }
+            if c.phase == Phase::Awaiting {
+                break;
+            }
+            let mut in_body = false;
+            if c.read_len_bytes > 0 {
+                match self.parse_buffered(idx) {
+                    Parsed::Progress => continue,
+                    Parsed::NeedMore { in_body: b } => in_body = b,
+                }
+            }
+            let c = &mut self.conns[idx as usize];
+            if c.peer_closed {
+                // Nothing more will come; an incomplete request cannot be answered.
+                return self.close(idx);
+            }
+            if !c.read_pending {
+                let phase = self.next_phase(idx, in_body);
+                let c = &mut self.conns[idx as usize];
+                if c.phase != phase {
+                    c.phase = phase;
+                    c.phase_started_ms = self.now_ms;
+                }
+                break;
+            }
+            if !self.ensure_buffer(idx) {
+                break;
+            }
+            let c = &mut self.conns[idx as usize];
+            let (Some(socket), Some(buf)) = (c.socket.as_mut(), c.buf.as_mut()) else {
+                return;
+            };
+            let was_empty = c.read_len_bytes == 0;
+            match conn::read_into(
+                socket,
+                &mut c.transport,
+                &mut buf.read,
+                &mut c.read_len_bytes,
+            ) {
+                ReadResult::Data { drained } => {
+                    c.read_pending = !drained;
+                    if was_empty && c.read_len_bytes > 0 {
+                        // The head deadline counts from a request's first byte.
+                        c.phase = Phase::Head;
+                        c.phase_started_ms = self.now_ms;
+                    }
+                }
+                ReadResult::WouldBlock => c.read_pending = false,
+                ReadResult::Eof => {
+                    c.read_pending = false;
+                    c.peer_closed = true;
+                }
+                ReadResult::Error => return self.close(idx),
+            }
+        }
+        self.settle(idx);
+    }
+
+    fn next_phase(&self, idx: u32, in_body: bool) -> Phase {
+        let c = &self.conns[idx as usize];
+        if c.phase == Phase::Awaiting {
+            Phase::Awaiting
+        } else if !c.out_is_empty() {
+            Phase::Writing
+        } else if c.read_len_bytes > 0 {
+            if in_body { Phase::Body } else { Phase::Head }
+        } else if c.phase == Phase::Fresh {
+            Phase::Fresh
+        } else {
+            Phase::Idle
+        }
+    }
+
+    /// After driving: re-arm the deadline for the phase and lend the buffer back
+    /// if the connection is quiet.
+    fn settle(&mut self, idx: u32) {
+        let c = &mut self.conns[idx as usize];
+        if !c.is_open() {
+            return;
+        }
+        if c.phase != Phase::Awaiting && !c.out_is_empty() && c.phase != Phase::Writing {
+            c.phase = Phase::Writing;
+            c.phase_started_ms = self.now_ms;
+        }
+        let timeout_ms = match c.phase {
+            Phase::Fresh | Phase::Head => self.cfg.header_timeout_ms,
+            Phase::Idle => self.cfg.idle_timeout_ms,
+            Phase::Body => self.cfg.body_timeout_ms,
+            Phase::Writing => self.cfg.write_timeout_ms,
+            Phase::Awaiting => {
+                self.wheel.disarm(&mut self.timers, idx);
+                return;
+            }
+        };
+        let deadline_ms = c.phase_started_ms + timeout_ms;
+        if c.is_quiet()
+            && let Some(buf) = c.buf.take()
+        {
+            c.hold = None;
+            c.owned.clear();
+            self.pool.give_back(buf);
+        }
+        self.wheel.arm(&mut self.timers, idx, deadline_ms);
+    }
+
+    fn ensure_buffer(&mut self, idx: u32) -> bool {
+        let c = &mut self.conns[idx as usize];
+        if c.buf.is_some() {
+            return true;
+        }
+        match self.pool.take() {
+            Some(buf) => {
+                c.buf = Some(buf);
+                true
+            }
+            None => {
+                if !c.waiting_for_buffer {
+                    c.waiting_for_buffer = true;
+                    self.buffer_waiters.push_back(idx);
+                }
+                false
+            }
+        }
+    }
+
+    fn flush_conn(&mut self, idx: u32) -> FlushResult {
+        let c = &mut self.conns[idx as usize];
+        let tls_pending = c.tls_wants_write();
+        let Some(socket) = c.socket.as_mut() else {
+            return FlushResult::Error;
+        };
+        let result = match c.buf.as_mut() {
+            Some(buf) => {
+                let before_bytes = buf.out.pending_bytes();
+                let result =
+                    conn::flush(socket, &mut c.transport, &mut buf.out, &mut self.tls_stage);
+                if buf.out.pending_bytes() != before_bytes && c.phase == Phase::Writing {
+                    c.phase_started_ms = self.now_ms; // progress resets the stall clock
+                }
+                result
+            }
+            None if tls_pending => {
+                let mut empty = super::out::OutQueue::new();
+                conn::flush(socket, &mut c.transport, &mut empty, &mut self.tls_stage)
+            }
+            None => FlushResult::Done,
+        };
+        match result {
+            FlushResult::Done => {
+                if c.buf.as_ref().is_some_and(|b| b.out.is_empty()) {
+                    c.hold = None;
+                    c.owned.clear();
+                }
+                if c.wants_writable {
+                    c.wants_writable = false;
+                    let _ = self.poll.registry().reregister(
+                        socket,
+                        mio::Token(idx as usize),
+                        mio::Interest::READABLE,
+                    );
+                }
+                if c.phase == Phase::Writing {
+                    c.phase = Phase::Idle;
+                    c.phase_started_ms = self.now_ms;
+                }
+            }
+            FlushResult::Blocked => {
+                if !c.wants_writable {
+                    c.wants_writable = true;
+                    let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+                    if self
+                        .poll
+                        .registry()
+                        .reregister(socket, mio::Token(idx as usize), interest)
+                        .is_err()
+                    {
+                        return FlushResult::Error;
+                    }
+                }
+            }
+            FlushResult::Error => {}
+        }
+        result
+    }
+
+    /// Answers every complete request in the buffer, in order, until the queue
+    /// needs flushing, a request is deferred, or the connection must close.
+    fn parse_buffered(&mut self, idx: u32) -> Parsed {
+        let draining = self.draining;
+        let worker = self.index as u16;
+        let max_head_bytes = self.cfg.max_head_bytes;
+        let max_body_bytes = self.cfg.max_body_bytes;
+        let c = &mut self.conns[idx as usize];
+        let Some(buf) = c.buf.as_mut() else {
+            return Parsed::NeedMore { in_body: false };
+        };
+        if buf.out.is_empty() {
+            self.handler.begin_batch();
+        }
+        let super::pool::IoBuf {
+            read,
+            scratch,
+            body,
+            out,
+        } = &mut **buf;
+        let mut consumed_bytes = 0;
+        let mut progress = false;
+        let mut need_more = Parsed::NeedMore { in_body: false };
+        let conn_ref = ConnRef {
+            worker,
+            index: idx,
+            serial: c.serial,
+        };
+        while !c.close_after_flush && c.phase != Phase::Awaiting {
+            if out.segments_free() < MIN_SEGMENTS
+                || scratch.len() - out.scratch_used_bytes < MIN_SCRATCH_BYTES
+            {
+                break;
+            }
+            let input = &read[consumed_bytes..c.read_len_bytes];
+            if input.is_empty() {
+                break;
+            }
+            let mut sink = Sink {
+                out,
+                scratch,
+                hold: &mut c.hold,
+                owned: &mut c.owned,
+                date: self.date.get(),
+                close: true,
+                http10_keep_alive: false,
+            };
+            let head = match parse_head(input, max_head_bytes) {
+                Ok(head) => head,
+                Err(HeadError::Incomplete) => break,
+                Err(HeadError::TooLarge) => {
+                    self.handler
+                        .reject(c.peer_ip, c.listener, TOO_LARGE_HEAD, &mut sink);
+                    c.close_after_flush = true;
+                    progress = true;
+                    break;
+                }
+                Err(HeadError::Bad(message)) => {
+                    let rejection = Rejection {
+                        status: 400,
+                        code: "bad_request",
+                        message,
+                    };
+                    self.handler
+                        .reject(c.peer_ip, c.listener, rejection, &mut sink);
+                    c.close_after_flush = true;
+                    progress = true;
+                    break;
+                }
+            };
+            let is_read = matches!(head.method, Method::Get | Method::Head);
+            let body_len_bytes;
+            let request_len_bytes;
+            match head.body {
+                BodyKind::None | BodyKind::Length(0) => {
+                    body_len_bytes = 0;
+                    request_len_bytes = head.head_len_bytes;
+                }
+                BodyKind::Length(_) | BodyKind::Chunked if is_read => {
+                    self.handler
+                        .reject(c.peer_ip, c.listener, BODY_ON_READ, &mut sink);
+                    c.close_after_flush = true;
+                    progress = true;
+                    break;
+                }
+                BodyKind::Length(n) if n > max_body_bytes as u64 => {
+                    self.handler
+                        .reject(c.peer_ip, c.listener, TOO_LARGE_BODY, &mut sink);
+                    c.close_after_flush = true;
+                    progress = true;
+                    break;
+                }
+                BodyKind::Length(n) => {
+                    let n = n as usize;
+                    if input.len() < head.head_len_bytes + n {
+                        need_more = Parsed::NeedMore { in_body: true };
+                        break;
+                    }
+                    body[..n].copy_from_slice(&input[head.head_len_bytes..head.head_len_bytes + n]);
+                    body_len_bytes = n;
+                    request_len_bytes = head.head_len_bytes + n;
+                }
+                BodyKind::Chunked => {
+                    // Re-decoded from the start each time more arrives: bodies are
+                    // small (bounded by max_body_bytes) and writes are rare.
+                    let mut decoder = ChunkedDecoder::new(max_body_bytes);
+                    let mut decoded_len = 0;
+                    match decoder.decode(&input[head.head_len_bytes..], body, &mut decoded_len) {
+                        Ok(p) if p.done => {
+                            body_len_bytes = decoded_len;
+                            request_len_bytes = head.head_len_bytes + p.consumed_bytes;
+                        }
+                        Ok(_) => {
+                            need_more = Parsed::NeedMore { in_body: true };
+                            break;
+                        }
+                        Err(err) => {
+                            let rejection = match err {
+                                crate::http::chunked::ChunkError::TooLarge => TOO_LARGE_BODY,
+                                crate::http::chunked::ChunkError::Bad(message) => Rejection {
+                                    status: 400,
+                                    code: "bad_chunked_body",
+                                    message,
+                                },
+                            };
+                            self.handler
+                                .reject(c.peer_ip, c.listener, rejection, &mut sink);
+                            c.close_after_flush = true;
+                            progress = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            let close = !head.keep_alive || draining || c.peer_closed;
+            sink.close = close;
+            sink.http10_keep_alive = head.minor_version == 0 && !close;
+            let request = Request {
+                head: &head,
+                body: &body[..body_len_bytes],
+                peer_ip: c.peer_ip,
+                listener: c.listener,
+                conn: conn_ref,
+            };
+            let outcome = self.handler.handle(&request, &mut sink);
+            consumed_bytes += request_len_bytes;
+            progress = true;
+            if close {
+                c.close_after_flush = true;
+            }
+            if let Outcome::Deferred = outcome {
+                c.phase = Phase::Awaiting;
+            }
+        }
+        if consumed_bytes > 0 {
+            read.copy_within(consumed_bytes..c.read_len_bytes, 0);
+            c.read_len_bytes -= consumed_bytes;
+            if c.read_len_bytes > 0 {
+                c.phase_started_ms = self.now_ms;
+            }
+        }
+        if progress {
+            Parsed::Progress
+        } else {
+            need_more
+        }
+    }
+
+    /// Queues a deferred reply on its connection, if that connection still exists.
+    pub(super) fn deliver(&mut self, conn: ConnRef, reply: Vec<u8>) {
+        let c = &mut self.conns[conn.index as usize];
+        if !c.is_open() || c.serial != conn.serial || c.phase != Phase::Awaiting {
+            return; // the client left; the write itself already happened
+        }
+        let Some(buf) = c.buf.as_mut() else {
+            return self.close(conn.index);
+        };
+        // Safety: the Vec's heap buffer stays put inside `owned` until the queue drains.
+        unsafe { buf.out.push(&reply) };
+        c.owned.push(reply);
+        c.phase = Phase::Writing;
+        c.phase_started_ms = self.now_ms;
+        c.read_pending = true; // pipelined bytes may be waiting in the socket
+        self.drive(conn.index);
+    }
+
+    pub(super) fn close(&mut self, idx: u32) {
+        let c = &mut self.conns[idx as usize];
+        let Some(mut socket) = c.socket.take() else {
+            return;
+        };
+        if let Transport::Tls(tls) = &mut c.transport {
+            tls.send_close_notify();
+            let _ = tls.write_tls(&mut socket);
+        }
+        let _ = self.poll.registry().deregister(&mut socket);
+        let _ = socket.shutdown(std::net::Shutdown::Both).or_else(|e| {
+            if e.kind() == io::ErrorKind::NotConnected {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        });
+        drop(socket);
+        c.transport = Transport::Plain;
+        c.hold = None;
+        c.owned.clear();
+        if let Some(mut buf) = c.buf.take() {
+            buf.out.reset();
+            self.pool.give_back(buf);
+        }
+        let serial = c.serial.wrapping_add(1);
+        *c = Conn::vacant();
+        c.serial = serial;
+        self.wheel.disarm(&mut self.timers, idx);
+        self.free_slots.push(idx);
+        self.open_conns -= 1;
+    }
+}

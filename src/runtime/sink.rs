@@ -1,0 +1,95 @@
+//! Where a handler puts one response: slices of shared snapshot bytes, static
+//! bytes, a little scratch, or (off the read path) owned buffers.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use super::out::OutQueue;
+use crate::http::date::IMF_FIXDATE_LEN;
+use crate::http::response::ByteWriter;
+
+/// A range of a [`SharedBytes`] arena.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    pub start: u32,
+    pub len: u32,
+}
+
+impl Span {
+    pub fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..(self.start + self.len) as usize
+    }
+}
+
+/// Immutable bytes that queued responses may point into while the owner `Arc`
+/// is held by the connection.
+pub trait SharedBytes: Any + Send + Sync {
+    fn arena(&self) -> &[u8];
+}
+
+pub struct Sink<'a> {
+    pub(super) out: &'a mut OutQueue,
+    pub(super) scratch: &'a mut [u8],
+    pub(super) hold: &'a mut Option<Arc<dyn Any + Send + Sync>>,
+    pub(super) owned: &'a mut Vec<Vec<u8>>,
+    /// The cached `Date` value for this second.
+    pub date: &'a [u8; IMF_FIXDATE_LEN],
+    /// The connection closes after this response: say `Connection: close`.
+    pub close: bool,
+    /// An HTTP/1.0 client asked for keep-alive: say `Connection: keep-alive`.
+    pub http10_keep_alive: bool,
+}
+
+/// Scratch bytes every response can count on (headers, a slot body, an error
+/// with an escaped 128-byte zone name).
+pub const MIN_SCRATCH_BYTES: usize = 4096;
+/// Segments every response can count on.
+pub const MIN_SEGMENTS: usize = 8;
+
+impl<'a> Sink<'a> {
+    /// Formats into free scratch and queues the result. Returns false (queueing
+    /// nothing) if it did not fit — which the runtime's reserve rules out for
+    /// responses within [`MIN_SCRATCH_BYTES`].
+    pub fn write(&mut self, fill: impl FnOnce(&mut ByteWriter<'_>)) -> bool {
+        let used = self.out.scratch_used_bytes;
+        let free = &mut self.scratch[used..];
+        let mut writer = ByteWriter::new(free);
+        fill(&mut writer);
+        if writer.overflowed() {
+            return false;
+        }
+        let len_bytes = writer.len_bytes();
+        self.out.scratch_used_bytes += len_bytes;
+        // Safety: scratch lives in the connection's IoBuf, which is not returned
+        // to the pool or written again until the queue drains.
+        unsafe { self.out.push(&self.scratch[used..used + len_bytes]) };
+        true
+    }
+
+    pub fn push_static(&mut self, bytes: &'static [u8]) {
+        // Safety: 'static bytes outlive the queue.
+        unsafe { self.out.push(bytes) };
+    }
+
+    /// Queues part of a shared arena, keeping its owner alive until sent.
+    pub fn push_shared<T: SharedBytes>(&mut self, owner: &Arc<T>, span: Span) {
+        let owner_ptr = Arc::as_ptr(owner) as *const u8;
+        match self.hold {
+            Some(held) => assert!(
+                std::ptr::eq(Arc::as_ptr(held) as *const u8, owner_ptr),
+                "one batch draws from one snapshot"
+            ),
+            None => *self.hold = Some(owner.clone() as Arc<dyn Any + Send + Sync>),
+        }
+        // Safety: the bytes belong to `owner`, which is now held until the queue drains.
+        unsafe { self.out.push(&owner.arena()[span.range()]) };
+    }
+
+    /// Queues bytes built off the read path (date= weeks, write replies).
+    pub fn push_owned(&mut self, bytes: Vec<u8>) {
+        // Safety: a Vec's heap buffer does not move when the Vec value moves
+        // into `owned`, which is only cleared once the queue drains.
+        unsafe { self.out.push(&bytes) };
+        self.owned.push(bytes);
+    }
+}

@@ -1,0 +1,212 @@
+//! Assembling a running server from a `Config`: open the store, bootstrap the
+//! key and certificate, build the first snapshot, bind, start the writer and
+//! the workers. Also the graceful drain and SIGHUP reload.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use crate::api::{ApiFactory, STATE_DRAINING, STATE_SERVING, STATE_STARTING, Shared};
+use crate::config::Config;
+use crate::ratelimit::RateLimiter;
+use crate::runtime::{Listeners, RuntimeConfig, WorkerHandle, listener, spawn_workers};
+use crate::snapshot::Calendar;
+use crate::store::Store;
+use crate::week::zones;
+use crate::writer::{Command, Writer};
+
+/// Writes waiting for the writer thread; beyond this a PATCH gets 503.
+const WRITE_QUEUE_LEN: usize = 256;
+const RATE_TABLE_SLOTS: usize = 1 << 16;
+const AUTH_TABLE_SLOTS: usize = 1 << 12;
+/// Buffers per worker: busy connections at once (idle ones need none).
+const MAX_BUFFERS_PER_WORKER: usize = 1024;
+
+pub struct ServerHandle {
+    pub https_addr: Option<SocketAddr>,
+    pub http_addr: Option<SocketAddr>,
+    pub admin_addr: Option<SocketAddr>,
+    /// A key generated on this first start, to print once.
+    pub generated_key: Option<String>,
+    /// The self-signed certificate created on this start, if any.
+    pub generated_cert: Option<PathBuf>,
+    pub home_tz: &'static str,
+    config: Config,
+    shared: Arc<Shared>,
+    draining: Arc<AtomicBool>,
+    workers: Mutex<Vec<WorkerHandle>>,
+    writer_tx: SyncSender<Command>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    tls_config: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
+}
+
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub fn start(config: Config) -> Result<ServerHandle, String> {
+    zones::init();
+    let store =
+        Store::open(&config.data_dir, config.home_tz, unix_now_ms()).map_err(|e| e.to_string())?;
+    let record = store.record();
+    let boot = crate::auth::bootstrap(
+        &config.data_dir,
+        config.api_key.as_deref(),
+        config.api_key_hash.as_deref(),
+        config.bcrypt_cost,
+    )?;
+    let tls = match config.https_listen {
+        Some(_) => Some(crate::tls::load_or_generate(
+            &config.data_dir,
+            config.tls_cert.as_deref(),
+            config.tls_key.as_deref(),
+        )?),
+        None => None,
+    };
+    let calendar = Calendar::new(record.home_tz, (unix_now_ms() / 1000) as i64);
+    let snapshot = calendar.build(&record.week, record.generation);
+    let (writer_tx, writer_rx) = std::sync::mpsc::sync_channel(WRITE_QUEUE_LEN);
+    let shared = Arc::new(Shared {
+        snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
+        limiter: RateLimiter::new(
+            config.rate_limit_burst,
+            config.rate_limit_per_s,
+            RATE_TABLE_SLOTS,
+        ),
+        auth_failures: RateLimiter::with_interval(
+            config.auth_fail_burst,
+            config.auth_fail_refill_ms,
+            AUTH_TABLE_SLOTS,
+        ),
+        state: AtomicU8::new(STATE_STARTING),
+        writer: writer_tx.clone(),
+    });
+
+    let bind = |addr: SocketAddr| {
+        listener::bind_group(addr, config.workers)
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))
+    };
+    let tls_config = tls
+        .as_ref()
+        .map(|t| Arc::new(ArcSwap::new(t.server_config.clone())));
+    let https = match (config.https_listen, &tls_config) {
+        (Some(addr), Some(cfg)) => Some((bind(addr)?, cfg.clone())),
+        _ => None,
+    };
+    let http = config.http_listen.map(bind).transpose()?;
+    let admin = config
+        .admin_listen
+        .map(|addr| {
+            std::net::TcpListener::bind(addr)
+                .map_err(|e| format!("cannot listen on {addr} (admin): {e}"))
+        })
+        .transpose()?;
+    let listeners = Listeners { https, http, admin };
+    let (https_addr, http_addr, admin_addr) = listeners.local_addrs();
+
+    let writer = Writer {
+        store,
+        keys: boot.keys,
+        calendar,
+        shared: shared.clone(),
+    };
+    let writer_thread = std::thread::Builder::new()
+        .name("writer".into())
+        .spawn(move || writer.run(writer_rx))
+        .map_err(|e| format!("cannot start the writer thread: {e}"))?;
+
+    let draining = Arc::new(AtomicBool::new(false));
+    let per_worker = config.max_connections.div_ceil(config.workers).max(1);
+    let runtime = RuntimeConfig {
+        workers: config.workers,
+        pin_cores: config.pin_cores,
+        max_connections_per_worker: per_worker,
+        buffers_per_worker: per_worker.min(MAX_BUFFERS_PER_WORKER),
+        max_head_bytes: config.max_head_bytes,
+        max_body_bytes: config.max_body_bytes,
+        header_timeout_ms: config.header_timeout_ms,
+        idle_timeout_ms: config.idle_timeout_ms,
+        body_timeout_ms: config.body_timeout_ms,
+        write_timeout_ms: config.write_timeout_ms,
+        drain_timeout_ms: config.drain_timeout_ms,
+        draining: draining.clone(),
+    };
+    let factory = Arc::new(ApiFactory::new(shared.clone(), config.workers));
+    let workers = spawn_workers(&runtime, listeners, factory)
+        .map_err(|e| format!("cannot start workers: {e}"))?;
+    shared.state.store(STATE_SERVING, Ordering::Release);
+    Ok(ServerHandle {
+        https_addr,
+        http_addr,
+        admin_addr,
+        generated_key: boot.generated_key,
+        generated_cert: tls.and_then(|t| t.generated_at),
+        home_tz: zones::name(record.home_tz),
+        config,
+        shared,
+        draining,
+        workers: Mutex::new(workers),
+        writer_tx,
+        writer_thread: Mutex::new(Some(writer_thread)),
+        tls_config,
+    })
+}
+
+impl ServerHandle {
+    /// Drains: readiness turns 503, accepting stops, in-flight requests finish,
+    /// idle connections close; returns when every worker and the writer exit
+    /// (workers give up on stragglers after the drain timeout).
+    pub fn shutdown(&self) {
+        self.shared.state.store(STATE_DRAINING, Ordering::Release);
+        self.draining.store(true, Ordering::Release);
+        let workers = std::mem::take(&mut *self.workers.lock().expect("worker list"));
+        for w in &workers {
+            let _ = w.waker.wake();
+        }
+        for w in workers {
+            let _ = w.thread.join();
+        }
+        let _ = self.writer_tx.send(Command::Stop);
+        if let Some(thread) = self.writer_thread.lock().expect("writer handle").take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// SIGHUP: reload the certificate and the key hash; connections stay up.
+    pub fn reload(&self) -> Result<(), String> {
+        if let Some(current) = &self.tls_config {
+            let c = &self.config;
+            let setup = crate::tls::load_or_generate(
+                &c.data_dir,
+                c.tls_cert.as_deref(),
+                c.tls_key.as_deref(),
+            )?;
+            current.store(setup.server_config);
+        }
+        let c = self.config.clone();
+        let reload = move |keys: &mut crate::auth::KeyStore| {
+            if let Err(e) = keys.reload(
+                &c.data_dir,
+                c.api_key.as_deref(),
+                c.api_key_hash.as_deref(),
+                c.bcrypt_cost,
+            ) {
+                eprintln!("key reload failed, keeping the old key: {e}");
+            }
+        };
+        self.writer_tx
+            .send(Command::ReloadKeys(Box::new(reload)))
+            .map_err(|_| "the writer thread has stopped".to_string())
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.shared.snapshot.load().generation
+    }
+}

@@ -1,0 +1,123 @@
+//! Which two weeks each zone's answers cover, and the distinct cell maps that
+//! turn the home week into those zones' grids. Owned by the writer thread.
+
+use std::collections::HashMap;
+
+use chrono::{Days, NaiveDate};
+
+use super::Snapshot;
+use crate::week::Week;
+use crate::week::grid::{CellMap, current_week_start, week_end_unix_secs};
+use crate::week::zones::{self, ZoneId};
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ZoneWeeks {
+    pub starts: [NaiveDate; 2],
+    pub maps: [u32; 2],
+    pub switch_at_unix_s: i64,
+    pub expires_at_unix_s: i64,
+}
+
+pub struct Calendar {
+    home: ZoneId,
+    maps: Vec<CellMap>,
+    zones: Vec<ZoneWeeks>,
+}
+
+impl Calendar {
+    /// Builds every zone's cell maps for its current and next week.
+    pub fn new(home: ZoneId, now_unix_s: i64) -> Calendar {
+        let mut cal = Calendar {
+            home,
+            maps: Vec::new(),
+            zones: Vec::new(),
+        };
+        let mut index = HashMap::new();
+        let zones: Vec<ZoneWeeks> = zones::all()
+            .map(|zone| {
+                let start = current_week_start(zone, now_unix_s);
+                cal.weeks_from(zone, start, &mut index)
+            })
+            .collect();
+        cal.zones = zones;
+        cal
+    }
+
+    fn weeks_from(
+        &mut self,
+        zone: ZoneId,
+        start: NaiveDate,
+        index: &mut HashMap<CellMap, u32>,
+    ) -> ZoneWeeks {
+        let next = start
+            .checked_add_days(Days::new(7))
+            .expect("dates stay far from chrono's limits");
+        let mut map_id = |week_start: NaiveDate| {
+            let map = CellMap::build(self.home, zone, week_start);
+            *index.entry(map.clone()).or_insert_with(|| {
+                self.maps.push(map);
+                (self.maps.len() - 1) as u32
+            })
+        };
+        let maps = [map_id(start), map_id(next)];
+        ZoneWeeks {
+            starts: [start, next],
+            maps,
+            switch_at_unix_s: week_end_unix_secs(zone, start),
+            expires_at_unix_s: week_end_unix_secs(zone, next),
+        }
+    }
+
+    /// The earliest instant at which some zone moves to its next week.
+    pub fn next_switch_unix_s(&self) -> i64 {
+        self.zones
+            .iter()
+            .map(|z| z.switch_at_unix_s)
+            .min()
+            .unwrap_or(i64::MAX)
+    }
+
+    /// Moves every zone whose current week has ended one week forward.
+    /// Returns true if anything changed (the snapshot must be rebuilt).
+    pub fn roll(&mut self, now_unix_s: i64) -> bool {
+        if self.next_switch_unix_s() > now_unix_s {
+            return false;
+        }
+        let old_maps = std::mem::take(&mut self.maps);
+        let mut index = HashMap::new();
+        let old_zones = std::mem::take(&mut self.zones);
+        let mut zones = Vec::with_capacity(old_zones.len());
+        for (i, zw) in old_zones.iter().enumerate() {
+            let zone = ZoneId(i as u16);
+            let fresh = if zw.switch_at_unix_s <= now_unix_s {
+                let start = current_week_start(zone, now_unix_s);
+                self.weeks_from(zone, start, &mut index)
+            } else {
+                // Unchanged zone: re-intern its maps into the compacted list.
+                let mut keep = |m: u32| {
+                    let map = &old_maps[m as usize];
+                    *index.entry(map.clone()).or_insert_with(|| {
+                        self.maps.push(map.clone());
+                        (self.maps.len() - 1) as u32
+                    })
+                };
+                ZoneWeeks {
+                    maps: [keep(zw.maps[0]), keep(zw.maps[1])],
+                    ..*zw
+                }
+            };
+            zones.push(fresh);
+        }
+        self.zones = zones;
+        true
+    }
+
+    pub fn distinct_maps(&self) -> usize {
+        self.maps.len()
+    }
+
+    /// Renders every zone's answers for `week`.
+    pub fn build(&self, week: &Week, generation: u64) -> Snapshot {
+        super::build(self.home, week, generation, &self.maps, &self.zones)
+    }
+}

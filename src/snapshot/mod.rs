@@ -1,0 +1,238 @@
+//! Snapshots: every zone's ready answers for its current and next week, built
+//! off the read path and swapped in atomically.
+//!
+//! A worker answers a week read with slices of one immutable arena: a per-zone
+//! head (status line … `Content-Length`), a per-zone JSON prefix, and a body
+//! shared by every zone whose grid is the same. Holding the next week too means
+//! a rollover needs no work at that instant: readers switch on the clock, and
+//! the writer thread rolls the window forward afterwards.
+
+mod calendar;
+pub mod csv;
+pub mod json;
+
+use chrono::NaiveDate;
+
+use crate::http::date::write_ymd;
+use crate::runtime::{SharedBytes, Span};
+use crate::week::grid::{CellMap, Grid};
+use crate::week::zones::{self, ZoneId};
+use crate::week::{SLOTS_PER_WEEK, Week};
+
+pub use calendar::Calendar;
+
+/// One zone's answers for one week.
+#[derive(Clone, Copy, Debug)]
+pub struct WeekAnswer {
+    pub week_start: NaiveDate,
+    pub week_start_text: [u8; 10],
+    pub grid: u32,
+    /// `HTTP/1.1 200 OK` … `Content-Length: n\r\n` (no Date, no final CRLF).
+    pub json_head: Span,
+    pub json_prefix: Span,
+    pub json_slots: Span,
+    pub csv_head: Span,
+    pub csv_body: Span,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct ZoneAnswers {
+    pub weeks: [WeekAnswer; 2],
+    /// First instant of `weeks[1]` (the end of `weeks[0]`), Unix seconds.
+    pub switch_at_unix_s: i64,
+    /// End of `weeks[1]`: past it, this snapshot has no answer for "now".
+    pub expires_at_unix_s: i64,
+}
+
+pub struct Snapshot {
+    arena: Vec<u8>,
+    zones: Vec<ZoneAnswers>,
+    grids: Vec<Grid>,
+    pub generation: u64,
+    pub home_tz: ZoneId,
+    pub home_week: Week,
+}
+
+impl SharedBytes for Snapshot {
+    fn arena(&self) -> &[u8] {
+        &self.arena
+    }
+}
+
+impl Snapshot {
+    /// The zone's answer for the week containing `now`, if this snapshot has it.
+    pub fn answer(&self, zone: ZoneId, now_unix_s: i64) -> Option<&WeekAnswer> {
+        let z = &self.zones[zone.0 as usize];
+        if now_unix_s < z.switch_at_unix_s {
+            Some(&z.weeks[0])
+        } else if now_unix_s < z.expires_at_unix_s {
+            Some(&z.weeks[1])
+        } else {
+            None
+        }
+    }
+
+    pub fn answer_for_week(&self, zone: ZoneId, week_start: NaiveDate) -> Option<&WeekAnswer> {
+        self.zones[zone.0 as usize]
+            .weeks
+            .iter()
+            .find(|w| w.week_start == week_start)
+    }
+
+    pub fn zone(&self, zone: ZoneId) -> &ZoneAnswers {
+        &self.zones[zone.0 as usize]
+    }
+
+    pub fn grid(&self, answer: &WeekAnswer) -> &Grid {
+        &self.grids[answer.grid as usize]
+    }
+
+    pub fn bytes(&self, span: Span) -> &[u8] {
+        &self.arena[span.range()]
+    }
+
+    pub fn distinct_grids(&self) -> usize {
+        self.grids.len()
+    }
+}
+
+fn push_span(arena: &mut Vec<u8>, render: impl FnOnce(&mut Vec<u8>)) -> Span {
+    let start = arena.len();
+    render(arena);
+    let len = arena.len() - start;
+    assert!(
+        arena.len() <= u32::MAX as usize,
+        "snapshot arena fits u32 offsets"
+    );
+    Span {
+        start: start as u32,
+        len: len as u32,
+    }
+}
+
+/// `HTTP/1.1 200 OK` through `Content-Length`, for a body of `len_bytes`.
+pub fn render_head(content_type: &[u8], len_bytes: usize, out: &mut Vec<u8>) {
+    use crate::http::response::{CACHE_READ, status_line};
+    out.extend_from_slice(status_line(200));
+    out.extend_from_slice(content_type);
+    out.extend_from_slice(CACHE_READ);
+    out.extend_from_slice(b"Content-Length: ");
+    out.extend_from_slice(itoa::Buffer::new().format(len_bytes).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Which answer a request wants, for answers built on demand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    WeekJson,
+    Csv,
+}
+
+/// Builds one answer outside the snapshot (a `date=` week it does not hold):
+/// `(head, body, grid)`. Allocates; never used for the current week.
+pub fn render_on_demand(
+    snapshot: &Snapshot,
+    zone: ZoneId,
+    week_start: NaiveDate,
+    kind: Kind,
+) -> (Vec<u8>, Vec<u8>, Box<Grid>) {
+    let grid =
+        Box::new(CellMap::build(snapshot.home_tz, zone, week_start).apply(&snapshot.home_week));
+    let mut body = Vec::with_capacity(32 * 1024);
+    let content_type = match kind {
+        Kind::WeekJson => {
+            let mut text = [0u8; 10];
+            write_ymd(week_start, &mut text);
+            json::render_prefix(zones::name(zone), &text, &mut body);
+            json::render_slots(&grid, &mut body);
+            crate::http::response::JSON_TYPE
+        }
+        Kind::Csv => {
+            csv::render(&grid, &mut body);
+            crate::http::response::CSV_TYPE
+        }
+    };
+    let mut head = Vec::with_capacity(128);
+    render_head(content_type, body.len(), &mut head);
+    (head, body, grid)
+}
+
+/// Renders a snapshot from distinct cell maps: `zone_maps[zone] = [(week_start, map index); 2]`.
+pub(crate) fn build(
+    home_tz: ZoneId,
+    home_week: &Week,
+    generation: u64,
+    maps: &[CellMap],
+    zone_weeks: &[calendar::ZoneWeeks],
+) -> Snapshot {
+    use std::collections::HashMap;
+    let mut arena = Vec::with_capacity(1 << 20);
+    let mut grids: Vec<Grid> = Vec::new();
+    let mut grid_ids: HashMap<Grid, u32> = HashMap::new();
+    let grid_of_map: Vec<u32> = maps
+        .iter()
+        .map(|map| {
+            let grid = map.apply(home_week);
+            *grid_ids.entry(grid).or_insert_with(|| {
+                grids.push(grid);
+                (grids.len() - 1) as u32
+            })
+        })
+        .collect();
+    // Per distinct grid: the shared bodies and the CSV head (no zone in it).
+    let shared: Vec<(Span, Span, Span)> = grids
+        .iter()
+        .map(|grid| {
+            let slots = push_span(&mut arena, |out| json::render_slots(grid, out));
+            let csv_body = push_span(&mut arena, |out| csv::render(grid, out));
+            let csv_head = push_span(&mut arena, |out| {
+                render_head(crate::http::response::CSV_TYPE, csv_body.len as usize, out)
+            });
+            (slots, csv_body, csv_head)
+        })
+        .collect();
+    let zones_out = zone_weeks
+        .iter()
+        .enumerate()
+        .map(|(zone_index, zw)| {
+            let name = zones::name(ZoneId(zone_index as u16));
+            let mut week = |w: usize| {
+                let grid = grid_of_map[zw.maps[w] as usize];
+                let (json_slots, csv_body, csv_head) = shared[grid as usize];
+                let mut text = [0u8; 10];
+                write_ymd(zw.starts[w], &mut text);
+                let json_prefix =
+                    push_span(&mut arena, |out| json::render_prefix(name, &text, out));
+                let body_len = (json_prefix.len + json_slots.len) as usize;
+                let json_head = push_span(&mut arena, |out| {
+                    render_head(crate::http::response::JSON_TYPE, body_len, out)
+                });
+                WeekAnswer {
+                    week_start: zw.starts[w],
+                    week_start_text: text,
+                    grid,
+                    json_head,
+                    json_prefix,
+                    json_slots,
+                    csv_head,
+                    csv_body,
+                }
+            };
+            let weeks = [week(0), week(1)];
+            ZoneAnswers {
+                weeks,
+                switch_at_unix_s: zw.switch_at_unix_s,
+                expires_at_unix_s: zw.expires_at_unix_s,
+            }
+        })
+        .collect();
+    debug_assert!(grids.iter().all(|g| g.len() == SLOTS_PER_WEEK));
+    Snapshot {
+        arena,
+        zones: zones_out,
+        grids,
+        generation,
+        home_tz,
+        home_week: *home_week,
+    }
+}

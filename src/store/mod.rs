@@ -1,0 +1,235 @@
+//! The data file (SPEC §2): one 168-byte, memory-mapped file holding the home week, its
+//! timezone and a generation counter, owned by one process at a time.
+//!
+//! - `format`: the byte layout, `encode` and the validating `decode`.
+//! - `commit`: the crash-safe write (temp file, fsync, rename, directory fsync).
+//! - `Store`: the lock, the startup load and the current mapping.
+//!
+//! Durability contract of `Store::commit`:
+//! - `Ok(record)`: the new image is durable (renamed and the directory fsynced).
+//! - `Err` from any step before the rename (create, write, fsync of the temporary file,
+//!   map/verify, rename): the data file and the mapping are the old ones, the temporary
+//!   file is removed, and `record()` is unchanged.
+//! - `Err` from the directory fsync after the rename: the data file already is the new
+//!   image, so `record()` and the mapping move to the new record (that is what the file
+//!   holds and what a restart will most likely load), but the write is not durable and
+//!   must not be acknowledged. Callers can tell the cases apart by `record().generation`.
+
+mod commit;
+mod error;
+mod format;
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io;
+use std::path::Path;
+
+use memmap2::Mmap;
+
+use crate::week::Week;
+use crate::week::zones::ZoneId;
+
+use commit::{Faults, Paths, io_err, map_file, sync_dir, write_image};
+
+#[doc(hidden)]
+pub use commit::CommitStep;
+pub use error::StoreError;
+pub use format::{
+    FILE_LEN_BYTES, FORMAT_VERSION, MAGIC, RawFile, Record, TZ_FIELD_LEN_BYTES, decode, encode,
+};
+
+/// Name of the data file inside the data directory.
+pub const DATA_FILE_NAME: &str = "availability.dat";
+/// Name of the advisory lock file inside the data directory.
+pub const LOCK_FILE_NAME: &str = "availability.lock";
+/// Name of the temporary file a commit writes before renaming it over the data file.
+pub const TEMP_FILE_NAME: &str = "availability.dat.tmp";
+
+/// Exclusive owner of a data directory: holds the lock for its whole life and the
+/// mapping of the current data file.
+#[derive(Debug)]
+pub struct Store {
+    paths: Paths,
+    /// Kept open only to hold the `flock`; dropping the store releases it.
+    _lock_file: File,
+    /// The current data file. `record` was decoded and validated from it when mapped.
+    map: Mmap,
+    record: Record,
+    faults: Faults,
+}
+
+impl Store {
+    /// Opens (or creates) the data directory and its data file and takes ownership.
+    ///
+    /// Creates `data_dir` if missing, takes the exclusive lock (a second opener, even in
+    /// this process, gets [`StoreError::Locked`]), removes a temporary file left by an
+    /// interrupted commit, then either maps and validates the existing data file (any
+    /// problem is [`StoreError::Corrupt`]; the file is never touched) or, if there is no
+    /// data file, durably writes a new one: generation 0, every slot unavailable, home
+    /// zone `home_tz_for_new_file`.
+    pub fn open(
+        data_dir: &Path,
+        home_tz_for_new_file: ZoneId,
+        now_unix_ms: u64,
+    ) -> Result<Store, StoreError> {
+        let paths = Paths::new(data_dir);
+        ensure_dir(&paths.dir)?;
+        let lock_file = take_lock(&paths.lock)?;
+        // Only after locking: before, the temporary file might be a live commit's.
+        match fs::remove_file(&paths.temp) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => {
+                return Err(io_err(&paths.temp, "remove the stale temporary file", err));
+            }
+        }
+        let (map, record) = match File::open(&paths.data) {
+            Ok(file) => map_existing(&paths.data, &file)?,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                let record = Record {
+                    generation: 0,
+                    written_unix_ms: now_unix_ms,
+                    home_tz: home_tz_for_new_file,
+                    week: Week::empty(),
+                };
+                let renamed = write_image(&paths, &record, Faults::default(), None)?
+                    .expect("no stop step was requested");
+                renamed.dir_sync?;
+                (renamed.map, record)
+            }
+            Err(err) => return Err(io_err(&paths.data, "open", err)),
+        };
+        Ok(Store {
+            paths,
+            _lock_file: lock_file,
+            map,
+            record,
+            faults: Faults::default(),
+        })
+    }
+
+    /// The current record, as decoded from the current mapping when it was mapped.
+    pub fn record(&self) -> Record {
+        self.record
+    }
+
+    /// The data file.
+    pub fn path(&self) -> &Path {
+        &self.paths.data
+    }
+
+    /// The 168 bytes of the current mapping: the image `record()` was decoded from.
+    pub fn mapped_image(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// Durably replaces the week: generation + 1, the home zone unchanged. See the module
+    /// documentation for what `record()` holds after an error.
+    pub fn commit(&mut self, week: &Week, now_unix_ms: u64) -> Result<Record, StoreError> {
+        let faults = std::mem::take(&mut self.faults);
+        let next = self.next_record(week, now_unix_ms)?;
+        let renamed =
+            write_image(&self.paths, &next, faults, None)?.expect("no stop step was requested");
+        // From here the data file is the new image whatever the directory fsync says.
+        self.map = renamed.map;
+        self.record = next;
+        renamed.dir_sync.map(|()| next)
+    }
+
+    /// Test hook: runs a commit up to and including `step`, then stops as if the process
+    /// died there: nothing is cleaned up, and the store (with its lock) is dropped.
+    #[doc(hidden)]
+    pub fn commit_crashing_after(
+        mut self,
+        week: &Week,
+        now_unix_ms: u64,
+        step: CommitStep,
+    ) -> Result<(), StoreError> {
+        let faults = std::mem::take(&mut self.faults);
+        let next = self.next_record(week, now_unix_ms)?;
+        let stopped = write_image(&self.paths, &next, faults, Some(step))?;
+        assert!(stopped.is_none(), "every CommitStep is a stop point");
+        Ok(())
+    }
+
+    /// Test hook: the next commit's fsync of the temporary file fails with EIO.
+    #[doc(hidden)]
+    pub fn fail_next_fsync(&mut self) {
+        self.faults.temp_fsync = true;
+    }
+
+    /// Test hook: the next commit's fsync of the directory (after the rename) fails
+    /// with EIO.
+    #[doc(hidden)]
+    pub fn fail_next_dir_fsync(&mut self) {
+        self.faults.dir_fsync = true;
+    }
+
+    fn next_record(&self, week: &Week, now_unix_ms: u64) -> Result<Record, StoreError> {
+        let generation = self.record.generation.checked_add(1).ok_or_else(|| {
+            io_err(
+                &self.paths.data,
+                "advance the generation of",
+                io::Error::other("the generation counter is at its maximum"),
+            )
+        })?;
+        Ok(Record {
+            generation,
+            written_unix_ms: now_unix_ms,
+            home_tz: self.record.home_tz,
+            week: *week,
+        })
+    }
+}
+
+/// Creates the data directory if missing and makes its entry durable in the parent.
+fn ensure_dir(dir: &Path) -> Result<(), StoreError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir).map_err(|err| io_err(dir, "create the data directory", err))?;
+    match dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent),
+        _ => sync_dir(Path::new(".")),
+    }
+}
+
+/// Opens the lock file and takes an exclusive, non-blocking `flock` on it (which is what
+/// `File::try_lock` does on Unix). The lock belongs to this open file description, so a
+/// second open of the same path conflicts even within one process.
+fn take_lock(lock_path: &Path) -> Result<File, StoreError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(lock_path)
+        .map_err(|err| io_err(lock_path, "open the lock file", err))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: lock_path.to_path_buf(),
+        }),
+        Err(TryLockError::Error(err)) => Err(io_err(lock_path, "lock", err)),
+    }
+}
+
+/// Maps and validates an existing data file. Never writes to it.
+fn map_existing(path: &Path, file: &File) -> Result<(Mmap, Record), StoreError> {
+    let corrupt = |problem: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let metadata = file
+        .metadata()
+        .map_err(|err| io_err(path, "read the metadata of", err))?;
+    if !metadata.is_file() {
+        return Err(corrupt("it is not a regular file".to_owned()));
+    }
+    // Checked before mapping: a short file would fault when read through the mapping.
+    if metadata.len() != FILE_LEN_BYTES as u64 {
+        return Err(corrupt(format::size_problem(metadata.len())));
+    }
+    let map = map_file(path, file)?;
+    let record = decode(&map).map_err(corrupt)?;
+    Ok((map, record))
+}

@@ -1,0 +1,429 @@
+//! Settings precedence and validation, and API key bootstrap and verification.
+//! (Bearer parsing is unit-tested in `auth.rs`, TLS and its handshake in `tls.rs`.)
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use availability_server::auth::{self, HASH_FILE_NAME};
+use availability_server::config::Config;
+use availability_server::week::zones;
+
+/// Tests run on parallel threads of one process: every test that reads or writes the
+/// environment (all `Config` parsing does) holds this lock.
+static ENV_LOCK: Mutex<()> = Mutex::new(());
+
+/// Sets environment variables for the lifetime of the guard (call with `ENV_LOCK` held).
+struct EnvVars(Vec<&'static str>);
+
+impl EnvVars {
+    fn set(vars: &[(&'static str, &str)]) -> EnvVars {
+        for (name, value) in vars {
+            // SAFETY: callers hold ENV_LOCK, so no other test thread touches the
+            // environment concurrently.
+            unsafe { std::env::set_var(name, value) };
+        }
+        EnvVars(vars.iter().map(|(name, _)| *name).collect())
+    }
+}
+
+impl Drop for EnvVars {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            // SAFETY: as in `set`; the lock is still held while the guard drops.
+            unsafe { std::env::remove_var(name) };
+        }
+    }
+}
+
+fn env_lock() -> std::sync::MutexGuard<'static, ()> {
+    ENV_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A fresh empty directory under the system temp dir.
+fn temp_dir(name: &str) -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "ops-test-{}-{}-{name}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+fn write_toml(dir: &Path, text: &str) -> String {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).expect("write config file");
+    path.to_str().expect("utf-8 temp path").to_string()
+}
+
+fn parse(argv: &[&str]) -> Result<Config, String> {
+    Config::parse_from(std::iter::once("availability-server").chain(argv.iter().copied()))
+}
+
+#[test]
+fn defaults_without_flags_env_or_file() {
+    let _lock = env_lock();
+    let config = parse(&[]).expect("defaults are valid");
+    assert_eq!(config.data_dir, PathBuf::from("./data"));
+    assert_eq!(
+        config.https_listen,
+        Some("0.0.0.0:8443".parse().expect("addr"))
+    );
+    assert_eq!(config.http_listen, None);
+    assert_eq!(
+        config.admin_listen,
+        Some("127.0.0.1:9090".parse().expect("addr"))
+    );
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get().min(256));
+    assert_eq!(config.workers, cpus);
+    assert!(config.pin_cores);
+    assert_eq!(config.home_tz, zones::utc());
+    assert_eq!(config.max_connections, 16_384);
+    assert_eq!(config.max_head_bytes, 8192);
+    assert_eq!(config.max_body_bytes, 16 * 1024);
+    assert_eq!(config.header_timeout_ms, 10_000);
+    assert_eq!(config.idle_timeout_ms, 60_000);
+    assert_eq!(config.rate_limit_burst, 1000);
+    assert_eq!(config.rate_limit_per_s, 1000);
+    assert_eq!(config.auth_fail_burst, 5);
+    assert_eq!(config.auth_fail_refill_ms, 12_000);
+    assert_eq!(config.bcrypt_cost, 12);
+    assert!(!config.no_tls);
+    assert!(config.api_key.is_none() && config.api_key_hash.is_none());
+}
+
+#[test]
+fn precedence_flag_over_env_over_file_over_default() {
+    let _lock = env_lock();
+    let dir = temp_dir("precedence");
+    let file = write_toml(
+        &dir,
+        "workers = 3\ndata_dir = \"/from/file\"\nmax_head_bytes = 2048\nno_pin_cores = true\n",
+    );
+    // File over default.
+    let config = parse(&["--config", &file]).expect("file config");
+    assert_eq!(config.workers, 3);
+    assert_eq!(config.data_dir, PathBuf::from("/from/file"));
+    assert_eq!(config.max_head_bytes, 2048);
+    assert!(!config.pin_cores);
+    {
+        // Env over file (including an explicit `false` overriding the file's `true`).
+        let _env = EnvVars::set(&[
+            ("AVAILABILITY_WORKERS", "5"),
+            ("AVAILABILITY_DATA_DIR", "/from/env"),
+            ("AVAILABILITY_NO_PIN_CORES", "false"),
+        ]);
+        let config = parse(&["--config", &file]).expect("env config");
+        assert_eq!(config.workers, 5);
+        assert_eq!(config.data_dir, PathBuf::from("/from/env"));
+        assert_eq!(
+            config.max_head_bytes, 2048,
+            "file still fills what env does not"
+        );
+        assert!(config.pin_cores);
+        // Flag over env.
+        let config = parse(&[
+            "--config",
+            &file,
+            "--workers",
+            "7",
+            "--data-dir",
+            "/from/flag",
+        ])
+        .expect("flag config");
+        assert_eq!(config.workers, 7);
+        assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
+        let config = parse(&["--config", &file, "--no-pin-cores"]).expect("bool flag");
+        assert!(!config.pin_cores);
+    }
+    // The config file itself can be named by the environment.
+    let _env = EnvVars::set(&[("AVAILABILITY_CONFIG", &file)]);
+    assert_eq!(parse(&[]).expect("env-named file").workers, 3);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn help_mentions_every_environment_variable() {
+    let _lock = env_lock();
+    let help = parse(&["--help"]).expect_err("--help is not a config");
+    let names = "AVAILABILITY_CONFIG AVAILABILITY_DATA_DIR AVAILABILITY_LISTEN \
+        AVAILABILITY_HTTP_LISTEN AVAILABILITY_ADMIN_LISTEN AVAILABILITY_NO_TLS AVAILABILITY_WORKERS \
+        AVAILABILITY_NO_PIN_CORES AVAILABILITY_HOME_TZ AVAILABILITY_MAX_CONNECTIONS \
+        AVAILABILITY_MAX_HEAD_BYTES AVAILABILITY_MAX_BODY_BYTES AVAILABILITY_HEADER_TIMEOUT_MS \
+        AVAILABILITY_IDLE_TIMEOUT_MS AVAILABILITY_BODY_TIMEOUT_MS AVAILABILITY_WRITE_TIMEOUT_MS \
+        AVAILABILITY_DRAIN_TIMEOUT_MS AVAILABILITY_RATE_LIMIT_BURST AVAILABILITY_RATE_LIMIT_PER_S \
+        AVAILABILITY_AUTH_FAIL_BURST AVAILABILITY_AUTH_FAIL_REFILL_MS AVAILABILITY_BCRYPT_COST \
+        AVAILABILITY_TLS_CERT AVAILABILITY_TLS_KEY API_KEY_HASH";
+    assert_eq!(names.split_whitespace().count(), 25);
+    // `API_KEY` followed by spaces: the plaintext key's own entry, not API_KEY_HASH.
+    for name in names.split_whitespace().chain(["API_KEY "]) {
+        assert!(
+            help.contains(name),
+            "--help does not mention {name}:\n{help}"
+        );
+    }
+    assert!(help.contains("[default: 0.0.0.0:8443]"));
+    assert!(help.contains("[default: 127.0.0.1:9090]"));
+    assert!(
+        !help.contains("--api-key "),
+        "the plaintext key must not be a flag"
+    );
+    assert!(parse(&["--api-key", "x"]).is_err());
+}
+
+#[test]
+fn validation_errors_name_the_setting() {
+    let _lock = env_lock();
+    let cases: [(&[&str], &str); 12] = [
+        (&["--workers", "0"], "workers"),
+        (&["--workers", "257"], "workers"),
+        (&["--max-head-bytes", "100"], "max_head_bytes"),
+        (&["--max-connections", "0"], "max_connections"),
+        (&["--bcrypt-cost", "3"], "bcrypt_cost"),
+        (&["--header-timeout-ms", "0"], "header_timeout_ms"),
+        (&["--home-tz", "Mars/Olympus"], "home_tz"),
+        (&["--listen", "localhost"], "listen"),
+        (&["--admin-listen", "nope"], "admin_listen"),
+        (&["--tls-cert", "/c.pem"], "--tls-key"),
+        (&["--no-tls"], "no listener"),
+        (&["--api-key-hash", "plaintext"], "api_key_hash"),
+    ];
+    for (argv, needle) in cases {
+        let err = parse(argv).expect_err(&format!("{argv:?} should be rejected"));
+        assert!(
+            err.contains(needle),
+            "{argv:?}: error {err:?} lacks {needle:?}"
+        );
+    }
+    // Same address twice.
+    let err = parse(&["--http-listen", "127.0.0.1:9090"]).expect_err("clash with admin");
+    assert!(err.contains("admin_listen"), "{err}");
+    // A value clap cannot parse.
+    assert!(
+        parse(&["--workers", "many"])
+            .expect_err("nan")
+            .contains("--workers")
+    );
+    // File: unknown key, wrong type, missing file.
+    let dir = temp_dir("validation");
+    let err = parse(&["--config", &write_toml(&dir, "wrokers = 2\n")]).expect_err("typo");
+    assert!(err.contains("wrokers"), "{err}");
+    let err = parse(&["--config", &write_toml(&dir, "workers = \"2\"\n")]).expect_err("type");
+    assert!(err.contains("workers"), "{err}");
+    let missing = dir.join("absent.toml");
+    let err = parse(&["--config", missing.to_str().expect("utf-8")]).expect_err("missing");
+    assert!(err.contains("absent.toml"), "{err}");
+    // Range checks apply to file values too.
+    let err = parse(&["--config", &write_toml(&dir, "bcrypt_cost = 40\n")]).expect_err("cost");
+    assert!(err.contains("bcrypt_cost"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn listener_switches_and_zone_names() {
+    let _lock = env_lock();
+    let config = parse(&[
+        "--no-tls",
+        "--http-listen",
+        "127.0.0.1:8080",
+        "--admin-listen",
+        "off",
+    ])
+    .expect("plain http only");
+    assert_eq!(config.https_listen, None);
+    assert!(config.no_tls);
+    assert_eq!(
+        config.http_listen,
+        Some(SocketAddr::from(([127, 0, 0, 1], 8080)))
+    );
+    assert_eq!(config.admin_listen, None);
+    let config = parse(&["--listen", "[::]:443", "--home-tz", "asia/tokyo"]).expect("v6 + tz");
+    assert_eq!(config.https_listen, Some("[::]:443".parse().expect("addr")));
+    assert_eq!(zones::name(config.home_tz), "Asia/Tokyo");
+}
+
+#[test]
+fn api_key_comes_from_the_environment_only() {
+    let _lock = env_lock();
+    {
+        let _env = EnvVars::set(&[("API_KEY", "owner-Key_1")]);
+        let config = parse(&[]).expect("key");
+        assert_eq!(config.api_key.as_deref(), Some("owner-Key_1"));
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("owner-Key_1") && debug.contains("redacted"),
+            "{debug}"
+        );
+    }
+    {
+        let _env = EnvVars::set(&[("API_KEY", "has a space")]);
+        assert!(parse(&[]).expect_err("bad key").contains("API_KEY"));
+    }
+    let hash = bcrypt::hash("k", 4).expect("hash");
+    let _env = EnvVars::set(&[("API_KEY_HASH", &hash)]);
+    assert_eq!(
+        parse(&[]).expect("hash").api_key_hash.as_deref(),
+        Some(hash.as_str())
+    );
+}
+
+#[test]
+fn test_config_is_small_and_plain() {
+    let config = Config::for_tests(PathBuf::from("/tmp/x"));
+    assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+    assert_eq!(
+        config.http_listen,
+        Some(SocketAddr::from(([127, 0, 0, 1], 0)))
+    );
+    assert!(config.https_listen.is_none() && config.admin_listen.is_none() && config.no_tls);
+    assert_eq!(
+        (config.workers, config.pin_cores, config.bcrypt_cost),
+        (2, false, 4)
+    );
+    assert_eq!(config.header_timeout_ms, 10_000);
+}
+
+#[test]
+fn bootstrap_generates_a_key_once() {
+    let dir = temp_dir("generate");
+    let first = auth::bootstrap(&dir, None, None, 4).expect("generate");
+    let key = first.generated_key.clone().expect("a key is generated");
+    // 32 random bytes in unpadded base64url: 43 characters of that alphabet.
+    assert_eq!(key.len(), 43);
+    assert!(
+        key.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    );
+    let path = dir.join(HASH_FILE_NAME);
+    let mode = std::fs::metadata(&path)
+        .expect("hash file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let stored = std::fs::read_to_string(&path).expect("read hash");
+    assert!(stored.trim().starts_with("$2b$04$"), "{stored:?}");
+    assert!(
+        !stored.contains(&key),
+        "the plaintext key must not be stored"
+    );
+    assert!(bcrypt::verify(&key, stored.trim()).expect("valid hash"));
+    let mut keys = first.keys;
+    assert!(keys.verify(key.as_bytes()));
+    assert!(!keys.verify(b"not-the-key"));
+
+    let second = auth::bootstrap(&dir, None, None, 4).expect("reload from file");
+    assert!(second.generated_key.is_none());
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("read"),
+        stored,
+        "file unchanged"
+    );
+    let mut keys = second.keys;
+    assert!(keys.verify(key.as_bytes()));
+    assert!(!keys.verify(b"wrong"));
+    // Only the hash file is left behind (no temporary file).
+    assert_eq!(std::fs::read_dir(&dir).expect("list").count(), 1);
+
+    // Two generated keys differ.
+    let other_dir = temp_dir("generate-other");
+    let other = auth::bootstrap(&other_dir, None, None, 4).expect("generate");
+    assert_ne!(other.generated_key, Some(key));
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(other_dir);
+}
+
+#[test]
+fn configured_keys_take_precedence_and_write_nothing() {
+    let dir = temp_dir("configured");
+    let other_hash = bcrypt::hash("hash-key", 4).expect("hash");
+    let boot = auth::bootstrap(&dir, Some("env-key"), Some(&other_hash), 4).expect("API_KEY");
+    assert!(boot.generated_key.is_none());
+    let mut keys = boot.keys;
+    assert!(keys.verify(b"env-key"));
+    assert!(!keys.verify(b"hash-key"), "API_KEY wins over API_KEY_HASH");
+    let boot = auth::bootstrap(&dir, None, Some(&format!("{other_hash}\n")), 4).expect("hash");
+    let mut keys = boot.keys;
+    assert!(keys.verify(b"hash-key"));
+    assert!(!keys.verify(b"env-key"));
+    assert_eq!(
+        std::fs::read_dir(&dir).expect("list").count(),
+        0,
+        "nothing written"
+    );
+    assert!(auth::bootstrap(&dir, None, Some("$2b$not-a-hash"), 4).is_err());
+    assert!(auth::bootstrap(&dir, Some("bad key"), None, 4).is_err());
+    // A corrupt hash file is an error naming it, never silently replaced.
+    std::fs::write(dir.join(HASH_FILE_NAME), "garbage\n").expect("write");
+    let err = auth::bootstrap(&dir, None, None, 4)
+        .err()
+        .expect("corrupt file");
+    assert!(err.contains(HASH_FILE_NAME), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn verify_fast_path_after_one_bcrypt_success() {
+    let hash = bcrypt::hash("the-owner-key", 10).expect("hash");
+    let dir = temp_dir("fast");
+    let mut keys = auth::bootstrap(&dir, None, Some(&hash), 10)
+        .expect("hash")
+        .keys;
+    let started = Instant::now();
+    assert!(keys.verify(b"the-owner-key"));
+    let slow = started.elapsed();
+    let started = Instant::now();
+    assert!(keys.verify(b"the-owner-key"));
+    let fast = started.elapsed();
+    assert!(
+        fast < Duration::from_millis(5),
+        "fast path took {fast:?} (bcrypt {slow:?})"
+    );
+    assert!(
+        slow > fast * 10,
+        "the first check should have run bcrypt ({slow:?})"
+    );
+    assert!(!keys.verify(b"the-owner-kez"));
+    assert!(!keys.verify(b"the-owner-key "));
+    // A wrong attempt does not disarm the fast path for the right key.
+    let started = Instant::now();
+    assert!(keys.verify(b"the-owner-key"));
+    assert!(started.elapsed() < Duration::from_millis(5));
+    // Empty and over-long tokens are refused without bcrypt.
+    let started = Instant::now();
+    assert!(!keys.verify(b""));
+    assert!(!keys.verify(&[b'a'; 73]));
+    assert!(started.elapsed() < Duration::from_millis(5));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn reload_rereads_the_hash_file_and_never_generates() {
+    let dir = temp_dir("reload");
+    let path = dir.join(HASH_FILE_NAME);
+    std::fs::write(&path, bcrypt::hash("old-key", 4).expect("hash")).expect("write");
+    let mut keys = auth::bootstrap(&dir, None, None, 4).expect("file").keys;
+    assert!(keys.verify(b"old-key"));
+    std::fs::write(&path, bcrypt::hash("new-key", 4).expect("hash")).expect("write");
+    keys.reload(&dir, None, None, 4).expect("reload");
+    assert!(
+        !keys.verify(b"old-key"),
+        "the fast-path tag of the old key is gone"
+    );
+    assert!(keys.verify(b"new-key"));
+    std::fs::remove_file(&path).expect("remove");
+    assert!(keys.reload(&dir, None, None, 4).is_err());
+    assert!(!path.exists(), "reload must not generate a key");
+    assert!(
+        keys.verify(b"new-key"),
+        "a failed reload keeps the current key"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
