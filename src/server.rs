@@ -52,6 +52,14 @@ fn unix_now_ms() -> u64 {
 }
 
 pub fn start(config: Config) -> Result<ServerHandle, String> {
+    start_with_hook(config, None)
+}
+
+/// [`start`], with a function each worker thread runs first (for tests).
+pub fn start_with_hook(
+    config: Config,
+    on_worker_start: Option<fn(usize)>,
+) -> Result<ServerHandle, String> {
     zones::init();
     let store =
         Store::open(&config.data_dir, config.home_tz, unix_now_ms()).map_err(|e| e.to_string())?;
@@ -137,6 +145,7 @@ pub fn start(config: Config) -> Result<ServerHandle, String> {
         write_timeout_ms: config.write_timeout_ms,
         drain_timeout_ms: config.drain_timeout_ms,
         draining: draining.clone(),
+        on_worker_start,
     };
     let factory = Arc::new(ApiFactory::new(shared.clone(), config.workers));
     let workers = spawn_workers(&runtime, listeners, factory)

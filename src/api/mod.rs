@@ -52,11 +52,14 @@ impl ReplyTo {
     }
 }
 
+/// A finished response for a deferred request.
+type Reply = (ConnRef, Vec<u8>);
+type ReplyChannel = (Sender<Reply>, Receiver<Reply>);
+
 pub struct ApiFactory {
     pub shared: Arc<Shared>,
     /// Receivers are created up front and taken by each worker as it starts.
-    pub reply_channels:
-        Mutex<Vec<Option<(Sender<(ConnRef, Vec<u8>)>, Receiver<(ConnRef, Vec<u8>)>)>>>,
+    pub reply_channels: Mutex<Vec<Option<ReplyChannel>>>,
 }
 
 impl ApiFactory {

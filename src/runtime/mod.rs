@@ -102,6 +102,9 @@ pub struct RuntimeConfig {
     pub drain_timeout_ms: u64,
     /// Set by the shutdown path; workers stop accepting and drain.
     pub draining: Arc<AtomicBool>,
+    /// Runs first on each worker thread (tests use it to tag worker threads
+    /// for the allocation counter).
+    pub on_worker_start: Option<fn(usize)>,
 }
 
 /// Listening addresses for one server: each gets one socket per worker

@@ -36,7 +36,8 @@ impl TimerLinks {
 pub struct TimerWheel {
     heads: Box<[u32]>,
     tick_ms: u64,
-    /// Every tick before this one has been processed.
+    /// Every tick before this one has been processed; this one may hold
+    /// entries due later within it.
     next_tick: u64,
 }
 
@@ -138,7 +139,9 @@ impl TimerWheel {
                 cursor = next;
             }
         }
-        self.next_tick = self.next_tick.max(now_tick + 1);
+        // The current tick stays open: entries due later within it are found
+        // on the next call.
+        self.next_tick = self.next_tick.max(now_tick);
     }
 }
 

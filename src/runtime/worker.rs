@@ -27,6 +27,13 @@ const TLS_STAGE_BYTES: usize = 16 * 1024;
 /// Response scratch per busy connection: ≥ 16 pipelined slot answers.
 const SCRATCH_BYTES: usize = 16 * 1024;
 
+/// A listening socket handed to one worker, with its kind and TLS config.
+type AssignedListener = (
+    std::net::TcpListener,
+    ListenerKind,
+    Option<Arc<ArcSwap<rustls::ServerConfig>>>,
+);
+
 struct Listening {
     socket: TcpListener,
     kind: ListenerKind,
@@ -112,6 +119,9 @@ pub fn spawn_workers<F: HandlerFactory>(
                 if let Some(core) = core {
                     core_affinity::set_for_current(core);
                 }
+                if let Some(hook) = cfg.on_worker_start {
+                    hook(index);
+                }
                 match Worker::new(index, cfg, mine, &*factory) {
                     Ok((mut worker, waker)) => {
                         let _ = ready_tx.send(Ok(waker));
@@ -134,11 +144,7 @@ impl<H: Handler> Worker<H> {
     fn new<F: HandlerFactory<Handler = H>>(
         index: usize,
         cfg: RuntimeConfig,
-        sockets: Vec<(
-            std::net::TcpListener,
-            ListenerKind,
-            Option<Arc<ArcSwap<rustls::ServerConfig>>>,
-        )>,
+        sockets: Vec<AssignedListener>,
         factory: &F,
     ) -> io::Result<(Worker<H>, Arc<Waker>)> {
         let poll = Poll::new()?;

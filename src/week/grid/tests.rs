@@ -28,6 +28,8 @@ fn week_start_of_is_the_monday_on_or_before() {
     assert_eq!(week_start_of(date(2026, 11, 30)), date(2026, 11, 30));
     // 1900-01-01 was a Monday, so the supported range starts on a week boundary.
     assert_eq!(week_start_of(FIRST_SUPPORTED_DATE), FIRST_SUPPORTED_DATE);
+    assert!(is_supported_date(FIRST_SUPPORTED_DATE) && is_supported_date(LAST_SUPPORTED_DATE));
+    assert!(!is_supported_date(date(1899, 12, 31)) && !is_supported_date(date(2201, 1, 1)));
 }
 
 #[test]
@@ -47,7 +49,7 @@ fn apply_takes_the_least_available_and_gap_is_unavailable() {
         starts: (0..=SLOTS_PER_WEEK as u16)
             .map(|cell| cell.saturating_sub(1).min(3) * 2)
             .collect(),
-        // Cell 1 -> {0, 1}, cell 2 -> {2, 3}, cell 3.. -> {4, 5}... only cells 1..=3 used.
+        // Cell 0 -> {}, 1 -> {0, 1}, 2 -> {2, 3}, 3 -> {4, 5}, 4.. -> {}.
         slots: vec![0, 1, 2, 3, 4, 5].into_boxed_slice(),
     };
     assert_eq!(map.home_slots(0), &[] as &[u16]);

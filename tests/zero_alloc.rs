@@ -1,0 +1,252 @@
+//! The core promise, pinned: worker threads allocate nothing while serving
+//! every read endpoint over plain HTTP, and over TLS only inside rustls'
+//! record layer (a bounded number per request).
+//!
+//! A counting global allocator counts only on threads tagged by the runtime's
+//! worker-start hook, so the client and the writer thread do not count.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+struct CountingAllocator;
+
+static WORKER_ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static IS_WORKER: Cell<bool> = const { Cell::new(false) };
+}
+
+fn count() {
+    if IS_WORKER.with(|w| w.get()) {
+        WORKER_ALLOCS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// Safety: defers to the system allocator; counting touches only atomics and a
+// const thread-local without a destructor.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn tag_worker(_index: usize) {
+    IS_WORKER.with(|w| w.set(true));
+}
+
+/// Every read endpoint, in GET and HEAD, plus the read-path errors.
+fn read_requests() -> Vec<(Vec<u8>, bool)> {
+    use availability_server::week::{grid, zones};
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let tokyo = zones::lookup(b"Asia/Tokyo").expect("zone");
+    let this_week = grid::current_week_start(tokyo, now_s)
+        .format("%Y-%m-%d")
+        .to_string();
+    let targets: Vec<(&str, String)> = vec![
+        ("GET", "/availability?tz=Asia/Tokyo".into()),
+        ("GET", "/availability?tz=america/new_york".into()),
+        ("GET", "/availability".into()),
+        (
+            "GET",
+            format!("/availability?tz=Asia/Tokyo&date={this_week}"),
+        ),
+        ("GET", "/availability/csv?tz=Europe/London".into()),
+        ("GET", "/availability/csv?tz=Australia%2FLord_Howe".into()),
+        (
+            "GET",
+            "/availability/slot?tz=Asia/Kathmandu&day=2&time=14:00".into(),
+        ),
+        (
+            "GET",
+            "/availability/slot?day=6&slot=47&tz=Pacific/Chatham".into(),
+        ),
+        ("GET", "/availability/slot?day=0&time=00:30".into()),
+        ("HEAD", "/availability?tz=UTC".into()),
+        ("HEAD", "/availability/csv?tz=UTC".into()),
+        ("HEAD", "/availability/slot?tz=UTC&day=1&slot=3".into()),
+        ("GET", "/health".into()),
+        ("GET", "/ready".into()),
+        ("HEAD", "/health".into()),
+        ("GET", "/availability?tz=Not/AZone".into()),
+        ("GET", "/availability/slot?day=9&time=10:00".into()),
+        ("GET", "/availability/slot?day=1&time=10:15".into()),
+        ("GET", "/no/such/path".into()),
+        ("DELETE", "/availability".into()),
+    ];
+    targets
+        .into_iter()
+        .map(|(method, path)| {
+            (
+                format!("{method} {path} HTTP/1.1\r\nHost: bench\r\n\r\n").into_bytes(),
+                method == "HEAD",
+            )
+        })
+        .collect()
+}
+
+/// Reads exactly one response; returns its status. Allocation-free on our side
+/// is not required (the client thread is not counted), only correctness.
+fn read_one(stream: &mut impl Read, pending: &mut Vec<u8>, head: bool) -> u16 {
+    loop {
+        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let text = String::from_utf8_lossy(&pending[..end]).into_owned();
+            let status: u16 = text[9..12].parse().expect("status");
+            let len: usize = text
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .map(|v| v.trim().parse().expect("length"))
+                .expect("Content-Length");
+            let total = end + 4 + if head { 0 } else { len };
+            while pending.len() < total {
+                fill(stream, pending);
+            }
+            pending.drain(..total);
+            return status;
+        }
+        fill(stream, pending);
+    }
+}
+
+fn fill(stream: &mut impl Read, pending: &mut Vec<u8>) {
+    let mut chunk = [0u8; 32 * 1024];
+    let n = stream.read(&mut chunk).expect("read");
+    assert!(n > 0, "server closed the connection");
+    pending.extend_from_slice(&chunk[..n]);
+}
+
+/// Sends `rounds` passes over all requests on `conns`, pipelining `depth` at a
+/// time, and checks every status. Returns the number of requests sent.
+fn drive<S: Read + Write>(
+    conns: &mut [S],
+    requests: &[(Vec<u8>, bool)],
+    rounds: usize,
+    depth: usize,
+) -> u64 {
+    let expected: Vec<u16> = vec![
+        200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 400, 400, 400,
+        404, 405,
+    ];
+    let mut sent = 0;
+    let mut pending: Vec<Vec<u8>> = conns.iter().map(|_| Vec::with_capacity(1 << 20)).collect();
+    for round in 0..rounds {
+        for (c, conn) in conns.iter_mut().enumerate() {
+            let mut batch = Vec::new();
+            let start = (round + c) % requests.len();
+            let picks: Vec<usize> = (0..depth).map(|i| (start + i) % requests.len()).collect();
+            for &i in &picks {
+                batch.extend_from_slice(&requests[i].0);
+            }
+            conn.write_all(&batch).expect("write");
+            conn.flush().expect("flush");
+            for &i in &picks {
+                let status = read_one(conn, &mut pending[c], requests[i].1);
+                assert_eq!(
+                    status,
+                    expected[i],
+                    "request {}",
+                    String::from_utf8_lossy(&requests[i].0)
+                );
+                sent += 1;
+            }
+        }
+    }
+    sent
+}
+
+#[test]
+fn workers_do_not_allocate_while_serving_reads() {
+    let server = common::start_with_hook(
+        |c| {
+            c.home_tz =
+                availability_server::week::zones::lookup(b"America/New_York").expect("zone");
+            c.https_listen = Some("127.0.0.1:0".parse().expect("addr"));
+            c.no_tls = false;
+            // Thousands of requests from one address: keep the limiter on but roomy.
+            c.rate_limit_burst = 1_000_000;
+            c.rate_limit_per_s = 1_000_000;
+        },
+        Some(tag_worker),
+    );
+    let requests = read_requests();
+    assert_eq!(requests.len(), 20);
+
+    // Plain HTTP: 4 keep-alive connections (spread over both workers).
+    let http_addr = server.handle.http_addr.expect("http");
+    let mut plain: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(http_addr).expect("connect"))
+        .collect();
+    drive(&mut plain, &requests, 40, 4); // warm-up: first-touch work happens here
+    // A write swaps the snapshot: the reads after it must not allocate either.
+    let r = common::patch(
+        http_addr,
+        Some(common::API_KEY),
+        r#"{"slots":[{"day":2,"time":"14:00","status":"available"}]}"#,
+    );
+    assert_eq!(r.status, 200);
+    drive(&mut plain, &requests, 4, 1);
+    WORKER_ALLOCS.store(0, Ordering::SeqCst);
+    let served = drive(&mut plain, &requests, 300, 1) + drive(&mut plain, &requests, 100, 8);
+    let plain_allocs = WORKER_ALLOCS.load(Ordering::SeqCst);
+    println!("plain HTTP: {served} requests, {plain_allocs} worker allocations");
+    assert!(served >= 4000);
+    assert_eq!(
+        plain_allocs, 0,
+        "worker threads allocated while serving reads"
+    );
+
+    // TLS: rustls allocates per record inside its record layer; pin the bound.
+    let https_addr = server.handle.https_addr.expect("https");
+    let cert = server.dir.join(availability_server::tls::CERT_FILE_NAME);
+    let client_config =
+        availability_server::tls::client_config_trusting(&cert).expect("client config");
+    let mut tls: Vec<_> = (0..4)
+        .map(|_| {
+            let name = pki_types::ServerName::try_from("localhost").expect("name");
+            let conn =
+                rustls::ClientConnection::new(Arc::clone(&client_config), name).expect("client");
+            rustls::StreamOwned::new(
+                conn,
+                std::net::TcpStream::connect(https_addr).expect("connect"),
+            )
+        })
+        .collect();
+    drive(&mut tls, &requests, 40, 4);
+    WORKER_ALLOCS.store(0, Ordering::SeqCst);
+    let served = drive(&mut tls, &requests, 100, 1);
+    let tls_allocs = WORKER_ALLOCS.load(Ordering::SeqCst);
+    let per_request = tls_allocs as f64 / served as f64;
+    println!(
+        "TLS: {served} requests, {tls_allocs} worker allocations ({per_request:.2} per request)"
+    );
+    assert!(
+        per_request <= TLS_ALLOCS_PER_REQUEST_BOUND,
+        "TLS allocations per request rose to {per_request:.2}"
+    );
+}
+
+/// Measured 4.2 with rustls 0.23's buffered API (see README): decrypting a request
+/// record and encrypting the response record(s) each allocate inside rustls.
+const TLS_ALLOCS_PER_REQUEST_BOUND: f64 = 5.0;
