@@ -1,0 +1,48 @@
+# availability-server — every entry point a person or CI needs.
+# `make run` starts the server with working defaults; `make test` is what CI runs.
+
+CARGO ?= cargo
+DATA_DIR ?= ./data
+ARGS ?=
+
+.PHONY: all build release run test lint fmt bench loadtest compare fuzz clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace
+
+release:
+	$(CARGO) build --release --workspace
+
+# HTTPS on 0.0.0.0:8443 (self-signed certificate created in $(DATA_DIR) on first
+# start), plain HTTP on 127.0.0.1:8080 for local curl, admin on 127.0.0.1:9090.
+# The first start prints a generated API key once.
+run: release
+	./target/release/availability-server --data-dir $(DATA_DIR) --http-listen 127.0.0.1:8080 $(ARGS)
+
+# Formatting, lints as errors, then every test in the workspace.
+test: lint
+	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+bench:
+	$(CARGO) bench --bench core
+
+loadtest: release
+	./scripts/loadtest.sh
+
+compare: release
+	./scripts/compare.sh
+
+fuzz:
+	./scripts/fuzz.sh
+
+clean:
+	$(CARGO) clean

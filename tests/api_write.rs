@@ -1,0 +1,337 @@
+//! Black-box tests of `PATCH /availability` (SPEC §4): success and cross-zone reads,
+//! all-or-nothing validation, body limits, authentication, its failure budget, and
+//! durability across a restart.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono::{Datelike, TimeZone, Timelike, Utc};
+use common::{API_KEY, Client, Response};
+
+fn new_york() -> availability_server::week::zones::ZoneId {
+    availability_server::week::zones::lookup(b"America/New_York").expect("known zone")
+}
+
+/// Status of one viewer cell, via the slot route.
+fn cell(addr: SocketAddr, tz: &str, date: &str, day: u8, time: &str) -> String {
+    let r = common::get(
+        addr,
+        &format!("/availability/slot?tz={tz}&date={date}&day={day}&time={time}"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["status"].as_str().unwrap_or("").to_string()
+}
+
+/// Statuses of the 336 cells of a week answer.
+fn grid(addr: SocketAddr, query: &str) -> Vec<String> {
+    let r = common::get(addr, &format!("/availability?{query}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let slots = r.json()["slots"].as_array().cloned().expect("slots");
+    slots
+        .iter()
+        .map(|s| s["status"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn ok_generation(r: &Response, updated: u64) -> u64 {
+    assert_eq!(r.status, 200, "{}", r.text());
+    let json = r.json();
+    assert_eq!(json["updated"], updated, "{}", r.text());
+    assert_eq!(
+        json.as_object().map(|o| o.len()),
+        Some(2),
+        "exactly updated and generation"
+    );
+    json["generation"].as_u64().expect("generation")
+}
+
+const WEDNESDAY_2PM: &str = r#"{"slots":[{"day":2,"time":"14:00","status":"available"}]}"#;
+
+#[test]
+fn patch_is_seen_in_every_zone_immediately() {
+    let server = common::start(|c| c.home_tz = new_york());
+    let addr = server.addr;
+    let before = server.handle.generation();
+    let generation = ok_generation(&common::patch(addr, Some(API_KEY), WEDNESDAY_2PM), 1);
+    assert_eq!(generation, before + 1);
+    assert_eq!(server.handle.generation(), generation);
+    // Week of 2026-11-16: New York is UTC-5, Tokyo UTC+9, London UTC+0.
+    let date = "2026-11-18";
+    assert_eq!(
+        cell(addr, "America/New_York", date, 2, "14:00"),
+        "available"
+    );
+    assert_eq!(
+        cell(addr, "America/New_York", date, 2, "14:30"),
+        "unavailable"
+    );
+    assert_eq!(cell(addr, "Asia/Tokyo", date, 3, "04:00"), "available");
+    assert_eq!(cell(addr, "Asia/Tokyo", date, 3, "03:30"), "unavailable");
+    assert_eq!(cell(addr, "Asia/Tokyo", date, 3, "04:30"), "unavailable");
+    assert_eq!(cell(addr, "Europe/London", date, 2, "19:00"), "available");
+    assert_eq!(cell(addr, "Europe/London", date, 2, "18:30"), "unavailable");
+    assert_eq!(cell(addr, "Europe/London", date, 2, "19:30"), "unavailable");
+    // Half-hour offset: Kolkata is UTC+5:30, so New York 14:00 is Thursday 00:30.
+    assert_eq!(cell(addr, "Asia/Kolkata", date, 3, "00:30"), "available");
+    assert_eq!(cell(addr, "Asia/Kolkata", date, 3, "00:00"), "unavailable");
+    // The whole Tokyo week: exactly one cell, the one chrono-tz puts it in.
+    let week = grid(addr, &format!("tz=Asia/Tokyo&date={date}"));
+    let available: Vec<usize> = (0..336).filter(|&i| week[i] == "available").collect();
+    assert_eq!(available, [3 * 48 + 8]);
+}
+
+/// The current-week answer matches an independent chrono-tz conversion of every cell.
+#[test]
+fn current_week_in_tokyo_matches_chrono_tz() {
+    let server = common::start(|c| c.home_tz = new_york());
+    ok_generation(&common::patch(server.addr, Some(API_KEY), WEDNESDAY_2PM), 1);
+    let tokyo = chrono_tz::Asia::Tokyo;
+    let today = Utc::now().with_timezone(&tokyo).date_naive();
+    let monday = today - chrono::Days::new(u64::from(today.weekday().num_days_from_monday()));
+    let r = common::get(server.addr, "/availability?tz=Asia/Tokyo");
+    if r.json()["week_start"] != monday.to_string() {
+        return; // A Tokyo week boundary passed mid-test.
+    }
+    let week = grid(server.addr, &format!("tz=Asia/Tokyo&date={monday}"));
+    let start = tokyo
+        .from_local_datetime(&monday.and_hms_opt(0, 0, 0).expect("midnight"))
+        .single()
+        .expect("Tokyo has no DST");
+    for (i, status) in week.iter().enumerate() {
+        // Tokyo and New York offsets are whole hours: a cell is one home slot.
+        let instant = start + chrono::Duration::minutes(30 * i as i64);
+        let home = instant.with_timezone(&chrono_tz::America::New_York);
+        let is_wed_2pm =
+            home.weekday() == chrono::Weekday::Wed && home.hour() == 14 && home.minute() < 30;
+        let expected = if is_wed_2pm {
+            "available"
+        } else {
+            "unavailable"
+        };
+        assert_eq!(status, expected, "Tokyo cell {i} ({instant})");
+    }
+}
+
+#[test]
+fn pipelined_read_after_a_patch_sees_it() {
+    let server = common::start(|_| {});
+    let mut client = Client::connect(server.addr);
+    let body = r#"{"slots":[{"day":4,"slot":20,"status":"maybe"}]}"#;
+    client.send(
+        format!(
+            "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {API_KEY}\r\nContent-Length: {}\r\n\r\n{body}\
+             GET /availability/slot?tz=UTC&day=4&slot=20 HTTP/1.1\r\nHost: t\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let patched = client.read_response(false).expect("PATCH answer");
+    ok_generation(&patched, 1);
+    let read = client.read_response(false).expect("GET answer");
+    assert_eq!(read.json()["status"], "maybe");
+}
+
+#[test]
+fn one_bad_entry_rejects_the_whole_batch() {
+    let server = common::start(|_| {});
+    let addr = server.addr;
+    let before = server.handle.generation();
+    let bad_entries = [
+        r#"{"day":7,"slot":0,"status":"available"}"#,
+        r#"{"day":1,"time":"10:15","status":"available"}"#,
+        r#"{"day":1,"slot":48,"status":"available"}"#,
+        r#"{"day":1,"slot":5,"status":"busy"}"#,
+        r#"{"day":1,"slot":5,"time":"02:30","status":"maybe"}"#,
+        r#"{"slot":5,"status":"maybe"}"#,
+        r#"{"day":1,"slot":5}"#,
+        r#""not an object""#,
+    ];
+    for bad in bad_entries {
+        let body = format!(
+            r#"{{"slots":[{{"day":0,"slot":0,"status":"available"}},{{"day":3,"time":"12:30","status":"maybe"}},{bad}]}}"#
+        );
+        let r = common::patch(addr, Some(API_KEY), &body);
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        let json = r.json();
+        assert_eq!(json["error"]["index"], 2, "{bad}: {}", r.text());
+        let message = json["error"]["message"].as_str().unwrap_or("");
+        assert!(message.contains("slots[2]"), "{bad}: {message}");
+    }
+    assert_eq!(server.handle.generation(), before, "nothing committed");
+    let week = grid(addr, "tz=UTC&date=2027-03-10");
+    assert!(
+        week.iter().all(|s| s == "unavailable"),
+        "the good entries were not applied"
+    );
+    // The next good write is the first commit.
+    let body = r#"{"slots":[{"day":0,"slot":0,"status":"available"}]}"#;
+    assert_eq!(
+        ok_generation(&common::patch(addr, Some(API_KEY), body), 1),
+        before + 1
+    );
+}
+
+fn entries(n: usize) -> String {
+    let list: Vec<String> = (0..n)
+        .map(|i| format!(r#"{{"day":{},"slot":{},"status":"maybe"}}"#, i / 48, i % 48))
+        .collect();
+    format!(r#"{{"slots":[{}]}}"#, list.join(","))
+}
+
+#[test]
+fn batch_size_and_json_are_checked() {
+    let server = common::start(|_| {});
+    let addr = server.addr;
+    for body in [
+        entries(0),
+        entries(101),
+        "{\"slots\":[".to_string(),
+        "[]".into(),
+    ] {
+        let r = common::patch(addr, Some(API_KEY), &body);
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(!r.error_code().is_empty());
+    }
+    assert_eq!(server.handle.generation(), 0);
+    ok_generation(&common::patch(addr, Some(API_KEY), &entries(100)), 100);
+    let week = grid(addr, "tz=UTC&date=2027-03-10");
+    let maybe = week.iter().filter(|s| *s == "maybe").count();
+    assert_eq!(maybe, 100);
+    assert!(week[..100].iter().all(|s| s == "maybe"));
+}
+
+#[test]
+fn body_over_16_kib_is_413() {
+    let server = common::start(|_| {});
+    let mut body = entries(1);
+    body.insert_str(1, &format!(r#""pad":"{}","#, "x".repeat(16 * 1024)));
+    assert!(body.len() > 16 * 1024);
+    let r = common::patch(server.addr, Some(API_KEY), &body);
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(!r.error_code().is_empty());
+    assert_eq!(server.handle.generation(), 0);
+}
+
+#[test]
+fn missing_malformed_or_wrong_keys_are_401() {
+    let server = common::start(|_| {});
+    let addr = server.addr;
+    let body = WEDNESDAY_2PM;
+    let cases: [(&str, Option<&str>); 4] = [
+        ("missing", None),
+        ("basic", Some("Basic x")),
+        ("empty bearer", Some("Bearer ")),
+        ("wrong key", Some("Bearer not-the-key-at-all")),
+    ];
+    for (what, auth) in cases {
+        let mut client = Client::connect(addr);
+        let auth = auth
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        client.send(
+            format!(
+                "PATCH /availability HTTP/1.1\r\nHost: t\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        let r = client.read_response(false).expect("a response");
+        assert_eq!(r.status, 401, "{what}: {}", r.text());
+        assert_eq!(r.error_code(), "unauthorized", "{what}");
+        let challenge = r.header("WWW-Authenticate").unwrap_or("");
+        assert!(challenge.starts_with("Bearer"), "{what}: {challenge:?}");
+    }
+    assert_eq!(server.handle.generation(), 0);
+    assert_eq!(cell(addr, "UTC", "2027-03-10", 2, "14:00"), "unavailable");
+}
+
+/// What we see: after `auth_fail_burst` wrong keys, further attempts from that IP get
+/// 429 with Retry-After, and so does the right key, until a failure is refilled.
+#[test]
+fn repeated_wrong_keys_lock_the_ip_out_until_refill() {
+    let server = common::start(|c| {
+        c.auth_fail_burst = 2;
+        c.auth_fail_refill_ms = 600;
+    });
+    let addr = server.addr;
+    for _ in 0..2 {
+        assert_eq!(
+            common::patch(addr, Some("wrong-key-wrong-key"), WEDNESDAY_2PM).status,
+            401
+        );
+    }
+    let r = common::patch(addr, Some("wrong-key-wrong-key"), WEDNESDAY_2PM);
+    assert_eq!(r.status, 429, "{}", r.text());
+    let retry: u64 = r
+        .header("Retry-After")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!(retry >= 1);
+    let r = common::patch(addr, Some(API_KEY), WEDNESDAY_2PM);
+    assert_eq!(r.status, 429, "even the right key waits: {}", r.text());
+    assert!(r.header("Retry-After").is_some());
+    assert_eq!(server.handle.generation(), 0);
+    std::thread::sleep(Duration::from_millis(700));
+    ok_generation(&common::patch(addr, Some(API_KEY), WEDNESDAY_2PM), 1);
+}
+
+#[test]
+fn chunked_patch_body_is_accepted() {
+    let server = common::start(|_| {});
+    let mut client = Client::connect(server.addr);
+    let body = r#"{"slots":[{"day":5,"time":"09:30","status":"available"}]}"#;
+    let (a, b) = body.split_at(20);
+    client.send(
+        format!(
+            "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {API_KEY}\r\n\
+             Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{a}\r\n{:X}\r\n{b}\r\n0\r\n\r\n",
+            a.len(),
+            b.len()
+        )
+        .as_bytes(),
+    );
+    ok_generation(&client.read_response(false).expect("a response"), 1);
+    let read = client.get("/availability/slot?tz=UTC&day=5&time=09:30");
+    assert_eq!(read.json()["status"], "available");
+}
+
+#[test]
+fn a_write_survives_a_restart_with_its_generation() {
+    let server = common::start(|c| c.home_tz = new_york());
+    let addr = server.addr;
+    ok_generation(&common::patch(addr, Some(API_KEY), WEDNESDAY_2PM), 1);
+    let body = r#"{"slots":[{"day":6,"slot":47,"status":"maybe"}]}"#;
+    let generation = ok_generation(&common::patch(addr, Some(API_KEY), body), 1);
+    let week_before = grid(addr, "tz=Asia/Tokyo&date=2026-11-18");
+    let dir = common::stop_keep_dir(server);
+
+    let restarted = common::start_in(dir, |c| c.home_tz = new_york());
+    assert_eq!(restarted.handle.generation(), generation);
+    let addr = restarted.addr;
+    assert_eq!(grid(addr, "tz=Asia/Tokyo&date=2026-11-18"), week_before);
+    assert_eq!(
+        cell(addr, "Asia/Tokyo", "2026-11-18", 3, "04:00"),
+        "available"
+    );
+    let r = common::get(addr, "/availability");
+    assert_eq!(r.json()["timezone"], "America/New_York");
+    let next = ok_generation(&common::patch(addr, Some(API_KEY), entries(1).as_str()), 1);
+    assert_eq!(next, generation + 1);
+}
+
+#[test]
+fn home_zone_comes_from_the_data_file_on_restart() {
+    let server = common::start(|c| c.home_tz = new_york());
+    ok_generation(&common::patch(server.addr, Some(API_KEY), WEDNESDAY_2PM), 1);
+    let dir = common::stop_keep_dir(server);
+    // The config now names UTC, but the pattern was recorded in New York time.
+    let restarted = common::start_in(dir, |_| {});
+    let addr = restarted.addr;
+    assert_eq!(
+        common::get(addr, "/availability").json()["timezone"],
+        "America/New_York"
+    );
+    assert_eq!(cell(addr, "UTC", "2026-11-18", 2, "19:00"), "available");
+}

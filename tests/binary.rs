@@ -1,0 +1,309 @@
+//! The shipped binary as an operator meets it: flags and env, first-start key
+//! and certificate, refusing corrupt or locked data, and SIGTERM draining.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_availability-server");
+
+struct Running {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Running {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("API_KEY")
+        .env_remove("API_KEY_HASH");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn");
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|l| drop(tx.send(l)))
+    });
+    let stderr = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|l| drop(tx2.send(l)))
+    });
+    Running { child, lines }
+}
+
+impl Running {
+    /// Collects output until a line contains `needle` (or 10 s pass).
+    fn wait_for(&self, needle: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                let hit = line.contains(needle);
+                seen.push(line);
+                if hit {
+                    return seen;
+                }
+            }
+        }
+        panic!("never saw {needle:?}; output: {seen:#?}");
+    }
+
+    fn addr(lines: &[String], label: &str) -> std::net::SocketAddr {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(&format!("{label} listening on ")))
+            .expect("listening line")
+            .parse()
+            .expect("address")
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        // Safety: signalling our own child process by its pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn run_to_exit(args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env_remove("API_KEY")
+        .output()
+        .expect("run");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
+    )
+}
+
+#[test]
+fn the_documented_plain_http_invocation_just_works_and_drains_on_sigterm() {
+    let dir = common::temp_dir("bin");
+    let d = dir.to_str().expect("utf-8");
+    let server = spawn(
+        &[
+            "--data-dir",
+            d,
+            "--http-listen",
+            "127.0.0.1:0",
+            "--no-tls",
+            "--home-tz",
+            "America/New_York",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--bcrypt-cost",
+            "4",
+        ],
+        &[("API_KEY", "k")],
+    );
+    let lines = server.wait_for("ready");
+    let http = Running::addr(&lines, "http");
+    let admin = Running::addr(&lines, "admin");
+    assert_eq!(common::get(admin, "/ready").status, 200);
+    assert_eq!(common::get(admin, "/health").json()["status"], "ok");
+    let r = common::patch(
+        http,
+        Some("k"),
+        r#"{"slots":[{"day":2,"time":"14:00","status":"available"}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let slot = common::get(http, "/availability/slot?day=2&time=14:00");
+    assert_eq!(slot.json()["timezone"], "America/New_York");
+    assert_eq!(slot.json()["status"], "available");
+    // An idle keep-alive connection must not hold up the drain.
+    let mut idle = common::Client::connect(http);
+    assert_eq!(idle.get("/health").status, 200);
+    let status = server.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(idle.is_closed());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn first_start_generates_a_key_and_certificate_once() {
+    let dir = common::temp_dir("first");
+    let d = dir.to_str().expect("utf-8");
+    let args = [
+        "--data-dir",
+        d,
+        "--listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "off",
+        "--bcrypt-cost",
+        "4",
+    ];
+    let server = spawn(&args, &[]);
+    let lines = server.wait_for("ready");
+    let key_line = lines
+        .iter()
+        .position(|l| l.contains("Generated an API key"))
+        .expect("key announced");
+    let key = lines[key_line + 1].trim().to_string();
+    assert!(key.len() >= 32, "a strong key: {key:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("self-signed TLS certificate"))
+    );
+    let hash_file = dir.join(availability_server::auth::HASH_FILE_NAME);
+    let mode = std::fs::metadata(&hash_file)
+        .expect("hash file")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let stored = std::fs::read_to_string(&hash_file).expect("read");
+    assert!(!stored.contains(&key), "only the hash is kept");
+    let http = Running::addr(&lines, "http");
+    let body = r#"{"slots":[{"day":0,"slot":0,"status":"maybe"}]}"#;
+    assert_eq!(common::patch(http, Some(&key), body).status, 200);
+    assert_eq!(common::patch(http, Some("not-the-key"), body).status, 401);
+    assert!(server.terminate().success());
+
+    let again = spawn(&args, &[]);
+    let lines = again.wait_for("ready");
+    assert!(
+        !lines.iter().any(|l| l.contains("Generated")),
+        "no second key: {lines:?}"
+    );
+    let http = Running::addr(&lines, "http");
+    assert_eq!(
+        common::patch(http, Some(&key), body).status,
+        200,
+        "the first key still works"
+    );
+    assert!(again.terminate().success());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn corrupt_start(dir: &Path, bytes: &[u8]) -> (i32, String) {
+    std::fs::create_dir_all(dir).expect("dir");
+    let file = dir.join(availability_server::store::DATA_FILE_NAME);
+    std::fs::write(&file, bytes).expect("write");
+    let d = dir.to_str().expect("utf-8");
+    let result = run_to_exit(&[
+        "--data-dir",
+        d,
+        "--http-listen",
+        "127.0.0.1:0",
+        "--no-tls",
+        "--admin-listen",
+        "off",
+    ]);
+    assert_eq!(
+        std::fs::read(&file).expect("read"),
+        bytes,
+        "the bad file is left exactly as it was"
+    );
+    result
+}
+
+#[test]
+fn a_corrupt_data_file_stops_the_start_with_a_clear_error() {
+    let dir = common::temp_dir("corrupt");
+    let (code, output) = corrupt_start(&dir, &[0u8; 100]);
+    assert_ne!(code, 0);
+    assert!(
+        output.contains("availability.dat"),
+        "names the file: {output}"
+    );
+    assert!(output.contains("168"), "names the problem (size): {output}");
+    let (code, output) = corrupt_start(&dir, &[7u8; 168]);
+    assert_ne!(code, 0);
+    assert!(
+        output.to_lowercase().contains("magic"),
+        "names the problem: {output}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_second_process_on_the_same_data_dir_is_refused() {
+    let dir = common::temp_dir("lock");
+    let d = dir.to_str().expect("utf-8");
+    let args = [
+        "--data-dir",
+        d,
+        "--http-listen",
+        "127.0.0.1:0",
+        "--no-tls",
+        "--admin-listen",
+        "off",
+    ];
+    let first = spawn(&args, &[("API_KEY", "k")]);
+    first.wait_for("ready");
+    let out = Command::new(BIN)
+        .args(args)
+        .env("API_KEY", "k")
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(text.contains("lock"), "says why: {text}");
+    assert!(first.terminate().success());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn help_documents_every_setting_with_its_env_twin() {
+    let (code, text) = run_to_exit(&["--help"]);
+    assert_eq!(code, 0);
+    for needle in [
+        "--data-dir",
+        "AVAILABILITY_DATA_DIR",
+        "--listen",
+        "--http-listen",
+        "AVAILABILITY_HTTP_LISTEN",
+        "--no-tls",
+        "--admin-listen",
+        "--workers",
+        "AVAILABILITY_WORKERS",
+        "--home-tz",
+        "--max-connections",
+        "API_KEY",
+        "--api-key-hash",
+    ] {
+        assert!(text.contains(needle), "--help mentions {needle}");
+    }
+    let (code, text) = run_to_exit(&[
+        "--home-tz",
+        "Mars/Olympus",
+        "--no-tls",
+        "--http-listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(code, 2);
+    assert!(text.contains("Mars/Olympus"), "{text}");
+}

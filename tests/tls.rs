@@ -1,0 +1,242 @@
+//! Both transports run the same state machine: these tests drive the HTTPS
+//! listener with a real rustls client (generated and explicit certificates,
+//! keep-alive, pipelining, writes, and a SIGHUP-style reload).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+
+use availability_server::tls::{self, CERT_FILE_NAME, KEY_FILE_NAME};
+
+type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+fn https_server(
+    tweak: impl FnOnce(&mut availability_server::config::Config),
+) -> common::TestServer {
+    common::start(|c| {
+        c.no_tls = false;
+        c.https_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        c.http_listen = None;
+        tweak(c);
+    })
+}
+
+fn connect(addr: SocketAddr, trusted_cert: &Path) -> TlsStream {
+    let config = tls::client_config_trusting(trusted_cert).expect("client config");
+    let name = pki_types::ServerName::try_from("localhost").expect("name");
+    let conn = rustls::ClientConnection::new(Arc::clone(&config), name).expect("client");
+    let tcp = TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+/// Reads one response: (status, headers text, body).
+fn read_response(
+    stream: &mut impl Read,
+    pending: &mut Vec<u8>,
+) -> std::io::Result<(u16, String, Vec<u8>)> {
+    loop {
+        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&pending[..end]).into_owned();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .map(|v| v.trim().parse().expect("length"))
+                .unwrap_or(0);
+            while pending.len() < end + 4 + len {
+                fill(stream, pending)?;
+            }
+            let body = pending[end + 4..end + 4 + len].to_vec();
+            pending.drain(..end + 4 + len);
+            return Ok((head[9..12].parse().expect("status"), head, body));
+        }
+        fill(stream, pending)?;
+    }
+}
+
+fn fill(stream: &mut impl Read, pending: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut chunk = [0u8; 16384];
+    let n = stream.read(&mut chunk)?;
+    if n == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "closed",
+        ));
+    }
+    pending.extend_from_slice(&chunk[..n]);
+    Ok(())
+}
+
+fn get(stream: &mut TlsStream, pending: &mut Vec<u8>, path: &str) -> (u16, String, Vec<u8>) {
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+        .expect("write");
+    read_response(stream, pending).expect("response")
+}
+
+#[test]
+fn generated_certificate_serves_reads_and_writes_with_keep_alive() {
+    let server = https_server(|_| {});
+    let cert = server.dir.join(CERT_FILE_NAME);
+    assert!(
+        cert.exists(),
+        "a self-signed certificate is created in the data directory"
+    );
+    let mut stream = connect(server.addr, &cert);
+    let mut pending = Vec::new();
+    let (status, _, body) = get(&mut stream, &mut pending, "/availability?tz=Asia/Tokyo");
+    assert_eq!(status, 200);
+    let week: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(week["slots"].as_array().map(Vec::len), Some(336));
+
+    let patch = r#"{"slots":[{"day":2,"time":"14:00","status":"maybe"}]}"#;
+    let request = format!(
+        "PATCH /availability HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n{patch}",
+        common::API_KEY,
+        patch.len()
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let (status, _, body) = read_response(&mut stream, &mut pending).expect("response");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    // Same connection, after the write: the home-zone slot shows it.
+    let (status, _, body) = get(
+        &mut stream,
+        &mut pending,
+        "/availability/slot?tz=UTC&day=2&time=14:00",
+    );
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("\"status\":\"maybe\""));
+}
+
+#[test]
+fn pipelined_requests_over_tls_are_answered_in_order() {
+    let server = https_server(|_| {});
+    let mut stream = connect(server.addr, &server.dir.join(CERT_FILE_NAME));
+    let mut batch = Vec::new();
+    let slots = [0, 7, 13, 47, 21, 33, 2, 40];
+    for slot in slots {
+        batch.extend_from_slice(
+            format!("GET /availability/slot?day=3&slot={slot} HTTP/1.1\r\nHost: x\r\n\r\n")
+                .as_bytes(),
+        );
+    }
+    batch.extend_from_slice(b"GET /availability/csv HTTP/1.1\r\nHost: x\r\n\r\n");
+    stream.write_all(&batch).expect("write");
+    let mut pending = Vec::new();
+    for slot in slots {
+        let (status, _, body) = read_response(&mut stream, &mut pending).expect("response");
+        assert_eq!(status, 200);
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        let want = format!(
+            "{:02}:{}",
+            slot / 2,
+            if slot % 2 == 1 { "30" } else { "00" }
+        );
+        assert_eq!(v["time"], want.as_str());
+    }
+    let (status, head, body) = read_response(&mut stream, &mut pending).expect("csv");
+    assert_eq!(status, 200);
+    assert!(head.contains("Content-Type: text/csv"));
+    assert!(body.starts_with(b"Time,Monday"));
+}
+
+fn write_cert_pair(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    let cert = params.self_signed(&key).expect("cert");
+    std::fs::create_dir_all(dir).expect("dir");
+    let (cert_path, key_path) = (dir.join("explicit-cert.pem"), dir.join("explicit-key.pem"));
+    std::fs::write(&cert_path, cert.pem()).expect("write cert");
+    std::fs::write(&key_path, key.serialize_pem()).expect("write key");
+    (cert_path, key_path)
+}
+
+#[test]
+fn explicit_certificate_files_are_used() {
+    let dir = common::temp_dir("certs");
+    let (cert_path, key_path) = write_cert_pair(&dir);
+    let (c, k) = (cert_path.clone(), key_path.clone());
+    let server = https_server(move |config| {
+        config.tls_cert = Some(c);
+        config.tls_key = Some(k);
+    });
+    assert!(
+        !server.dir.join(CERT_FILE_NAME).exists(),
+        "nothing is generated when files are given"
+    );
+    let mut stream = connect(server.addr, &cert_path);
+    let mut pending = Vec::new();
+    assert_eq!(get(&mut stream, &mut pending, "/health").0, 200);
+    // A client that trusts some other certificate is refused.
+    let other = write_cert_pair(&common::temp_dir("other")).0;
+    let mut wrong = connect(server.addr, &other);
+    assert!(
+        wrong
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .and_then(|_| wrong.flush())
+            .is_err()
+            || read_response(&mut wrong, &mut Vec::new()).is_err()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn reload_swaps_the_certificate_without_dropping_connections() {
+    let server = https_server(|_| {});
+    let old_cert = server.dir.join(CERT_FILE_NAME);
+    let old_copy = common::temp_dir("oldcert").with_extension("pem");
+    std::fs::copy(&old_cert, &old_copy).expect("copy");
+    let mut kept = connect(server.addr, &old_cert);
+    let mut pending = Vec::new();
+    assert_eq!(get(&mut kept, &mut pending, "/health").0, 200);
+
+    // Replace the pair in the data directory and reload (what SIGHUP does).
+    let fresh_dir = common::temp_dir("fresh");
+    let (cert, key) = write_cert_pair(&fresh_dir);
+    std::fs::copy(&cert, server.dir.join(CERT_FILE_NAME)).expect("cert");
+    std::fs::copy(&key, server.dir.join(KEY_FILE_NAME)).expect("key");
+    server.handle.reload().expect("reload");
+
+    assert_eq!(
+        get(&mut kept, &mut pending, "/health").0,
+        200,
+        "the open connection survives the reload"
+    );
+    let mut fresh = connect(server.addr, &cert);
+    assert_eq!(
+        get(&mut fresh, &mut Vec::new(), "/health").0,
+        200,
+        "new connections get the new certificate"
+    );
+    let mut stale = connect(server.addr, &old_copy);
+    let refused = stale
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .and_then(|_| stale.flush())
+        .is_err()
+        || read_response(&mut stale, &mut Vec::new()).is_err();
+    assert!(
+        refused,
+        "a client trusting only the old certificate is refused"
+    );
+    let _ = std::fs::remove_dir_all(fresh_dir);
+    let _ = std::fs::remove_file(old_copy);
+}
+
+#[test]
+fn plaintext_on_the_tls_port_is_dropped_and_the_server_carries_on() {
+    let server = https_server(|_| {});
+    let mut raw = TcpStream::connect(server.addr).expect("connect");
+    raw.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    raw.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let mut buf = Vec::new();
+    let _ = raw.read_to_end(&mut buf); // an alert or nothing, then close
+    assert!(!buf.starts_with(b"HTTP/1.1 200"));
+    let mut stream = connect(server.addr, &server.dir.join(CERT_FILE_NAME));
+    assert_eq!(get(&mut stream, &mut Vec::new(), "/health").0, 200);
+}
