@@ -236,3 +236,117 @@ pub(crate) fn build(
         home_week: *home_week,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::week::Status;
+    use crate::week::grid::{current_week_start, viewer_grid};
+
+    fn zone(name: &str) -> ZoneId {
+        zones::lookup(name.as_bytes()).expect("known zone")
+    }
+
+    // 2026-11-27T12:00:00Z, a Friday.
+    const NOW_S: i64 = 1_795_780_800;
+
+    #[test]
+    fn answers_are_the_rule_applied_and_bodies_are_shared() {
+        let home = zone("America/New_York");
+        let mut week = Week::empty();
+        week.set(2, 28, Status::Available); // Wednesday 14:00 New York
+        let cal = Calendar::new(home, NOW_S);
+        let snap = cal.build(&week, 3);
+        assert_eq!(snap.generation, 3);
+        for name in [
+            "Asia/Tokyo",
+            "Asia/Kathmandu",
+            "Europe/London",
+            "America/New_York",
+        ] {
+            let z = zone(name);
+            let a = snap.answer(z, NOW_S).expect("current week");
+            assert_eq!(a.week_start, current_week_start(z, NOW_S));
+            assert_eq!(
+                snap.grid(a),
+                &viewer_grid(home, &week, z, a.week_start),
+                "{name}"
+            );
+            let body = [snap.bytes(a.json_prefix), snap.bytes(a.json_slots)].concat();
+            let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+            assert_eq!(v["timezone"], name);
+            let head = String::from_utf8(snap.bytes(a.json_head).to_vec()).expect("ascii");
+            assert!(
+                head.ends_with(&format!("Content-Length: {}\r\n", body.len())),
+                "{head}"
+            );
+        }
+        // Tokyo and Seoul have the same offsets all year: one shared body.
+        let (tokyo, seoul) = (
+            snap.answer(zone("Asia/Tokyo"), NOW_S).expect("a"),
+            snap.answer(zone("Asia/Seoul"), NOW_S).expect("b"),
+        );
+        assert_eq!(tokyo.grid, seoul.grid);
+        assert_eq!(tokyo.json_slots, seoul.json_slots);
+        assert_ne!(tokyo.json_prefix, seoul.json_prefix);
+        assert!(
+            snap.distinct_grids() < zones::count() / 4,
+            "{} grids",
+            snap.distinct_grids()
+        );
+    }
+
+    #[test]
+    fn the_next_week_is_ready_before_the_rollover() {
+        let tokyo = zone("Asia/Tokyo");
+        let mut cal = Calendar::new(zones::utc(), NOW_S);
+        let snap = cal.build(&Week::empty(), 0);
+        let z = snap.zone(tokyo);
+        // Tokyo's week of 2026-11-23 ends at Monday 00:00 JST = Sunday 15:00 UTC.
+        assert_eq!(z.switch_at_unix_s, 1_795_964_400);
+        let before = snap.answer(tokyo, z.switch_at_unix_s - 1).expect("current");
+        let after = snap.answer(tokyo, z.switch_at_unix_s).expect("next");
+        assert_eq!(before.week_start.to_string(), "2026-11-23");
+        assert_eq!(after.week_start.to_string(), "2026-11-30");
+        assert!(
+            snap.answer(tokyo, z.expires_at_unix_s).is_none(),
+            "no answer past the window"
+        );
+        // Rolling after the switch moves the window one week on.
+        let first_switch = cal.next_switch_unix_s();
+        assert!(first_switch <= z.switch_at_unix_s);
+        assert!(
+            !cal.roll(first_switch - 1),
+            "nothing rolls before the first switch"
+        );
+        assert!(cal.roll(z.switch_at_unix_s + 1));
+        let rolled = cal.build(&Week::empty(), 0);
+        let r = rolled
+            .answer(tokyo, z.switch_at_unix_s + 1)
+            .expect("current after roll");
+        assert_eq!(r.week_start.to_string(), "2026-11-30");
+        assert_eq!(
+            rolled.zone(tokyo).weeks[1].week_start.to_string(),
+            "2026-12-07"
+        );
+    }
+
+    #[test]
+    fn on_demand_answers_match_the_snapshot_rendering() {
+        let cal = Calendar::new(zone("Europe/Berlin"), NOW_S);
+        let mut week = Week::empty();
+        week.set(0, 0, Status::Maybe);
+        let snap = cal.build(&week, 1);
+        let z = zone("Australia/Lord_Howe");
+        let a = *snap.answer(z, NOW_S).expect("current");
+        let (head, body, grid) = render_on_demand(&snap, z, a.week_start, Kind::WeekJson);
+        assert_eq!(head, snap.bytes(a.json_head));
+        assert_eq!(
+            body,
+            [snap.bytes(a.json_prefix), snap.bytes(a.json_slots)].concat()
+        );
+        assert_eq!(&*grid, snap.grid(&a));
+        let (_, csv, _) = render_on_demand(&snap, z, a.week_start, Kind::Csv);
+        assert_eq!(csv, snap.bytes(a.csv_body));
+    }
+}
