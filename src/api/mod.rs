@@ -242,6 +242,10 @@ impl Handler for ApiHandler {
         );
     }
 
+    fn hold(&self) -> Arc<dyn std::any::Any + Send + Sync> {
+        self.snap.clone()
+    }
+
     fn take_replies(&mut self, deliver: &mut dyn FnMut(ConnRef, Vec<u8>)) {
         while let Ok((conn, bytes)) = self.replies.try_recv() {
             deliver(conn, bytes);

@@ -41,8 +41,11 @@ pub struct Conn {
     pub listener: ListenerKind,
     pub buf: Option<Box<IoBuf>>,
     pub read_len_bytes: usize,
-    /// Keeps alive the snapshot queued responses point into.
+    /// Keeps alive the shared bytes queued responses point into — taken only
+    /// when a write blocks, since until then the handler holds them.
     pub hold: Option<Arc<dyn Any + Send + Sync>>,
+    /// Queued segments point into the handler's shared bytes.
+    pub needs_hold: bool,
     /// Owned response buffers queued (off the read path only).
     pub owned: Vec<Vec<u8>>,
     pub phase: Phase,
@@ -67,6 +70,7 @@ impl Conn {
             buf: None,
             read_len_bytes: 0,
             hold: None,
+            needs_hold: false,
             owned: Vec::new(),
             phase: Phase::Fresh,
             phase_started_ms: 0,

@@ -76,6 +76,9 @@ pub trait Handler {
         rejection: Rejection,
         sink: &mut Sink<'_>,
     );
+    /// A reference that keeps alive the shared bytes of the current batch;
+    /// taken when a connection's write blocks with those bytes queued.
+    fn hold(&self) -> Arc<dyn std::any::Any + Send + Sync>;
     /// Delivers finished deferred replies (complete response bytes); called
     /// when the worker's waker fires.
     fn take_replies(&mut self, deliver: &mut dyn FnMut(ConnRef, Vec<u8>));

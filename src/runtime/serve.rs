@@ -205,6 +205,7 @@ impl<H: Handler> Worker<H> {
             FlushResult::Done => {
                 if c.buf.as_ref().is_some_and(|b| b.out.is_empty()) {
                     c.hold = None;
+                    c.needs_hold = false;
                     c.owned.clear();
                 }
                 if c.wants_writable {
@@ -221,6 +222,11 @@ impl<H: Handler> Worker<H> {
                 }
             }
             FlushResult::Blocked => {
+                if c.needs_hold && c.hold.is_none() {
+                    // The handler moves on to other connections now: keep the
+                    // shared bytes this queue points into alive ourselves.
+                    c.hold = Some(self.handler.hold());
+                }
                 if !c.wants_writable {
                     c.wants_writable = true;
                     let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
@@ -280,7 +286,7 @@ impl<H: Handler> Worker<H> {
             let mut sink = Sink {
                 out,
                 scratch,
-                hold: &mut c.hold,
+                needs_hold: &mut c.needs_hold,
                 owned: &mut c.owned,
                 date: self.date.get(),
                 close: true,

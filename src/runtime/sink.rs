@@ -1,7 +1,6 @@
 //! Where a handler puts one response: slices of shared snapshot bytes, static
 //! bytes, a little scratch, or (off the read path) owned buffers.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use super::out::OutQueue;
@@ -23,14 +22,14 @@ impl Span {
 
 /// Immutable bytes that queued responses may point into while the owner `Arc`
 /// is held by the connection.
-pub trait SharedBytes: Any + Send + Sync {
+pub trait SharedBytes: std::any::Any + Send + Sync {
     fn arena(&self) -> &[u8];
 }
 
 pub struct Sink<'a> {
     pub(super) out: &'a mut OutQueue,
     pub(super) scratch: &'a mut [u8],
-    pub(super) hold: &'a mut Option<Arc<dyn Any + Send + Sync>>,
+    pub(super) needs_hold: &'a mut bool,
     pub(super) owned: &'a mut Vec<Vec<u8>>,
     /// The cached `Date` value for this second.
     pub date: &'a [u8; IMF_FIXDATE_LEN],
@@ -71,17 +70,14 @@ impl<'a> Sink<'a> {
         unsafe { self.out.push(bytes) };
     }
 
-    /// Queues part of a shared arena, keeping its owner alive until sent.
+    /// Queues part of a shared arena. `owner` must be the value the handler's
+    /// [`Handler::hold`](super::Handler::hold) returns until its next batch:
+    /// the runtime takes that reference only if the write blocks, which keeps
+    /// shared reference counts off the per-request path.
     pub fn push_shared<T: SharedBytes>(&mut self, owner: &Arc<T>, span: Span) {
-        let owner_ptr = Arc::as_ptr(owner) as *const u8;
-        match self.hold {
-            Some(held) => assert!(
-                std::ptr::eq(Arc::as_ptr(held) as *const u8, owner_ptr),
-                "one batch draws from one snapshot"
-            ),
-            None => *self.hold = Some(owner.clone() as Arc<dyn Any + Send + Sync>),
-        }
-        // Safety: the bytes belong to `owner`, which is now held until the queue drains.
+        *self.needs_hold = true;
+        // Safety: the handler keeps `owner` alive until the queue is flushed
+        // or, if the flush blocks, until the connection holds it (see above).
         unsafe { self.out.push(&owner.arena()[span.range()]) };
     }
 

@@ -350,7 +350,7 @@ impl<H: Handler> Worker<H> {
                     let mut sink = super::Sink {
                         out: &mut buf.out,
                         scratch: &mut buf.scratch,
-                        hold: &mut c.hold,
+                        needs_hold: &mut c.needs_hold,
                         owned: &mut c.owned,
                         date: self.date.get(),
                         close: true,

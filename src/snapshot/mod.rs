@@ -53,6 +53,15 @@ pub struct Snapshot {
     pub home_week: Week,
 }
 
+/// Debug builds poison a dropped snapshot's bytes, so a response that still
+/// pointed into it would show as garbage in tests instead of passing by luck.
+#[cfg(debug_assertions)]
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        self.arena.fill(b'#');
+    }
+}
+
 impl SharedBytes for Snapshot {
     fn arena(&self) -> &[u8] {
         &self.arena

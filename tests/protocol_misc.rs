@@ -1,0 +1,299 @@
+//! More black-box protocol tests (SPEC §5): responses that must survive a client
+//! still sending, header and target forms, connection handling around errors and
+//! writes, and a write in flight during the drain.
+
+mod common;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{API_KEY, Client, Response};
+
+fn exchange(addr: SocketAddr, raw: &[u8]) -> (Client, Response) {
+    let mut client = Client::connect(addr);
+    client.send(raw);
+    let r = client
+        .read_response(false)
+        .unwrap_or_else(|| panic!("no response to {:?}", String::from_utf8_lossy(raw)));
+    (client, r)
+}
+
+/// Writes `raw` ignoring errors (the server may close before it has all of it) and
+/// reads the one response.
+fn send_all_then_read(addr: SocketAddr, raw: &[u8]) -> Option<Response> {
+    let mut client = Client::connect(addr);
+    let _ = client.stream.write_all(raw);
+    client.read_response(false)
+}
+
+#[test]
+fn a_413_survives_the_client_sending_the_whole_body() {
+    let server = common::start(|_| {});
+    let body = "x".repeat(200 * 1024);
+    let raw = format!(
+        "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {API_KEY}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    for _ in 0..5 {
+        let r = send_all_then_read(server.addr, raw.as_bytes()).expect("the 413 arrives");
+        assert_eq!(r.status, 413);
+    }
+}
+
+#[test]
+fn a_431_survives_the_client_sending_a_huge_head() {
+    let server = common::start(|_| {});
+    let raw = format!(
+        "GET /health HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(200 * 1024)
+    );
+    for _ in 0..5 {
+        let r = send_all_then_read(server.addr, raw.as_bytes()).expect("the 431 arrives");
+        assert_eq!(r.status, 431);
+    }
+}
+
+#[test]
+fn header_names_are_case_insensitive() {
+    let server = common::start(|_| {});
+    let body = r#"{"slots":[{"day":1,"slot":1,"status":"maybe"}]}"#;
+    let raw = format!(
+        "PATCH /availability HTTP/1.1\r\nhOsT: t\r\nauthorization: Bearer {API_KEY}\r\ncontent-LENGTH: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (_, r) = exchange(server.addr, raw.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn absolute_form_and_one_leading_crlf_are_accepted() {
+    let server = common::start(|_| {});
+    let (_, r) = exchange(
+        server.addr,
+        b"GET http://t/availability/slot?day=3&slot=4 HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["time"], "02:00");
+    // RFC 9112 §2.2: an empty line before the request line may be ignored.
+    let (_, r) = exchange(server.addr, b"\r\nGET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn percent_encoded_zone_names_are_decoded() {
+    let server = common::start(|_| {});
+    let mut client = Client::connect(server.addr);
+    let r = client.get("/availability/slot?tz=Etc%2FGMT%2B5&day=0&slot=0");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["timezone"], "Etc/GMT+5");
+    let r = client.get("/availability/slot?tz=america%2fnew_york&day=0&slot=0");
+    assert_eq!(r.json()["timezone"], "America/New_York");
+    let r = client.get("/availability/slot?tz=utc&day=0&slot=0");
+    assert_eq!(r.json()["timezone"], "UTC");
+    let r = client.get("/availability?tz=UTC&tz=UTC");
+    assert_eq!(r.status, 400, "a repeated parameter is ambiguous");
+    let r = client.get("/availability?tz=%ZZ");
+    assert_eq!(r.status, 400);
+    // Unknown parameters (cache busters) are ignored.
+    let r = client.get("/availability/slot?day=0&slot=0&_=1700000000");
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn api_errors_keep_the_connection_unless_told_otherwise() {
+    let server = common::start(|_| {});
+    let mut client = Client::connect(server.addr);
+    for path in [
+        "/nope",
+        "/availability?tz=Bad/Zone",
+        "/availability/slot?day=9",
+    ] {
+        let r = client.get(path);
+        assert!(r.status >= 400);
+        assert_eq!(r.header("Connection"), None, "{path}");
+    }
+    assert_eq!(client.get("/health").status, 200);
+    let (mut client, r) = exchange(
+        server.addr,
+        b"GET /availability?tz=Bad/Zone HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.header("Connection"), Some("close"));
+    assert!(client.is_closed());
+}
+
+const ONE_CELL: &str = r#"{"slots":[{"day":1,"slot":1,"status":"maybe"}]}"#;
+
+fn patch_request(version: &str, extra_headers: &str) -> String {
+    format!(
+        "PATCH /availability HTTP/{version}\r\nHost: t\r\nAuthorization: Bearer {API_KEY}\r\n{extra_headers}Content-Length: {}\r\n\r\n{ONE_CELL}",
+        ONE_CELL.len()
+    )
+}
+
+#[test]
+#[ignore = "BUG: a PATCH whose connection is to close after it (Connection: close, or HTTP/1.0 without keep-alive) gets no response: the server commits the write but closes the socket before the writer's deferred reply arrives"]
+fn a_write_on_a_closing_connection_is_answered_before_the_close() {
+    let server = common::start(|_| {});
+    for (version, headers) in [("1.1", "Connection: close\r\n"), ("1.0", "")] {
+        let raw = patch_request(version, headers);
+        let mut client = Client::connect(server.addr);
+        client.send(raw.as_bytes());
+        let r = client
+            .read_response(false)
+            .unwrap_or_else(|| panic!("HTTP/{version} {headers:?}: closed without a response"));
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("Connection"), Some("close"));
+        assert!(client.is_closed());
+    }
+}
+
+#[test]
+fn an_http10_keep_alive_write_keeps_the_connection() {
+    let server = common::start(|_| {});
+    let raw = patch_request("1.0", "Connection: keep-alive\r\n");
+    let (mut client, r) = exchange(server.addr, raw.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("Connection"), Some("keep-alive"));
+    client.send(b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert_eq!(client.read_response(false).expect("next").status, 200);
+}
+
+#[test]
+fn a_failed_write_does_not_disturb_pipelined_reads() {
+    let server = common::start(|_| {});
+    let mut client = Client::connect(server.addr);
+    let body = r#"{"slots":[{"day":1,"slot":1,"status":"maybe"}]}"#;
+    client.send(
+        format!(
+            "GET /availability/slot?day=1&slot=1 HTTP/1.1\r\nHost: t\r\n\r\n\
+             PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer wrong-key-wrong-key\r\nContent-Length: {}\r\n\r\n{body}\
+             GET /availability/slot?day=1&slot=2 HTTP/1.1\r\nHost: t\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let first = client.read_response(false).expect("first");
+    assert_eq!(first.json()["time"], "00:30");
+    let patch = client.read_response(false).expect("PATCH");
+    assert_eq!(patch.status, 401);
+    let third = client.read_response(false).expect("third");
+    assert_eq!(third.json()["time"], "01:00");
+    assert_eq!(third.json()["status"], "unavailable");
+}
+
+/// Starts a server whose key check is a real bcrypt (no plaintext fast path), sends
+/// a PATCH, and starts the drain while the writer is still verifying the key.
+fn drain_during_a_write(check: impl FnOnce(&mut Client, std::time::Instant)) {
+    let hash = bcrypt::hash(API_KEY, 12).expect("hash");
+    let server = common::start(|c| {
+        c.api_key = None;
+        c.api_key_hash = Some(hash);
+        c.drain_timeout_ms = 5000;
+    });
+    let mut client = Client::connect(server.addr);
+    client.send(patch_request("1.1", "").as_bytes());
+    std::thread::sleep(Duration::from_millis(50));
+    std::thread::scope(|s| {
+        let started = std::time::Instant::now();
+        let shutdown = s.spawn(|| server.handle.shutdown());
+        check(&mut client, started);
+        shutdown.join().expect("shutdown returns");
+    });
+    assert_eq!(server.handle.generation(), 1, "the write was committed");
+}
+
+#[test]
+fn a_write_in_flight_when_the_drain_starts_is_answered() {
+    drain_during_a_write(|client, _| {
+        let r = client.read_response(false).expect("the PATCH is answered");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["generation"], 1);
+        // Leave, so the drain need not wait for this connection (see the ignored test below).
+        let _ = client.stream.shutdown(std::net::Shutdown::Both);
+    });
+}
+
+#[test]
+#[ignore = "BUG: when a PATCH is in the writer as the drain starts, its 200 lacks Connection: close and the connection then stays open (and shutdown blocks) until drain_timeout_ms instead of closing once answered"]
+fn a_connection_closes_once_its_write_is_answered_during_drain() {
+    drain_during_a_write(|client, started| {
+        let r = client.read_response(false).expect("the PATCH is answered");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("Connection"), Some("close"), "the drain closes it");
+        assert!(client.is_closed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "closed {:?} after the drain began (drain timeout 5 s)",
+            started.elapsed()
+        );
+    });
+}
+
+#[test]
+fn a_half_closed_client_still_gets_its_answer() {
+    let server = common::start(|_| {});
+    let mut client = Client::connect(server.addr);
+    client.send(b"GET /availability/slot?day=2&slot=3 HTTP/1.1\r\nHost: t\r\n\r\n");
+    client
+        .stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    let r = client.read_response(false).expect("answered");
+    eprintln!("DBG {:?}", r.headers);
+    assert_eq!(r.json()["time"], "01:30");
+    client
+        .stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    assert!(client.is_closed());
+}
+
+/// A request head of exactly `len_bytes` (through the blank line).
+fn head_of_len(len_bytes: usize) -> String {
+    let prefix = "GET /health HTTP/1.1\r\nHost: t\r\nX-Pad: ";
+    let pad = len_bytes - prefix.len() - "\r\n\r\n".len();
+    format!("{prefix}{}\r\n\r\n", "p".repeat(pad))
+}
+
+#[test]
+fn the_head_limit_is_exactly_8_kib() {
+    let server = common::start(|_| {});
+    let (_, r) = exchange(server.addr, head_of_len(8192).as_bytes());
+    assert_eq!(r.status, 200, "8192 bytes is within the limit");
+    let (mut client, r) = exchange(server.addr, head_of_len(8193).as_bytes());
+    assert_eq!(r.status, 431);
+    assert!(client.is_closed());
+}
+
+#[test]
+fn a_long_pipeline_read_concurrently_is_answered_in_full() {
+    let server = common::start(|c| c.workers = 1);
+    let mut client = Client::connect(server.addr);
+    let expected_len = client.get("/availability?tz=Europe/Berlin").body.len();
+    let mut writer = client.stream.try_clone().expect("clone");
+    let sender = std::thread::spawn(move || {
+        for i in 0..400 {
+            let path = if i % 2 == 0 {
+                "/availability?tz=Europe/Berlin"
+            } else {
+                "/availability/csv?tz=UTC"
+            };
+            writer
+                .write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+                .expect("send");
+        }
+    });
+    for i in 0..400 {
+        let r = client.read_response(false).expect("a response");
+        assert_eq!(r.status, 200, "response {i}");
+        if i % 2 == 0 {
+            assert_eq!(r.body.len(), expected_len, "response {i}");
+            assert_eq!(r.json()["timezone"], "Europe/Berlin");
+        } else {
+            assert!(r.text().starts_with("Time,"), "response {i}");
+        }
+    }
+    sender.join().expect("sender");
+}

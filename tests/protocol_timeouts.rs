@@ -1,0 +1,297 @@
+//! Black-box tests of the connection lifecycle (SPEC §5, §6): header, idle, body and
+//! write timeouts (short values, ~300 ms), the connection cap, and graceful drain.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{API_KEY, Client};
+
+const SHORT_MS: u64 = 300;
+
+fn short_timeouts(config: &mut availability_server::config::Config) {
+    config.header_timeout_ms = SHORT_MS;
+    config.idle_timeout_ms = SHORT_MS;
+    config.body_timeout_ms = SHORT_MS;
+}
+
+/// Reads until EOF or reset, returning what arrived and when the stream ended;
+/// panics if it is still open after `limit`.
+fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (Vec<u8>, Duration) {
+    let started = Instant::now();
+    stream
+        .set_read_timeout(Some(limit))
+        .expect("set read timeout");
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 65536];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return (got, started.elapsed()),
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return (got, started.elapsed()),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                panic!(
+                    "still open after {:?}; got {:?}",
+                    started.elapsed(),
+                    String::from_utf8_lossy(&got)
+                )
+            }
+            Err(e) => panic!("read failed: {e}"),
+        }
+        assert!(started.elapsed() < limit, "still sending after {limit:?}");
+    }
+}
+
+/// Whatever arrived before a timeout close is nothing or one 408.
+fn assert_nothing_or_408(got: &[u8]) {
+    if !got.is_empty() {
+        let text = String::from_utf8_lossy(got);
+        assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+        assert!(text.contains("\"error\""), "JSON error body: {text}");
+    }
+}
+
+#[test]
+fn a_silent_connection_is_closed() {
+    let server = common::start(short_timeouts);
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
+    let (got, elapsed) = read_until_closed(&mut stream, Duration::from_secs(2));
+    assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
+    assert!(
+        elapsed >= Duration::from_millis(200),
+        "closed too early: {elapsed:?}"
+    );
+}
+
+#[test]
+fn a_partial_head_times_out() {
+    let server = common::start(short_timeouts);
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n")
+        .expect("send");
+    let (got, elapsed) = read_until_closed(&mut stream, Duration::from_secs(2));
+    assert_nothing_or_408(&got);
+    assert!(elapsed <= Duration::from_millis(1000), "took {elapsed:?}");
+}
+
+#[test]
+fn a_trickled_head_is_timed_from_its_first_byte() {
+    // A slowloris: each byte resets no clock, the whole head has header_timeout_ms.
+    let server = common::start(short_timeouts);
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
+    let started = Instant::now();
+    let mut closed = false;
+    for &b in b"GET /health HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+        if stream.write_all(&[b]).is_err() {
+            closed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    if !closed {
+        let (got, _) = read_until_closed(&mut stream, Duration::from_secs(2));
+        assert_nothing_or_408(&got);
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed() {
+    let server = common::start(short_timeouts);
+    let mut client = Client::connect(server.addr);
+    assert_eq!(client.get("/health").status, 200);
+    let (got, elapsed) = read_until_closed(&mut client.stream, Duration::from_secs(2));
+    assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
+    assert!(
+        elapsed >= Duration::from_millis(200) && elapsed <= Duration::from_millis(1000),
+        "idle close after {elapsed:?}"
+    );
+}
+
+#[test]
+fn an_active_connection_outlives_the_idle_timeout() {
+    let server = common::start(short_timeouts);
+    let mut client = Client::connect(server.addr);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(3 * SHORT_MS) {
+        assert_eq!(client.get("/health").status, 200);
+        std::thread::sleep(Duration::from_millis(SHORT_MS / 3));
+    }
+}
+
+#[test]
+fn a_partial_body_is_cut_off() {
+    let server = common::start(short_timeouts);
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
+    stream
+        .write_all(
+            format!(
+                "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {API_KEY}\r\nContent-Length: 100\r\n\r\n{{\"slots\":"
+            )
+            .as_bytes(),
+        )
+        .expect("send");
+    let (got, elapsed) = read_until_closed(&mut stream, Duration::from_secs(2));
+    assert_nothing_or_408(&got);
+    assert!(elapsed <= Duration::from_millis(1000), "took {elapsed:?}");
+    assert_eq!(server.handle.generation(), 0);
+}
+
+#[test]
+fn a_partial_chunked_body_is_cut_off() {
+    let server = common::start(short_timeouts);
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
+    stream
+        .write_all(
+            format!(
+                "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {API_KEY}\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n{{\"slots\":"
+            )
+            .as_bytes(),
+        )
+        .expect("send");
+    let (got, elapsed) = read_until_closed(&mut stream, Duration::from_secs(2));
+    assert_nothing_or_408(&got);
+    assert!(elapsed <= Duration::from_millis(1000), "took {elapsed:?}");
+}
+
+#[test]
+fn a_client_that_never_reads_is_cut_off() {
+    let server = common::start(|c| {
+        c.workers = 1;
+        c.write_timeout_ms = 500;
+    });
+    let addr = server.addr;
+    let mut stalled = TcpStream::connect(addr).expect("connect");
+    let request = b"GET /availability?tz=UTC HTTP/1.1\r\nHost: t\r\n\r\n";
+    let week_len_bytes = common::get(addr, "/availability?tz=UTC").body.len();
+    let writer = {
+        let mut stream = stalled.try_clone().expect("clone");
+        std::thread::spawn(move || {
+            stream
+                .set_write_timeout(Some(Duration::from_secs(5)))
+                .expect("write timeout");
+            for _ in 0..2000 {
+                if stream.write_all(request).is_err() {
+                    return; // Closed (or stuck) by the server: expected.
+                }
+            }
+        })
+    };
+    // Meanwhile the one worker still serves others.
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let r = common::get(addr, "/health");
+    assert_eq!(r.status, 200);
+    assert!(started.elapsed() < Duration::from_millis(500));
+    // Well past the write timeout, start reading: the server must have given up.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (got, _) = read_until_closed(&mut stalled, Duration::from_secs(5));
+    assert!(
+        got.len() < 2000 * week_len_bytes,
+        "received everything ({} bytes): the connection was never cut",
+        got.len()
+    );
+    writer.join().expect("writer thread");
+    assert_eq!(common::get(addr, "/health").status, 200);
+}
+
+/// Whether a response arrives on `stream` within `wait`.
+fn responds_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).expect("timeout");
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(n) => n > 0,
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => false,
+        Err(e) => panic!("the waiting connection failed: {e}"),
+    }
+}
+
+#[test]
+fn connections_over_the_cap_wait_instead_of_failing() {
+    let server = common::start(|c| {
+        c.workers = 1;
+        c.max_connections = 4;
+    });
+    let mut held: Vec<Client> = (0..4).map(|_| Client::connect(server.addr)).collect();
+    for client in &mut held {
+        assert_eq!(client.get("/health").status, 200);
+    }
+    let mut fifth = TcpStream::connect(server.addr).expect("the kernel accepts it");
+    fifth
+        .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    assert!(
+        !responds_within(&mut fifth, Duration::from_millis(400)),
+        "a fifth connection was served while four were open"
+    );
+    drop(held.pop());
+    assert!(
+        responds_within(&mut fifth, Duration::from_secs(2)),
+        "the fifth connection was served once a slot freed"
+    );
+    let (rest, _) = read_until_closed(&mut fifth, Duration::from_secs(2));
+    assert!(String::from_utf8_lossy(&rest).starts_with("TTP/1.1 200 "));
+    // The others are still served.
+    assert_eq!(held[0].get("/health").status, 200);
+}
+
+#[test]
+fn shutdown_closes_idle_connections_and_returns() {
+    let server = common::start(|c| c.drain_timeout_ms = 5000);
+    let mut idle = Client::connect(server.addr);
+    assert_eq!(idle.get("/health").status, 200);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        let shutdown = s.spawn(|| server.handle.shutdown());
+        let (got, _) = read_until_closed(&mut idle.stream, Duration::from_secs(3));
+        assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
+        shutdown.join().expect("shutdown returns");
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "drain waited {:?} for an idle connection",
+        started.elapsed()
+    );
+    // No longer accepting: refused, or never answered.
+    if let Ok(mut late) = TcpStream::connect(server.addr) {
+        let _ = late.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+        late.set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        let mut buf = [0u8; 16];
+        assert!(
+            !matches!(late.read(&mut buf), Ok(n) if n > 0),
+            "answered after shutdown"
+        );
+    }
+}
+
+/// A request still arriving when the drain starts is finished, and `/ready` then
+/// says 503 draining (and the connection closes).
+#[test]
+fn an_in_flight_request_finishes_during_drain() {
+    let server = common::start(|c| c.drain_timeout_ms = 5000);
+    let mut client = Client::connect(server.addr);
+    assert_eq!(client.get("/health").status, 200);
+    // A request whose head is still arriving when the drain starts.
+    client.send(b"GET /ready HTTP/1.1\r\nHost: t\r\n");
+    std::thread::scope(|s| {
+        let shutdown = s.spawn(|| server.handle.shutdown());
+        std::thread::sleep(Duration::from_millis(150));
+        let _ = client.stream.write_all(b"\r\n");
+        let r = client
+            .read_response(false)
+            .expect("the in-flight request is answered");
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert_eq!(r.json()["status"], "draining");
+        assert_eq!(r.header("Connection"), Some("close"));
+        assert!(client.is_closed());
+        shutdown.join().expect("shutdown returns");
+    });
+}
