@@ -82,7 +82,7 @@ impl Writer {
         let failures = self.shared.auth_failures.peek(ip, monotonic_ns());
         if !failures.allowed {
             let retry = format!("Retry-After: {}\r\n", failures.retry_after_secs.max(1));
-            return respond(
+            return self.respond(
                 &job,
                 429,
                 &[retry.as_bytes()],
@@ -96,7 +96,7 @@ impl Writer {
         if !self.keys.verify(&job.key) {
             self.shared.auth_failures.check(ip, monotonic_ns());
             let auth: &[u8] = b"WWW-Authenticate: Bearer error=\"invalid_token\"\r\n";
-            return respond(
+            return self.respond(
                 &job,
                 401,
                 &[auth],
@@ -105,7 +105,7 @@ impl Writer {
         }
         let edits = match &job.edits {
             Ok(edits) => edits,
-            Err(e) => return respond(&job, 400, &[], error_body(e.code, &e.message, e.entry)),
+            Err(e) => return self.respond(&job, 400, &[], error_body(e.code, &e.message, e.entry)),
         };
         let before = self.store.record();
         let mut week = before.week;
@@ -120,7 +120,7 @@ impl Writer {
                     edits.len(),
                     record.generation
                 );
-                respond(&job, 200, &[], body.into_bytes());
+                self.respond(&job, 200, &[], body.into_bytes());
             }
             Err(e) => {
                 eprintln!(
@@ -132,7 +132,7 @@ impl Writer {
                     // what a restart would load.
                     self.publish();
                 }
-                respond(
+                self.respond(
                     &job,
                     503,
                     &[b"Retry-After: 1\r\n"],
@@ -157,36 +157,41 @@ fn error_body(code: &str, message: &str, entry: Option<usize>) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Sends a complete response to the worker that owns the connection.
-fn respond(job: &WriteJob, status: u16, extra_headers: &[&[u8]], body: Vec<u8>) {
-    let mut out = Vec::with_capacity(256 + body.len());
-    out.extend_from_slice(status_line(status));
-    out.extend_from_slice(JSON_TYPE);
-    out.extend_from_slice(CACHE_NONE);
-    out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
-    for header in extra_headers {
-        out.extend_from_slice(header);
+impl Writer {
+    /// Sends a complete response to the worker that owns the connection.
+    fn respond(&self, job: &WriteJob, status: u16, extra_headers: &[&[u8]], body: Vec<u8>) {
+        // A drain that began while the key was checked still closes the connection.
+        let draining = self.shared.state.load(std::sync::atomic::Ordering::Acquire)
+            == crate::api::STATE_DRAINING;
+        let mut out = Vec::with_capacity(256 + body.len());
+        out.extend_from_slice(status_line(status));
+        out.extend_from_slice(JSON_TYPE);
+        out.extend_from_slice(CACHE_NONE);
+        out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+        for header in extra_headers {
+            out.extend_from_slice(header);
+        }
+        let mut date = [0u8; 29];
+        format_imf_fixdate((unix_now_ms() / 1000) as i64, &mut date);
+        out.extend_from_slice(b"Date: ");
+        out.extend_from_slice(&date);
+        out.extend_from_slice(b"\r\n");
+        if let Some(d) = job.rate {
+            out.extend_from_slice(
+                format!(
+                    "RateLimit-Limit: {}\r\nRateLimit-Remaining: {}\r\nRateLimit-Reset: {}\r\n",
+                    d.limit, d.remaining, d.reset_secs
+                )
+                .as_bytes(),
+            );
+        }
+        if job.close || draining {
+            out.extend_from_slice(b"Connection: close\r\n");
+        } else if job.http10_keep_alive {
+            out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&body);
+        job.reply.send(job.conn, out);
     }
-    let mut date = [0u8; 29];
-    format_imf_fixdate((unix_now_ms() / 1000) as i64, &mut date);
-    out.extend_from_slice(b"Date: ");
-    out.extend_from_slice(&date);
-    out.extend_from_slice(b"\r\n");
-    if let Some(d) = job.rate {
-        out.extend_from_slice(
-            format!(
-                "RateLimit-Limit: {}\r\nRateLimit-Remaining: {}\r\nRateLimit-Reset: {}\r\n",
-                d.limit, d.remaining, d.reset_secs
-            )
-            .as_bytes(),
-        );
-    }
-    if job.close {
-        out.extend_from_slice(b"Connection: close\r\n");
-    } else if job.http10_keep_alive {
-        out.extend_from_slice(b"Connection: keep-alive\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&body);
-    job.reply.send(job.conn, out);
 }

@@ -335,3 +335,29 @@ fn home_zone_comes_from_the_data_file_on_restart() {
     );
     assert_eq!(cell(addr, "UTC", "2026-11-18", 2, "19:00"), "available");
 }
+
+#[test]
+fn concurrent_writes_each_get_their_own_generation() {
+    let server = common::start(|_| {});
+    let addr = server.addr;
+    let generations: Vec<u64> = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..10)
+            .map(|i| {
+                s.spawn(move || {
+                    let body = format!(r#"{{"slots":[{{"day":3,"slot":{i},"status":"maybe"}}]}}"#);
+                    ok_generation(&common::patch(addr, Some(API_KEY), &body), 1)
+                })
+            })
+            .collect();
+        writers
+            .into_iter()
+            .map(|w| w.join().expect("writer"))
+            .collect()
+    });
+    let mut sorted = generations.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (1..=10).collect::<Vec<u64>>(), "{generations:?}");
+    let week = grid(addr, "tz=UTC&date=2027-03-10");
+    let maybe: Vec<usize> = (0..336).filter(|&i| week[i] == "maybe").collect();
+    assert_eq!(maybe, (3 * 48..3 * 48 + 10).collect::<Vec<usize>>());
+}

@@ -1,7 +1,7 @@
 //! Black-box tests of the HTTP/1.1 protocol rules (SPEC §5) over real sockets:
 //! connection persistence, pipelining, and the framing errors that must be 400
 //! (or 431/413) followed by a close. Timeouts, the connection cap and the drain
-//! are in `protocol_timeouts.rs`.
+//! are in `protocol_timeouts.rs`; further edge cases in `protocol_misc.rs`.
 
 mod common;
 

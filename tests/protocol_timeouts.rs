@@ -74,7 +74,7 @@ fn a_partial_head_times_out() {
         .expect("send");
     let (got, elapsed) = read_until_closed(&mut stream, Duration::from_secs(2));
     assert_nothing_or_408(&got);
-    assert!(elapsed <= Duration::from_millis(1000), "took {elapsed:?}");
+    assert!(elapsed <= Duration::from_millis(1200), "took {elapsed:?}");
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn an_idle_keep_alive_connection_is_closed() {
     let (got, elapsed) = read_until_closed(&mut client.stream, Duration::from_secs(2));
     assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
     assert!(
-        elapsed >= Duration::from_millis(200) && elapsed <= Duration::from_millis(1000),
+        elapsed >= Duration::from_millis(200) && elapsed <= Duration::from_millis(1200),
         "idle close after {elapsed:?}"
     );
 }
@@ -140,7 +140,7 @@ fn a_partial_body_is_cut_off() {
         .expect("send");
     let (got, elapsed) = read_until_closed(&mut stream, Duration::from_secs(2));
     assert_nothing_or_408(&got);
-    assert!(elapsed <= Duration::from_millis(1000), "took {elapsed:?}");
+    assert!(elapsed <= Duration::from_millis(1200), "took {elapsed:?}");
     assert_eq!(server.handle.generation(), 0);
 }
 
@@ -158,7 +158,7 @@ fn a_partial_chunked_body_is_cut_off() {
         .expect("send");
     let (got, elapsed) = read_until_closed(&mut stream, Duration::from_secs(2));
     assert_nothing_or_408(&got);
-    assert!(elapsed <= Duration::from_millis(1000), "took {elapsed:?}");
+    assert!(elapsed <= Duration::from_millis(1200), "took {elapsed:?}");
 }
 
 #[test]
@@ -189,9 +189,9 @@ fn a_client_that_never_reads_is_cut_off() {
     let started = Instant::now();
     let r = common::get(addr, "/health");
     assert_eq!(r.status, 200);
-    assert!(started.elapsed() < Duration::from_millis(500));
-    // Well past the write timeout, start reading: the server must have given up.
-    std::thread::sleep(Duration::from_millis(1500));
+    assert!(started.elapsed() < Duration::from_millis(1000));
+    // Twice the write timeout later, start reading: the server must have given up.
+    std::thread::sleep(Duration::from_millis(1000));
     let (got, _) = read_until_closed(&mut stalled, Duration::from_secs(5));
     assert!(
         got.len() < 2000 * week_len_bytes,

@@ -49,6 +49,9 @@ pub struct Head<'a> {
     pub body: BodyKind,
     /// The raw `Authorization` value, if the header was present.
     pub authorization: Option<&'a [u8]>,
+    /// `Expect: 100-continue` was sent (HTTP/1.1 only): the client waits for a
+    /// `100 Continue` before sending the body.
+    pub expect_continue: bool,
     /// Bytes consumed through the final CRLFCRLF, including one ignored leading CRLF.
     pub head_len_bytes: usize,
 }
@@ -117,6 +120,7 @@ pub fn parse_head(buf: &[u8], max_head_len_bytes: usize) -> Result<Head<'_>, Hea
         keep_alive: fields.keep_alive,
         body: fields.body,
         authorization: fields.authorization,
+        expect_continue: fields.expect_continue,
         head_len_bytes: head_end,
     })
 }
@@ -240,6 +244,7 @@ struct Fields<'a> {
     keep_alive: bool,
     body: BodyKind,
     authorization: Option<&'a [u8]>,
+    expect_continue: bool,
 }
 
 fn read_fields<'a>(
@@ -252,6 +257,7 @@ fn read_fields<'a>(
     let mut transfer_encoding: Option<&[u8]> = None;
     let mut transfer_encoding_count = 0usize;
     let mut authorization = None;
+    let mut expect_continue = false;
     let (mut close, mut keep_alive_token) = (false, false);
 
     for header in headers {
@@ -280,6 +286,10 @@ fn read_fields<'a>(
                 return Err(HeadError::Bad("more than one Authorization header"));
             }
             authorization = Some(value);
+        } else if name.eq_ignore_ascii_case(b"expect") {
+            // RFC 9110 §10.1.1: an HTTP/1.0 client's Expect is ignored.
+            expect_continue |=
+                minor_version >= 1 && value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
         }
     }
 
@@ -325,6 +335,7 @@ fn read_fields<'a>(
         keep_alive,
         body,
         authorization,
+        expect_continue,
     })
 }
 

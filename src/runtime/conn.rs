@@ -53,6 +53,10 @@ pub struct Conn {
     /// The socket may have more bytes we have not read (edge-triggered epoll).
     pub read_pending: bool,
     pub peer_closed: bool,
+    /// epoll reported the peer's FIN; it takes effect once the data before it is read.
+    pub fin_seen: bool,
+    /// A `100 Continue` went out for the request whose body is awaited.
+    pub continue_sent: bool,
     pub close_after_flush: bool,
     /// Registered for writable events (only while a write is blocked).
     pub wants_writable: bool,
@@ -76,6 +80,8 @@ impl Conn {
             phase_started_ms: 0,
             read_pending: false,
             peer_closed: false,
+            fin_seen: false,
+            continue_sent: false,
             close_after_flush: false,
             wants_writable: false,
             waiting_for_buffer: false,

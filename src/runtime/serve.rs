@@ -25,6 +25,8 @@ const BODY_ON_READ: Rejection = Rejection {
     code: "unexpected_body",
     message: "GET and HEAD requests must not have a body",
 };
+/// The interim response an `Expect: 100-continue` client waits for.
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 pub const TIMED_OUT: Rejection = Rejection {
     status: 408,
     code: "request_timeout",
@@ -52,11 +54,11 @@ impl<H: Handler> Worker<H> {
                 FlushResult::Error => return self.close(idx),
             }
             let c = &mut self.conns[idx as usize];
-            if c.close_after_flush {
-                return self.close(idx);
-            }
             if c.phase == Phase::Awaiting {
-                break;
+                break; // its reply comes first, whatever happens after it
+            }
+            if c.close_after_flush || (self.draining && c.is_quiet()) {
+                return self.close(idx);
             }
             let mut in_body = false;
             if c.read_len_bytes > 0 {
@@ -95,6 +97,8 @@ impl<H: Handler> Worker<H> {
             ) {
                 ReadResult::Data { drained } => {
                     c.read_pending = !drained;
+                    // The FIN came with the data: no further edge will tell us.
+                    c.peer_closed |= drained && c.fin_seen;
                     if was_empty && c.read_len_bytes > 0 {
                         // The head deadline counts from a request's first byte.
                         c.phase = Phase::Head;
@@ -340,7 +344,16 @@ impl<H: Handler> Worker<H> {
                 BodyKind::Length(n) => {
                     let n = n as usize;
                     if input.len() < head.head_len_bytes + n {
-                        need_more = Parsed::NeedMore { in_body: true };
+                        if head.expect_continue
+                            && !c.continue_sent
+                            && input.len() == head.head_len_bytes
+                        {
+                            c.continue_sent = true;
+                            sink.push_static(CONTINUE);
+                            progress = true;
+                        } else {
+                            need_more = Parsed::NeedMore { in_body: true };
+                        }
                         break;
                     }
                     body[..n].copy_from_slice(&input[head.head_len_bytes..head.head_len_bytes + n]);
@@ -358,7 +371,16 @@ impl<H: Handler> Worker<H> {
                             request_len_bytes = head.head_len_bytes + p.consumed_bytes;
                         }
                         Ok(_) => {
-                            need_more = Parsed::NeedMore { in_body: true };
+                            if head.expect_continue
+                                && !c.continue_sent
+                                && input.len() == head.head_len_bytes
+                            {
+                                c.continue_sent = true;
+                                sink.push_static(CONTINUE);
+                                progress = true;
+                            } else {
+                                need_more = Parsed::NeedMore { in_body: true };
+                            }
                             break;
                         }
                         Err(err) => {
@@ -391,6 +413,7 @@ impl<H: Handler> Worker<H> {
             };
             let outcome = self.handler.handle(&request, &mut sink);
             consumed_bytes += request_len_bytes;
+            c.continue_sent = false;
             progress = true;
             if close {
                 c.close_after_flush = true;

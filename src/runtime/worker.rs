@@ -210,9 +210,11 @@ impl<H: Handler> Worker<H> {
                     WAKER_TOKEN => self.take_replies(),
                     Token(t) if t >= LISTENER_TOKEN_BASE => self.accept(t - LISTENER_TOKEN_BASE),
                     Token(t) => {
+                        let c = &mut self.conns[t];
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.conns[t].read_pending = true;
+                            c.read_pending = true;
                         }
+                        c.fin_seen |= event.is_read_closed();
                         self.drive(t as u32);
                     }
                 }
