@@ -8,6 +8,7 @@ mod conn;
 pub mod listener;
 pub mod out;
 pub mod pool;
+mod requests;
 mod serve;
 mod sink;
 pub mod timer;

@@ -358,8 +358,12 @@ impl<H: Handler> Worker<H> {
                         close: true,
                         http10_keep_alive: false,
                     };
-                    self.handler
-                        .reject(c.peer_ip, c.listener, super::serve::TIMED_OUT, &mut sink);
+                    self.handler.reject(
+                        c.peer_ip,
+                        c.listener,
+                        super::requests::TIMED_OUT,
+                        &mut sink,
+                    );
                     c.close_after_flush = true;
                     c.read_len_bytes = 0;
                     c.read_pending = false;

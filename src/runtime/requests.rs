@@ -1,0 +1,230 @@
+//! Turning buffered bytes into answered requests: framing (length, chunked,
+//! 100-continue), the protocol-level rejections, and the hand-off to the
+//! handler — in order, one pipelined batch at a time.
+
+use super::conn::Phase;
+use super::sink::{MIN_SCRATCH_BYTES, MIN_SEGMENTS, Sink};
+use super::worker::Worker;
+use super::{ConnRef, Handler, Outcome, Rejection, Request};
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::request::{BodyKind, HeadError, Method, parse_head};
+
+const TOO_LARGE_HEAD: Rejection = Rejection {
+    status: 431,
+    code: "header_too_large",
+    message: "request line and headers exceed the limit",
+};
+const TOO_LARGE_BODY: Rejection = Rejection {
+    status: 413,
+    code: "body_too_large",
+    message: "request body exceeds the limit",
+};
+const BODY_ON_READ: Rejection = Rejection {
+    status: 400,
+    code: "unexpected_body",
+    message: "GET and HEAD requests must not have a body",
+};
+/// The interim response an `Expect: 100-continue` client waits for.
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+pub const TIMED_OUT: Rejection = Rejection {
+    status: 408,
+    code: "request_timeout",
+    message: "the request did not arrive in time",
+};
+
+/// How far parsing the buffered bytes got.
+pub(super) enum Parsed {
+    /// Requests were answered (or rejected); flush and look again.
+    Progress,
+    /// The buffered bytes are an incomplete request (or none).
+    NeedMore { in_body: bool },
+}
+
+impl<H: Handler> Worker<H> {
+    /// Answers every complete request in the buffer, in order, until the queue
+    /// needs flushing, a request is deferred, or the connection must close.
+    pub(super) fn parse_buffered(&mut self, idx: u32) -> Parsed {
+        let draining = self.draining;
+        let worker = self.index as u16;
+        let max_head_bytes = self.cfg.max_head_bytes;
+        let max_body_bytes = self.cfg.max_body_bytes;
+        let c = &mut self.conns[idx as usize];
+        let Some(buf) = c.buf.as_mut() else {
+            return Parsed::NeedMore { in_body: false };
+        };
+        if buf.out.is_empty() {
+            self.handler.begin_batch();
+        }
+        let super::pool::IoBuf {
+            read,
+            scratch,
+            body,
+            out,
+        } = &mut **buf;
+        let mut consumed_bytes = 0;
+        let mut progress = false;
+        let mut need_more = Parsed::NeedMore { in_body: false };
+        let conn_ref = ConnRef {
+            worker,
+            index: idx,
+            serial: c.serial,
+        };
+        while !c.close_after_flush && c.phase != Phase::Awaiting {
+            if out.segments_free() < MIN_SEGMENTS
+                || scratch.len() - out.scratch_used_bytes < MIN_SCRATCH_BYTES
+            {
+                break;
+            }
+            let input = &read[consumed_bytes..c.read_len_bytes];
+            if input.is_empty() {
+                break;
+            }
+            let mut sink = Sink {
+                out,
+                scratch,
+                needs_hold: &mut c.needs_hold,
+                owned: &mut c.owned,
+                date: self.date.get(),
+                close: true,
+                http10_keep_alive: false,
+            };
+            let head = match parse_head(input, max_head_bytes) {
+                Ok(head) => head,
+                Err(HeadError::Incomplete) => break,
+                Err(HeadError::TooLarge) => {
+                    self.handler
+                        .reject(c.peer_ip, c.listener, TOO_LARGE_HEAD, &mut sink);
+                    c.close_after_flush = true;
+                    progress = true;
+                    break;
+                }
+                Err(HeadError::Bad(message)) => {
+                    let rejection = Rejection {
+                        status: 400,
+                        code: "bad_request",
+                        message,
+                    };
+                    self.handler
+                        .reject(c.peer_ip, c.listener, rejection, &mut sink);
+                    c.close_after_flush = true;
+                    progress = true;
+                    break;
+                }
+            };
+            let is_read = matches!(head.method, Method::Get | Method::Head);
+            let body_len_bytes;
+            let request_len_bytes;
+            match head.body {
+                BodyKind::None | BodyKind::Length(0) => {
+                    body_len_bytes = 0;
+                    request_len_bytes = head.head_len_bytes;
+                }
+                BodyKind::Length(_) | BodyKind::Chunked if is_read => {
+                    self.handler
+                        .reject(c.peer_ip, c.listener, BODY_ON_READ, &mut sink);
+                    c.close_after_flush = true;
+                    progress = true;
+                    break;
+                }
+                BodyKind::Length(n) if n > max_body_bytes as u64 => {
+                    self.handler
+                        .reject(c.peer_ip, c.listener, TOO_LARGE_BODY, &mut sink);
+                    c.close_after_flush = true;
+                    progress = true;
+                    break;
+                }
+                BodyKind::Length(n) => {
+                    let n = n as usize;
+                    if input.len() < head.head_len_bytes + n {
+                        if head.expect_continue
+                            && !c.continue_sent
+                            && input.len() == head.head_len_bytes
+                        {
+                            c.continue_sent = true;
+                            sink.push_static(CONTINUE);
+                            progress = true;
+                        } else {
+                            need_more = Parsed::NeedMore { in_body: true };
+                        }
+                        break;
+                    }
+                    body[..n].copy_from_slice(&input[head.head_len_bytes..head.head_len_bytes + n]);
+                    body_len_bytes = n;
+                    request_len_bytes = head.head_len_bytes + n;
+                }
+                BodyKind::Chunked => {
+                    // Re-decoded from the start each time more arrives: bodies are
+                    // small (bounded by max_body_bytes) and writes are rare.
+                    let mut decoder = ChunkedDecoder::new(max_body_bytes);
+                    let mut decoded_len = 0;
+                    match decoder.decode(&input[head.head_len_bytes..], body, &mut decoded_len) {
+                        Ok(p) if p.done => {
+                            body_len_bytes = decoded_len;
+                            request_len_bytes = head.head_len_bytes + p.consumed_bytes;
+                        }
+                        Ok(_) => {
+                            if head.expect_continue
+                                && !c.continue_sent
+                                && input.len() == head.head_len_bytes
+                            {
+                                c.continue_sent = true;
+                                sink.push_static(CONTINUE);
+                                progress = true;
+                            } else {
+                                need_more = Parsed::NeedMore { in_body: true };
+                            }
+                            break;
+                        }
+                        Err(err) => {
+                            let rejection = match err {
+                                crate::http::chunked::ChunkError::TooLarge => TOO_LARGE_BODY,
+                                crate::http::chunked::ChunkError::Bad(message) => Rejection {
+                                    status: 400,
+                                    code: "bad_chunked_body",
+                                    message,
+                                },
+                            };
+                            self.handler
+                                .reject(c.peer_ip, c.listener, rejection, &mut sink);
+                            c.close_after_flush = true;
+                            progress = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            let close = !head.keep_alive || draining || c.peer_closed;
+            sink.close = close;
+            sink.http10_keep_alive = head.minor_version == 0 && !close;
+            let request = Request {
+                head: &head,
+                body: &body[..body_len_bytes],
+                peer_ip: c.peer_ip,
+                listener: c.listener,
+                conn: conn_ref,
+            };
+            let outcome = self.handler.handle(&request, &mut sink);
+            consumed_bytes += request_len_bytes;
+            c.continue_sent = false;
+            progress = true;
+            if close {
+                c.close_after_flush = true;
+            }
+            if let Outcome::Deferred = outcome {
+                c.phase = Phase::Awaiting;
+            }
+        }
+        if consumed_bytes > 0 {
+            read.copy_within(consumed_bytes..c.read_len_bytes, 0);
+            c.read_len_bytes -= consumed_bytes;
+            if c.read_len_bytes > 0 {
+                c.phase_started_ms = self.now_ms;
+            }
+        }
+        if progress {
+            Parsed::Progress
+        } else {
+            need_more
+        }
+    }
+}
