@@ -81,6 +81,8 @@ pub fn start_with_hook(
     let calendar = Calendar::new(record.home_tz, (unix_now_ms() / 1000) as i64);
     let snapshot = calendar.build(&record.week, record.generation);
     let (writer_tx, writer_rx) = std::sync::mpsc::sync_channel(WRITE_QUEUE_LEN);
+    let runtime_stats: Arc<[crate::runtime::stats::WorkerStats]> =
+        (0..config.workers).map(|_| Default::default()).collect();
     let shared = Arc::new(Shared {
         snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
         limiter: RateLimiter::new(
@@ -95,6 +97,8 @@ pub fn start_with_hook(
         ),
         state: AtomicU8::new(STATE_STARTING),
         writer: writer_tx.clone(),
+        runtime_stats: runtime_stats.clone(),
+        writer_stats: Default::default(),
     });
 
     let bind = |addr: SocketAddr| {
@@ -146,6 +150,7 @@ pub fn start_with_hook(
         drain_timeout_ms: config.drain_timeout_ms,
         draining: draining.clone(),
         on_worker_start,
+        stats: runtime_stats,
     };
     let factory = Arc::new(ApiFactory::new(shared.clone(), config.workers));
     let workers = spawn_workers(&runtime, listeners, factory)

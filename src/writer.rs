@@ -70,9 +70,18 @@ impl Writer {
 
     /// Builds and swaps in the snapshot for what the store holds now.
     fn publish(&mut self) {
+        let started = std::time::Instant::now();
         let record = self.store.record();
         let snapshot = self.calendar.build(&record.week, record.generation);
         self.shared.snapshot.store(Arc::new(snapshot));
+        let stats = &self.shared.writer_stats;
+        stats
+            .rebuilds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        stats.last_rebuild_us.store(
+            started.elapsed().as_micros() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     fn write(&mut self, job: WriteJob) {
@@ -112,7 +121,14 @@ impl Writer {
         for edit in edits {
             week.set_index(edit.slot_index as usize, edit.status);
         }
-        match self.store.commit(&week, unix_now_ms()) {
+        let started = std::time::Instant::now();
+        let committed = self.store.commit(&week, unix_now_ms());
+        let commit_us = started.elapsed().as_micros() as u64;
+        self.shared
+            .writer_stats
+            .last_commit_us
+            .store(commit_us, std::sync::atomic::Ordering::Relaxed);
+        match committed {
             Ok(record) => {
                 self.publish();
                 let body = format!(
@@ -160,6 +176,7 @@ fn error_body(code: &str, message: &str, entry: Option<usize>) -> Vec<u8> {
 impl Writer {
     /// Sends a complete response to the worker that owns the connection.
     fn respond(&self, job: &WriteJob, status: u16, extra_headers: &[&[u8]], body: Vec<u8>) {
+        self.shared.writer_stats.record_reply(status);
         // A drain that began while the key was checked still closes the connection.
         let draining = self.shared.state.load(std::sync::atomic::Ordering::Acquire)
             == crate::api::STATE_DRAINING;

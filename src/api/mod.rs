@@ -35,6 +35,8 @@ pub struct Shared {
     pub auth_failures: RateLimiter,
     pub state: AtomicU8,
     pub writer: SyncSender<Command>,
+    pub runtime_stats: Arc<[crate::runtime::stats::WorkerStats]>,
+    pub writer_stats: crate::metrics::WriterStats,
 }
 
 /// Where the writer sends a worker's deferred replies.
@@ -116,6 +118,7 @@ enum Route {
     Csv,
     Health,
     Ready,
+    Metrics,
 }
 
 impl Handler for ApiHandler {
@@ -158,6 +161,7 @@ impl Handler for ApiHandler {
             (ListenerKind::Public, b"/availability/csv") => Route::Csv,
             (_, b"/health") => Route::Health,
             (_, b"/ready") => Route::Ready,
+            (ListenerKind::Admin, b"/metrics") => Route::Metrics,
             _ => {
                 write_error(
                     sink,
@@ -202,6 +206,7 @@ impl Handler for ApiHandler {
                     }
                 }
             }
+            (Method::Get | Method::Head, Route::Metrics) => self.metrics(sink, head_only),
             _ => write_error(
                 sink,
                 405,
@@ -259,5 +264,39 @@ impl ApiHandler {
         limiter
             .is_enabled()
             .then(|| limiter.check(ip, monotonic_ns()))
+    }
+}
+
+impl ApiHandler {
+    /// Prometheus text on the admin listener (allocates; not an API read).
+    fn metrics(&self, sink: &mut Sink<'_>, head_only: bool) {
+        let gauges = crate::metrics::Gauges {
+            generation: self.snap.generation,
+            distinct_grids: self.snap.distinct_grids(),
+            ready: self.shared.state.load(Ordering::Acquire) == STATE_SERVING,
+        };
+        let body = crate::metrics::render(
+            &self.shared.runtime_stats,
+            &self.shared.writer_stats,
+            &gauges,
+        )
+        .into_bytes();
+        sink.status = 200;
+        let date = *sink.date;
+        let (close, keep_alive) = (sink.close, sink.http10_keep_alive);
+        let len_bytes = body.len() as u64;
+        let fitted = sink.write(|w| {
+            w.put(crate::http::response::status_line(200))
+                .put(b"Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n")
+                .put(crate::http::response::CACHE_NONE)
+                .put(b"Content-Length: ")
+                .put_u64(len_bytes)
+                .put(b"\r\n");
+            reply::put_tail(w, &date, None, close, keep_alive);
+        });
+        assert!(fitted, "the runtime reserves scratch for one response");
+        if !head_only {
+            sink.push_owned(body);
+        }
     }
 }

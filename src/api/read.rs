@@ -24,6 +24,7 @@ pub fn status_body(
     rate: Option<Decision>,
     head_only: bool,
 ) {
+    sink.status = status;
     let date = *sink.date;
     let (close, keep_alive) = (sink.close, sink.http10_keep_alive);
     let fitted = sink.write(|w| {
@@ -108,6 +109,7 @@ impl ApiHandler {
         let Some((params, zone)) = self.read_target(req, sink, rate, &mut tz_buf) else {
             return;
         };
+        sink.status = 200;
         let date = *sink.date;
         let (close, keep_alive) = (sink.close, sink.http10_keep_alive);
         let tail = |w: &mut ByteWriter<'_>| put_tail(w, &date, rate, close, keep_alive);
@@ -206,6 +208,7 @@ impl ApiHandler {
             status.as_str(),
         );
         assert!(!body.overflowed(), "slot bodies are bounded");
+        sink.status = 200;
         let date = *sink.date;
         let (close, keep_alive) = (sink.close, sink.http10_keep_alive);
         let fitted = sink.write(|w| {

@@ -69,6 +69,7 @@ pub fn write_error(
     let detail = detail.map(|d| &d[..d.len().min(256)]);
     response::put_error_body(&mut body, code, message, detail);
     assert!(!body.overflowed(), "error bodies are bounded");
+    sink.status = status;
     let date = *sink.date;
     let (close, keep_alive) = (sink.close, sink.http10_keep_alive);
     let fitted = sink.write(|w| {

@@ -11,6 +11,7 @@ pub mod pool;
 mod requests;
 mod serve;
 mod sink;
+pub mod stats;
 pub mod timer;
 mod worker;
 
@@ -109,6 +110,8 @@ pub struct RuntimeConfig {
     /// Runs first on each worker thread (tests use it to tag worker threads
     /// for the allocation counter).
     pub on_worker_start: Option<fn(usize)>,
+    /// One entry per worker, for metrics.
+    pub stats: Arc<[stats::WorkerStats]>,
 }
 
 /// Listening addresses for one server: each gets one socket per worker

@@ -87,6 +87,7 @@ impl<H: Handler> Worker<H> {
                 date: self.date.get(),
                 close: true,
                 http10_keep_alive: false,
+                status: 0,
             };
             let head = match parse_head(input, max_head_bytes) {
                 Ok(head) => head,
@@ -94,6 +95,7 @@ impl<H: Handler> Worker<H> {
                 Err(HeadError::TooLarge) => {
                     self.handler
                         .reject(c.peer_ip, c.listener, TOO_LARGE_HEAD, &mut sink);
+                    self.cfg.stats[self.index].record_status(TOO_LARGE_HEAD.status);
                     c.close_after_flush = true;
                     progress = true;
                     break;
@@ -106,6 +108,7 @@ impl<H: Handler> Worker<H> {
                     };
                     self.handler
                         .reject(c.peer_ip, c.listener, rejection, &mut sink);
+                    self.cfg.stats[self.index].record_status(rejection.status);
                     c.close_after_flush = true;
                     progress = true;
                     break;
@@ -122,6 +125,7 @@ impl<H: Handler> Worker<H> {
                 BodyKind::Length(_) | BodyKind::Chunked if is_read => {
                     self.handler
                         .reject(c.peer_ip, c.listener, BODY_ON_READ, &mut sink);
+                    self.cfg.stats[self.index].record_status(BODY_ON_READ.status);
                     c.close_after_flush = true;
                     progress = true;
                     break;
@@ -129,6 +133,7 @@ impl<H: Handler> Worker<H> {
                 BodyKind::Length(n) if n > max_body_bytes as u64 => {
                     self.handler
                         .reject(c.peer_ip, c.listener, TOO_LARGE_BODY, &mut sink);
+                    self.cfg.stats[self.index].record_status(TOO_LARGE_BODY.status);
                     c.close_after_flush = true;
                     progress = true;
                     break;
@@ -142,6 +147,7 @@ impl<H: Handler> Worker<H> {
                         {
                             c.continue_sent = true;
                             sink.push_static(CONTINUE);
+                            self.cfg.stats[self.index].record_status(100);
                             progress = true;
                         } else {
                             need_more = Parsed::NeedMore { in_body: true };
@@ -169,6 +175,7 @@ impl<H: Handler> Worker<H> {
                             {
                                 c.continue_sent = true;
                                 sink.push_static(CONTINUE);
+                                self.cfg.stats[self.index].record_status(100);
                                 progress = true;
                             } else {
                                 need_more = Parsed::NeedMore { in_body: true };
@@ -186,6 +193,7 @@ impl<H: Handler> Worker<H> {
                             };
                             self.handler
                                 .reject(c.peer_ip, c.listener, rejection, &mut sink);
+                            self.cfg.stats[self.index].record_status(rejection.status);
                             c.close_after_flush = true;
                             progress = true;
                             break;
@@ -204,6 +212,9 @@ impl<H: Handler> Worker<H> {
                 conn: conn_ref,
             };
             let outcome = self.handler.handle(&request, &mut sink);
+            if let Outcome::Done = outcome {
+                self.cfg.stats[self.index].record_status(sink.status);
+            }
             consumed_bytes += request_len_bytes;
             c.continue_sent = false;
             progress = true;

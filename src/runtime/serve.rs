@@ -267,5 +267,6 @@ impl<H: Handler> Worker<H> {
         self.wheel.disarm(&mut self.timers, idx);
         self.free_slots.push(idx);
         self.open_conns -= 1;
+        self.cfg.stats[self.index].closed.inc();
     }
 }

@@ -37,6 +37,8 @@ pub struct Sink<'a> {
     pub close: bool,
     /// An HTTP/1.0 client asked for keep-alive: say `Connection: keep-alive`.
     pub http10_keep_alive: bool,
+    /// The status the handler answered with (for the worker's counters).
+    pub status: u16,
 }
 
 /// Scratch bytes every response can count on (headers, a slot body, an error

@@ -290,6 +290,7 @@ impl<H: Handler> Worker<H> {
             // Registration reports bytes that arrived before it: no speculative read.
             c.read_pending = false;
             self.open_conns += 1;
+            self.cfg.stats[self.index].accepted.inc();
             self.drive(idx);
             if self.free_slots.is_empty() {
                 self.pause_accepting();
@@ -345,6 +346,7 @@ impl<H: Handler> Worker<H> {
         if !c.is_open() {
             return;
         }
+        self.cfg.stats[self.index].timeouts.inc();
         match c.phase {
             Phase::Head | Phase::Body if c.out_is_empty() => {
                 // Best effort: tell the client why before closing.
@@ -357,13 +359,12 @@ impl<H: Handler> Worker<H> {
                         date: self.date.get(),
                         close: true,
                         http10_keep_alive: false,
+                        status: 0,
                     };
-                    self.handler.reject(
-                        c.peer_ip,
-                        c.listener,
-                        super::requests::TIMED_OUT,
-                        &mut sink,
-                    );
+                    let rejection = super::requests::TIMED_OUT;
+                    self.handler
+                        .reject(c.peer_ip, c.listener, rejection, &mut sink);
+                    self.cfg.stats[self.index].record_status(rejection.status);
                     c.close_after_flush = true;
                     c.read_len_bytes = 0;
                     c.read_pending = false;

@@ -1,0 +1,200 @@
+//! `/metrics` on the admin listener, in the Prometheus text format. Rendering
+//! allocates (it is not a read endpoint of the API); counting never does.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::runtime::stats::{TRACKED_STATUSES, WorkerStats};
+
+/// What the writer thread counts.
+#[derive(Default)]
+pub struct WriterStats {
+    /// Write replies by status: `TRACKED_STATUSES` order, then "other".
+    pub replies: [AtomicU64; TRACKED_STATUSES.len() + 1],
+    pub rebuilds: AtomicU64,
+    pub last_rebuild_us: AtomicU64,
+    pub last_commit_us: AtomicU64,
+}
+
+impl WriterStats {
+    pub fn record_reply(&self, status: u16) {
+        let slot = TRACKED_STATUSES
+            .iter()
+            .position(|&s| s == status)
+            .unwrap_or(TRACKED_STATUSES.len());
+        self.replies[slot].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn status_label(slot: usize) -> String {
+    TRACKED_STATUSES
+        .get(slot)
+        .map_or_else(|| "other".to_string(), |s| s.to_string())
+}
+
+/// A snapshot-independent view of what to print.
+pub struct Gauges {
+    pub generation: u64,
+    pub distinct_grids: usize,
+    pub ready: bool,
+}
+
+/// Writes one metric family: HELP and TYPE, then its samples, as one group.
+fn family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (String, String)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+}
+
+pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) -> String {
+    let mut out = String::with_capacity(8192);
+    let per_worker = |value: &dyn Fn(&WorkerStats) -> u64| -> Vec<(String, String)> {
+        workers
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (format!("{{worker=\"{i}\"}}"), value(w).to_string()))
+            .collect()
+    };
+    family(
+        &mut out,
+        "availability_connections_open",
+        "gauge",
+        "Client connections open, per worker.",
+        per_worker(&|w| w.open_connections()),
+    );
+    family(
+        &mut out,
+        "availability_connections_accepted_total",
+        "counter",
+        "Client connections accepted, per worker.",
+        per_worker(&|w| w.accepted.get()),
+    );
+    family(
+        &mut out,
+        "availability_timeouts_total",
+        "counter",
+        "Connections cut off by a header, body, idle or write deadline.",
+        per_worker(&|w| w.timeouts.get()),
+    );
+    let responses = workers.iter().enumerate().flat_map(|(i, w)| {
+        w.responses.iter().enumerate().map(move |(slot, c)| {
+            (
+                format!("{{worker=\"{i}\",status=\"{}\"}}", status_label(slot)),
+                c.get().to_string(),
+            )
+        })
+    });
+    family(
+        &mut out,
+        "availability_responses_total",
+        "counter",
+        "Responses written by workers, by status.",
+        responses,
+    );
+    let writes = writer.replies.iter().enumerate().map(|(slot, c)| {
+        (
+            format!("{{status=\"{}\"}}", status_label(slot)),
+            c.load(Ordering::Relaxed).to_string(),
+        )
+    });
+    family(
+        &mut out,
+        "availability_writes_total",
+        "counter",
+        "PATCH replies from the writer thread, by status.",
+        writes,
+    );
+    let scalar = |v: String| [(String::new(), v)];
+    family(
+        &mut out,
+        "availability_generation",
+        "gauge",
+        "Generation of the data being served.",
+        scalar(gauges.generation.to_string()),
+    );
+    family(
+        &mut out,
+        "availability_snapshot_rebuilds_total",
+        "counter",
+        "Snapshots built after writes and week rollovers.",
+        scalar(writer.rebuilds.load(Ordering::Relaxed).to_string()),
+    );
+    family(
+        &mut out,
+        "availability_snapshot_build_seconds",
+        "gauge",
+        "Time the last snapshot took to build.",
+        scalar(secs(writer.last_rebuild_us.load(Ordering::Relaxed))),
+    );
+    family(
+        &mut out,
+        "availability_commit_seconds",
+        "gauge",
+        "Time the last durable commit (write, fsync, rename, fsync) took.",
+        scalar(secs(writer.last_commit_us.load(Ordering::Relaxed))),
+    );
+    family(
+        &mut out,
+        "availability_snapshot_distinct_grids",
+        "gauge",
+        "Distinct viewer grids (shared bodies) in the snapshot.",
+        scalar(gauges.distinct_grids.to_string()),
+    );
+    family(
+        &mut out,
+        "availability_ready",
+        "gauge",
+        "1 while serving, 0 while starting or draining.",
+        scalar(u8::from(gauges.ready).to_string()),
+    );
+    out
+}
+
+fn secs(micros: u64) -> String {
+    format!("{:.6}", micros as f64 / 1e6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_is_one_group_with_help_and_type_first() {
+        let workers = [WorkerStats::default(), WorkerStats::default()];
+        workers[1].accepted.inc();
+        workers[1].record_status(200);
+        let writer = WriterStats::default();
+        writer.record_reply(401);
+        let text = render(
+            &workers,
+            &writer,
+            &Gauges {
+                generation: 7,
+                distinct_grids: 3,
+                ready: true,
+            },
+        );
+        assert!(text.contains("availability_connections_open{worker=\"1\"} 1\n"));
+        assert!(text.contains("availability_responses_total{worker=\"1\",status=\"200\"} 1\n"));
+        assert!(text.contains("availability_writes_total{status=\"401\"} 1\n"));
+        assert!(text.contains("availability_generation 7\n"));
+        let mut seen = std::collections::HashSet::new();
+        let mut current = String::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                current = rest.split(' ').next().unwrap_or("").to_string();
+                assert!(seen.insert(current.clone()), "{current} declared twice");
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap_or("");
+                assert_eq!(name, current, "sample outside its family group");
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Per-worker HTTP counters, written only by their worker (plain loads and
+//! stores, no read-modify-write) and read by whoever renders metrics.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Statuses counted one by one; anything else lands in the last bucket.
+pub const TRACKED_STATUSES: [u16; 14] = [
+    100, 200, 400, 401, 404, 405, 408, 413, 415, 429, 431, 500, 503, 505,
+];
+
+#[derive(Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Single-writer increment: only the owning worker calls this.
+    pub fn inc(&self) {
+        self.0
+            .store(self.0.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// One worker's counters, padded to its own cache lines.
+#[repr(align(128))]
+#[derive(Default)]
+pub struct WorkerStats {
+    pub accepted: Counter,
+    pub closed: Counter,
+    pub timeouts: Counter,
+    /// Responses by status: `TRACKED_STATUSES` order, then "other".
+    pub responses: [Counter; TRACKED_STATUSES.len() + 1],
+}
+
+impl WorkerStats {
+    pub fn record_status(&self, status: u16) {
+        let slot = TRACKED_STATUSES
+            .iter()
+            .position(|&s| s == status)
+            .unwrap_or(TRACKED_STATUSES.len());
+        self.responses[slot].inc();
+    }
+
+    pub fn open_connections(&self) -> u64 {
+        self.accepted.get().saturating_sub(self.closed.get())
+    }
+}
