@@ -4,7 +4,10 @@ mod common;
 
 fn sample(text: &str, series: &str) -> u64 {
     text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
         .unwrap_or_else(|| panic!("no sample {series} in\n{text}"))
         .parse()
         .expect("integer sample")
@@ -22,20 +25,61 @@ fn admin_metrics_count_responses_writes_and_connections() {
         assert_eq!(client.get("/availability?tz=UTC").status, 200);
     }
     assert_eq!(client.get("/availability?tz=Nowhere/Land").status, 400);
-    assert_eq!(common::patch(server.addr, Some(common::API_KEY), r#"{"slots":[{"day":0,"slot":0,"status":"maybe"}]}"#).status, 200);
-    assert_eq!(common::patch(server.addr, Some("wrong"), r#"{"slots":[{"day":0,"slot":0,"status":"maybe"}]}"#).status, 401);
+    assert_eq!(
+        common::patch(
+            server.addr,
+            Some(common::API_KEY),
+            r#"{"slots":[{"day":0,"slot":0,"status":"maybe"}]}"#
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        common::patch(
+            server.addr,
+            Some("wrong"),
+            r#"{"slots":[{"day":0,"slot":0,"status":"maybe"}]}"#
+        )
+        .status,
+        401
+    );
 
     let r = common::get(admin, "/metrics");
     assert_eq!(r.status, 200);
-    assert!(r.header("Content-Type").expect("type").starts_with("text/plain; version=0.0.4"));
+    assert!(
+        r.header("Content-Type")
+            .expect("type")
+            .starts_with("text/plain; version=0.0.4")
+    );
     let text = r.text();
-    assert_eq!(sample(&text, "availability_responses_total{worker=\"0\",status=\"200\"}"), 3);
-    assert_eq!(sample(&text, "availability_responses_total{worker=\"0\",status=\"400\"}"), 1);
-    assert_eq!(sample(&text, "availability_writes_total{status=\"200\"}"), 1);
-    assert_eq!(sample(&text, "availability_writes_total{status=\"401\"}"), 1);
+    assert_eq!(
+        sample(
+            &text,
+            "availability_responses_total{worker=\"0\",status=\"200\"}"
+        ),
+        3
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "availability_responses_total{worker=\"0\",status=\"400\"}"
+        ),
+        1
+    );
+    assert_eq!(
+        sample(&text, "availability_writes_total{status=\"200\"}"),
+        1
+    );
+    assert_eq!(
+        sample(&text, "availability_writes_total{status=\"401\"}"),
+        1
+    );
     assert_eq!(sample(&text, "availability_generation"), 1);
     assert_eq!(sample(&text, "availability_ready"), 1);
-    assert!(sample(&text, "availability_connections_open{worker=\"0\"}") >= 2, "the kept-alive client and this one");
+    assert!(
+        sample(&text, "availability_connections_open{worker=\"0\"}") >= 2,
+        "the kept-alive client and this one"
+    );
     assert!(sample(&text, "availability_snapshot_distinct_grids") >= 1);
     // Metrics are for operators: not on the public listener.
     assert_eq!(common::get(server.addr, "/metrics").status, 404);
