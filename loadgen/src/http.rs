@@ -52,11 +52,18 @@ impl std::error::Error for ParseError {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {
     /// Reading hex digits of a chunk size; `digits` counts them.
-    Size { value: u64, digits: u8 },
+    Size {
+        value: u64,
+        digits: u8,
+    },
     /// Skipping a chunk extension up to CR; `value` is the size already read.
-    Ext { value: u64 },
+    Ext {
+        value: u64,
+    },
     /// Saw CR after the size line, expecting LF.
-    SizeLf { value: u64 },
+    SizeLf {
+        value: u64,
+    },
     /// Skipping chunk data; bytes still to skip.
     Data(u64),
     DataCr,
@@ -69,6 +76,11 @@ enum Chunk {
     /// Saw CR of the final empty line, expecting LF.
     FinalLf,
 }
+
+const START_CHUNK: Chunk = Chunk::Size {
+    value: 0,
+    digits: 0,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -186,18 +198,12 @@ impl ResponseParser {
             return Ok((end, None));
         }
         let no_body = head_request || head.status == 204 || head.status == 304;
-        self.state = if no_body {
-            State::Length(0)
-        } else if let Some(chunked) = head.chunked {
-            if chunked {
-                State::Chunked(Chunk::Size { value: 0, digits: 0 })
-            } else {
-                State::UntilClose
-            }
-        } else if let Some(len) = head.content_length {
-            State::Length(len)
-        } else {
-            State::UntilClose
+        // RFC 9112 §6.3: no body, then Transfer-Encoding, then Content-Length, else close.
+        self.state = match (no_body, head.chunked, head.content_length) {
+            (true, _, _) => State::Length(0),
+            (_, Some(true), _) => State::Chunked(START_CHUNK),
+            (_, Some(false), _) | (_, None, None) => State::UntilClose,
+            (_, None, Some(len)) => State::Length(len),
         };
         if self.state == State::UntilClose {
             self.keep_alive = false;
@@ -248,7 +254,7 @@ impl ResponseParser {
                 (Chunk::SizeLf { value: 0 }, b'\n') => Chunk::TrailerStart,
                 (Chunk::SizeLf { value }, b'\n') => Chunk::Data(value),
                 (Chunk::DataCr, b'\r') => Chunk::DataLf,
-                (Chunk::DataLf, b'\n') => Chunk::Size { value: 0, digits: 0 },
+                (Chunk::DataLf, b'\n') => START_CHUNK,
                 (Chunk::TrailerStart, b'\r') => Chunk::FinalLf,
                 (Chunk::TrailerLine, b'\r') => Chunk::TrailerLf,
                 (Chunk::TrailerStart | Chunk::TrailerLine, b'\n') => return Err(ParseError::Chunk),
@@ -262,7 +268,8 @@ impl ResponseParser {
         }
         self.state = State::Chunked(chunk);
         Ok((pos, None))
-    }}
+    }
+}
 
 /// Position just past the first `\r\n\r\n` in `buf`, searching from `from`.
 fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {

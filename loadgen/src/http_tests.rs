@@ -4,11 +4,7 @@ use super::*;
 
 /// Feeds `pieces` in order the way a connection does (keeping unconsumed bytes), then
 /// signals EOF if `eof`. `head_requests[i]` says whether the i-th request was a HEAD.
-fn drive(
-    pieces: &[&[u8]],
-    head_requests: &[bool],
-    eof: bool,
-) -> Result<Vec<Response>, ParseError> {
+fn drive(pieces: &[&[u8]], head_requests: &[bool], eof: bool) -> Result<Vec<Response>, ParseError> {
     let mut parser = ResponseParser::new(1024);
     let mut buf: Vec<u8> = Vec::new();
     let mut out = Vec::new();
@@ -166,13 +162,34 @@ fn malformed_heads_are_rejected() {
         (b"HTTP/1.1 20 OK\r\n\r\n", ParseError::StatusLine),
         (b"HTTP/1.1 2000 OK\r\n\r\n", ParseError::StatusLine),
         (b"HTTP/1.1 099 Low\r\n\r\n", ParseError::StatusLine),
-        (b"HTTP/1.1 200 OK\r\nNo colon here\r\n\r\n", ParseError::HeaderLine),
-        (b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", ParseError::HeaderLine),
-        (b"HTTP/1.1 200 OK\r\nA: b\nC: d\r\n\r\n", ParseError::HeaderLine),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n", ParseError::ContentLength),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", ParseError::ContentLength),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", ParseError::ContentLength),
-        (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", ParseError::Upgrade),
+        (
+            b"HTTP/1.1 200 OK\r\nNo colon here\r\n\r\n",
+            ParseError::HeaderLine,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+            ParseError::HeaderLine,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nA: b\nC: d\r\n\r\n",
+            ParseError::HeaderLine,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",
+            ParseError::ContentLength,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+            ParseError::ContentLength,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            ParseError::ContentLength,
+        ),
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+            ParseError::Upgrade,
+        ),
     ];
     for (stream, want) in cases {
         let got = drive(&[stream], &[], false);
@@ -201,7 +218,12 @@ fn malformed_chunks_are_rejected() {
         let mut stream = prefix.to_vec();
         stream.extend_from_slice(body);
         let got = drive(&[&stream], &[], false);
-        assert_eq!(got, Err(ParseError::Chunk), "{}", String::from_utf8_lossy(body));
+        assert_eq!(
+            got,
+            Err(ParseError::Chunk),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
     }
 }
 
@@ -219,6 +241,9 @@ fn parser_is_idle_only_between_responses() {
     assert_eq!(parser.parse(b"HTTP/1.1 200", false), Ok((0, None)));
     assert!(!parser.is_idle());
     let whole = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-    assert_eq!(parser.parse(whole, false), Ok((whole.len(), Some(ok(200, true)))));
+    assert_eq!(
+        parser.parse(whole, false),
+        Ok((whole.len(), Some(ok(200, true))))
+    );
     assert!(parser.is_idle());
 }

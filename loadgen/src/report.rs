@@ -100,15 +100,13 @@ impl Stats {
         }
     }
 
-    /// Counts `n` errors of `kind`; `why` is only called for the first one.
+    /// Counts `n` errors of `kind`; `why` is only called for the first one. Dropped
+    /// requests are counted by the caller in [`Stats::dropped`].
     pub fn error(&mut self, kind: ErrorKind, n: u64, why: impl FnOnce() -> String) {
         let i = kind as usize;
         self.errors[i] += n;
         if self.first_error[i].is_none() {
             self.first_error[i] = Some(why());
-        }
-        if kind != ErrorKind::Connect {
-            self.dropped += n;
         }
     }
 
@@ -252,8 +250,22 @@ impl Report {
                 let _ = writeln!(out, "  mix {weight:>5}  {label}");
             }
         }
-        let _ = writeln!(out, "  Latency (µs, from {} send time)", if self.offered_rps.is_some() { "intended" } else { "actual" });
-        let cells = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999), ("p99.99", 0.9999)];
+        let _ = writeln!(
+            out,
+            "  Latency (µs, from {} send time)",
+            if self.offered_rps.is_some() {
+                "intended"
+            } else {
+                "actual"
+            }
+        );
+        let cells = [
+            ("p50", 0.5),
+            ("p90", 0.9),
+            ("p99", 0.99),
+            ("p99.9", 0.999),
+            ("p99.99", 0.9999),
+        ];
         let mut head = String::new();
         let mut vals = String::new();
         for (name, q) in cells {
@@ -292,7 +304,15 @@ impl Report {
             .filter(|(_, n)| **n > 0)
             .map(|(code, n)| format!("{code}: {n}"))
             .collect();
-        let _ = writeln!(out, "Status:       {}", if codes.is_empty() { "-".to_owned() } else { codes.join(", ") });
+        let _ = writeln!(
+            out,
+            "Status:       {}",
+            if codes.is_empty() {
+                "-".to_owned()
+            } else {
+                codes.join(", ")
+            }
+        );
         let mut errs = Vec::new();
         for kind in ErrorKind::ALL {
             let i = kind as usize;
@@ -304,7 +324,15 @@ impl Report {
         if s.non_2xx() > 0 {
             errs.push(format!("non-2xx {}", s.non_2xx()));
         }
-        let _ = writeln!(out, "Errors:       {}", if errs.is_empty() { "none".to_owned() } else { errs.join(", ") });
+        let _ = writeln!(
+            out,
+            "Errors:       {}",
+            if errs.is_empty() {
+                "none".to_owned()
+            } else {
+                errs.join(", ")
+            }
+        );
         out
     }
 }
@@ -314,43 +342,5 @@ fn fmt_opt(v: Option<u64>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn merge_adds_counts_and_histograms() {
-        let mut a = Stats::default();
-        let mut b = Stats::default();
-        a.record(1_000_000, 200); // 1 ms
-        b.record(3_000_000, 404);
-        b.error(ErrorKind::Timeout, 2, || "slow".into());
-        a.merge(&b);
-        assert_eq!(a.requests, 2);
-        assert_eq!(a.status[200], 1);
-        assert_eq!(a.status[404], 1);
-        assert_eq!(a.non_2xx(), 1);
-        assert_eq!(a.errors[ErrorKind::Timeout as usize], 2);
-        assert_eq!(a.dropped, 2);
-        assert_eq!(a.total_errors(), 3);
-        assert_eq!(a.latency_us.len(), 2);
-        assert!(a.latency_us.equivalent(a.latency_us.max(), 3000));
-    }
-
-    #[test]
-    fn latency_clamps_into_histogram_range() {
-        let mut s = Stats::default();
-        s.record(10, 200); // 10 ns → 1 µs floor
-        s.record(u64::MAX / 2, 200); // far beyond 60 s → clamped
-        assert_eq!(s.latency_us.min(), 1);
-        assert!(s.latency_us.equivalent(s.latency_us.max(), MAX_LATENCY_US));
-    }
-
-    #[test]
-    fn connect_errors_do_not_drop_requests() {
-        let mut s = Stats::default();
-        s.error(ErrorKind::Connect, 1, || "refused".into());
-        s.error(ErrorKind::Connect, 1, || unreachable!("only the first message is built"));
-        assert_eq!(s.dropped, 0);
-        assert_eq!(s.first_error[0].as_deref(), Some("refused"));
-    }
-}
+#[path = "report_tests.rs"]
+mod tests;

@@ -26,14 +26,17 @@ pub struct RequestSpec {
 
 /// Parses `WEIGHT METHOD URL [@BODYFILE]`.
 pub fn parse_request_spec(text: &str) -> Result<RequestSpec, String> {
-    let bad = |why: &str| format!("bad --request {text:?}: {why} (want 'WEIGHT METHOD URL [@BODYFILE]')");
+    let bad =
+        |why: &str| format!("bad --request {text:?}: {why} (want 'WEIGHT METHOD URL [@BODYFILE]')");
     let parts: Vec<&str> = text.split_whitespace().collect();
     let (weight, method, url, body) = match parts.as_slice() {
         [w, m, u] => (w, m, u, None),
         [w, m, u, b] => (w, m, u, Some(b)),
         _ => return Err(bad("expected 3 or 4 fields")),
     };
-    let weight: u32 = weight.parse().map_err(|_| bad("weight is not a whole number"))?;
+    let weight: u32 = weight
+        .parse()
+        .map_err(|_| bad("weight is not a whole number"))?;
     if weight == 0 {
         return Err(bad("weight must be at least 1"));
     }
@@ -41,7 +44,11 @@ pub fn parse_request_spec(text: &str) -> Result<RequestSpec, String> {
         return Err(bad("method must be upper-case letters, like GET or PATCH"));
     }
     let body_path = match body {
-        Some(b) => Some(b.strip_prefix('@').ok_or_else(|| bad("body must be @FILE"))?.to_owned()),
+        Some(b) => Some(
+            b.strip_prefix('@')
+                .ok_or_else(|| bad("body must be @FILE"))?
+                .to_owned(),
+        ),
         None => None,
     };
     Ok(RequestSpec {
@@ -107,10 +114,10 @@ pub fn serialize(spec: &RequestSpec, body: Option<&[u8]>, opts: &HeaderOptions) 
         line(header);
     }
     let safe = matches!(spec.method.as_str(), "GET" | "HEAD" | "OPTIONS");
-    if let Some(key) = opts.bearer.as_deref().filter(|_| !safe) {
-        if !has_header(opts, "authorization") {
-            line(&format!("Authorization: Bearer {key}"));
-        }
+    if let Some(key) = opts.bearer.as_deref().filter(|_| !safe)
+        && !has_header(opts, "authorization")
+    {
+        line(&format!("Authorization: Bearer {key}"));
     }
     if body.is_some() && !has_header(opts, "content-type") {
         line("Content-Type: application/json");
@@ -138,7 +145,11 @@ pub struct Rng(u64);
 impl Rng {
     /// A generator from a seed (0 is remapped: xorshift must not start at zero).
     pub fn new(seed: u64) -> Self {
-        Rng(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
+        Rng(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
     }
 
     /// Next pseudo-random 64-bit value.

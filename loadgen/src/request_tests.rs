@@ -29,7 +29,8 @@ fn rejects_bad_specs() {
 
 #[test]
 fn get_is_minimal() {
-    let spec = parse_request_spec("1 GET http://127.0.0.1:8080/availability?tz=UTC").expect("valid");
+    let spec =
+        parse_request_spec("1 GET http://127.0.0.1:8080/availability?tz=UTC").expect("valid");
     let req = serialize(&spec, None, &HeaderOptions::default());
     assert_eq!(
         req.bytes,
@@ -66,7 +67,10 @@ fn patch_carries_bearer_body_and_length_but_get_no_bearer() {
 #[test]
 fn user_host_and_content_type_replace_the_defaults() {
     let opts = HeaderOptions {
-        headers: vec!["host: example".to_owned(), "Content-Type: text/csv".to_owned()],
+        headers: vec![
+            "host: example".to_owned(),
+            "Content-Type: text/csv".to_owned(),
+        ],
         ..HeaderOptions::default()
     };
     let spec = parse_request_spec("1 POST http://127.0.0.1/x").expect("valid");
@@ -79,7 +83,13 @@ fn user_host_and_content_type_replace_the_defaults() {
 fn header_validation() {
     assert!(check_header("X-Api: 1").is_ok());
     assert!(check_header("Accept:").is_ok());
-    for bad in ["NoColon", "Bad Name: x", ": x", "Content-Length: 3", "connection: close"] {
+    for bad in [
+        "NoColon",
+        "Bad Name: x",
+        ": x",
+        "Content-Length: 3",
+        "connection: close",
+    ] {
         assert!(check_header(bad).is_err(), "{bad}");
     }
 }
@@ -106,7 +116,10 @@ fn weighted_choice_follows_the_weights() {
         let expected = f64::from(draws) * f64::from(w) / f64::from(total);
         let got = f64::from(counts[i]);
         // Binomial sd ≤ sqrt(n/4) = 500; 5 sd is a safe yet meaningful bound.
-        assert!((got - expected).abs() < 2500.0, "entry {i}: {got} vs {expected}");
+        assert!(
+            (got - expected).abs() < 2500.0,
+            "entry {i}: {got} vs {expected}"
+        );
     }
 }
 

@@ -146,7 +146,30 @@ impl TimerFd {
         self.armed_ns = 0;
     }
 
-    /// The descriptor to register with mio (`SourceFd`).
+    /// Adds the timer to a mio poll under `token` (edge-triggered, like mio's own
+    /// sources). Done with epoll_ctl on the poll's descriptor because mio's `SourceFd`
+    /// needs a crate feature this workspace does not enable.
+    pub fn register(&self, registry: &mio::Registry, token: mio::Token) -> io::Result<()> {
+        let mut event = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            u64: token.0 as u64,
+        };
+        // SAFETY: both descriptors are valid for the call; `event` is a valid pointer.
+        let rc = unsafe {
+            libc::epoll_ctl(
+                registry.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                self.fd.as_raw_fd(),
+                &mut event,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// The raw descriptor (for tests that poll it directly).
     pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }

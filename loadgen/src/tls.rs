@@ -118,4 +118,3 @@ impl ServerCertVerifier for AcceptAny {
         self.0.supported_schemes()
     }
 }
-

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Throughput of wrk vs loadgen against examples/fixed_server: server pinned to core 0,
+# client to core 1, rounds alternate so background noise hits both alike. Also prints
+# each client's CPU time per request (user+sys from /usr/bin/time), which is far less
+# sensitive to a busy machine than req/s.
+# Usage: loadgen/compare_wrk.sh [SECONDS] [ROUNDS] [CONNECTIONS]
+# Needs wrk and /usr/bin/time on PATH, and release builds in ${CARGO_TARGET_DIR:-target}:
+#   cargo build --release -p loadgen --bin loadgen --example fixed_server
+set -euo pipefail
+secs=${1:-5}
+rounds=${2:-3}
+conns=${3:-64}
+bin=${CARGO_TARGET_DIR:-target}/release
+port=${PORT:-18080}
+url=http://127.0.0.1:$port/
+
+taskset -c 0 "$bin/examples/fixed_server" "127.0.0.1:$port" 2>/dev/null &
+server=$!
+trap 'kill "$server"' EXIT
+sleep 0.5
+
+# Runs a client under /usr/bin/time; prints "<req/s> <client CPU µs per request>".
+measure() {
+    local out cpu rps total
+    out=$(/usr/bin/time -f 'CPU %U %S' "$@" 2>&1)
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    cpu=$(awk '/^CPU/ {print $2 + $3}' <<<"$out")
+    total=$(awk -v r="$rps" -v s="$secs" 'BEGIN {print r * s}')
+    awk -v r="$rps" -v c="$cpu" -v n="$total" 'BEGIN {printf "%10.0f req/s %6.2f µs CPU/req", r, (n > 0 ? c * 1e6 / n : 0)}'
+}
+
+echo "nproc=$(nproc) cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) kernel=$(uname -r)"
+for round in $(seq "$rounds"); do
+    w=$(measure taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" "$url")
+    l=$(measure taskset -c 1 "$bin/loadgen" -t1 -c"$conns" -d"${secs}s" --no-pin -q "$url")
+    echo "round $round: wrk $w | loadgen $l | load $(cut -d' ' -f1 /proc/loadavg)"
+done

@@ -1,0 +1,188 @@
+//! Splits the load over threads, pins them, prints progress, merges the results.
+
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::cli::Config;
+use crate::report::{Report, Stats};
+use crate::worker::{self, Plan, Progress};
+
+static SIGINT: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    if SIGINT.swap(true, Ordering::Relaxed) {
+        // Second Ctrl-C: the user means it.
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(130) };
+    }
+}
+
+/// Installs a SIGINT handler that asks the run to stop early (the report is still
+/// printed); returns the flag to pass to [`run`].
+pub fn sigint_flag() -> &'static AtomicBool {
+    let handler: extern "C" fn(libc::c_int) = on_sigint;
+    // SAFETY: the handler only touches an atomic and calls _exit.
+    unsafe { libc::signal(libc::SIGINT, handler as libc::sighandler_t) };
+    &SIGINT
+}
+
+/// Splits `total` into `parts` shares differing by at most one, larger first.
+pub fn split(total: u64, parts: usize) -> Vec<u64> {
+    let parts_u64 = parts as u64;
+    (0..parts_u64)
+        .map(|i| total / parts_u64 + u64::from(i < total % parts_u64))
+        .collect()
+}
+
+fn plans(cfg: &Config) -> Vec<Plan> {
+    let conns = split(cfg.connections as u64, cfg.threads);
+    let budgets = cfg.max_requests.map(|n| split(n, cfg.threads));
+    conns
+        .iter()
+        .enumerate()
+        .map(|(index, &c)| Plan {
+            index,
+            connections: c as usize,
+            // Rate follows the connection share so every connection sees the same pace.
+            rate: cfg.rate.map(|r| r * c as f64 / cfg.connections as f64),
+            budget: budgets.as_ref().map(|b| b[index]),
+        })
+        .collect()
+}
+
+/// Core for thread `index`: from `--cpus` in order, else the highest cores first
+/// (servers in this project pin their workers from core 0 up).
+fn core_for(cfg: &Config, index: usize) -> Option<core_affinity::CoreId> {
+    let wanted = cfg.cpus.as_ref()?;
+    if !wanted.is_empty() {
+        return Some(core_affinity::CoreId {
+            id: wanted[index % wanted.len()],
+        });
+    }
+    let mut cores = core_affinity::get_core_ids()?;
+    cores.reverse();
+    cores.get(index % cores.len().max(1)).copied()
+}
+
+/// Raises the soft open-files limit towards the hard one when `-c` needs it.
+fn raise_fd_limit(connections: usize) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid out-pointer; failure leaves the limit as it was.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return;
+    }
+    let wanted = (connections as libc::rlim_t + 64).min(lim.rlim_max);
+    if wanted > lim.rlim_cur {
+        lim.rlim_cur = wanted;
+        // SAFETY: valid pointer; raising the soft limit up to the hard one is allowed.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    }
+}
+
+/// Runs the whole test and merges the threads' counters.
+pub fn run(cfg: &Config, stop: &AtomicBool) -> Result<Report, String> {
+    raise_fd_limit(cfg.connections);
+    let plans = plans(cfg);
+    let progress: Vec<Progress> = plans.iter().map(|_| Progress::default()).collect();
+    let results: Vec<Result<Stats, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = plans
+            .iter()
+            .zip(&progress)
+            .map(|(plan, prog)| {
+                let core = core_for(cfg, plan.index);
+                std::thread::Builder::new()
+                    .name(format!("loadgen-{}", plan.index))
+                    .spawn_scoped(scope, move || {
+                        if let Some(core) = core
+                            && !core_affinity::set_for_current(core)
+                        {
+                            eprintln!(
+                                "loadgen: could not pin thread {} to core {}",
+                                plan.index, core.id
+                            );
+                        }
+                        worker::run(cfg, plan, prog, stop)
+                    })
+                    .map_err(|e| format!("spawn: {e}"))
+            })
+            .collect();
+        if cfg.progress {
+            print_progress(&progress);
+        }
+        handles
+            .into_iter()
+            .map(|h| h?.join().map_err(|_| "a load thread panicked".to_owned())?)
+            .collect()
+    });
+    let mut merged = Stats::default();
+    for result in results {
+        merged.merge(&result?);
+    }
+    let duration_s = merged.end_ns.saturating_sub(merged.start_ns) as f64 / 1e9;
+    Ok(Report {
+        stats: merged,
+        duration_s,
+        offered_rps: cfg.rate,
+        target: cfg.target.clone(),
+        threads: cfg.threads,
+        connections: cfg.connections,
+        pipeline: cfg.pipeline,
+        mix: cfg
+            .requests
+            .iter()
+            .map(|r| (r.label.clone(), r.weight))
+            .collect(),
+    })
+}
+
+/// `[3s] 51234 req/s, errors 0` on stderr once a second until every thread finished.
+fn print_progress(progress: &[Progress]) {
+    let start = Instant::now();
+    let (mut last_requests, mut last_errors) = (0u64, 0u64);
+    let mut second = 1u64;
+    loop {
+        let due = start + Duration::from_secs(second);
+        while Instant::now() < due {
+            if progress.iter().all(|p| p.finished.load(Ordering::Acquire)) {
+                return;
+            }
+            std::thread::sleep(
+                due.saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(20)),
+            );
+        }
+        let requests: u64 = progress
+            .iter()
+            .map(|p| p.requests.load(Ordering::Relaxed))
+            .sum();
+        let errors: u64 = progress
+            .iter()
+            .map(|p| p.errors.load(Ordering::Relaxed))
+            .sum();
+        let _ = writeln!(
+            std::io::stderr(),
+            "[{second}s] {} req/s, errors {}",
+            requests - last_requests,
+            errors - last_errors
+        );
+        (last_requests, last_errors) = (requests, errors);
+        second += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_is_even_and_complete() {
+        assert_eq!(split(10, 3), vec![4, 3, 3]);
+        assert_eq!(split(2, 4), vec![1, 1, 0, 0]);
+        assert_eq!(split(64, 1), vec![64]);
+        assert_eq!(split(7, 7).iter().sum::<u64>(), 7);
+    }
+}

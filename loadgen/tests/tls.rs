@@ -1,0 +1,97 @@
+//! `--tls` against a rustls server using the test certificate in tests/data (a CA and a
+//! leaf for 127.0.0.1 made with openssl; see tests/data/README.md).
+
+mod support;
+
+use std::sync::Arc;
+
+use pki_types::pem::PemObject;
+use pki_types::{CertificateDer, PrivateKeyDer};
+use support::{Reply, Req, fixed, loadgen_fails, loadgen_json, num, spawn_with};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+
+fn ok_handler(_: &Req, _: u64) -> Option<Reply> {
+    Some(fixed("200 OK", "secure", ""))
+}
+
+fn tls_server() -> support::Server {
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(format!("{DATA}/cert.pem"))
+            .expect("cert file")
+            .collect::<Result<_, _>>()
+            .expect("cert pem");
+    let key = PrivateKeyDer::from_pem_file(format!("{DATA}/key.pem")).expect("key pem");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server config");
+    spawn_with(ok_handler, Some(Arc::new(config)))
+}
+
+fn https(server: &support::Server) -> String {
+    format!("https://{}/", server.addr)
+}
+
+#[test]
+fn cacert_trusts_the_server() {
+    let server = tls_server();
+    let ca = format!("{DATA}/ca.pem");
+    let v = loadgen_json(&[
+        "-c",
+        "3",
+        "--max-requests",
+        "200",
+        "--cacert",
+        &ca,
+        &https(&server),
+    ]);
+    assert_eq!(num(&v, &["requests"]), 200);
+    assert_eq!(num(&v, &["status", "200"]), 200);
+    assert_eq!(num(&v, &["errors", "connect"]), 0);
+    assert_eq!(server.answered(), 200);
+}
+
+#[test]
+fn insecure_accepts_the_server_and_close_mode_handshakes_each_time() {
+    let server = tls_server();
+    let v = loadgen_json(&[
+        "-c",
+        "2",
+        "--insecure",
+        "--close",
+        "--max-requests",
+        "40",
+        &https(&server),
+    ]);
+    assert_eq!(num(&v, &["requests"]), 40);
+    assert_eq!(num(&v, &["reconnects"]), 38);
+}
+
+#[test]
+fn wrong_ca_fails_the_handshake() {
+    let server = tls_server();
+    let other = format!("{DATA}/other-ca.pem");
+    let v = loadgen_json(&[
+        "-c",
+        "1",
+        "-d",
+        "300ms",
+        "--cacert",
+        &other,
+        &https(&server),
+    ]);
+    assert_eq!(num(&v, &["requests"]), 0);
+    assert!(num(&v, &["errors", "connect"]) >= 1, "{v}");
+    assert_eq!(server.answered(), 0);
+}
+
+#[test]
+fn tls_without_trust_choice_is_refused() {
+    let (code, stderr) = loadgen_fails(&["-d", "1s", "https://127.0.0.1:1/"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--insecure"), "{stderr}");
+}
