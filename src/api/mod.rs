@@ -243,7 +243,7 @@ impl Handler for ApiHandler {
             None,
             rate,
             Extra::None,
-            false,
+            sink.head_request,
         );
     }
 

@@ -26,6 +26,11 @@ const BODY_ON_READ: Rejection = Rejection {
 };
 /// The interim response an `Expect: 100-continue` client waits for.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+pub(super) const TOO_LARGE_ENCODED: Rejection = Rejection {
+    status: 413,
+    code: "body_too_large",
+    message: "the request's encoded size exceeds the buffer",
+};
 pub const TIMED_OUT: Rejection = Rejection {
     status: 408,
     code: "request_timeout",
@@ -88,6 +93,7 @@ impl<H: Handler> Worker<H> {
                 close: true,
                 http10_keep_alive: false,
                 status: 0,
+                head_request: false,
             };
             let head = match parse_head(input, max_head_bytes) {
                 Ok(head) => head,
@@ -115,6 +121,7 @@ impl<H: Handler> Worker<H> {
                 }
             };
             let is_read = matches!(head.method, Method::Get | Method::Head);
+            sink.head_request = head.method == Method::Head;
             let body_len_bytes;
             let request_len_bytes;
             match head.body {

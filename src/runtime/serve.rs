@@ -53,6 +53,12 @@ impl<H: Handler> Worker<H> {
             if !self.ensure_buffer(idx) {
                 break;
             }
+            if self.buffer_is_full(idx) {
+                // A request whose encoding (say, chunk extensions) outgrows the
+                // buffer although its head and decoded body are within limits.
+                self.reject_oversized(idx);
+                continue;
+            }
             let c = &mut self.conns[idx as usize];
             let (Some(socket), Some(buf)) = (c.socket.as_mut(), c.buf.as_mut()) else {
                 return;
@@ -130,6 +136,39 @@ impl<H: Handler> Worker<H> {
             self.pool.give_back(buf);
         }
         self.wheel.arm(&mut self.timers, idx, deadline_ms);
+    }
+
+    fn buffer_is_full(&self, idx: u32) -> bool {
+        let c = &self.conns[idx as usize];
+        c.buf
+            .as_ref()
+            .is_some_and(|b| c.read_len_bytes == b.read.len())
+    }
+
+    /// Answers 413 for the request filling the buffer, and closes after it.
+    fn reject_oversized(&mut self, idx: u32) {
+        let c = &mut self.conns[idx as usize];
+        let Some(buf) = c.buf.as_mut() else {
+            return;
+        };
+        let mut sink = super::Sink {
+            out: &mut buf.out,
+            scratch: &mut buf.scratch,
+            needs_hold: &mut c.needs_hold,
+            owned: &mut c.owned,
+            date: self.date.get(),
+            close: true,
+            http10_keep_alive: false,
+            status: 0,
+            head_request: false,
+        };
+        let rejection = super::requests::TOO_LARGE_ENCODED;
+        self.handler
+            .reject(c.peer_ip, c.listener, rejection, &mut sink);
+        self.cfg.stats[self.index].record_status(rejection.status);
+        c.close_after_flush = true;
+        c.read_len_bytes = 0;
+        c.read_pending = false;
     }
 
     fn ensure_buffer(&mut self, idx: u32) -> bool {

@@ -39,6 +39,8 @@ pub struct Sink<'a> {
     pub http10_keep_alive: bool,
     /// The status the handler answered with (for the worker's counters).
     pub status: u16,
+    /// The request is a HEAD: whatever the answer, it carries no body.
+    pub head_request: bool,
 }
 
 /// Scratch bytes every response can count on (headers, a slot body, an error

@@ -360,6 +360,7 @@ impl<H: Handler> Worker<H> {
                         close: true,
                         http10_keep_alive: false,
                         status: 0,
+                        head_request: false,
                     };
                     let rejection = super::requests::TIMED_OUT;
                     self.handler

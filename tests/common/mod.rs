@@ -235,3 +235,10 @@ pub fn stop_keep_dir(mut server: TestServer) -> PathBuf {
     // Drop then removes an empty path, which fails harmlessly; shutting down twice is a no-op.
     std::mem::take(&mut server.dir)
 }
+
+impl Client {
+    /// Writes without panicking (the server may have closed already).
+    pub fn stream_write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+}
