@@ -1,0 +1,199 @@
+//! Micro-benchmarks of the pieces a request or a write touches: head parsing,
+//! query parsing + zone lookup, one zone's grid, a full snapshot rebuild,
+//! single-slot rendering and the `Date` header.
+//!
+//! Run with `make bench` (`cargo bench --bench core`). Measurement is kept short
+//! (2 s, 20 samples) so the whole suite finishes in about two minutes on 2 cores;
+//! pass `-- <filter>` to run a subset, e.g. `cargo bench --bench core -- parse`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use availability_server::http::date::{IMF_FIXDATE_LEN, format_imf_fixdate};
+use availability_server::http::query::{MAX_TZ_LEN_BYTES, parse_read_params};
+use availability_server::http::request::parse_head;
+use availability_server::http::response::ByteWriter;
+use availability_server::snapshot::Calendar;
+use availability_server::snapshot::json::render_slot;
+use availability_server::week::grid::CellMap;
+use availability_server::week::zones::{self, ZoneId};
+use availability_server::week::{DAYS_PER_WEEK, SLOTS_PER_DAY, Status, Week};
+use chrono::NaiveDate;
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
+
+/// The server's default `--max-head-bytes`.
+const MAX_HEAD_LEN_BYTES: usize = 8192;
+
+/// 2026-11-25T12:00:00Z, a Wednesday far from any DST change in the zones used here.
+const NOW_UNIX_S: i64 = 1_795_608_000;
+
+/// What a browser-ish client sends for a single-slot read.
+const GET_HEAD: &[u8] = b"GET /availability/slot?tz=Asia/Kolkata&day=2&time=14:00 HTTP/1.1\r\n\
+Host: availability.example.com\r\n\
+User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n\
+Accept: application/json\r\n\
+Accept-Language: en-US,en;q=0.5\r\n\
+Accept-Encoding: gzip, deflate, br\r\n\
+Connection: keep-alive\r\n\r\n";
+
+/// A write: bearer key and a JSON body announced by Content-Length (body not included).
+const PATCH_HEAD: &[u8] = b"PATCH /availability HTTP/1.1\r\n\
+Host: availability.example.com\r\n\
+User-Agent: curl/8.5.0\r\n\
+Accept: */*\r\n\
+Authorization: Bearer 3q2-7W_kP9xRzL0aVbN4cDfGhJmS8tYuE1iOwQ6nB5v\r\n\
+Content-Type: application/json\r\n\
+Content-Length: 96\r\n\r\n";
+
+/// What wrk and loadgen send (the load tests' request).
+const WRK_HEAD: &[u8] =
+    b"GET /availability/slot?tz=Asia/Kolkata&day=2&time=14:00 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
+
+/// The query of a typical slot read.
+const SLOT_QUERY: &[u8] = b"tz=America/New_York&day=2&time=14:00";
+
+fn zone(name: &str) -> ZoneId {
+    zones::lookup(name.as_bytes()).expect("benchmark zones are IANA names")
+}
+
+fn week_start() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 23).expect("2026-11-23 is a date")
+}
+
+/// Working hours available Monday to Friday, lunch `maybe`, the rest unavailable.
+fn office_week() -> Week {
+    let mut week = Week::empty();
+    for day in 0..5 {
+        for slot in 18..34 {
+            week.set(day, slot, Status::Available);
+        }
+        week.set(day, 24, Status::Maybe);
+        week.set(day, 25, Status::Maybe);
+    }
+    debug_assert_eq!(DAYS_PER_WEEK * SLOTS_PER_DAY, 336);
+    week
+}
+
+fn bench_parse(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse_head");
+    let heads = [
+        ("get_browser", GET_HEAD),
+        ("get_wrk", WRK_HEAD),
+        ("patch", PATCH_HEAD),
+    ];
+    for (name, head) in heads {
+        assert!(
+            parse_head(head, MAX_HEAD_LEN_BYTES).is_ok(),
+            "{name} head must parse"
+        );
+        group.throughput(Throughput::Bytes(head.len() as u64));
+        group.bench_with_input(BenchmarkId::new("parse_head", name), head, |b, head| {
+            b.iter(|| parse_head(black_box(head), MAX_HEAD_LEN_BYTES).map(|h| h.head_len_bytes))
+        });
+        // httparse alone, as a floor: what the framing rules add on top of it.
+        group.bench_with_input(BenchmarkId::new("httparse_only", name), head, |b, head| {
+            b.iter(|| {
+                let mut headers = [httparse::EMPTY_HEADER; 64];
+                let mut req = httparse::Request::new(&mut headers);
+                req.parse(black_box(head))
+                    .ok()
+                    .map(|status| status.is_complete())
+            })
+        });
+    }
+    group.finish();
+}
+
+fn bench_query(c: &mut Criterion) {
+    zones::init();
+    let mut scratch = [0u8; MAX_TZ_LEN_BYTES];
+    let params = parse_read_params(SLOT_QUERY, &mut scratch).expect("valid query");
+    assert!(params.tz.and_then(zones::lookup).is_some());
+    c.bench_function("query/parse_read_params+zones::lookup", |b| {
+        b.iter(|| {
+            let mut scratch = [0u8; MAX_TZ_LEN_BYTES];
+            let params = parse_read_params(black_box(SLOT_QUERY), &mut scratch).ok()?;
+            let zone = zones::lookup(params.tz?)?;
+            Some((zone, params.day, params.time_slot))
+        })
+    });
+    c.bench_function("query/zones::lookup(America/New_York)", |b| {
+        b.iter(|| zones::lookup(black_box(b"America/New_York")))
+    });
+}
+
+fn bench_grid(c: &mut Criterion) {
+    let (home, viewer, start) = (zone("America/New_York"), zone("Asia/Kolkata"), week_start());
+    c.bench_function("grid/CellMap::build(New_York->Kolkata)", |b| {
+        b.iter(|| CellMap::build(black_box(home), black_box(viewer), black_box(start)))
+    });
+    let map = CellMap::build(home, viewer, start);
+    let week = office_week();
+    c.bench_function("grid/CellMap::apply", |b| {
+        b.iter(|| map.apply(black_box(&week)))
+    });
+}
+
+fn bench_snapshot(c: &mut Criterion) {
+    let home = zone("America/New_York");
+    let calendar = Calendar::new(home, NOW_UNIX_S);
+    let week = office_week();
+    let mut group = c.benchmark_group("snapshot");
+    // One build takes milliseconds: flat sampling keeps the sample count without
+    // criterion's linear ramp of 1+2+…+20 iterations.
+    group.sampling_mode(SamplingMode::Flat);
+    group.bench_function(
+        BenchmarkId::new(
+            "Calendar::build(all zones)",
+            format!("{} maps", calendar.distinct_maps()),
+        ),
+        |b| {
+            let mut generation = 0u64;
+            b.iter(|| {
+                generation += 1;
+                calendar.build(black_box(&week), generation)
+            })
+        },
+    );
+    group.finish();
+}
+
+fn bench_render(c: &mut Criterion) {
+    c.bench_function("render/json::render_slot", |b| {
+        b.iter(|| {
+            let mut buf = [0u8; 256];
+            let mut w = ByteWriter::new(&mut buf);
+            render_slot(
+                &mut w,
+                black_box("Asia/Kolkata"),
+                black_box(b"2026-11-23"),
+                black_box(2 * SLOTS_PER_DAY + 28),
+                black_box("available"),
+            );
+            black_box(w.written().len())
+        })
+    });
+    c.bench_function("render/format_imf_fixdate", |b| {
+        let mut out = [0u8; IMF_FIXDATE_LEN];
+        b.iter(|| {
+            format_imf_fixdate(black_box(NOW_UNIX_S), &mut out);
+            black_box(out[IMF_FIXDATE_LEN - 1])
+        })
+    });
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench_parse, bench_query, bench_grid, bench_snapshot, bench_render
+}
+criterion_main!(benches);
