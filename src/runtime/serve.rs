@@ -56,7 +56,7 @@ impl<H: Handler> Worker<H> {
             if self.buffer_is_full(idx) {
                 // A request whose encoding (say, chunk extensions) outgrows the
                 // buffer although its head and decoded body are within limits.
-                self.reject_oversized(idx);
+                self.reject_and_close(idx, super::requests::TOO_LARGE_ENCODED);
                 continue;
             }
             let c = &mut self.conns[idx as usize];
@@ -145,8 +145,9 @@ impl<H: Handler> Worker<H> {
             .is_some_and(|b| c.read_len_bytes == b.read.len())
     }
 
-    /// Answers 413 for the request filling the buffer, and closes after it.
-    fn reject_oversized(&mut self, idx: u32) {
+    /// Queues `rejection` as the connection's last answer: whatever is
+    /// buffered is dropped and the connection closes once it is sent.
+    pub(super) fn reject_and_close(&mut self, idx: u32, rejection: super::Rejection) {
         let c = &mut self.conns[idx as usize];
         let Some(buf) = c.buf.as_mut() else {
             return;
@@ -162,7 +163,6 @@ impl<H: Handler> Worker<H> {
             status: 0,
             head_request: false,
         };
-        let rejection = super::requests::TOO_LARGE_ENCODED;
         self.handler
             .reject(c.peer_ip, c.listener, rejection, &mut sink);
         self.cfg.stats[self.index].record_status(rejection.status);

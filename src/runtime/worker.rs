@@ -350,25 +350,8 @@ impl<H: Handler> Worker<H> {
         match c.phase {
             Phase::Head | Phase::Body if c.out_is_empty() => {
                 // Best effort: tell the client why before closing.
-                if let (Some(buf), Some(_)) = (c.buf.as_mut(), c.socket.as_ref()) {
-                    let mut sink = super::Sink {
-                        out: &mut buf.out,
-                        scratch: &mut buf.scratch,
-                        needs_hold: &mut c.needs_hold,
-                        owned: &mut c.owned,
-                        date: self.date.get(),
-                        close: true,
-                        http10_keep_alive: false,
-                        status: 0,
-                        head_request: false,
-                    };
-                    let rejection = super::requests::TIMED_OUT;
-                    self.handler
-                        .reject(c.peer_ip, c.listener, rejection, &mut sink);
-                    self.cfg.stats[self.index].record_status(rejection.status);
-                    c.close_after_flush = true;
-                    c.read_len_bytes = 0;
-                    c.read_pending = false;
+                if c.buf.is_some() {
+                    self.reject_and_close(idx, super::requests::TIMED_OUT);
                     self.drive(idx);
                 }
                 self.close(idx);
