@@ -122,8 +122,9 @@ impl<H: Handler> Worker<H> {
             };
             let is_read = matches!(head.method, Method::Get | Method::Head);
             sink.head_request = head.method == Method::Head;
-            let body_len_bytes;
-            let request_len_bytes;
+            let mut body_len_bytes = 0;
+            let mut request_len_bytes = 0;
+            let mut body_incomplete = false;
             match head.body {
                 BodyKind::None | BodyKind::Length(0) => {
                     body_len_bytes = 0;
@@ -148,22 +149,13 @@ impl<H: Handler> Worker<H> {
                 BodyKind::Length(n) => {
                     let n = n as usize;
                     if input.len() < head.head_len_bytes + n {
-                        if head.expect_continue
-                            && !c.continue_sent
-                            && input.len() == head.head_len_bytes
-                        {
-                            c.continue_sent = true;
-                            sink.push_static(CONTINUE);
-                            self.cfg.stats[self.index].record_status(100);
-                            progress = true;
-                        } else {
-                            need_more = Parsed::NeedMore { in_body: true };
-                        }
-                        break;
+                        body_incomplete = true;
+                    } else {
+                        body[..n]
+                            .copy_from_slice(&input[head.head_len_bytes..head.head_len_bytes + n]);
+                        body_len_bytes = n;
+                        request_len_bytes = head.head_len_bytes + n;
                     }
-                    body[..n].copy_from_slice(&input[head.head_len_bytes..head.head_len_bytes + n]);
-                    body_len_bytes = n;
-                    request_len_bytes = head.head_len_bytes + n;
                 }
                 BodyKind::Chunked => {
                     // Re-decoded from the start each time more arrives: bodies are
@@ -175,20 +167,7 @@ impl<H: Handler> Worker<H> {
                             body_len_bytes = decoded_len;
                             request_len_bytes = head.head_len_bytes + p.consumed_bytes;
                         }
-                        Ok(_) => {
-                            if head.expect_continue
-                                && !c.continue_sent
-                                && input.len() == head.head_len_bytes
-                            {
-                                c.continue_sent = true;
-                                sink.push_static(CONTINUE);
-                                self.cfg.stats[self.index].record_status(100);
-                                progress = true;
-                            } else {
-                                need_more = Parsed::NeedMore { in_body: true };
-                            }
-                            break;
-                        }
+                        Ok(_) => body_incomplete = true,
                         Err(err) => {
                             let rejection = match err {
                                 crate::http::chunked::ChunkError::TooLarge => TOO_LARGE_BODY,
@@ -207,6 +186,18 @@ impl<H: Handler> Worker<H> {
                         }
                     }
                 }
+            }
+            if body_incomplete {
+                // An `Expect: 100-continue` client sends the body only after this.
+                if head.expect_continue && !c.continue_sent && input.len() == head.head_len_bytes {
+                    c.continue_sent = true;
+                    sink.push_static(CONTINUE);
+                    self.cfg.stats[self.index].record_status(100);
+                    progress = true;
+                } else {
+                    need_more = Parsed::NeedMore { in_body: true };
+                }
+                break;
             }
             let close = !head.keep_alive || draining || c.peer_closed;
             sink.close = close;
