@@ -5,14 +5,16 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use arc_swap::ArcSwap;
 
-use crate::api::{ApiFactory, STATE_DRAINING, STATE_SERVING, STATE_STARTING, Shared};
+use crate::api::{ApiFactory, ApiHandler, STATE_DRAINING, STATE_SERVING, STATE_STARTING, Shared};
 use crate::config::Config;
 use crate::ratelimit::RateLimiter;
+use crate::runtime::sim::SimWorker;
 use crate::runtime::{Listeners, RuntimeConfig, WorkerHandle, listener, spawn_workers};
 use crate::snapshot::Calendar;
 use crate::store::Store;
@@ -40,7 +42,7 @@ pub struct ServerHandle {
     draining: Arc<AtomicBool>,
     workers: Mutex<Vec<WorkerHandle>>,
     writer_tx: SyncSender<Command>,
-    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
     tls_config: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
 }
 
@@ -55,11 +57,19 @@ pub fn start(config: Config) -> Result<ServerHandle, String> {
     start_with_hook(config, None)
 }
 
-/// [`start`], with a function each worker thread runs first (for tests).
-pub fn start_with_hook(
-    config: Config,
-    on_worker_start: Option<fn(usize)>,
-) -> Result<ServerHandle, String> {
+/// What every server needs before it has listeners: the store, the keys, the
+/// first snapshot, the shared state the handlers read, and the writer (not yet running).
+struct Core {
+    shared: Arc<Shared>,
+    writer: Writer,
+    writer_tx: SyncSender<Command>,
+    writer_rx: Receiver<Command>,
+    runtime_stats: Arc<[crate::runtime::stats::WorkerStats]>,
+    generated_key: Option<String>,
+    home_tz: &'static str,
+}
+
+fn prepare(config: &Config) -> Result<Core, String> {
     zones::init();
     let store =
         Store::open(&config.data_dir, config.home_tz, unix_now_ms()).map_err(|e| e.to_string())?;
@@ -70,14 +80,6 @@ pub fn start_with_hook(
         config.api_key_hash.as_deref(),
         config.bcrypt_cost,
     )?;
-    let tls = match config.https_listen {
-        Some(_) => Some(crate::tls::load_or_generate(
-            &config.data_dir,
-            config.tls_cert.as_deref(),
-            config.tls_key.as_deref(),
-        )?),
-        None => None,
-    };
     let calendar = Calendar::new(record.home_tz, (unix_now_ms() / 1000) as i64);
     let snapshot = calendar.build(&record.week, record.generation);
     let (writer_tx, writer_rx) = std::sync::mpsc::sync_channel(WRITE_QUEUE_LEN);
@@ -100,7 +102,69 @@ pub fn start_with_hook(
         runtime_stats: runtime_stats.clone(),
         writer_stats: Default::default(),
     });
+    let writer = Writer {
+        store,
+        keys: boot.keys,
+        calendar,
+        shared: shared.clone(),
+    };
+    Ok(Core {
+        shared,
+        writer,
+        writer_tx,
+        writer_rx,
+        runtime_stats,
+        generated_key: boot.generated_key,
+        home_tz: zones::name(record.home_tz),
+    })
+}
 
+fn spawn_writer(writer: Writer, commands: Receiver<Command>) -> Result<JoinHandle<()>, String> {
+    std::thread::Builder::new()
+        .name("writer".into())
+        .spawn(move || writer.run(commands))
+        .map_err(|e| format!("cannot start the writer thread: {e}"))
+}
+
+fn runtime_config(
+    config: &Config,
+    draining: Arc<AtomicBool>,
+    on_worker_start: Option<fn(usize)>,
+    stats: Arc<[crate::runtime::stats::WorkerStats]>,
+) -> RuntimeConfig {
+    let per_worker = config.max_connections.div_ceil(config.workers).max(1);
+    RuntimeConfig {
+        workers: config.workers,
+        pin_cores: config.pin_cores,
+        max_connections_per_worker: per_worker,
+        buffers_per_worker: per_worker.min(MAX_BUFFERS_PER_WORKER),
+        max_head_bytes: config.max_head_bytes,
+        max_body_bytes: config.max_body_bytes,
+        header_timeout_ms: config.header_timeout_ms,
+        idle_timeout_ms: config.idle_timeout_ms,
+        body_timeout_ms: config.body_timeout_ms,
+        write_timeout_ms: config.write_timeout_ms,
+        drain_timeout_ms: config.drain_timeout_ms,
+        draining,
+        on_worker_start,
+        stats,
+    }
+}
+
+/// [`start`], with a function each worker thread runs first (for tests).
+pub fn start_with_hook(
+    config: Config,
+    on_worker_start: Option<fn(usize)>,
+) -> Result<ServerHandle, String> {
+    let core = prepare(&config)?;
+    let tls = match config.https_listen {
+        Some(_) => Some(crate::tls::load_or_generate(
+            &config.data_dir,
+            config.tls_cert.as_deref(),
+            config.tls_key.as_deref(),
+        )?),
+        None => None,
+    };
     let bind = |addr: SocketAddr| {
         listener::bind_group(addr, config.workers)
             .map_err(|e| format!("cannot listen on {addr}: {e}"))
@@ -123,35 +187,18 @@ pub fn start_with_hook(
     let listeners = Listeners { https, http, admin };
     let (https_addr, http_addr, admin_addr) = listeners.local_addrs();
 
-    let writer = Writer {
-        store,
-        keys: boot.keys,
-        calendar,
-        shared: shared.clone(),
-    };
-    let writer_thread = std::thread::Builder::new()
-        .name("writer".into())
-        .spawn(move || writer.run(writer_rx))
-        .map_err(|e| format!("cannot start the writer thread: {e}"))?;
-
+    let Core {
+        shared,
+        writer,
+        writer_tx,
+        writer_rx,
+        runtime_stats,
+        generated_key,
+        home_tz,
+    } = core;
+    let writer_thread = spawn_writer(writer, writer_rx)?;
     let draining = Arc::new(AtomicBool::new(false));
-    let per_worker = config.max_connections.div_ceil(config.workers).max(1);
-    let runtime = RuntimeConfig {
-        workers: config.workers,
-        pin_cores: config.pin_cores,
-        max_connections_per_worker: per_worker,
-        buffers_per_worker: per_worker.min(MAX_BUFFERS_PER_WORKER),
-        max_head_bytes: config.max_head_bytes,
-        max_body_bytes: config.max_body_bytes,
-        header_timeout_ms: config.header_timeout_ms,
-        idle_timeout_ms: config.idle_timeout_ms,
-        body_timeout_ms: config.body_timeout_ms,
-        write_timeout_ms: config.write_timeout_ms,
-        drain_timeout_ms: config.drain_timeout_ms,
-        draining: draining.clone(),
-        on_worker_start,
-        stats: runtime_stats,
-    };
+    let runtime = runtime_config(&config, draining.clone(), on_worker_start, runtime_stats);
     let factory = Arc::new(ApiFactory::new(shared.clone(), config.workers));
     let workers = spawn_workers(&runtime, listeners, factory)
         .map_err(|e| format!("cannot start workers: {e}"))?;
@@ -160,9 +207,9 @@ pub fn start_with_hook(
         https_addr,
         http_addr,
         admin_addr,
-        generated_key: boot.generated_key,
+        generated_key,
         generated_cert: tls.and_then(|t| t.generated_at),
-        home_tz: zones::name(record.home_tz),
+        home_tz,
         config,
         shared,
         draining,
@@ -171,6 +218,42 @@ pub fn start_with_hook(
         writer_thread: Mutex::new(Some(writer_thread)),
         tls_config,
     })
+}
+
+/// The whole server — store, writer thread, handlers — with one worker over the
+/// in-memory transport of [`crate::runtime::sim`] instead of sockets and
+/// threads. For the connection fuzzer; `config.workers` must be 1.
+pub struct SimServer {
+    pub worker: SimWorker<ApiHandler>,
+    writer_tx: SyncSender<Command>,
+    writer_thread: Option<JoinHandle<()>>,
+}
+
+pub fn start_sim(config: Config) -> Result<SimServer, String> {
+    if config.workers != 1 {
+        return Err("a simulated server has exactly one worker".into());
+    }
+    let core = prepare(&config)?;
+    let writer_thread = spawn_writer(core.writer, core.writer_rx)?;
+    let draining = Arc::new(AtomicBool::new(false));
+    let runtime = runtime_config(&config, draining, None, core.runtime_stats);
+    let factory = ApiFactory::new(core.shared.clone(), 1);
+    let worker = SimWorker::new(runtime, &factory).map_err(|e| e.to_string())?;
+    core.shared.state.store(STATE_SERVING, Ordering::Release);
+    Ok(SimServer {
+        worker,
+        writer_tx: core.writer_tx,
+        writer_thread: Some(writer_thread),
+    })
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        let _ = self.writer_tx.send(Command::Stop);
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl ServerHandle {

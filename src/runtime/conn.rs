@@ -5,11 +5,10 @@ use std::io::{self, Read, Write};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use mio::net::TcpStream;
-
 use super::ListenerKind;
 use super::out::OutQueue;
 use super::pool::IoBuf;
+use super::stream::Stream;
 
 /// What the connection is waiting for; each has its own timeout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,9 +32,9 @@ pub enum Transport {
     Tls(Box<rustls::ServerConnection>),
 }
 
-pub struct Conn {
+pub struct Conn<S> {
     pub serial: u32,
-    pub socket: Option<TcpStream>,
+    pub socket: Option<S>,
     pub transport: Transport,
     pub peer_ip: IpAddr,
     pub listener: ListenerKind,
@@ -63,8 +62,8 @@ pub struct Conn {
     pub waiting_for_buffer: bool,
 }
 
-impl Conn {
-    pub fn vacant() -> Conn {
+impl<S> Conn<S> {
+    pub fn vacant() -> Conn<S> {
         Conn {
             serial: 0,
             socket: None,
@@ -121,8 +120,8 @@ pub enum ReadResult {
 }
 
 /// Reads into `buf[*len..]` from the transport.
-pub fn read_into(
-    socket: &mut TcpStream,
+pub fn read_into<S: Stream>(
+    socket: &mut S,
     transport: &mut Transport,
     buf: &mut [u8],
     len: &mut usize,
@@ -147,8 +146,8 @@ pub fn read_into(
     }
 }
 
-fn read_tls(
-    socket: &mut TcpStream,
+fn read_tls<S: Stream>(
+    socket: &mut S,
     tls: &mut rustls::ServerConnection,
     dst: &mut [u8],
     len: &mut usize,
@@ -223,34 +222,22 @@ pub enum FlushResult {
 
 /// Sends queued bytes: one `writev` for plain connections; for TLS, coalesced
 /// into records of up to `stage.len()` bytes, then the ciphertext is written.
-pub fn flush(
-    socket: &mut TcpStream,
+pub fn flush<S: Stream>(
+    socket: &mut S,
     transport: &mut Transport,
     out: &mut OutQueue,
     stage: &mut [u8],
 ) -> FlushResult {
-    use std::os::fd::AsRawFd;
     match transport {
         Transport::Plain => {
             while !out.is_empty() {
-                let iov = out.pending();
-                // Safety: iovecs are valid by the OutQueue contract; the fd is open.
-                let rc = unsafe {
-                    libc::writev(
-                        socket.as_raw_fd(),
-                        iov.as_ptr(),
-                        iov.len().min(libc::UIO_MAXIOV as usize) as libc::c_int,
-                    )
+                // SAFETY: the iovecs are valid by the OutQueue contract.
+                let written = match unsafe { socket.write_iovecs(out.pending()) } {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return FlushResult::Blocked,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => return FlushResult::Error,
                 };
-                if rc < 0 {
-                    let err = io::Error::last_os_error();
-                    return match err.kind() {
-                        io::ErrorKind::WouldBlock => FlushResult::Blocked,
-                        io::ErrorKind::Interrupted => continue,
-                        _ => FlushResult::Error,
-                    };
-                }
-                let written = rc as usize;
                 let wanted = out.pending_bytes();
                 out.consume(written);
                 if written < wanted {

@@ -5,13 +5,16 @@
 //! [`Handler`] (see `api.rs`), which appends response bytes to a [`Sink`].
 
 mod conn;
+mod lifecycle;
 pub mod listener;
 pub mod out;
 pub mod pool;
 mod requests;
 mod serve;
+pub mod sim;
 mod sink;
 pub mod stats;
+mod stream;
 pub mod timer;
 mod worker;
 
@@ -22,6 +25,7 @@ use std::sync::atomic::AtomicBool;
 use crate::http::request::Head;
 
 pub use sink::{SharedBytes, Sink, Span};
+pub use stream::Stream;
 pub use worker::{WorkerHandle, spawn_workers};
 
 /// Which listener a connection arrived on; the handler routes by it.

@@ -45,7 +45,7 @@ pub(super) enum Parsed {
     NeedMore { in_body: bool },
 }
 
-impl<H: Handler> Worker<H> {
+impl<H: Handler, S: super::stream::Stream> Worker<H, S> {
     /// Answers every complete request in the buffer, in order, until the queue
     /// needs flushing, a request is deferred, or the connection must close.
     pub(super) fn parse_buffered(&mut self, idx: u32) -> Parsed {

@@ -2,15 +2,14 @@
 //! the socket, the writer or the pool makes it wait; plus reply delivery and
 //! closing. All of it allocation-free for reads.
 
-use std::io;
-
 use super::conn::{self, Conn, FlushResult, Phase, ReadResult, Transport};
+use super::stream::Stream;
 use super::worker::Worker;
 use super::{ConnRef, Handler};
 
 use super::requests::Parsed;
 
-impl<H: Handler> Worker<H> {
+impl<H: Handler, S: Stream> Worker<H, S> {
     /// Runs the connection until it must wait for the network, the writer or a buffer.
     pub(super) fn drive(&mut self, idx: u32) {
         loop {
@@ -285,13 +284,7 @@ impl<H: Handler> Worker<H> {
             let _ = tls.write_tls(&mut socket);
         }
         let _ = self.poll.registry().deregister(&mut socket);
-        let _ = socket.shutdown(std::net::Shutdown::Both).or_else(|e| {
-            if e.kind() == io::ErrorKind::NotConnected {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        });
+        let _ = socket.shutdown_both();
         drop(socket);
         c.transport = Transport::Plain;
         c.hold = None;

@@ -8,17 +8,18 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use mio::net::TcpListener;
+use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::conn::{Conn, Phase, Transport};
+use super::conn::{Conn, Transport};
 use super::pool::{BufPool, BufSizes};
+use super::stream::Stream;
 use super::timer::{TimerLinks, TimerWheel};
 use super::{Handler, HandlerFactory, ListenerKind, Listeners, RuntimeConfig};
 use crate::http::date::DateCache;
 
-const WAKER_TOKEN: Token = Token(usize::MAX - 1);
-const LISTENER_TOKEN_BASE: usize = usize::MAX - 16;
+pub(super) const WAKER_TOKEN: Token = Token(usize::MAX - 1);
+pub(super) const LISTENER_TOKEN_BASE: usize = usize::MAX - 16;
 const TIMER_TICK_MS: u64 = 100;
 const TIMER_SLOTS: usize = 1024;
 const EVENTS_CAPACITY: usize = 1024;
@@ -34,16 +35,16 @@ type AssignedListener = (
     Option<Arc<ArcSwap<rustls::ServerConfig>>>,
 );
 
-struct Listening {
-    socket: TcpListener,
-    kind: ListenerKind,
-    tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
+pub(super) struct Listening {
+    pub(super) socket: TcpListener,
+    pub(super) kind: ListenerKind,
+    pub(super) tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
 }
 
-pub(super) struct Worker<H: Handler> {
+pub(super) struct Worker<H: Handler, S: Stream = TcpStream> {
     pub(super) index: usize,
     pub(super) poll: Poll,
-    pub(super) conns: Vec<Conn>,
+    pub(super) conns: Vec<Conn<S>>,
     pub(super) timers: Vec<TimerLinks>,
     pub(super) free_slots: Vec<u32>,
     pub(super) open_conns: usize,
@@ -56,11 +57,11 @@ pub(super) struct Worker<H: Handler> {
     pub(super) tls_stage: Box<[u8]>,
     pub(super) now_ms: u64,
     pub(super) draining: bool,
-    listeners: Vec<Listening>,
-    accepting: bool,
+    pub(super) listeners: Vec<Listening>,
+    pub(super) accepting: bool,
     /// Deferred replies being handed over (write path only).
-    replies: Vec<(super::ConnRef, Vec<u8>)>,
-    clock_origin: Instant,
+    pub(super) replies: Vec<(super::ConnRef, Vec<u8>)>,
+    pub(super) clock_origin: Instant,
 }
 
 /// A running worker thread and the waker that interrupts its poll.
@@ -69,7 +70,7 @@ pub struct WorkerHandle {
     pub waker: Arc<Waker>,
 }
 
-fn unix_now_secs() -> i64 {
+pub(super) fn unix_now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -140,33 +141,23 @@ pub fn spawn_workers<F: HandlerFactory>(
     Ok(handles)
 }
 
-impl<H: Handler> Worker<H> {
-    fn new<F: HandlerFactory<Handler = H>>(
+impl<H: Handler, S: Stream> Worker<H, S> {
+    /// Allocates everything the loop will ever use, up front (TIGER_STYLE): the
+    /// connection table, timers and buffer pool are sized by the config.
+    pub(super) fn build<F: HandlerFactory<Handler = H>>(
         index: usize,
         cfg: RuntimeConfig,
-        sockets: Vec<AssignedListener>,
+        poll: Poll,
+        listeners: Vec<Listening>,
         factory: &F,
-    ) -> io::Result<(Worker<H>, Arc<Waker>)> {
-        let poll = Poll::new()?;
+    ) -> io::Result<(Worker<H, S>, Arc<Waker>)> {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
-        let mut listeners = Vec::new();
-        for (i, (socket, kind, tls)) in sockets.into_iter().enumerate() {
-            socket.set_nonblocking(true)?;
-            let mut socket = TcpListener::from_std(socket);
-            poll.registry().register(
-                &mut socket,
-                Token(LISTENER_TOKEN_BASE + i),
-                Interest::READABLE,
-            )?;
-            listeners.push(Listening { socket, kind, tls });
-        }
         let capacity = cfg.max_connections_per_worker;
         let sizes = BufSizes {
             read_len_bytes: cfg.max_head_bytes + cfg.max_body_bytes + 1024,
             scratch_len_bytes: SCRATCH_BYTES,
             body_len_bytes: cfg.max_body_bytes,
         };
-        let clock_origin = Instant::now();
         let handler = factory.make(index, waker.clone());
         let worker = Worker {
             index,
@@ -186,10 +177,33 @@ impl<H: Handler> Worker<H> {
             listeners,
             accepting: true,
             replies: Vec::new(),
-            clock_origin,
+            clock_origin: Instant::now(),
             cfg,
         };
         Ok((worker, waker))
+    }
+}
+
+impl<H: Handler> Worker<H, TcpStream> {
+    fn new<F: HandlerFactory<Handler = H>>(
+        index: usize,
+        cfg: RuntimeConfig,
+        sockets: Vec<AssignedListener>,
+        factory: &F,
+    ) -> io::Result<(Worker<H>, Arc<Waker>)> {
+        let poll = Poll::new()?;
+        let mut listeners = Vec::new();
+        for (i, (socket, kind, tls)) in sockets.into_iter().enumerate() {
+            socket.set_nonblocking(true)?;
+            let mut socket = TcpListener::from_std(socket);
+            poll.registry().register(
+                &mut socket,
+                Token(LISTENER_TOKEN_BASE + i),
+                Interest::READABLE,
+            )?;
+            listeners.push(Listening { socket, kind, tls });
+        }
+        Worker::build(index, cfg, poll, listeners, factory)
     }
 
     fn run(&mut self) {
@@ -209,14 +223,11 @@ impl<H: Handler> Worker<H> {
                 match event.token() {
                     WAKER_TOKEN => self.take_replies(),
                     Token(t) if t >= LISTENER_TOKEN_BASE => self.accept(t - LISTENER_TOKEN_BASE),
-                    Token(t) => {
-                        let c = &mut self.conns[t];
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            c.read_pending = true;
-                        }
-                        c.fin_seen |= event.is_read_closed();
-                        self.drive(t as u32);
-                    }
+                    Token(t) => self.on_ready(
+                        t as u32,
+                        event.is_readable() || event.is_read_closed() || event.is_error(),
+                        event.is_read_closed(),
+                    ),
                 }
             }
             self.expire_timers();
@@ -231,25 +242,12 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    fn take_replies(&mut self) {
-        // Collected first: delivering needs &mut self while the handler is borrowed.
-        let mut replies = std::mem::take(&mut self.replies);
-        self.handler
-            .take_replies(&mut |conn, reply| replies.push((conn, reply)));
-        for (conn, reply) in replies.drain(..) {
-            if conn.worker as usize == self.index {
-                self.deliver(conn, reply);
-            }
-        }
-        self.replies = replies;
-    }
-
     fn accept(&mut self, listener_index: usize) {
         while self.accepting {
             let Some(listening) = self.listeners.get(listener_index) else {
                 return;
             };
-            let (mut socket, peer) = match listening.socket.accept() {
+            let (socket, peer) = match listening.socket.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -267,121 +265,9 @@ impl<H: Handler> Worker<H> {
                 None => Transport::Plain,
             };
             let kind = listening.kind;
-            let Some(idx) = self.free_slots.pop() else {
-                return; // unreachable while accepting: pause_accepting runs first
-            };
             let _ = socket.set_nodelay(true);
-            if self
-                .poll
-                .registry()
-                .register(&mut socket, Token(idx as usize), Interest::READABLE)
-                .is_err()
-            {
-                self.free_slots.push(idx);
-                continue;
-            }
-            let c = &mut self.conns[idx as usize];
-            c.socket = Some(socket);
-            c.transport = transport;
-            c.peer_ip = canonical_ip(peer.ip());
-            c.listener = kind;
-            c.phase = Phase::Fresh;
-            c.phase_started_ms = self.now_ms;
-            // Registration reports bytes that arrived before it: no speculative read.
-            c.read_pending = false;
-            self.open_conns += 1;
-            self.cfg.stats[self.index].accepted.inc();
-            self.drive(idx);
-            if self.free_slots.is_empty() {
-                self.pause_accepting();
-            }
-        }
-    }
-
-    /// At the connection cap, stop accepting: the kernel backlog holds the rest.
-    fn pause_accepting(&mut self) {
-        self.accepting = false;
-        for l in &mut self.listeners {
-            let _ = self.poll.registry().deregister(&mut l.socket);
-        }
-    }
-
-    fn resume_accepting(&mut self) {
-        self.accepting = true;
-        for (i, l) in self.listeners.iter_mut().enumerate() {
-            // Registering reports pending connections as a fresh readable event.
-            let _ = self.poll.registry().register(
-                &mut l.socket,
-                Token(LISTENER_TOKEN_BASE + i),
-                Interest::READABLE,
-            );
-        }
-    }
-
-    fn expire_timers(&mut self) {
-        let mut expired = [0u32; 256];
-        loop {
-            let mut count = 0;
-            let now_ms = self.now_ms;
-            self.wheel.advance(&mut self.timers, now_ms, |idx| {
-                if count < expired.len() {
-                    expired[count] = idx;
-                    count += 1;
-                }
-            });
-            for &idx in &expired[..count] {
-                self.on_timeout(idx);
-            }
-            if count < expired.len() {
-                break;
-            }
-        }
-        if !self.accepting && !self.draining && !self.free_slots.is_empty() {
-            self.resume_accepting();
-        }
-    }
-
-    fn on_timeout(&mut self, idx: u32) {
-        let c = &mut self.conns[idx as usize];
-        if !c.is_open() {
-            return;
-        }
-        self.cfg.stats[self.index].timeouts.inc();
-        match c.phase {
-            Phase::Head | Phase::Body if c.out_is_empty() => {
-                // Best effort: tell the client why before closing.
-                if c.buf.is_some() {
-                    self.reject_and_close(idx, super::requests::TIMED_OUT);
-                    self.drive(idx);
-                }
-                self.close(idx);
-            }
-            Phase::Awaiting => {}
-            _ => self.close(idx),
-        }
-    }
-
-    fn serve_buffer_waiters(&mut self) {
-        while self.pool.available() > 0 {
-            let Some(idx) = self.buffer_waiters.pop_front() else {
-                return;
-            };
-            self.conns[idx as usize].waiting_for_buffer = false;
-            self.drive(idx);
-        }
-    }
-
-    fn start_drain(&mut self) {
-        self.draining = true;
-        for mut l in self.listeners.drain(..) {
-            let _ = self.poll.registry().deregister(&mut l.socket);
-        }
-        self.accepting = false;
-        for idx in 0..self.conns.len() as u32 {
-            let c = &self.conns[idx as usize];
-            if c.is_open() && c.is_quiet() {
-                self.close(idx);
-            }
+            // `adopt` fails only if registration does; the socket is dropped (closed).
+            let _ = self.adopt(socket, transport, canonical_ip(peer.ip()), kind);
         }
     }
 }

@@ -1,0 +1,165 @@
+//! The parts of the event loop that do not depend on what the bytes travel
+//! over: adopting a connection, readiness, replies, timeouts, buffer waiters
+//! and the drain. `worker.rs` feeds them from epoll and TCP; `sim.rs` from an
+//! in-memory pipe and a virtual clock.
+
+use std::net::IpAddr;
+
+use mio::{Interest, Token};
+
+use super::conn::{Phase, Transport};
+use super::stream::Stream;
+use super::worker::{LISTENER_TOKEN_BASE, Worker};
+use super::{Handler, ListenerKind};
+
+impl<H: Handler, S: Stream> Worker<H, S> {
+    /// Takes a new connection into a free slot and serves what it already sent.
+    /// Returns its slot, or gives the stream back if there is no slot or it
+    /// cannot be registered.
+    pub(super) fn adopt(
+        &mut self,
+        mut socket: S,
+        transport: Transport,
+        peer_ip: IpAddr,
+        kind: ListenerKind,
+    ) -> Result<u32, S> {
+        let Some(idx) = self.free_slots.pop() else {
+            return Err(socket); // unreachable while accepting: pause_accepting runs first
+        };
+        if self
+            .poll
+            .registry()
+            .register(&mut socket, Token(idx as usize), Interest::READABLE)
+            .is_err()
+        {
+            self.free_slots.push(idx);
+            return Err(socket);
+        }
+        let c = &mut self.conns[idx as usize];
+        c.socket = Some(socket);
+        c.transport = transport;
+        c.peer_ip = peer_ip;
+        c.listener = kind;
+        c.phase = Phase::Fresh;
+        c.phase_started_ms = self.now_ms;
+        // Registration reports bytes that arrived before it: no speculative read.
+        c.read_pending = false;
+        self.open_conns += 1;
+        self.cfg.stats[self.index].accepted.inc();
+        self.drive(idx);
+        if self.free_slots.is_empty() {
+            self.pause_accepting();
+        }
+        Ok(idx)
+    }
+
+    /// A readiness event for connection `idx`: `readable` when bytes (or an
+    /// error) may be waiting, `read_closed` when the peer's FIN arrived.
+    pub(super) fn on_ready(&mut self, idx: u32, readable: bool, read_closed: bool) {
+        let c = &mut self.conns[idx as usize];
+        c.read_pending |= readable || read_closed;
+        c.fin_seen |= read_closed;
+        self.drive(idx);
+    }
+
+    /// Hands the writer's finished replies to their connections.
+    pub(super) fn take_replies(&mut self) {
+        // Collected first: delivering needs &mut self while the handler is borrowed.
+        let mut replies = std::mem::take(&mut self.replies);
+        self.handler
+            .take_replies(&mut |conn, reply| replies.push((conn, reply)));
+        for (conn, reply) in replies.drain(..) {
+            if conn.worker as usize == self.index {
+                self.deliver(conn, reply);
+            }
+        }
+        self.replies = replies;
+    }
+
+    /// At the connection cap, stop accepting: the kernel backlog holds the rest.
+    pub(super) fn pause_accepting(&mut self) {
+        self.accepting = false;
+        for l in &mut self.listeners {
+            let _ = self.poll.registry().deregister(&mut l.socket);
+        }
+    }
+
+    pub(super) fn resume_accepting(&mut self) {
+        self.accepting = true;
+        for (i, l) in self.listeners.iter_mut().enumerate() {
+            // Registering reports pending connections as a fresh readable event.
+            let _ = self.poll.registry().register(
+                &mut l.socket,
+                Token(LISTENER_TOKEN_BASE + i),
+                Interest::READABLE,
+            );
+        }
+    }
+
+    pub(super) fn expire_timers(&mut self) {
+        let mut expired = [0u32; 256];
+        loop {
+            let mut count = 0;
+            let now_ms = self.now_ms;
+            self.wheel.advance(&mut self.timers, now_ms, |idx| {
+                if count < expired.len() {
+                    expired[count] = idx;
+                    count += 1;
+                }
+            });
+            for &idx in &expired[..count] {
+                self.on_timeout(idx);
+            }
+            if count < expired.len() {
+                break;
+            }
+        }
+        if !self.accepting && !self.draining && !self.free_slots.is_empty() {
+            self.resume_accepting();
+        }
+    }
+
+    pub(super) fn on_timeout(&mut self, idx: u32) {
+        let c = &mut self.conns[idx as usize];
+        if !c.is_open() {
+            return;
+        }
+        self.cfg.stats[self.index].timeouts.inc();
+        match c.phase {
+            Phase::Head | Phase::Body if c.out_is_empty() => {
+                // Best effort: tell the client why before closing.
+                if c.buf.is_some() {
+                    self.reject_and_close(idx, super::requests::TIMED_OUT);
+                    self.drive(idx);
+                }
+                self.close(idx);
+            }
+            Phase::Awaiting => {}
+            _ => self.close(idx),
+        }
+    }
+
+    pub(super) fn serve_buffer_waiters(&mut self) {
+        while self.pool.available() > 0 {
+            let Some(idx) = self.buffer_waiters.pop_front() else {
+                return;
+            };
+            self.conns[idx as usize].waiting_for_buffer = false;
+            self.drive(idx);
+        }
+    }
+
+    pub(super) fn start_drain(&mut self) {
+        self.draining = true;
+        for mut l in self.listeners.drain(..) {
+            let _ = self.poll.registry().deregister(&mut l.socket);
+        }
+        self.accepting = false;
+        for idx in 0..self.conns.len() as u32 {
+            let c = &self.conns[idx as usize];
+            if c.is_open() && c.is_quiet() {
+                self.close(idx);
+            }
+        }
+    }
+}

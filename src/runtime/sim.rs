@@ -1,0 +1,335 @@
+//! The worker's state machine over an in-memory transport and a virtual clock,
+//! cranked by hand. The `connection` fuzz target drives it: no sockets, no
+//! sleeps, so a run takes microseconds, and every interleaving the script asks
+//! for (partial reads, a full send buffer, a FIN with the last bytes, a timer
+//! firing mid-request) is exact and reproducible.
+//!
+//! The pipe mimics what the worker relies on from a TCP socket under
+//! edge-triggered epoll: bounded buffers each way, a readiness event only when
+//! something changes and only for the interests registered, `read` returning
+//! 0 after the peer's FIN, and a reset when the server closes with unread
+//! bytes (the kernel would send RST).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use mio::event::Source;
+use mio::{Events, Interest, Poll, Registry, Token};
+
+use super::conn::{Phase, Transport};
+use super::stream::Stream;
+use super::worker::{WAKER_TOKEN, Worker};
+use super::{Handler, HandlerFactory, ListenerKind, RuntimeConfig};
+
+/// Both directions of one connection.
+#[derive(Debug)]
+struct Pipe {
+    /// Sent by the client, not yet read by the server.
+    to_server: VecDeque<u8>,
+    to_server_cap_bytes: usize,
+    /// The client shut its write half (FIN).
+    client_fin: bool,
+    /// Written by the server, not yet taken by the client.
+    to_client: VecDeque<u8>,
+    to_client_cap_bytes: usize,
+    /// The server dropped or shut down its end.
+    server_closed: bool,
+    /// It did so with client bytes unread: a real kernel answers with RST.
+    reset: bool,
+    /// What the worker registered for; `None` before `register` or after `deregister`.
+    interest: Option<Interest>,
+}
+
+/// The server's end of a pipe: what the worker reads from and writes to.
+pub struct MemStream(Rc<RefCell<Pipe>>);
+
+impl Read for MemStream {
+    fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
+        let mut pipe = self.0.borrow_mut();
+        if pipe.to_server.is_empty() {
+            return if pipe.client_fin {
+                Ok(0)
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            };
+        }
+        let n = dst.len().min(pipe.to_server.len());
+        for (d, s) in dst.iter_mut().zip(pipe.to_server.drain(..n)) {
+            *d = s;
+        }
+        Ok(n)
+    }
+}
+
+impl Write for MemStream {
+    fn write(&mut self, src: &[u8]) -> io::Result<usize> {
+        let mut pipe = self.0.borrow_mut();
+        if pipe.server_closed {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let space = pipe.to_client_cap_bytes - pipe.to_client.len();
+        if space == 0 && !src.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = src.len().min(space);
+        pipe.to_client.extend(&src[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Stream for MemStream {
+    unsafe fn write_iovecs(&mut self, iov: &[libc::iovec]) -> io::Result<usize> {
+        let mut written = 0;
+        for v in iov {
+            // SAFETY: the caller guarantees each iovec points at iov_len readable bytes.
+            let bytes = unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len) };
+            match self.write(bytes) {
+                Ok(n) => {
+                    written += n;
+                    if n < bytes.len() {
+                        break;
+                    }
+                }
+                Err(e) if written == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(written)
+    }
+
+    fn shutdown_both(&mut self) -> io::Result<()> {
+        self.0.borrow_mut().close_server_end();
+        Ok(())
+    }
+}
+
+impl Pipe {
+    fn close_server_end(&mut self) {
+        if !self.server_closed {
+            self.server_closed = true;
+            self.reset = !self.to_server.is_empty();
+        }
+    }
+}
+
+impl Drop for MemStream {
+    fn drop(&mut self) {
+        self.0.borrow_mut().close_server_end();
+    }
+}
+
+/// Registration only records the interest: `SimWorker` delivers the events.
+impl Source for MemStream {
+    fn register(&mut self, _: &Registry, _: Token, interest: Interest) -> io::Result<()> {
+        self.0.borrow_mut().interest = Some(interest);
+        Ok(())
+    }
+
+    fn reregister(&mut self, _: &Registry, _: Token, interest: Interest) -> io::Result<()> {
+        self.0.borrow_mut().interest = Some(interest);
+        Ok(())
+    }
+
+    fn deregister(&mut self, _: &Registry) -> io::Result<()> {
+        self.0.borrow_mut().interest = None;
+        Ok(())
+    }
+}
+
+/// How a client's read ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientRead {
+    /// Bytes were appended (possibly none).
+    Open,
+    /// The server closed after everything it sent.
+    Eof,
+    /// The server closed with our bytes unread: what it sent may be lost, as with RST.
+    Reset,
+}
+
+/// The client's end of one simulated connection.
+pub struct SimConn {
+    index: u32,
+    serial: u32,
+    pipe: Rc<RefCell<Pipe>>,
+}
+
+impl SimConn {
+    /// Queues bytes for the server, as far as its receive buffer has room;
+    /// returns how many were taken. Call [`SimWorker::notify`] afterwards.
+    pub fn send(&self, bytes: &[u8]) -> usize {
+        let mut pipe = self.pipe.borrow_mut();
+        if pipe.client_fin || pipe.server_closed {
+            return 0;
+        }
+        let n = bytes
+            .len()
+            .min(pipe.to_server_cap_bytes - pipe.to_server.len());
+        pipe.to_server.extend(&bytes[..n]);
+        n
+    }
+
+    /// Sends our FIN. Call [`SimWorker::notify`] afterwards.
+    pub fn shutdown_write(&self) {
+        self.pipe.borrow_mut().client_fin = true;
+    }
+
+    /// Moves what the server sent into `dst`. Call [`SimWorker::notify`]
+    /// afterwards: freeing room may unblock the server's writes.
+    pub fn receive(&self, dst: &mut Vec<u8>) -> ClientRead {
+        let mut pipe = self.pipe.borrow_mut();
+        if pipe.reset {
+            // A reset may discard what was in flight: deliver none of it.
+            pipe.to_client.clear();
+            return ClientRead::Reset;
+        }
+        dst.extend(pipe.to_client.drain(..));
+        if pipe.server_closed {
+            ClientRead::Eof
+        } else {
+            ClientRead::Open
+        }
+    }
+
+    /// Client bytes the server has not read yet.
+    pub fn unread_by_server_bytes(&self) -> usize {
+        self.pipe.borrow().to_server.len()
+    }
+}
+
+/// One worker over in-memory connections, with a clock that moves only when told.
+pub struct SimWorker<H: Handler> {
+    worker: Worker<H, MemStream>,
+    events: Events,
+    unix_start_s: i64,
+}
+
+impl<H: Handler> SimWorker<H> {
+    /// A worker like a real one (same table, pool and timers from `cfg`), without listeners.
+    pub fn new<F: HandlerFactory<Handler = H>>(
+        cfg: RuntimeConfig,
+        factory: &F,
+    ) -> io::Result<Self> {
+        assert!(
+            cfg.max_connections_per_worker > 0,
+            "room for one connection"
+        );
+        let (mut worker, _waker) = Worker::build(0, cfg, Poll::new()?, Vec::new(), factory)?;
+        let unix_start_s = super::worker::unix_now_secs();
+        worker.date.refresh(unix_start_s);
+        Ok(SimWorker {
+            worker,
+            events: Events::with_capacity(16),
+            unix_start_s,
+        })
+    }
+
+    /// Opens a connection whose buffers hold `window_bytes` each way (a small
+    /// window makes the server's writes block). `None` when the table is full.
+    pub fn connect(&mut self, peer_ip: IpAddr, window_bytes: usize) -> Option<SimConn> {
+        let pipe = Rc::new(RefCell::new(Pipe {
+            to_server: VecDeque::new(),
+            to_server_cap_bytes: window_bytes.max(1),
+            client_fin: false,
+            to_client: VecDeque::new(),
+            to_client_cap_bytes: window_bytes.max(1),
+            server_closed: false,
+            reset: false,
+            interest: None,
+        }));
+        let stream = MemStream(pipe.clone());
+        let w = &mut self.worker;
+        let index = w
+            .adopt(stream, Transport::Plain, peer_ip, ListenerKind::Public)
+            .ok()?;
+        Some(SimConn {
+            index,
+            serial: w.conns[index as usize].serial,
+            pipe,
+        })
+    }
+
+    /// Delivers the readiness event epoll would after the client acted: readable
+    /// if bytes or a FIN wait, writable if room opened while the worker asked for it.
+    pub fn notify(&mut self, conn: &SimConn) {
+        let (readable, read_closed, writable) = {
+            let pipe = conn.pipe.borrow();
+            let Some(interest) = pipe.interest else {
+                return; // closed by the server (deregistered)
+            };
+            let room = pipe.to_client.len() < pipe.to_client_cap_bytes;
+            (
+                interest.is_readable() && (!pipe.to_server.is_empty() || pipe.client_fin),
+                interest.is_readable() && pipe.client_fin,
+                interest.is_writable() && room,
+            )
+        };
+        let c = &self.worker.conns[conn.index as usize];
+        if !c.is_open() || c.serial != conn.serial || !(readable || writable) {
+            return;
+        }
+        self.worker.on_ready(conn.index, readable, read_closed);
+    }
+
+    /// Milliseconds of virtual time since the start.
+    pub fn now_ms(&self) -> u64 {
+        self.worker.now_ms
+    }
+
+    /// Moves the clock forward, firing the timers that come due.
+    pub fn advance_ms(&mut self, ms: u64) {
+        let w = &mut self.worker;
+        w.now_ms += ms;
+        w.date.refresh(self.unix_start_s + (w.now_ms / 1000) as i64);
+        w.expire_timers();
+        w.serve_buffer_waiters();
+    }
+
+    /// Whether a connection waits for the writer thread's reply.
+    pub fn awaiting_reply(&self) -> bool {
+        self.worker
+            .conns
+            .iter()
+            .any(|c| c.is_open() && c.phase == Phase::Awaiting)
+    }
+
+    /// Waits (in real time, up to `timeout`) for the writer's replies to every
+    /// deferred request and delivers them. Returns false if some did not come.
+    pub fn settle(&mut self, timeout: Duration) -> bool {
+        let until = std::time::Instant::now() + timeout;
+        while self.awaiting_reply() {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if let Err(e) = self.worker.poll.poll(&mut self.events, Some(left))
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                return false;
+            }
+            if self.events.iter().any(|e| e.token() == WAKER_TOKEN) {
+                self.worker.take_replies();
+            }
+        }
+        true
+    }
+
+    /// Starts the graceful drain a shutdown begins: quiet connections close,
+    /// busy ones close after their answer.
+    pub fn begin_drain(&mut self) {
+        self.worker.start_drain();
+    }
+
+    /// Connections still open.
+    pub fn open_connections(&self) -> usize {
+        self.worker.open_conns
+    }
+}

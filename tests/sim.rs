@@ -1,0 +1,162 @@
+//! The in-memory transport (`runtime::sim`, used by the connection fuzzer)
+//! runs the real worker state machine: these check that it answers, blocks,
+//! times out and closes the way the socket-backed worker does.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use availability_server::config::Config;
+use availability_server::runtime::sim::{ClientRead, SimConn};
+use availability_server::server::{SimServer, start_sim};
+
+const PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const WINDOW_BYTES: usize = 64 * 1024;
+
+fn server(tweak: impl FnOnce(&mut Config)) -> (SimServer, std::path::PathBuf) {
+    let dir = common::temp_dir("sim");
+    let mut config = Config::for_tests(dir.clone());
+    config.workers = 1;
+    config.rate_limit_burst = 0;
+    config.api_key = Some(common::API_KEY.to_string());
+    tweak(&mut config);
+    (start_sim(config).expect("sim server starts"), dir)
+}
+
+fn send(s: &mut SimServer, conn: &SimConn, bytes: &[u8]) {
+    assert_eq!(
+        conn.send(bytes),
+        bytes.len(),
+        "the window takes the request"
+    );
+    s.worker.notify(conn);
+}
+
+fn receive(s: &mut SimServer, conn: &SimConn) -> (String, ClientRead) {
+    let mut got = Vec::new();
+    let end = conn.receive(&mut got);
+    s.worker.notify(conn);
+    (String::from_utf8(got).expect("UTF-8 answer"), end)
+}
+
+#[test]
+fn answers_pipelined_reads_in_order() {
+    let (mut s, dir) = server(|_| {});
+    let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    send(
+        &mut s,
+        &conn,
+        b"GET /health HTTP/1.1\r\nHost: a\r\n\r\nGET /nope HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    let (text, end) = receive(&mut s, &conn);
+    assert_eq!(end, ClientRead::Open);
+    let first = text.find("HTTP/1.1 200 ").expect("the /health answer");
+    let second = text.find("HTTP/1.1 404 ").expect("the 404");
+    assert!(first < second, "in request order: {text}");
+    assert!(text.contains("{\"status\":\"ok\"}"));
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_patch_is_answered_after_the_writer_commits_and_reads_see_it() {
+    let (mut s, dir) = server(|_| {});
+    let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    let body = br#"{"slots":[{"day":2,"time":"14:00","status":"maybe"}]}"#;
+    let head = format!(
+        "PATCH /availability HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
+        common::API_KEY,
+        body.len()
+    );
+    send(&mut s, &conn, &[head.as_bytes(), body].concat());
+    // Pipelined behind the write: must be answered after it, from the new snapshot.
+    let home = "/availability/slot?day=2&time=14:00";
+    send(
+        &mut s,
+        &conn,
+        format!("GET {home} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes(),
+    );
+    assert!(s.worker.awaiting_reply(), "the PATCH waits for the writer");
+    assert!(
+        s.worker.settle(Duration::from_secs(10)),
+        "the writer replied"
+    );
+    let (text, _) = receive(&mut s, &conn);
+    let patch_at = text
+        .find("\"generation\":1")
+        .expect("PATCH answered with generation 1");
+    let read_at = text.find("\"maybe\"").expect("the read sees the write");
+    assert!(patch_at < read_at, "answers in order: {text}");
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_full_window_blocks_the_server_until_the_client_reads() {
+    let (mut s, dir) = server(|_| {});
+    // Far less than one week answer (~23 KB): the write must block and resume.
+    let conn = s.worker.connect(PEER, 1000).expect("a slot");
+    send(
+        &mut s,
+        &conn,
+        b"GET /availability HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        let before = got.len();
+        assert_eq!(conn.receive(&mut got), ClientRead::Open);
+        s.worker.notify(&conn);
+        assert!(
+            got.len() - before <= 1000,
+            "never more than the window at once"
+        );
+        if got.ends_with(b"}") {
+            break;
+        }
+    }
+    let text = String::from_utf8(got).expect("UTF-8");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|v| v.parse().ok())
+        .expect("Content-Length");
+    assert!(length > 10_000, "a week answer");
+    assert_eq!(body.len(), length, "the whole body arrived in pieces");
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn an_incomplete_head_times_out_on_the_virtual_clock() {
+    let (mut s, dir) = server(|c| c.header_timeout_ms = 2000);
+    let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    send(&mut s, &conn, b"GET /health HTTP/1.1\r\nHo");
+    s.worker.advance_ms(1500);
+    let (text, end) = receive(&mut s, &conn);
+    assert_eq!((text.as_str(), end), ("", ClientRead::Open), "not yet");
+    s.worker.advance_ms(1000);
+    let (text, end) = receive(&mut s, &conn);
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+    assert!(text.contains("Connection: close\r\n"));
+    assert_eq!(end, ClientRead::Eof);
+    assert_eq!(s.worker.open_connections(), 0);
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_fin_after_a_request_gets_the_answer_then_the_close() {
+    let (mut s, dir) = server(|_| {});
+    let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    let request = b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n";
+    assert_eq!(conn.send(request), request.len());
+    conn.shutdown_write(); // the FIN in the same event as the last bytes
+    s.worker.notify(&conn);
+    let (text, end) = receive(&mut s, &conn);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert_eq!(end, ClientRead::Eof);
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
