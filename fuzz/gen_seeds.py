@@ -317,6 +317,15 @@ def connection():
                    f"Expect: 100-continue\r\nContent-Length: {len(expect_body)}\r\n\r\n")
     write(t, "expect-continue", raw(expect_head) + read(30) + raw(expect_body) + read())
     write(t, "stall-partial-head", raw("GET /health HTTP/1.1\r\nHo") + bytes([2, 255]) + read())
+    stall = bytes([2, 255])
+    # Idle keep-alive connections outlive a stall; five in a row pass the idle timeout.
+    write(t, "stall-after-request", menu(0) + stall + read() + menu(2) + read())
+    write(t, "idle-timeout", menu(0) + stall * 5 + read())
+    write(t, "stall-fresh", stall + read())
+    # Week answers (~23 KB) into a small window: the server's writes block and resume.
+    week = raw("GET /availability HTTP/1.1\r\nHost: a\r\n\r\n")
+    write(t, "slow-reader", week * 3 + read(1) + read(1) + menu(0) + read())
+    write(t, "slow-reader-small", week + read())
 
     # Reproducers of the two server findings (fixed in d326dda): a chunked encoding that
     # outgrows the worker's read buffer (the worker used to spin; now 413 and close), and

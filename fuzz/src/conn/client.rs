@@ -1,12 +1,17 @@
-//! The client end of one loopback connection: sends without ever blocking on a server
-//! that is itself waiting for us to read, and cuts the byte stream into responses,
-//! checking each is well-formed HTTP/1.1 with exactly one Content-Length.
+//! The client end of one in-memory connection (`runtime::sim`): sends without ever
+//! blocking on a server that is itself waiting for us to read, and cuts the byte
+//! stream into responses, checking each is well-formed HTTP/1.1 with exactly one
+//! Content-Length.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use availability_server::runtime::sim::{ClientRead, SimConn};
+use availability_server::server::SimServer;
 
 use crate::lines::find;
+
+/// Real time the writer thread may take to answer a deferred request (a PATCH).
+pub const WRITER_DEADLINE: Duration = Duration::from_secs(5);
 
 /// One response as received.
 #[derive(Debug)]
@@ -35,25 +40,28 @@ pub enum ReadEnd {
     Open,
     /// Orderly close (FIN) after everything the server sent.
     Eof,
-    /// Reset: bytes the server sent may have been discarded by our kernel.
+    /// Reset: bytes the server sent may have been discarded.
     Reset,
 }
 
 pub struct Wire {
-    stream: TcpStream,
+    conn: SimConn,
     pub buf: Vec<u8>,
     pub end: ReadEnd,
-    /// We shut down our write side, or a send failed.
+    /// We shut down our write side, or a send could not finish.
     pub write_closed: bool,
     fin_sent: bool,
 }
 
 impl Wire {
-    pub fn connect(addr: SocketAddr) -> Wire {
-        let stream = TcpStream::connect(addr).expect("connect to the fuzzing server");
-        stream.set_nodelay(true).expect("TCP_NODELAY");
+    /// Opens a connection whose buffers hold `window_bytes` each way.
+    pub fn connect(server: &mut SimServer, window_bytes: usize) -> Wire {
+        let conn = server
+            .worker
+            .connect(std::net::IpAddr::from([127, 0, 0, 1]), window_bytes)
+            .expect("the connection table has room (every run closes its connections)");
         Wire {
-            stream,
+            conn,
             buf: Vec::new(),
             end: ReadEnd::Open,
             write_closed: false,
@@ -61,33 +69,31 @@ impl Wire {
         }
     }
 
-    /// Sends `bytes`, reading whatever arrives while the socket will not take more
-    /// (a server blocked writing to us stops reading from us). Returns how many bytes
-    /// were sent; fewer than all if the send failed (the server closed) or did not
-    /// finish within `deadline`, and then nothing more is sent on this connection.
-    pub fn send_counted(&mut self, bytes: &[u8], deadline: Duration) -> usize {
+    /// Sends `bytes`, reading whatever arrives while the server's receive buffer is
+    /// full (a server blocked writing to us stops reading from us). Returns how many
+    /// bytes were sent; fewer than all if the server closed or stopped reading for
+    /// good, and then nothing more is sent on this connection.
+    pub fn send_counted(&mut self, server: &mut SimServer, bytes: &[u8]) -> usize {
         if self.write_closed {
             return 0;
         }
-        let until = Instant::now() + deadline;
         let mut at = 0;
-        self.stream.set_nonblocking(true).expect("nonblocking");
         while at < bytes.len() {
-            match self.stream.write(&bytes[at..]) {
-                Ok(0) => break,
-                Ok(n) => at += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.read_available();
-                    if Instant::now() >= until {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => break,
+            let n = self.conn.send(&bytes[at..]);
+            at += n;
+            server.worker.notify(&self.conn);
+            if n > 0 {
+                continue;
+            }
+            // The server's buffer is full: let it answer and write, then look again.
+            let unread = self.conn.unread_by_server_bytes();
+            self.read_available(server);
+            self.settle(server);
+            let stuck = self.conn.unread_by_server_bytes() == unread;
+            if self.end != ReadEnd::Open || (stuck && !self.read_available(server)) {
+                break;
             }
         }
-        self.stream.set_nonblocking(false).expect("blocking");
         if at < bytes.len() {
             self.write_closed = true;
         }
@@ -95,57 +101,37 @@ impl Wire {
     }
 
     /// Sends our FIN (once), even after a failed send.
-    pub fn shutdown_write(&mut self) {
+    pub fn shutdown_write(&mut self, server: &mut SimServer) {
         if !self.fin_sent {
-            let _ = self.stream.shutdown(Shutdown::Write);
+            self.conn.shutdown_write();
+            server.worker.notify(&self.conn);
             self.fin_sent = true;
             self.write_closed = true;
         }
     }
 
-    /// Reads what is already there without waiting.
-    pub fn read_available(&mut self) {
+    /// Takes what the server has sent so far; `true` if bytes arrived. Reading frees
+    /// room in the window, so the server is told (it may have a blocked write).
+    pub fn read_available(&mut self, server: &mut SimServer) -> bool {
         if self.end != ReadEnd::Open {
-            return;
+            return false;
         }
-        self.stream.set_nonblocking(true).expect("nonblocking");
-        while self.read_once() {}
-        self.stream.set_nonblocking(false).expect("blocking");
+        let before = self.buf.len();
+        match self.conn.receive(&mut self.buf) {
+            ClientRead::Open => {}
+            ClientRead::Eof => self.end = ReadEnd::Eof,
+            ClientRead::Reset => self.end = ReadEnd::Reset,
+        }
+        server.worker.notify(&self.conn);
+        self.buf.len() > before
     }
 
-    /// Waits up to `timeout` for at least one read to return (data or end).
-    pub fn read_wait(&mut self, timeout: Duration) {
-        if self.end != ReadEnd::Open {
-            return;
-        }
-        let timeout = timeout.max(Duration::from_millis(1));
-        self.stream
-            .set_read_timeout(Some(timeout))
-            .expect("read timeout");
-        if self.read_once() {
-            self.read_available();
-        }
-    }
-
-    /// One read; `true` if bytes arrived.
-    fn read_once(&mut self) -> bool {
-        let mut chunk = [0u8; 65_536];
-        match self.stream.read(&mut chunk) {
-            Ok(0) => {
-                self.end = ReadEnd::Eof;
-                false
-            }
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                true
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => false,
-            Err(e) if e.kind() == ErrorKind::Interrupted => true,
-            Err(_) => {
-                self.end = ReadEnd::Reset;
-                false
-            }
-        }
+    /// Waits (real time) for the writer thread's replies to deferred requests.
+    pub fn settle(&mut self, server: &mut SimServer) {
+        assert!(
+            server.worker.settle(WRITER_DEADLINE),
+            "the writer thread did not answer a deferred request within {WRITER_DEADLINE:?}"
+        );
     }
 
     /// Takes one complete response off the buffer. `head_only`: the request was HEAD,

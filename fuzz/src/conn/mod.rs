@@ -1,10 +1,13 @@
-//! The `connection` target: one in-process server, driven over loopback TCP by a script
-//! of client actions, with every response checked against the framing model.
+//! The `connection` target: the whole server (store, writer thread, handlers, the
+//! worker's connection state machine) with its worker on the in-memory transport of
+//! `availability_server::runtime::sim`, driven by a script of client actions, with
+//! every response checked against the framing model.
 //!
-//! Over loopback rather than an in-memory transport: the runtime (src/runtime/) is built
-//! on mio's `TcpStream` and has no transport seam, and the fuzzing work must not change
-//! src/. Each run is bounded (at most 20 actions, short waits); the server is started
-//! once per fuzzing process.
+//! No sockets and no sleeps: pauses and stalls move a virtual clock, so a stall past
+//! the head timeout costs nothing and timeouts fire exactly when due. The only real
+//! waiting is for the writer thread's durable commit of a PATCH. Each connection of a
+//! run gets send/receive windows of 64 KiB, 4 KiB or 333 bytes (picked from the script
+//! length and the connection's number), so full buffers and blocked writes are common.
 //!
 //! Invariants checked (a violation panics, which libFuzzer records as a crash):
 //! - every response is HTTP/1.1 with exactly one Content-Length (and Content-Type, Date,
@@ -23,99 +26,102 @@ pub mod expect;
 pub mod menu;
 mod session;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::cell::RefCell;
 
 use availability_server::config::Config;
-use availability_server::server::ServerHandle;
+use availability_server::server::{SimServer, start_sim};
 
 use actions::Script;
+use client::{ReadEnd, Wire};
 use expect::Mirror;
 
-/// Server head/body timeout; a stall action sleeps past it. Twice the longest run
-/// without stalls (20 reads of at most 49 ms), so only stalls normally reach it.
+/// Server head/body timeout; a stall action moves the clock past it.
 pub const HEAD_TIMEOUT_MS: u64 = 2000;
-/// Server keep-alive idle timeout; only many stalls in a row reach it.
+/// Server keep-alive idle timeout; only several stalls in a row reach it.
 pub const IDLE_TIMEOUT_MS: u64 = 10_000;
+/// The server's timer wheel tick: timers fire up to this late, never early.
+pub const TIMER_TICK_MS: u64 = 100;
+/// Longer than any run's virtual time (20 stalls of 2.3 s plus two 5 s waits), so a
+/// client that is slow to read is never cut off.
+const WRITE_TIMEOUT_MS: u64 = 120_000;
+/// Send/receive windows a connection may get.
+const WINDOWS_BYTES: [usize; 3] = [64 * 1024, 4096, 333];
 
 struct Fixture {
-    /// Kept (never shut down) so the server serves until the process exits and its
-    /// memory stays reachable (LeakSanitizer).
-    _handle: ServerHandle,
-    addr: SocketAddr,
-    mirror: Mutex<Mirror>,
+    server: SimServer,
+    mirror: Mirror,
 }
 
-/// The server, started on first use and kept for the life of the process. Its data
-/// directory is under `AVAILABILITY_FUZZ_DIR` (else the system temp directory).
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let parent =
-            std::env::var_os("AVAILABILITY_FUZZ_DIR").map_or_else(std::env::temp_dir, Into::into);
-        let dir = parent.join(format!("availability-fuzz-conn-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut config = Config::for_tests(dir);
-        // One worker: a worker that hangs then fails the /health check at once.
-        config.workers = 1;
-        config.rate_limit_burst = 0;
-        config.api_key = Some(menu::API_KEY.to_string());
-        // Never lock out the (deliberately) wrong keys: statuses stay predictable.
-        config.auth_fail_burst = 1_000_000;
-        config.auth_fail_refill_ms = 1;
-        config.header_timeout_ms = HEAD_TIMEOUT_MS;
-        config.body_timeout_ms = HEAD_TIMEOUT_MS;
-        config.idle_timeout_ms = IDLE_TIMEOUT_MS;
-        config.write_timeout_ms = 10_000;
-        let handle = availability_server::server::start(config).expect("the server starts");
-        let addr = handle.http_addr.expect("a plain HTTP listener");
-        Fixture {
-            _handle: handle,
-            addr,
-            mirror: Mutex::new(Mirror::new()),
-        }
-    })
+thread_local! {
+    /// The server, started on first use and kept for the life of the process (its
+    /// week persists across runs, mirrored). Thread-local: the in-memory transport is
+    /// single-threaded, like the worker it stands in for. Its data directory is under
+    /// `AVAILABILITY_FUZZ_DIR` (else the system temp directory).
+    static FIXTURE: RefCell<Option<Fixture>> = const { RefCell::new(None) };
+}
+
+fn start() -> Fixture {
+    let parent =
+        std::env::var_os("AVAILABILITY_FUZZ_DIR").map_or_else(std::env::temp_dir, Into::into);
+    let dir = parent.join(format!("availability-fuzz-conn-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = Config::for_tests(dir);
+    config.workers = 1;
+    config.rate_limit_burst = 0;
+    config.api_key = Some(menu::API_KEY.to_string());
+    // Never lock out the (deliberately) wrong keys: statuses stay predictable.
+    config.auth_fail_burst = 1_000_000;
+    config.auth_fail_refill_ms = 1;
+    config.header_timeout_ms = HEAD_TIMEOUT_MS;
+    config.body_timeout_ms = HEAD_TIMEOUT_MS;
+    config.idle_timeout_ms = IDLE_TIMEOUT_MS;
+    config.write_timeout_ms = WRITE_TIMEOUT_MS;
+    // A small table: every run must close what it opened, or the next cannot connect.
+    config.max_connections = 4;
+    Fixture {
+        server: start_sim(config).expect("the server starts"),
+        mirror: Mirror::new(),
+    }
 }
 
 /// One fuzzing run.
 pub fn run(script: &Script) {
-    let fixture = fixture();
-    let mut mirror = fixture
-        .mirror
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut session = session::Session::open(fixture.addr);
-    for action in &script.0 {
-        if let actions::Action::Reconnect = action {
-            session.finish(&mut mirror);
-            session = session::Session::open(fixture.addr);
-        } else {
-            session.act(action, &mut mirror);
+    FIXTURE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let Fixture { server, mirror } = slot.get_or_insert_with(start);
+        let window = |n: usize| WINDOWS_BYTES[(script.0.len() + n) % WINDOWS_BYTES.len()];
+        let mut connections = 0;
+        let mut session = session::Session::open(server, window(connections));
+        for action in &script.0 {
+            if let actions::Action::Reconnect = action {
+                session.finish(mirror);
+                connections += 1;
+                session = session::Session::open(server, window(connections));
+            } else {
+                session.act(action, mirror);
+            }
         }
-    }
-    session.finish(&mut mirror);
-    drop(mirror);
-    check_health(fixture.addr);
+        session.finish(mirror);
+        assert_eq!(
+            server.worker.open_connections(),
+            0,
+            "a connection outlived its run"
+        );
+        check_health(server);
+    });
 }
 
-/// GET /health on a fresh connection must answer 200 within 3 s.
-fn check_health(addr: SocketAddr) {
-    let mut stream = TcpStream::connect(addr).expect("connect for /health");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .expect("read timeout");
-    stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: f\r\nConnection: close\r\n\r\n")
-        .expect("send /health");
-    let mut answer = Vec::new();
-    let read = stream.read_to_end(&mut answer);
+/// GET /health on a fresh connection must answer 200 at once.
+fn check_health(server: &mut SimServer) {
+    let mut wire = Wire::connect(server, WINDOWS_BYTES[0]);
+    let request = b"GET /health HTTP/1.1\r\nHost: f\r\nConnection: close\r\n\r\n";
+    assert_eq!(wire.send_counted(server, request), request.len());
+    wire.read_available(server);
     assert!(
-        read.is_ok()
-            && answer.starts_with(b"HTTP/1.1 200 ")
-            && answer.ends_with(b"{\"status\":\"ok\"}"),
-        "the server no longer answers /health on a fresh connection: {read:?}, {:?}",
-        String::from_utf8_lossy(&answer)
+        wire.end == ReadEnd::Eof
+            && wire.buf.starts_with(b"HTTP/1.1 200 ")
+            && wire.buf.ends_with(b"{\"status\":\"ok\"}"),
+        "the server no longer answers /health on a fresh connection: {:?}",
+        String::from_utf8_lossy(&wire.buf)
     );
 }

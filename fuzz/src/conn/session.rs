@@ -1,25 +1,27 @@
 //! One connection of a `connection` run: performs actions, records every byte sent,
 //! and matches what comes back against the framing of those bytes.
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
-
 use availability_server::http::Method;
+use availability_server::server::SimServer;
 
 use super::actions::Action;
 use super::client::{ReadEnd, Response, Wire};
 use super::expect::{Mirror, check_response};
 use super::menu::{self, MenuRequest};
-use super::{HEAD_TIMEOUT_MS, IDLE_TIMEOUT_MS};
+use super::{HEAD_TIMEOUT_MS, IDLE_TIMEOUT_MS, TIMER_TICK_MS};
 use crate::framing::{Framing, Stop, frame_stream};
 
 /// The interim response to `Expect: 100-continue`.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-/// Longest a send, or the wait for answers to complete requests, may take.
-const ANSWER_DEADLINE: Duration = Duration::from_secs(5);
+/// Virtual time the server may take to answer complete requests, or to close after
+/// our FIN.
+const ANSWER_DEADLINE_MS: u64 = 5000;
+/// Virtual time between looks while waiting for answers.
+const WAIT_STEP_MS: u64 = 20;
 
-pub struct Session {
+pub struct Session<'s> {
+    server: &'s mut SimServer,
     wire: Wire,
     sent: Vec<u8>,
     framing: Framing,
@@ -35,15 +37,19 @@ pub struct Session {
     seq: u64,
     /// Index of the request a `100 Continue` was last taken for (at most one each).
     continued: Option<usize>,
-    opened: Instant,
-    /// (stream offset after the send, when it was sent), for every send.
-    sends: Vec<(usize, Instant)>,
+    /// Virtual ms at the accept.
+    opened_ms: u64,
+    /// (stream offset after the send, virtual ms when it was sent), for every send.
+    sends: Vec<(usize, u64)>,
 }
 
-impl Session {
-    pub fn open(addr: SocketAddr) -> Session {
+impl<'s> Session<'s> {
+    pub fn open(server: &'s mut SimServer, window_bytes: usize) -> Session<'s> {
+        let wire = Wire::connect(server, window_bytes);
+        let opened_ms = server.worker.now_ms();
         Session {
-            wire: Wire::connect(addr),
+            server,
+            wire,
             sent: Vec::new(),
             framing: frame_stream(&[], 0),
             menu: Vec::new(),
@@ -52,7 +58,7 @@ impl Session {
             timed_out: false,
             seq: 0,
             continued: None,
-            opened: Instant::now(),
+            opened_ms,
             sends: Vec::new(),
         }
     }
@@ -72,7 +78,7 @@ impl Session {
                     self.send(&bytes, mirror);
                 } else {
                     self.send(&bytes[..cut], mirror);
-                    std::thread::sleep(Duration::from_millis(2));
+                    self.server.worker.advance_ms(2);
                     self.send(&bytes[cut..], mirror);
                 }
             }
@@ -80,17 +86,20 @@ impl Session {
                 // An idle kept-alive connection outlives this; a fresh one or one holding
                 // part of a request does not.
                 let partial = matches!(self.framing.stop, Stop::NeedMore { partial_bytes, .. } if partial_bytes > 0);
-                std::thread::sleep(Duration::from_millis(HEAD_TIMEOUT_MS + 300));
+                self.server.worker.advance_ms(HEAD_TIMEOUT_MS + 300);
                 self.timed_out |= partial || self.sent.is_empty();
+                self.wire.read_available(self.server);
                 self.pump(mirror);
             }
-            Action::Pause { ms } => std::thread::sleep(Duration::from_millis(u64::from(ms % 20))),
+            Action::Pause { ms } => self.server.worker.advance_ms(u64::from(ms % 20)),
             Action::Read { ms } => {
-                self.wire
-                    .read_wait(Duration::from_millis(u64::from(ms % 50)));
+                self.wire.settle(self.server);
+                self.wire.read_available(self.server);
+                self.server.worker.advance_ms(u64::from(ms % 50));
+                self.wire.read_available(self.server);
                 self.pump(mirror);
             }
-            Action::HalfClose => self.wire.shutdown_write(),
+            Action::HalfClose => self.wire.shutdown_write(self.server),
             Action::Reconnect => unreachable!("handled by the caller"),
         }
     }
@@ -104,13 +113,13 @@ impl Session {
             return;
         }
         let before = self.sent.len();
-        let sent = self.wire.send_counted(bytes, ANSWER_DEADLINE);
+        let sent = self.wire.send_counted(self.server, bytes);
         self.sent.extend_from_slice(&bytes[..sent]);
         if self.sent.len() != before {
             self.framing = frame_stream(&self.sent, 0);
-            self.sends.push((self.sent.len(), Instant::now()));
+            self.sends.push((self.sent.len(), self.server.worker.now_ms()));
         }
-        self.wire.read_available();
+        self.wire.read_available(self.server);
         self.pump(mirror);
     }
 
@@ -227,28 +236,26 @@ impl Session {
         }
     }
 
-    /// Whether one of the server's timers may have fired by now (with 300 ms of slack
-    /// for its 100 ms timer tick): the head/body timer counts from the first byte of
+    /// Whether one of the server's timers may have fired by now. The clock is
+    /// virtual, so this is exact up to the timer wheel's tick: a timer may fire up to
+    /// one tick late, never early. The head/body timer counts from the first byte of
     /// the incomplete request, the fresh-connection timer from the accept, the idle
     /// timer from the last request.
     fn may_have_timed_out(&self) -> bool {
-        let slack = Duration::from_millis(300);
-        let head = Duration::from_millis(HEAD_TIMEOUT_MS) - slack;
+        let now_ms = self.server.worker.now_ms();
         let since_send_of = |offset: usize| {
             let sent_at = self.sends.iter().find(|(end, _)| *end > offset);
-            sent_at.map_or(Duration::ZERO, |(_, at)| at.elapsed())
+            sent_at.map_or(0, |(_, at_ms)| now_ms - at_ms)
         };
         match self.framing.stop {
             Stop::NeedMore { partial_bytes, .. } if partial_bytes > 0 => {
-                since_send_of(self.framing.consumed_bytes) >= head
+                since_send_of(self.framing.consumed_bytes) >= HEAD_TIMEOUT_MS
             }
-            _ if self.sent.is_empty() => self.opened.elapsed() >= head,
-            Stop::NeedMore { .. } => {
-                let idle = Duration::from_millis(IDLE_TIMEOUT_MS) - slack;
-                self.sends
-                    .last()
-                    .is_some_and(|(_, at)| at.elapsed() >= idle)
-            }
+            _ if self.sent.is_empty() => now_ms - self.opened_ms >= HEAD_TIMEOUT_MS,
+            Stop::NeedMore { .. } => self
+                .sends
+                .last()
+                .is_some_and(|(_, at_ms)| now_ms - at_ms >= IDLE_TIMEOUT_MS - TIMER_TICK_MS),
             _ => false,
         }
     }
@@ -289,30 +296,28 @@ impl Session {
 
     /// Waits for every owed answer, closes our side and waits for the server's close.
     pub fn finish(mut self, mirror: &mut Mirror) {
-        let until = Instant::now() + ANSWER_DEADLINE;
+        let until_ms = self.server.worker.now_ms() + ANSWER_DEADLINE_MS;
         while self.wire.end == ReadEnd::Open
             && self.received < self.owed()
             && !self.wire.write_closed
         {
-            if Instant::now() >= until {
+            if self.server.worker.now_ms() >= until_ms {
                 fail(&self, "complete requests not answered within 5 s");
             }
-            self.wire.read_wait(Duration::from_millis(20));
-            self.pump(mirror);
+            self.look(mirror);
         }
         // After our FIN the server answers what it holds, then closes (even when the FIN
-        // came in the same segment as the last request bytes).
-        self.wire.shutdown_write();
-        let until = Instant::now() + ANSWER_DEADLINE;
+        // came in the same event as the last request bytes).
+        self.wire.shutdown_write(self.server);
+        let until_ms = self.server.worker.now_ms() + ANSWER_DEADLINE_MS;
         while self.wire.end == ReadEnd::Open {
-            if Instant::now() >= until {
+            if self.server.worker.now_ms() >= until_ms {
                 fail(
                     &self,
                     "the server kept a half-closed connection open for 5 s",
                 );
             }
-            self.wire.read_wait(Duration::from_millis(20));
-            self.pump(mirror);
+            self.look(mirror);
         }
         self.pump(mirror);
         if self.wire.end == ReadEnd::Eof && !self.wire.buf.is_empty() {
@@ -323,9 +328,21 @@ impl Session {
             mirror.forget(request);
         }
     }
+
+    /// One wait step: the writer's replies, what arrived, then a little virtual time.
+    fn look(&mut self, mirror: &mut Mirror) {
+        self.wire.settle(self.server);
+        self.wire.read_available(self.server);
+        self.pump(mirror);
+        if self.wire.end == ReadEnd::Open {
+            self.server.worker.advance_ms(WAIT_STEP_MS);
+            self.wire.read_available(self.server);
+            self.pump(mirror);
+        }
+    }
 }
 
-fn fail(session: &Session, problem: &str) -> ! {
+fn fail(session: &Session<'_>, problem: &str) -> ! {
     let sent = String::from_utf8_lossy(&session.sent);
     let shown: String = sent.chars().take(4000).collect();
     panic!(
