@@ -35,22 +35,19 @@ fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Running {
     }
     let mut child = cmd.spawn().expect("spawn");
     let (tx, lines) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().expect("stdout");
-    let tx2 = tx.clone();
-    std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .for_each(|l| drop(tx.send(l)))
-    });
-    let stderr = child.stderr.take().expect("stderr");
-    std::thread::spawn(move || {
-        BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .for_each(|l| drop(tx2.send(l)))
-    });
+    forward_lines(child.stdout.take().expect("stdout"), tx.clone());
+    forward_lines(child.stderr.take().expect("stderr"), tx);
     Running { child, lines }
+}
+
+/// Sends each line `from` produces to `to`, from a thread of its own.
+fn forward_lines(from: impl std::io::Read + Send + 'static, to: std::sync::mpsc::Sender<String>) {
+    std::thread::spawn(move || {
+        BufReader::new(from)
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|l| drop(to.send(l)))
+    });
 }
 
 impl Running {

@@ -6,8 +6,8 @@ use super::conn::Phase;
 use super::sink::{MIN_SCRATCH_BYTES, MIN_SEGMENTS, Sink};
 use super::worker::Worker;
 use super::{ConnRef, Handler, Outcome, Rejection, Request};
-use crate::http::chunked::ChunkedDecoder;
-use crate::http::request::{BodyKind, HeadError, Method, parse_head};
+use crate::http::chunked::{ChunkError, ChunkedDecoder};
+use crate::http::request::{BodyKind, Head, HeadError, Method, parse_head};
 
 const TOO_LARGE_HEAD: Rejection = Rejection {
     status: 431,
@@ -95,23 +95,31 @@ impl<H: Handler, S: super::stream::Stream> Worker<H, S> {
                 status: 0,
                 head_request: false,
             };
-            let head = match parse_head(input, max_head_bytes) {
-                Ok(head) => head,
-                Err(HeadError::Incomplete) => break,
-                Err(HeadError::TooLarge) => {
-                    self.handler
-                        .reject(c.peer_ip, c.listener, TOO_LARGE_HEAD, &mut sink);
-                    self.cfg.stats[self.index].record_status(TOO_LARGE_HEAD.status);
-                    c.close_after_flush = true;
-                    progress = true;
-                    break;
+            let (head, framing) = match parse_head(input, max_head_bytes) {
+                Ok(head) => {
+                    let framing = frame_body(&head, input, max_body_bytes, body);
+                    (Some(head), framing)
                 }
-                Err(HeadError::Bad(message)) => {
-                    let rejection = Rejection {
+                Err(HeadError::Incomplete) => break,
+                Err(HeadError::TooLarge) => (None, Framing::Refused(TOO_LARGE_HEAD)),
+                Err(HeadError::Bad(message)) => (
+                    None,
+                    Framing::Refused(Rejection {
                         status: 400,
                         code: "bad_request",
                         message,
-                    };
+                    }),
+                ),
+            };
+            // RFC 9110 §9.3.2: no content in any response to HEAD, refusals included.
+            sink.head_request = head.as_ref().is_some_and(|h| h.method == Method::Head);
+            let (body_len_bytes, request_len_bytes) = match framing {
+                Framing::Complete {
+                    body_len_bytes,
+                    request_len_bytes,
+                } => (body_len_bytes, request_len_bytes),
+                Framing::Incomplete => (0, 0),
+                Framing::Refused(rejection) => {
                     self.handler
                         .reject(c.peer_ip, c.listener, rejection, &mut sink);
                     self.cfg.stats[self.index].record_status(rejection.status);
@@ -120,73 +128,8 @@ impl<H: Handler, S: super::stream::Stream> Worker<H, S> {
                     break;
                 }
             };
-            let is_read = matches!(head.method, Method::Get | Method::Head);
-            sink.head_request = head.method == Method::Head;
-            let mut body_len_bytes = 0;
-            let mut request_len_bytes = 0;
-            let mut body_incomplete = false;
-            match head.body {
-                BodyKind::None | BodyKind::Length(0) => {
-                    body_len_bytes = 0;
-                    request_len_bytes = head.head_len_bytes;
-                }
-                BodyKind::Length(_) | BodyKind::Chunked if is_read => {
-                    self.handler
-                        .reject(c.peer_ip, c.listener, BODY_ON_READ, &mut sink);
-                    self.cfg.stats[self.index].record_status(BODY_ON_READ.status);
-                    c.close_after_flush = true;
-                    progress = true;
-                    break;
-                }
-                BodyKind::Length(n) if n > max_body_bytes as u64 => {
-                    self.handler
-                        .reject(c.peer_ip, c.listener, TOO_LARGE_BODY, &mut sink);
-                    self.cfg.stats[self.index].record_status(TOO_LARGE_BODY.status);
-                    c.close_after_flush = true;
-                    progress = true;
-                    break;
-                }
-                BodyKind::Length(n) => {
-                    let n = n as usize;
-                    if input.len() < head.head_len_bytes + n {
-                        body_incomplete = true;
-                    } else {
-                        body[..n]
-                            .copy_from_slice(&input[head.head_len_bytes..head.head_len_bytes + n]);
-                        body_len_bytes = n;
-                        request_len_bytes = head.head_len_bytes + n;
-                    }
-                }
-                BodyKind::Chunked => {
-                    // Re-decoded from the start each time more arrives: bodies are
-                    // small (bounded by max_body_bytes) and writes are rare.
-                    let mut decoder = ChunkedDecoder::new(max_body_bytes);
-                    let mut decoded_len = 0;
-                    match decoder.decode(&input[head.head_len_bytes..], body, &mut decoded_len) {
-                        Ok(p) if p.done => {
-                            body_len_bytes = decoded_len;
-                            request_len_bytes = head.head_len_bytes + p.consumed_bytes;
-                        }
-                        Ok(_) => body_incomplete = true,
-                        Err(err) => {
-                            let rejection = match err {
-                                crate::http::chunked::ChunkError::TooLarge => TOO_LARGE_BODY,
-                                crate::http::chunked::ChunkError::Bad(message) => Rejection {
-                                    status: 400,
-                                    code: "bad_chunked_body",
-                                    message,
-                                },
-                            };
-                            self.handler
-                                .reject(c.peer_ip, c.listener, rejection, &mut sink);
-                            self.cfg.stats[self.index].record_status(rejection.status);
-                            c.close_after_flush = true;
-                            progress = true;
-                            break;
-                        }
-                    }
-                }
-            }
+            let head = head.expect("only a parsed head frames a request");
+            let body_incomplete = matches!(framing, Framing::Incomplete);
             if body_incomplete {
                 // An `Expect: 100-continue` client sends the body only after this.
                 if head.expect_continue && !c.continue_sent && input.len() == head.head_len_bytes {
@@ -234,6 +177,63 @@ impl<H: Handler, S: super::stream::Stream> Worker<H, S> {
             Parsed::Progress
         } else {
             need_more
+        }
+    }
+}
+
+/// What the bytes after a parsed head amount to.
+enum Framing {
+    /// The whole request is buffered; its decoded body is in `body[..body_len_bytes]`.
+    Complete {
+        body_len_bytes: usize,
+        request_len_bytes: usize,
+    },
+    /// More body bytes are needed.
+    Incomplete,
+    /// The request cannot be served; the connection closes after the refusal.
+    Refused(Rejection),
+}
+
+/// Frames the body of `head` (length or chunked) from `input`, decoding it into `body`.
+fn frame_body(head: &Head<'_>, input: &[u8], max_body_bytes: usize, body: &mut [u8]) -> Framing {
+    let is_read = matches!(head.method, Method::Get | Method::Head);
+    let head_len_bytes = head.head_len_bytes;
+    match head.body {
+        BodyKind::None | BodyKind::Length(0) => Framing::Complete {
+            body_len_bytes: 0,
+            request_len_bytes: head_len_bytes,
+        },
+        BodyKind::Length(_) | BodyKind::Chunked if is_read => Framing::Refused(BODY_ON_READ),
+        BodyKind::Length(n) if n > max_body_bytes as u64 => Framing::Refused(TOO_LARGE_BODY),
+        BodyKind::Length(n) => {
+            let n = n as usize;
+            if input.len() < head_len_bytes + n {
+                return Framing::Incomplete;
+            }
+            body[..n].copy_from_slice(&input[head_len_bytes..head_len_bytes + n]);
+            Framing::Complete {
+                body_len_bytes: n,
+                request_len_bytes: head_len_bytes + n,
+            }
+        }
+        BodyKind::Chunked => {
+            // Re-decoded from the start each time more arrives: bodies are small
+            // (bounded by max_body_bytes) and writes are rare.
+            let mut decoder = ChunkedDecoder::new(max_body_bytes);
+            let mut decoded_len_bytes = 0;
+            match decoder.decode(&input[head_len_bytes..], body, &mut decoded_len_bytes) {
+                Ok(p) if p.done => Framing::Complete {
+                    body_len_bytes: decoded_len_bytes,
+                    request_len_bytes: head_len_bytes + p.consumed_bytes,
+                },
+                Ok(_) => Framing::Incomplete,
+                Err(ChunkError::TooLarge) => Framing::Refused(TOO_LARGE_BODY),
+                Err(ChunkError::Bad(message)) => Framing::Refused(Rejection {
+                    status: 400,
+                    code: "bad_chunked_body",
+                    message,
+                }),
+            }
         }
     }
 }
