@@ -7,6 +7,7 @@
 //! pass `-- <filter>` to run a subset, e.g. `cargo bench --bench core -- parse`.
 
 use std::hint::black_box;
+use std::mem::MaybeUninit;
 use std::time::Duration;
 
 use availability_server::http::date::{IMF_FIXDATE_LEN, format_imf_fixdate};
@@ -101,6 +102,20 @@ fn bench_parse(c: &mut Criterion) {
                     .map(|status| status.is_complete())
             })
         });
+        // The floor parse_head actually builds on: httparse without initialising 64 headers.
+        group.bench_with_input(
+            BenchmarkId::new("httparse_uninit", name),
+            head,
+            |b, head| {
+                b.iter(|| {
+                    let mut headers = [const { MaybeUninit::uninit() }; 64];
+                    let mut req = httparse::Request::new(&mut []);
+                    req.parse_with_uninit_headers(black_box(head), &mut headers)
+                        .ok()
+                        .map(|status| status.is_complete())
+                })
+            },
+        );
     }
     group.finish();
 }
@@ -116,6 +131,13 @@ fn bench_query(c: &mut Criterion) {
             let params = parse_read_params(black_box(SLOT_QUERY), &mut scratch).ok()?;
             let zone = zones::lookup(params.tz?)?;
             Some((zone, params.day, params.time_slot))
+        })
+    });
+    c.bench_function("query/parse_read_params", |b| {
+        b.iter(|| {
+            let mut scratch = [0u8; MAX_TZ_LEN_BYTES];
+            let params = parse_read_params(black_box(SLOT_QUERY), &mut scratch).ok()?;
+            Some((params.tz?.len(), params.day, params.time_slot))
         })
     });
     c.bench_function("query/zones::lookup(America/New_York)", |b| {

@@ -7,6 +7,7 @@
 
 pub mod chunked;
 pub mod date;
+mod fields;
 pub mod query;
 pub mod request;
 pub mod response;

@@ -4,6 +4,8 @@
 //! Unknown keys are ignored, so cache-busting parameters (`?_=1700000000`) never break
 //! a read; every `%` in the query, known key or not, must start a valid escape.
 
+use std::ops::Range;
+
 use chrono::NaiveDate;
 use percent_encoding::percent_decode;
 
@@ -83,21 +85,85 @@ pub fn parse_read_params<'b>(
     query: &[u8],
     tz_scratch: &'b mut [u8; MAX_TZ_LEN_BYTES],
 ) -> Result<ReadParams<'b>, QueryError> {
-    let mut params = ReadParams::default();
-    let mut tz_len: Option<usize> = None;
-    for pair in query.split(|&b| b == b'&').filter(|pair| !pair.is_empty()) {
-        if !escapes_are_valid(pair) {
+    let mut parsed = Parsed::default();
+    // One pass finds each pair's end, its first `=` and whether it has a `%`; separate
+    // split / find / decode passes each paid a mispredicted loop exit per pair.
+    let mut pair_start = 0;
+    let mut eq_at: Option<usize> = None;
+    let mut escaped = false;
+    for (at, &byte) in query.iter().enumerate() {
+        // Most bytes are none of the three: one load and a well-predicted branch.
+        if !IS_DELIMITER[usize::from(byte)] {
+            continue;
+        }
+        match byte {
+            b'&' => {
+                parsed.pair(query, pair_start..at, eq_at, escaped, tz_scratch)?;
+                (pair_start, eq_at, escaped) = (at + 1, None, false);
+            }
+            b'=' => _ = eq_at.get_or_insert(at),
+            _ => escaped = true,
+        }
+    }
+    parsed.pair(query, pair_start..query.len(), eq_at, escaped, tz_scratch)?;
+    let tz_scratch: &'b [u8; MAX_TZ_LEN_BYTES] = tz_scratch;
+    let mut params = parsed.params;
+    params.tz = parsed.tz_len.map(|len| &tz_scratch[..len]);
+    Ok(params)
+}
+
+/// The parameters seen so far; `tz` is decoded into the caller's scratch.
+#[derive(Default)]
+struct Parsed {
+    params: ReadParams<'static>,
+    tz_len: Option<usize>,
+}
+
+/// `&`, `=` and `%`: the bytes that [`parse_read_params`] stops at.
+static IS_DELIMITER: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'&' as usize] = true;
+    table[b'=' as usize] = true;
+    table[b'%' as usize] = true;
+    table
+};
+
+impl Parsed {
+    /// Applies the pair `query[pair]`, whose first `=` (if any) is at `eq_at`.
+    fn pair(
+        &mut self,
+        query: &[u8],
+        pair: Range<usize>,
+        eq_at: Option<usize>,
+        escaped: bool,
+        tz_scratch: &mut [u8; MAX_TZ_LEN_BYTES],
+    ) -> Result<(), QueryError> {
+        if pair.is_empty() {
+            return Ok(());
+        }
+        if escaped && !escapes_are_valid(&query[pair.clone()]) {
             return Err(INVALID_QUERY);
         }
-        let (raw_key, raw_value) = match pair.iter().position(|&b| b == b'=') {
-            Some(eq) => (&pair[..eq], &pair[eq + 1..]),
-            None => (pair, &pair[pair.len()..]),
+        let (key, value) = match eq_at {
+            Some(eq) => (&query[pair.start..eq], &query[eq + 1..pair.end]),
+            None => (&query[pair.clone()], &query[pair.end..pair.end]),
         };
+        let raw = |bytes| Raw { bytes, escaped };
+        self.apply(raw(key), raw(value), tz_scratch)
+    }
+
+    fn apply(
+        &mut self,
+        raw_key: Raw<'_>,
+        raw_value: Raw<'_>,
+        tz_scratch: &mut [u8; MAX_TZ_LEN_BYTES],
+    ) -> Result<(), QueryError> {
         let Some(key) = known_key(raw_key) else {
-            continue;
+            return Ok(());
         };
+        let params = &mut self.params;
         let seen = match key {
-            Key::Tz => tz_len.is_some(),
+            Key::Tz => self.tz_len.is_some(),
             Key::Date => params.date.is_some(),
             Key::Day => params.day.is_some(),
             Key::Time => params.time_slot.is_some(),
@@ -107,16 +173,14 @@ pub fn parse_read_params<'b>(
             return Err(DUPLICATE);
         }
         match key {
-            Key::Tz => tz_len = Some(decode_tz(raw_value, tz_scratch)?),
+            Key::Tz => self.tz_len = Some(decode_tz(raw_value, tz_scratch)?),
             Key::Date => params.date = Some(parse_date(raw_value).ok_or(INVALID_DATE)?),
             Key::Day => params.day = Some(parse_small(raw_value, 6).ok_or(INVALID_DAY)?),
             Key::Time => params.time_slot = Some(parse_time(raw_value).ok_or(INVALID_TIME)?),
             Key::Slot => params.slot = Some(parse_small(raw_value, 47).ok_or(INVALID_SLOT)?),
         }
+        Ok(())
     }
-    let tz_scratch: &'b [u8; MAX_TZ_LEN_BYTES] = tz_scratch;
-    params.tz = tz_len.map(|len| &tz_scratch[..len]);
-    Ok(params)
 }
 
 /// Every `%` is followed by two hex digits (the decoder would pass bad escapes through).
@@ -135,9 +199,9 @@ fn escapes_are_valid(raw: &[u8]) -> bool {
     true
 }
 
-fn known_key(raw_key: &[u8]) -> Option<Key> {
+fn known_key(raw_key: Raw<'_>) -> Option<Key> {
     let mut buf = [0u8; 4];
-    let key = decode_into(raw_key, &mut buf)?;
+    let key = raw_key.decode(&mut buf)?;
     match key {
         b"tz" => Some(Key::Tz),
         b"date" => Some(Key::Date),
@@ -148,28 +212,51 @@ fn known_key(raw_key: &[u8]) -> Option<Key> {
     }
 }
 
-/// Percent-decodes `raw` into `out`; `None` if it does not fit.
-fn decode_into<'o>(raw: &[u8], out: &'o mut [u8]) -> Option<&'o [u8]> {
-    let mut len = 0;
-    for byte in percent_decode(raw) {
-        *out.get_mut(len)? = byte;
-        len += 1;
-    }
-    Some(&out[..len])
+/// A raw key or value, and whether its pair has a `%` at all.
+#[derive(Clone, Copy)]
+struct Raw<'q> {
+    bytes: &'q [u8],
+    escaped: bool,
 }
 
-fn decode_tz(raw: &[u8], scratch: &mut [u8; MAX_TZ_LEN_BYTES]) -> Result<usize, QueryError> {
-    let tz = decode_into(raw, scratch).ok_or(INVALID_TZ)?;
+impl<'q> Raw<'q> {
+    /// Percent-decoded, into `out` if there is anything to decode; `None` if it does
+    /// not fit in `out`.
+    fn decode<'o>(self, out: &'o mut [u8]) -> Option<&'o [u8]>
+    where
+        'q: 'o,
+    {
+        if !self.escaped {
+            return (self.bytes.len() <= out.len()).then_some(self.bytes);
+        }
+        let mut len = 0;
+        for byte in percent_decode(self.bytes) {
+            *out.get_mut(len)? = byte;
+            len += 1;
+        }
+        Some(&out[..len])
+    }
+}
+
+fn decode_tz(raw: Raw<'_>, scratch: &mut [u8; MAX_TZ_LEN_BYTES]) -> Result<usize, QueryError> {
+    let len = if raw.escaped {
+        raw.decode(scratch).ok_or(INVALID_TZ)?.len()
+    } else {
+        let out = scratch.get_mut(..raw.bytes.len()).ok_or(INVALID_TZ)?;
+        out.copy_from_slice(raw.bytes);
+        out.len()
+    };
+    let tz = &scratch[..len];
     if tz.is_empty() || std::str::from_utf8(tz).is_err() {
         return Err(INVALID_TZ);
     }
-    Ok(tz.len())
+    Ok(len)
 }
 
 /// Strict `YYYY-MM-DD`, a real date, years 1900..=2200.
-fn parse_date(raw: &[u8]) -> Option<NaiveDate> {
+fn parse_date(raw: Raw<'_>) -> Option<NaiveDate> {
     let mut buf = [0u8; 10];
-    let text = decode_into(raw, &mut buf)?;
+    let text = raw.decode(&mut buf)?;
     let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = *text else {
         return None;
     };
@@ -183,9 +270,9 @@ fn parse_date(raw: &[u8]) -> Option<NaiveDate> {
 }
 
 /// `HH:MM` with HH 00..=23 and MM 00 or 30, as a slot index 0..=47.
-fn parse_time(raw: &[u8]) -> Option<u8> {
+fn parse_time(raw: Raw<'_>) -> Option<u8> {
     let mut buf = [0u8; 5];
-    let text = decode_into(raw, &mut buf)?;
+    let text = raw.decode(&mut buf)?;
     let [h0, h1, b':', m0, m1] = *text else {
         return None;
     };
@@ -198,9 +285,9 @@ fn parse_time(raw: &[u8]) -> Option<u8> {
 }
 
 /// 1–2 decimal digits (no sign) with a value at most `max`.
-fn parse_small(raw: &[u8], max: u32) -> Option<u8> {
+fn parse_small(raw: Raw<'_>, max: u32) -> Option<u8> {
     let mut buf = [0u8; 2];
-    let value = match *decode_into(raw, &mut buf)? {
+    let value = match *raw.decode(&mut buf)? {
         [d] => digits([d])?,
         [d0, d1] => digits([d0, d1])?,
         _ => return None,

@@ -4,6 +4,10 @@
 //! Everything here borrows from the caller's read buffer and allocates nothing:
 //! headers go into a fixed stack array of [`MAX_HEADERS`] entries.
 
+use std::mem::MaybeUninit;
+
+use super::fields::read_fields;
+
 /// Most header fields accepted in one request; more is answered like an oversized head (431).
 pub const MAX_HEADERS: usize = 64;
 
@@ -77,35 +81,78 @@ pub enum HeadError {
 pub fn parse_head(buf: &[u8], max_head_len_bytes: usize) -> Result<Head<'_>, HeadError> {
     let start = leading_crlf_len(buf)?;
     let window = &buf[..buf.len().min(max_head_len_bytes)];
-    let scan = if start <= window.len() {
-        scan_line_endings(&window[start..])?
-    } else {
-        None // Only the leading CRLF fits in the limit: the head cannot.
+    let Some(rest) = window.get(start..) else {
+        // Only the leading CRLF fits in the limit: the head cannot.
+        return Err(incomplete_or_too_large(buf, max_head_len_bytes));
     };
-    let Some(rel_end) = scan else {
-        // Parse what we have anyway so garbage (e.g. TLS sent to a plain port) is
-        // rejected at once instead of after the head timeout.
-        if let Some(partial) = buf.get(start..window.len()) {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut req = httparse::Request::new(&mut headers);
-            req.parse(partial).map_err(map_httparse_error)?;
-        }
-        return Err(if buf.len() >= max_head_len_bytes {
-            HeadError::TooLarge
-        } else {
-            HeadError::Incomplete
-        });
+    // httparse leaves the entries it does not fill uninitialised: filling all 64 with
+    // EMPTY_HEADER on every request cost a quarter of this function.
+    let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let parsed = req.parse_with_uninit_headers(rest, &mut headers);
+    if let Ok(httparse::Status::Complete(len)) = parsed
+        && only_crlf_line_endings(rest, len, &req)
+    {
+        // Fast path: the framing checks need no separate byte-wise scan (see
+        // `only_crlf_line_endings`). Debug builds (tests, fuzzing) re-check with it.
+        debug_assert_eq!(scan_line_endings(rest), Ok(Some(len)));
+        return build_head(&req, start + len);
+    }
+    // Slow path, for heads that are incomplete, malformed or end lines with a bare LF:
+    // the scan runs first so its errors take precedence over httparse's.
+    let Some(rel_end) = scan_line_endings(rest)? else {
+        // Report garbage (e.g. TLS sent to a plain port) at once instead of after the
+        // head timeout.
+        parsed.map_err(map_httparse_error)?;
+        return Err(incomplete_or_too_large(buf, max_head_len_bytes));
     };
-    let head_end = start + rel_end;
-    let head_bytes = &buf[start..head_end];
-
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    match req.parse(head_bytes).map_err(map_httparse_error)? {
+    let head_bytes = &rest[..rel_end];
+    let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    match req
+        .parse_with_uninit_headers(head_bytes, &mut headers)
+        .map_err(map_httparse_error)?
+    {
         httparse::Status::Complete(n) if n == head_bytes.len() => {}
         // The scan found CRLFCRLF and every line ending is CRLF, so httparse must agree.
         _ => return Err(HeadError::Bad("malformed request head")),
     }
+    build_head(&req, start + rel_end)
+}
+
+fn incomplete_or_too_large(buf: &[u8], max_head_len_bytes: usize) -> HeadError {
+    if buf.len() >= max_head_len_bytes {
+        HeadError::TooLarge
+    } else {
+        HeadError::Incomplete
+    }
+}
+
+/// Whether the head httparse accepted as `head[..len]` has only CRLF line endings, i.e.
+/// whether `scan_line_endings` would find its end at `len` without error.
+///
+/// httparse rejects a CR not followed by LF, CR or LF inside a token or value, and
+/// (in requests) a line starting with whitespace; the one thing it accepts that we do
+/// not is a bare LF ending a line. Lines start at the method and at each field name,
+/// so checking the two bytes before each name, and the last four bytes, covers every
+/// line ending in a few comparisons instead of a pass over every byte.
+fn only_crlf_line_endings(head: &[u8], len: usize, req: &httparse::Request<'_, '_>) -> bool {
+    let base_addr = head.as_ptr().addr();
+    let starts_at_method = req.method.is_some_and(|m| m.as_ptr().addr() == base_addr);
+    let crlf_before = |name: &str| {
+        let at = name.as_ptr().addr().checked_sub(base_addr);
+        at.and_then(|at| head.get(at.checked_sub(2)?..at)) == Some(b"\r\n")
+    };
+    starts_at_method
+        && head[..len].ends_with(b"\r\n\r\n")
+        && req.headers.iter().all(|h| crlf_before(h.name))
+}
+
+/// The `Head` of a request httparse has parsed completely.
+fn build_head<'a>(
+    req: &httparse::Request<'_, 'a>,
+    head_len_bytes: usize,
+) -> Result<Head<'a>, HeadError> {
     let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version)
     else {
         return Err(HeadError::Bad("malformed request line"));
@@ -121,7 +168,7 @@ pub fn parse_head(buf: &[u8], max_head_len_bytes: usize) -> Result<Head<'_>, Hea
         body: fields.body,
         authorization: fields.authorization,
         expect_continue: fields.expect_continue,
-        head_len_bytes: head_end,
+        head_len_bytes,
     })
 }
 
@@ -194,7 +241,11 @@ fn parse_method(method: &str) -> Method {
 /// Splits a request-target into (path, query); see [`Head::path`].
 fn split_target(target: &[u8]) -> Result<(&[u8], &[u8]), HeadError> {
     // httparse admits any non-control byte; a request-target is ASCII and has no fragment.
-    if target.iter().any(|&b| !b.is_ascii_graphic() || b == b'#') {
+    // Branch-free (no early exit) so that it vectorises.
+    let invalid = target.iter().fold(false, |invalid, &b| {
+        invalid | !b.is_ascii_graphic() | (b == b'#')
+    });
+    if invalid {
         return Err(HeadError::Bad(
             "request-target must be ASCII without a fragment",
         ));
@@ -237,146 +288,4 @@ fn strip_scheme(target: &[u8]) -> Option<&[u8]> {
         }
     }
     None
-}
-
-/// What the header fields say about framing, connection and credentials.
-struct Fields<'a> {
-    keep_alive: bool,
-    body: BodyKind,
-    authorization: Option<&'a [u8]>,
-    expect_continue: bool,
-}
-
-fn read_fields<'a>(
-    headers: &[httparse::Header<'a>],
-    minor_version: u8,
-) -> Result<Fields<'a>, HeadError> {
-    let mut host_count = 0usize;
-    let mut content_length: Option<&[u8]> = None;
-    let mut content_length_count = 0usize;
-    let mut transfer_encoding: Option<&[u8]> = None;
-    let mut transfer_encoding_count = 0usize;
-    let mut authorization = None;
-    let mut expect_continue = false;
-    let (mut close, mut keep_alive_token) = (false, false);
-
-    for header in headers {
-        let name = header.name.as_bytes();
-        let value = header.value;
-        if name.eq_ignore_ascii_case(b"host") {
-            host_count += 1;
-            if !value.iter().all(|&b| is_host_byte(b)) {
-                return Err(HeadError::Bad("invalid Host header"));
-            }
-        } else if name.eq_ignore_ascii_case(b"content-length") {
-            content_length_count += 1;
-            content_length = Some(value);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            transfer_encoding_count += 1;
-            transfer_encoding = Some(value);
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in value.split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                close |= token.eq_ignore_ascii_case(b"close");
-                keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
-            }
-        } else if name.eq_ignore_ascii_case(b"authorization") {
-            // Two credentials are ambiguous: which one would we check?
-            if authorization.is_some() {
-                return Err(HeadError::Bad("more than one Authorization header"));
-            }
-            authorization = Some(value);
-        } else if name.eq_ignore_ascii_case(b"expect") {
-            // RFC 9110 §10.1.1: an HTTP/1.0 client's Expect is ignored.
-            expect_continue |=
-                minor_version >= 1 && value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
-        }
-    }
-
-    if host_count > 1 {
-        return Err(HeadError::Bad("more than one Host header"));
-    }
-    if host_count == 0 && minor_version >= 1 {
-        return Err(HeadError::Bad("missing Host header"));
-    }
-    let body = match (content_length, transfer_encoding) {
-        (Some(_), Some(_)) => {
-            return Err(HeadError::Bad("both Content-Length and Transfer-Encoding"));
-        }
-        (None, Some(coding)) => {
-            if transfer_encoding_count > 1 {
-                return Err(HeadError::Bad("more than one Transfer-Encoding header"));
-            }
-            if !coding.eq_ignore_ascii_case(b"chunked") {
-                return Err(HeadError::Bad(
-                    "unsupported Transfer-Encoding (only a single chunked is accepted)",
-                ));
-            }
-            // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
-            if minor_version == 0 {
-                return Err(HeadError::Bad("Transfer-Encoding in an HTTP/1.0 request"));
-            }
-            BodyKind::Chunked
-        }
-        (Some(value), None) => {
-            if content_length_count > 1 {
-                return Err(HeadError::Bad("more than one Content-Length header"));
-            }
-            BodyKind::Length(parse_content_length(value)?)
-        }
-        (None, None) => BodyKind::None,
-    };
-    let keep_alive = if minor_version >= 1 {
-        !close
-    } else {
-        keep_alive_token && !close
-    };
-    Ok(Fields {
-        keep_alive,
-        body,
-        authorization,
-        expect_continue,
-    })
-}
-
-/// `1*DIGIT`, at most 19 digits so the value always fits in a u64.
-fn parse_content_length(value: &[u8]) -> Result<u64, HeadError> {
-    const INVALID: HeadError = HeadError::Bad("invalid Content-Length");
-    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
-        return Err(INVALID);
-    }
-    let mut n: u64 = 0;
-    for &digit in value {
-        n = n
-            .checked_mul(10)
-            .and_then(|n| n.checked_add(u64::from(digit - b'0')))
-            .ok_or(INVALID)?;
-    }
-    Ok(n)
-}
-
-/// Bytes allowed in a Host value: uri-host [ ":" port ] (RFC 3986 reg-name, IP literals).
-fn is_host_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b'%'
-                | b':'
-                | b'['
-                | b']'
-        )
 }
