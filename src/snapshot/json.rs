@@ -1,29 +1,74 @@
 //! JSON bodies: the shared `slots` array of a grid, each zone's prefix, and the
 //! single-slot answer rendered per request into a stack buffer.
 
+use std::sync::OnceLock;
+
 use crate::http::response::ByteWriter;
 use crate::week::grid::Grid;
-use crate::week::{DAY_NAMES, SLOTS_PER_DAY};
+use crate::week::{DAY_NAMES, SLOTS_PER_DAY, SLOTS_PER_WEEK, Status};
 
 /// `"slots":[…]}` closing the week object; shared by every zone with this grid.
+/// Every snapshot renders one per distinct grid (dozens per write), so the 336 × 3
+/// possible entries are rendered once, and a body is 336 copies out of that table.
 pub fn render_slots(grid: &Grid, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"[");
-    for (cell, status) in grid.iter().enumerate() {
-        let (day, slot) = (cell / SLOTS_PER_DAY, cell % SLOTS_PER_DAY);
-        if cell > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"{\"day\":");
-        out.push(b'0' + day as u8);
-        out.extend_from_slice(b",\"day_name\":\"");
-        out.extend_from_slice(DAY_NAMES[day].as_bytes());
-        out.extend_from_slice(b"\",\"time\":\"");
-        out.extend_from_slice(&time_text(slot as u8));
-        out.extend_from_slice(b"\",\"status\":\"");
-        out.extend_from_slice(status.as_str().as_bytes());
-        out.extend_from_slice(b"\"}");
+    let entries = entries();
+    out.reserve(entries.longest_body);
+    out.push(b'[');
+    for (cell, &status) in grid.iter().enumerate() {
+        let (start, end) = entries.spans[cell][status as usize];
+        out.extend_from_slice(&entries.bytes[start as usize..end as usize]);
     }
     out.extend_from_slice(b"]}");
+}
+
+/// Every `{"day":…,"status":"…"}` entry, each cell's with its leading comma.
+struct Entries {
+    bytes: Vec<u8>,
+    /// `spans[cell][status code]`: the entry's byte range in `bytes`.
+    spans: Box<[[(u32, u32); 3]; SLOTS_PER_WEEK]>,
+    /// Bytes of the longest possible `slots` body.
+    longest_body: usize,
+}
+
+fn entries() -> &'static Entries {
+    static ENTRIES: OnceLock<Entries> = OnceLock::new();
+    ENTRIES.get_or_init(|| {
+        let mut bytes = Vec::with_capacity(SLOTS_PER_WEEK * 3 * 80);
+        let mut spans = Box::new([[(0u32, 0u32); 3]; SLOTS_PER_WEEK]);
+        let mut longest_body = b"[]}".len();
+        for (cell, cell_spans) in spans.iter_mut().enumerate() {
+            let mut longest = 0;
+            for status in Status::ALL {
+                let start = bytes.len();
+                if cell > 0 {
+                    bytes.push(b',');
+                }
+                render_entry(cell, status, &mut bytes);
+                cell_spans[status as usize] = (start as u32, bytes.len() as u32);
+                longest = longest.max(bytes.len() - start);
+            }
+            longest_body += longest;
+        }
+        Entries {
+            bytes,
+            spans,
+            longest_body,
+        }
+    })
+}
+
+/// One cell's entry, `{"day":2,"day_name":"Wednesday","time":"14:00","status":"…"}`.
+fn render_entry(cell: usize, status: Status, out: &mut Vec<u8>) {
+    let (day, slot) = (cell / SLOTS_PER_DAY, cell % SLOTS_PER_DAY);
+    out.extend_from_slice(b"{\"day\":");
+    out.push(b'0' + day as u8);
+    out.extend_from_slice(b",\"day_name\":\"");
+    out.extend_from_slice(DAY_NAMES[day].as_bytes());
+    out.extend_from_slice(b"\",\"time\":\"");
+    out.extend_from_slice(&time_text(slot as u8));
+    out.extend_from_slice(b"\",\"status\":\"");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.extend_from_slice(b"\"}");
 }
 
 /// `{"timezone":"…","week_start":"…","slots":` — the per-zone part of a week body.
@@ -75,7 +120,45 @@ pub fn render_slot(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::week::{SLOTS_PER_WEEK, Status};
+
+    /// Every cell in every status, and a full-length body, against entry-by-entry
+    /// rendering (what the table is made of, written out directly).
+    #[test]
+    fn table_rendering_matches_direct_rendering() {
+        let mut grids = Vec::new();
+        for status in Status::ALL {
+            grids.push([status; SLOTS_PER_WEEK]);
+        }
+        let mut mixed = [Status::Unavailable; SLOTS_PER_WEEK];
+        for (cell, status) in mixed.iter_mut().enumerate() {
+            *status = Status::ALL[(cell * 7 + cell / 5) % 3];
+        }
+        grids.push(mixed);
+        for grid in &grids {
+            let mut expected = b"[".to_vec();
+            for (cell, &status) in grid.iter().enumerate() {
+                if cell > 0 {
+                    expected.push(b',');
+                }
+                render_entry(cell, status, &mut expected);
+            }
+            expected.extend_from_slice(b"]}");
+            let mut out = b"prefix".to_vec();
+            render_slots(grid, &mut out);
+            assert_eq!(&out[..6], b"prefix");
+            assert_eq!(out[6..], expected[..]);
+            assert!(expected.len() <= entries().longest_body);
+        }
+        assert_eq!(
+            entries().longest_body,
+            {
+                let mut longest = Vec::new();
+                render_slots(&[Status::Unavailable; SLOTS_PER_WEEK], &mut longest);
+                longest.len()
+            },
+            "unavailable is the longest status"
+        );
+    }
 
     #[test]
     fn week_body_is_the_spec_shape() {

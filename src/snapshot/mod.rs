@@ -177,15 +177,19 @@ pub(crate) fn build(
     use std::collections::HashMap;
     let mut arena = Vec::with_capacity(1 << 20);
     let mut grids: Vec<Grid> = Vec::new();
-    let mut grid_ids: HashMap<Grid, u32> = HashMap::new();
+    // Keyed by the status codes as bytes: hashed in one go, where a `Grid` key would
+    // be hashed one enum at a time (336 hasher calls per map).
+    let mut grid_ids: HashMap<[u8; SLOTS_PER_WEEK], u32> = HashMap::new();
     let grid_of_map: Vec<u32> = maps
         .iter()
         .map(|map| {
             let grid = map.apply(home_week);
-            *grid_ids.entry(grid).or_insert_with(|| {
-                grids.push(grid);
-                (grids.len() - 1) as u32
-            })
+            *grid_ids
+                .entry(grid.map(|status| status as u8))
+                .or_insert_with(|| {
+                    grids.push(grid);
+                    (grids.len() - 1) as u32
+                })
         })
         .collect();
     // Per distinct grid: the shared bodies and the CSV head (no zone in it).

@@ -93,9 +93,19 @@ pub(super) fn map_file(path: &Path, file: &File) -> Result<Mmap, StoreError> {
         .map_err(|err| io_err(path, "memory-map", err))
 }
 
+/// Opens a directory for `fsync` (a read-only handle is enough on Linux).
+pub(super) fn open_dir(dir: &Path) -> Result<File, StoreError> {
+    File::open(dir).map_err(|err| io_err(dir, "open the directory", err))
+}
+
 pub(super) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|handle| handle.sync_all())
+    sync_dir_handle(dir, &open_dir(dir)?)
+}
+
+/// `fsync` of an open directory: makes the entries created or renamed in it durable.
+pub(super) fn sync_dir_handle(dir: &Path, handle: &File) -> Result<(), StoreError> {
+    handle
+        .sync_all()
         .map_err(|err| io_err(dir, "fsync the directory", err))
 }
 
@@ -103,8 +113,11 @@ pub(super) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 /// `stop_after` stopped the procedure (leaving everything as a dead process would).
 /// Any error before the rename leaves the old data file untouched and removes the
 /// temporary file (best effort: a leftover is removed by the next `Store::open`).
+/// `dir` is an open handle on `paths.dir`, kept by the store so that the directory
+/// fsync costs no `open`/`close`.
 pub(super) fn write_image(
     paths: &Paths,
+    dir: &File,
     record: &Record,
     faults: Faults,
     stop_after: Option<CommitStep>,
@@ -138,7 +151,7 @@ pub(super) fn write_image(
     let dir_sync = if faults.dir_fsync {
         Err(io_err(&paths.dir, "fsync the directory", injected_eio()))
     } else {
-        sync_dir(&paths.dir)
+        sync_dir_handle(&paths.dir, dir)
     };
     if stop(CommitStep::SyncedDir) {
         return Ok(None);
@@ -170,7 +183,9 @@ fn fill_temp(
     if faults.temp_fsync {
         return Err(io_err(temp, "fsync", injected_eio()));
     }
-    file.sync_all().map_err(|err| io_err(temp, "fsync", err))?;
+    // fdatasync: the data and the size (what reading it back needs) become durable;
+    // the timestamps need not, so no separate inode flush is forced.
+    file.sync_data().map_err(|err| io_err(temp, "fsync", err))?;
     if stop(CommitStep::SyncedTemp) {
         return Ok(None);
     }

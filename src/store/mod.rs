@@ -5,7 +5,7 @@
 //! - `commit`: the crash-safe write (temp file, fsync, rename, directory fsync).
 //! - `Store`: the lock, the startup load and the current mapping.
 //!
-//! Durability contract of `Store::commit`:
+//! Durability contract of `Store::commit` (and `Store::commit_writes`):
 //! - `Ok(record)`: the new image is durable (renamed and the directory fsynced).
 //! - `Err` from any step before the rename (create, write, fsync of the temporary file,
 //!   map/verify, rename): the data file and the mapping are the old ones, the temporary
@@ -28,7 +28,7 @@ use memmap2::Mmap;
 use crate::week::Week;
 use crate::week::zones::ZoneId;
 
-use commit::{Faults, Paths, io_err, map_file, sync_dir, write_image};
+use commit::{Faults, Paths, io_err, map_file, open_dir, sync_dir, write_image};
 
 #[doc(hidden)]
 pub use commit::CommitStep;
@@ -51,10 +51,23 @@ pub struct Store {
     paths: Paths,
     /// Kept open only to hold the `flock`; dropping the store releases it.
     _lock_file: File,
+    /// The data directory, open for the directory fsync of every commit.
+    dir: File,
     /// The current data file. `record` was decoded and validated from it when mapped.
     map: Mmap,
+    /// The mapping a commit replaced, kept for [`Store::take_retired`].
+    retired: Option<Mmap>,
     record: Record,
     faults: Faults,
+}
+
+/// The mapping of a data file that a commit replaced. Dropping it unmaps the file,
+/// which (the file being unlinked by the rename) frees its inode and block:
+/// file-system work that may wait on the disk, so a caller in a hurry drops it
+/// later (the writer thread: after its replies).
+#[derive(Debug)]
+pub struct RetiredMap {
+    _map: Mmap,
 }
 
 impl Store {
@@ -82,6 +95,7 @@ impl Store {
                 return Err(io_err(&paths.temp, "remove the stale temporary file", err));
             }
         }
+        let dir = open_dir(&paths.dir)?;
         let (map, record) = match File::open(&paths.data) {
             Ok(file) => map_existing(&paths.data, &file)?,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
@@ -91,7 +105,7 @@ impl Store {
                     home_tz: home_tz_for_new_file,
                     week: Week::empty(),
                 };
-                let renamed = write_image(&paths, &record, Faults::default(), None)?
+                let renamed = write_image(&paths, &dir, &record, Faults::default(), None)?
                     .expect("no stop step was requested");
                 renamed.dir_sync?;
                 (renamed.map, record)
@@ -101,7 +115,9 @@ impl Store {
         Ok(Store {
             paths,
             _lock_file: lock_file,
+            dir,
             map,
+            retired: None,
             record,
             faults: Faults::default(),
         })
@@ -125,14 +141,34 @@ impl Store {
     /// Durably replaces the week: generation + 1, the home zone unchanged. See the module
     /// documentation for what `record()` holds after an error.
     pub fn commit(&mut self, week: &Week, now_unix_ms: u64) -> Result<Record, StoreError> {
+        self.commit_writes(week, 1, now_unix_ms)
+    }
+
+    /// Durably replaces the week with the result of `writes` (≥ 1) writes applied in
+    /// order, in one commit: the generation advances by `writes` (one per write, as if
+    /// each had been committed alone; the intermediate states are never on disk, so
+    /// none can be seen after a crash either). Same contract as [`Store::commit`].
+    pub fn commit_writes(
+        &mut self,
+        week: &Week,
+        writes: u64,
+        now_unix_ms: u64,
+    ) -> Result<Record, StoreError> {
         let faults = std::mem::take(&mut self.faults);
-        let next = self.next_record(week, now_unix_ms)?;
-        let renamed =
-            write_image(&self.paths, &next, faults, None)?.expect("no stop step was requested");
+        let next = self.next_record(week, writes, now_unix_ms)?;
+        let renamed = write_image(&self.paths, &self.dir, &next, faults, None)?
+            .expect("no stop step was requested");
         // From here the data file is the new image whatever the directory fsync says.
-        self.map = renamed.map;
+        // The old mapping is not unmapped here (see `RetiredMap`).
+        self.retired = Some(std::mem::replace(&mut self.map, renamed.map));
         self.record = next;
         renamed.dir_sync.map(|()| next)
+    }
+
+    /// The mapping the last commit replaced, if not taken yet; dropping it is the
+    /// caller's business (an untaken one is dropped by the next commit).
+    pub fn take_retired(&mut self) -> Option<RetiredMap> {
+        self.retired.take().map(|map| RetiredMap { _map: map })
     }
 
     /// Test hook: runs a commit up to and including `step`, then stops as if the process
@@ -145,8 +181,8 @@ impl Store {
         step: CommitStep,
     ) -> Result<(), StoreError> {
         let faults = std::mem::take(&mut self.faults);
-        let next = self.next_record(week, now_unix_ms)?;
-        let stopped = write_image(&self.paths, &next, faults, Some(step))?;
+        let next = self.next_record(week, 1, now_unix_ms)?;
+        let stopped = write_image(&self.paths, &self.dir, &next, faults, Some(step))?;
         assert!(stopped.is_none(), "every CommitStep is a stop point");
         Ok(())
     }
@@ -164,14 +200,27 @@ impl Store {
         self.faults.dir_fsync = true;
     }
 
-    fn next_record(&self, week: &Week, now_unix_ms: u64) -> Result<Record, StoreError> {
-        let generation = self.record.generation.checked_add(1).ok_or_else(|| {
+    fn next_record(
+        &self,
+        week: &Week,
+        writes: u64,
+        now_unix_ms: u64,
+    ) -> Result<Record, StoreError> {
+        let refuse = |why: &str| {
             io_err(
                 &self.paths.data,
                 "advance the generation of",
-                io::Error::other("the generation counter is at its maximum"),
+                io::Error::other(why.to_owned()),
             )
-        })?;
+        };
+        if writes == 0 {
+            return Err(refuse("a commit carries at least one write"));
+        }
+        let generation = self
+            .record
+            .generation
+            .checked_add(writes)
+            .ok_or_else(|| refuse("the generation counter is at its maximum"))?;
         Ok(Record {
             generation,
             written_unix_ms: now_unix_ms,

@@ -1,0 +1,89 @@
+//! Responses from the writer thread: the bytes, and their hand-off to the worker that
+//! owns the connection (a channel send, then a wake of that worker's poll).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::{WriteJob, unix_now_ms};
+use crate::api::{ReplyTo, STATE_DRAINING, Shared};
+use crate::http::date::format_imf_fixdate;
+use crate::http::response::{CACHE_NONE, JSON_TYPE, status_line};
+use crate::runtime::ConnRef;
+
+pub(super) fn error_body(code: &str, message: &str, entry: Option<usize>) -> Vec<u8> {
+    let mut error = serde_json::json!({ "code": code, "message": message });
+    if let Some(index) = entry {
+        error["index"] = index.into();
+    }
+    serde_json::json!({ "error": error })
+        .to_string()
+        .into_bytes()
+}
+
+/// A complete response for `job`, counted in the writer's reply statistics.
+pub(super) fn response(
+    shared: &Shared,
+    job: &WriteJob,
+    status: u16,
+    extra_headers: &[&[u8]],
+    body: &[u8],
+) -> Vec<u8> {
+    shared.writer_stats.record_reply(status);
+    // A drain that began while the key was checked still closes the connection.
+    let draining = shared.state.load(Ordering::Acquire) == STATE_DRAINING;
+    let mut out = Vec::with_capacity(256 + body.len());
+    out.extend_from_slice(status_line(status));
+    out.extend_from_slice(JSON_TYPE);
+    out.extend_from_slice(CACHE_NONE);
+    out.extend_from_slice(b"Content-Length: ");
+    out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for header in extra_headers {
+        out.extend_from_slice(header);
+    }
+    let mut date = [0u8; 29];
+    format_imf_fixdate((unix_now_ms() / 1000) as i64, &mut date);
+    out.extend_from_slice(b"Date: ");
+    out.extend_from_slice(&date);
+    out.extend_from_slice(b"\r\n");
+    if let Some(d) = job.rate {
+        out.extend_from_slice(
+            format!(
+                "RateLimit-Limit: {}\r\nRateLimit-Remaining: {}\r\nRateLimit-Reset: {}\r\n",
+                d.limit, d.remaining, d.reset_secs
+            )
+            .as_bytes(),
+        );
+    }
+    if job.close || draining {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if job.http10_keep_alive {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
+/// Replies of one group commit: all are queued first, then each worker concerned is
+/// woken once, instead of one wake (and possibly one context switch) per reply.
+#[derive(Default)]
+pub(super) struct Outbox {
+    wakers: Vec<Arc<mio::Waker>>,
+}
+
+impl Outbox {
+    pub fn push(&mut self, to: &ReplyTo, conn: ConnRef, bytes: Vec<u8>) {
+        if to.tx.send((conn, bytes)).is_ok()
+            && !self.wakers.iter().any(|w| Arc::ptr_eq(w, &to.waker))
+        {
+            self.wakers.push(to.waker.clone());
+        }
+    }
+
+    pub fn wake(self) {
+        for waker in self.wakers {
+            let _ = waker.wake();
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! The writer thread's group commit, driven directly (no sockets): writes queued
+//! together are committed once, each still gets its own generation, refusals do not
+//! touch the others, nobody gets 200 before the commit is durable and the new
+//! snapshot is in place, and a failed commit fails the whole group.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use availability_server::api::{ReplyTo, STATE_SERVING, Shared, parse_patch_body};
+use availability_server::ratelimit::RateLimiter;
+use availability_server::runtime::ConnRef;
+use availability_server::snapshot::{Calendar, Snapshot};
+use availability_server::store::Store;
+use availability_server::week::zones;
+use availability_server::week::{Status, Week};
+use availability_server::writer::{Command, WriteJob, Writer};
+
+const KEY: &str = "group-commit-test-key";
+
+/// A writer thread over a fresh data directory, with one reply channel standing in
+/// for a worker.
+struct Rig {
+    dir: PathBuf,
+    shared: Arc<Shared>,
+    commands: SyncSender<Command>,
+    replies: Receiver<(ConnRef, Vec<u8>)>,
+    reply_to: ReplyTo,
+    _poll: mio::Poll,
+    writer: Option<(Store, Receiver<Command>)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Rig {
+    /// `prepare` may arm a store fault before the writer takes the store.
+    fn new(prepare: impl FnOnce(&mut Store)) -> Rig {
+        zones::init();
+        let dir = common::temp_dir("group");
+        let mut store = Store::open(&dir, zones::utc(), 1_000).expect("store opens");
+        prepare(&mut store);
+        let (commands, inbox) = sync_channel(256);
+        let calendar = Calendar::new(zones::utc(), now_s());
+        let record = store.record();
+        let shared = Arc::new(Shared {
+            snapshot: Arc::new(ArcSwap::from_pointee(
+                calendar.build(&record.week, record.generation),
+            )),
+            limiter: RateLimiter::new(0, 0, 1),
+            auth_failures: RateLimiter::with_interval(100, 60_000, 64),
+            state: AtomicU8::new(STATE_SERVING),
+            writer: commands.clone(),
+            runtime_stats: Arc::from(Vec::new()),
+            writer_stats: Default::default(),
+        });
+        let poll = mio::Poll::new().expect("poll");
+        let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker"));
+        let (tx, replies) = channel();
+        Rig {
+            dir,
+            shared,
+            commands,
+            replies,
+            reply_to: ReplyTo { tx, waker },
+            _poll: poll,
+            writer: Some((store, inbox)),
+            thread: None,
+        }
+    }
+
+    /// Queues a PATCH (connection `index`) without the writer running yet.
+    fn queue(&self, index: u32, key: &str, body: &str) {
+        let job = WriteJob {
+            conn: ConnRef {
+                worker: 0,
+                index,
+                serial: 0,
+            },
+            reply: self.reply_to.clone(),
+            peer_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, (index % 200) as u8 + 1)),
+            key: key.as_bytes().to_vec(),
+            edits: parse_patch_body(body.as_bytes()),
+            close: false,
+            http10_keep_alive: false,
+            rate: None,
+        };
+        self.commands
+            .try_send(Command::Write(Box::new(job)))
+            .unwrap_or_else(|_| panic!("queue has room"));
+    }
+
+    /// Starts the writer thread: everything queued so far is one group.
+    fn start(&mut self) {
+        let (store, inbox) = self.writer.take().expect("not started yet");
+        let keys = availability_server::auth::bootstrap(&self.dir, Some(KEY), None, 4)
+            .expect("keys")
+            .keys;
+        let writer = Writer {
+            store,
+            keys,
+            calendar: Calendar::new(zones::utc(), now_s()),
+            shared: self.shared.clone(),
+        };
+        self.thread = Some(std::thread::spawn(move || writer.run(inbox)));
+    }
+
+    /// The next reply: connection index, status, JSON body; and the generation of
+    /// the snapshot being served when it arrived.
+    fn reply(&self) -> (u32, u16, serde_json::Value, u64) {
+        let (conn, bytes) = self
+            .replies
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a reply");
+        let serving = self.shared.snapshot.load().generation;
+        let text = String::from_utf8(bytes).expect("utf-8");
+        let status: u16 = text[9..12].parse().expect("status code");
+        let body = text.split_once("\r\n\r\n").expect("head end").1;
+        let json = serde_json::from_str(body).expect("JSON body");
+        (conn.index, status, json, serving)
+    }
+
+    fn replies(&self, n: usize) -> Vec<(u32, u16, serde_json::Value, u64)> {
+        let mut all: Vec<_> = (0..n).map(|_| self.reply()).collect();
+        all.sort_by_key(|r| r.0);
+        all
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.shared.snapshot.load_full()
+    }
+
+    fn rebuilds(&self) -> u64 {
+        self.shared.writer_stats.rebuilds.load(Ordering::Relaxed)
+    }
+
+    /// Stops the writer and reopens the data directory.
+    fn stop_and_reopen(mut self) -> Store {
+        let _ = self.commands.send(Command::Stop);
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("writer thread");
+        }
+        Store::open(&self.dir, zones::utc(), 2_000).expect("reopen")
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+fn cell(day: u8, slot: u8, status: &str) -> String {
+    format!(r#"{{"slots":[{{"day":{day},"slot":{slot},"status":"{status}"}}]}}"#)
+}
+
+#[test]
+fn a_queued_group_is_one_commit_with_a_generation_per_write() {
+    let mut rig = Rig::new(|_| {});
+    rig.queue(0, KEY, &cell(0, 0, "available"));
+    rig.queue(1, "not-the-key-at-all", &cell(0, 1, "available"));
+    rig.queue(2, KEY, &cell(1, 5, "available"));
+    rig.queue(3, KEY, r#"{"slots":[{"day":9,"slot":0,"status":"maybe"}]}"#);
+    rig.queue(4, KEY, &cell(1, 5, "maybe")); // later write to the same cell wins
+    rig.queue(
+        5,
+        KEY,
+        r#"{"slots":[{"day":2,"slot":3,"status":"maybe"},{"day":2,"slot":4,"status":"maybe"}]}"#,
+    );
+    rig.start();
+    let replies = rig.replies(6);
+    let statuses: Vec<u16> = replies.iter().map(|r| r.1).collect();
+    assert_eq!(statuses, [200, 401, 200, 400, 200, 200]);
+    // Generations in queue order among the accepted writes, one each.
+    let generations: Vec<u64> = replies
+        .iter()
+        .filter(|r| r.1 == 200)
+        .map(|r| r.2["generation"].as_u64().expect("generation"))
+        .collect();
+    assert_eq!(generations, [1, 2, 3, 4]);
+    assert_eq!(replies[5].2["updated"], 2);
+    for (index, status, _, serving) in &replies {
+        if *status == 200 {
+            assert_eq!(*serving, 4, "connection {index}: answered before the swap");
+        }
+    }
+    assert_eq!(replies[3].2["error"]["index"], 0);
+    assert_eq!(rig.rebuilds(), 1, "one group, one snapshot");
+
+    let mut expected = Week::empty();
+    expected.set(0, 0, Status::Available);
+    expected.set(1, 5, Status::Maybe);
+    expected.set(2, 3, Status::Maybe);
+    expected.set(2, 4, Status::Maybe);
+    let snapshot = rig.snapshot();
+    assert_eq!(snapshot.generation, 4);
+    assert_eq!(snapshot.home_week, expected);
+    let reopened = rig.stop_and_reopen();
+    assert_eq!(reopened.record().generation, 4);
+    assert_eq!(reopened.record().week, expected);
+}
+
+#[test]
+fn writes_after_a_group_continue_the_generations() {
+    let mut rig = Rig::new(|_| {});
+    rig.queue(0, KEY, &cell(3, 0, "available"));
+    rig.queue(1, KEY, &cell(3, 1, "available"));
+    rig.start();
+    assert_eq!(
+        rig.replies(2).iter().map(|r| r.1).collect::<Vec<_>>(),
+        [200, 200]
+    );
+    rig.queue(2, KEY, &cell(3, 2, "available"));
+    let (_, status, json, serving) = rig.reply();
+    assert_eq!(status, 200);
+    assert_eq!(json["generation"], 3);
+    assert_eq!(serving, 3);
+    let reopened = rig.stop_and_reopen();
+    assert_eq!(reopened.record().generation, 3);
+    let week = reopened.record().week;
+    assert!((0..3).all(|slot| week.get(3, slot) == Status::Available));
+}
+
+#[test]
+fn a_failed_fsync_fails_the_whole_group_and_publishes_nothing() {
+    let mut rig = Rig::new(Store::fail_next_fsync);
+    rig.queue(0, KEY, &cell(0, 0, "available"));
+    rig.queue(1, "not-the-key-at-all", &cell(0, 1, "available"));
+    rig.queue(2, KEY, &cell(0, 2, "available"));
+    rig.queue(3, KEY, &cell(0, 3, "available"));
+    rig.start();
+    let replies = rig.replies(4);
+    let statuses: Vec<u16> = replies.iter().map(|r| r.1).collect();
+    assert_eq!(statuses, [503, 401, 503, 503]);
+    for (_, status, json, _) in &replies {
+        if *status == 503 {
+            assert_eq!(json["error"]["code"], "storage_failed");
+        }
+    }
+    assert_eq!(rig.rebuilds(), 0, "nothing uncommitted was published");
+    let snapshot = rig.snapshot();
+    assert_eq!(snapshot.generation, 0);
+    assert_eq!(snapshot.home_week, Week::empty());
+
+    // The next write is generation 1: the failed group left no trace.
+    rig.queue(4, KEY, &cell(5, 5, "maybe"));
+    let (_, status, json, _) = rig.reply();
+    assert_eq!(status, 200);
+    assert_eq!(json["generation"], 1);
+    let reopened = rig.stop_and_reopen();
+    assert_eq!(reopened.record().generation, 1);
+    let mut expected = Week::empty();
+    expected.set(5, 5, Status::Maybe);
+    assert_eq!(reopened.record().week, expected);
+}
+
+#[test]
+fn a_failed_directory_fsync_fails_the_group_but_serves_what_the_file_holds() {
+    let mut rig = Rig::new(Store::fail_next_dir_fsync);
+    rig.queue(0, KEY, &cell(0, 0, "available"));
+    rig.queue(1, KEY, &cell(0, 1, "available"));
+    rig.start();
+    let replies = rig.replies(2);
+    assert!(replies.iter().all(|r| r.1 == 503), "{replies:?}");
+    // The rename happened: the file (and what a restart loads) is the group's result.
+    let snapshot = rig.snapshot();
+    assert_eq!(snapshot.generation, 2);
+    assert_eq!(snapshot.home_week.get(0, 1), Status::Available);
+    let reopened = rig.stop_and_reopen();
+    assert_eq!(reopened.record().generation, 2);
+}
+
+#[test]
+fn a_group_of_only_refusals_commits_nothing() {
+    let mut rig = Rig::new(|_| {});
+    rig.queue(0, "wrong-key-wrong-key", &cell(0, 0, "available"));
+    rig.queue(1, KEY, "{");
+    rig.start();
+    let statuses: Vec<u16> = rig.replies(2).iter().map(|r| r.1).collect();
+    assert_eq!(statuses, [401, 400]);
+    assert_eq!(rig.rebuilds(), 0);
+    let reopened = rig.stop_and_reopen();
+    assert_eq!(reopened.record().generation, 0);
+}
