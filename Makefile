@@ -5,7 +5,7 @@ CARGO ?= cargo
 DATA_DIR ?= ./data
 ARGS ?=
 
-.PHONY: all build release run test lint fmt bench loadtest compare fuzz clean
+.PHONY: all build release run test lint fmt bench loadtest compare writes openloop tls fuzz clean
 
 all: build
 
@@ -40,6 +40,15 @@ loadtest: release
 
 compare: release
 	./scripts/compare.sh
+
+writes: release
+	./scripts/writes.sh
+
+openloop: release
+	./scripts/openloop.sh
+
+tls: release
+	./scripts/tls.sh
 
 fuzz:
 	./scripts/fuzz.sh

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # variables here are used by the scripts that source this file
-# Shared helpers for the benchmark scripts (compare.sh, idle.sh, loadtest.sh).
+# Shared helpers for the benchmark scripts (compare.sh, idle.sh, loadtest.sh, openloop.sh,
+# tls.sh).
 # Source it; it defines functions and a few variables and starts nothing by itself.
 #
 # Every process a script starts is recorded with `track_pid` and killed by PID in
@@ -123,6 +124,9 @@ wait_http_ok() {
 # limiter off, pinned with `taskset -c $1`; extra flags follow. Sets SERVER_PID and
 # SERVER_URL (http://127.0.0.1:PORT). The port is chosen by the kernel and read back
 # from the server's "http listening on ADDR" line.
+# When the extra flags include --tls-cert (and --tls-key), TLS stays on instead: the
+# HTTPS listener is 127.0.0.1:0 too, read back from "https listening on ADDR" into
+# SERVER_HTTPS_URL (https://127.0.0.1:PORT); the plain listener is still there.
 start_server() {
     local cpus="$1"
     shift
@@ -130,9 +134,13 @@ start_server() {
     local data="$WORKDIR/server-data" out="$WORKDIR/server.out"
     mkdir -p "$data"
     : >"$out" # exists before the background start opens it, for the polling below
+    local tls_flags=(--no-tls) arg
+    for arg in "$@"; do
+        [[ "$arg" == --tls-cert || "$arg" == --tls-cert=* ]] && tls_flags=(--listen 127.0.0.1:0)
+    done
     # A fixed key and the cheapest bcrypt cost: start-up is not what is measured here.
     API_KEY="bench-key-not-secret-0123456789" AVAILABILITY_RATE_LIMIT_BURST=0 \
-        taskset -c "$cpus" "$SERVER_BIN" --data-dir "$data" --workers 1 --no-tls \
+        taskset -c "$cpus" "$SERVER_BIN" --data-dir "$data" --workers 1 "${tls_flags[@]}" \
         --http-listen 127.0.0.1:0 --admin-listen off --rate-limit-burst 0 \
         --rate-limit-per-s 0 --bcrypt-cost 4 --home-tz America/New_York "$@" \
         >"$out" 2>&1 &
@@ -146,6 +154,13 @@ start_server() {
         [[ -n "$addr" ]] || sleep 0.05
     done
     SERVER_URL="http://$addr"
+    SERVER_HTTPS_URL=""
+    if [[ "${tls_flags[0]}" != --no-tls ]]; then
+        # "https listening on" is printed before the http line, so it is there by now.
+        addr="$(sed -n 's/^https listening on //p' "$out")"
+        [[ -n "$addr" ]] || die "server did not report its https address: $(cat "$out")"
+        SERVER_HTTPS_URL="https://$addr"
+    fi
     wait_http_ok "$SERVER_URL/health"
 }
 
@@ -155,9 +170,32 @@ start_server() {
 # Requests for /availability and /availability/slot (any query) get week.json and
 # slot.json, so both servers see the very same request bytes.
 # Sets NGINX_PID (master, a child of this shell) and NGINX_PIDS (master and worker).
+#   start_nginx CPUS WWW PORT [TLS_PORT CERT KEY [SESSION_DIRECTIVES]]
+# With TLS_PORT the same server also listens with ssl on 127.0.0.1:TLS_PORT, with CERT
+# and KEY, TLS 1.2 and 1.3, the suites and groups rustls' ring provider offers, client
+# order, and SESSION_DIRECTIVES (default: "ssl_session_cache shared:SSL:1m;
+# ssl_session_tickets off;", a stateful cache like availability-server's). GET /tlsinfo
+# on that server answers 204 and logs "$ssl_protocol $ssl_cipher $ssl_curve" of the
+# connection to $NGINX_TLSINFO_LOG.
 start_nginx() {
     local cpus="$1" www="$2" port="$3" prefix="$WORKDIR/nginx"
+    local tls_port="${4:-}" tls_http="" tls_server=""
     mkdir -p "$prefix/logs" "$prefix/tmp"
+    NGINX_TLSINFO_LOG="$prefix/logs/tlsinfo.log"
+    if [[ -n "$tls_port" ]]; then
+        local cert="${5:?start_nginx: TLS_PORT needs CERT}" key="${6:?start_nginx: TLS_PORT needs KEY}"
+        local session="${7:-ssl_session_cache shared:SSL:1m; ssl_session_tickets off;}"
+        tls_http="log_format tlsinfo '\$ssl_protocol \$ssl_cipher \$ssl_curve';"
+        tls_server="listen 127.0.0.1:$tls_port ssl reuseport backlog=4096;
+        ssl_certificate $cert;
+        ssl_certificate_key $key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_ciphers ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305;
+        ssl_ecdh_curve X25519:prime256v1:secp384r1;
+        ssl_prefer_server_ciphers off;
+        $session
+        location = /tlsinfo { access_log $NGINX_TLSINFO_LOG tlsinfo; return 204; }"
+    fi
     cat >"$prefix/nginx.conf" <<EOF
 worker_processes 1;
 daemon off;
@@ -182,8 +220,10 @@ http {
     fastcgi_temp_path $prefix/tmp/fastcgi;
     uwsgi_temp_path $prefix/tmp/uwsgi;
     scgi_temp_path $prefix/tmp/scgi;
+    $tls_http
     server {
         listen 127.0.0.1:$port reuseport backlog=4096;
+        $tls_server
         default_type application/json;
         location = /availability { alias $www/week.json; }
         location = /availability/slot { alias $www/slot.json; }
@@ -309,4 +349,144 @@ errors = sum(v for k, v in r.get("errors", {}).items() if isinstance(v, int))
 def num(v): return float("nan") if v is None else v
 print(f"{r['rps']:.0f} {num(lat.get('p50')):.0f} {num(lat.get('p99')):.0f} {r['requests']} {errors}")
 EOF
+}
+
+# --- shared by openloop.sh and tls.sh (and free for any script) ----------------------
+
+# The URLs every comparison uses: sets ZONE and the associative array PATHS (slot: one
+# slot, week: the full week, both converted to $ZONE).
+define_bench_paths() {
+    ZONE="Asia/Kolkata"
+    declare -gA PATHS=(
+        [slot]="/availability/slot?tz=$ZONE&day=2&time=14:00"
+        [week]="/availability?tz=$ZONE"
+    )
+}
+
+# Saves our server's answers as the static files start_nginx serves:
+#   save_answers DIR BASE_URL SLOT_PATH WEEK_PATH
+# writes DIR/slot.json, DIR/week.json and DIR/health.json, readable by nginx's workers.
+save_answers() {
+    local www="$1" base="$2" slot="$3" week="$4"
+    mkdir -p "$www"
+    curl -fsS "$base$week" -o "$www/week.json"
+    curl -fsS "$base$slot" -o "$www/slot.json"
+    printf '{"status":"ok"}' >"$www/health.json"
+    chmod -R a+rX "$www"
+}
+
+# Dies unless `curl URL` (extra curl flags after FILE, e.g. -k) returns FILE's bytes.
+check_same_body() {
+    local url="$1" file="$2"
+    shift 2
+    curl -fsS "$@" "$url" -o "$WORKDIR/check.body" || die "GET $url failed"
+    cmp -s "$WORKDIR/check.body" "$file" || die "$url serves a different body than $file"
+}
+
+# A measurement window around one run:
+#   measure_begin SERVER_CPU CLIENT_CPU PID...   (PIDs: the server's processes)
+#   ... run the client ...
+#   measure_end
+# measure_end sets MEASURED_CPU_US (utime+stime of the PIDs, µs), MEASURED_WALL_NS,
+# MEASURED_UTIL (that CPU time as % of one core), MEASURED_BUSY_SERVER and
+# MEASURED_BUSY_CLIENT (non-idle % of each core, every process, from /proc/stat) and
+# MEASURED_FLAG (" ⚠" when the server core was busier than the server by > 15 points:
+# something else ran there).
+measure_begin() {
+    MEASURE_CPUS=("$1" "$2")
+    shift 2
+    MEASURE_PIDS=("$@")
+    MEASURE_TICKS="$(cpu_ticks_sum "$@")"
+    MEASURE_BUSY=("$(cpu_busy_ticks "${MEASURE_CPUS[0]}")" "$(cpu_busy_ticks "${MEASURE_CPUS[1]}")")
+    MEASURE_START_NS="$(date +%s%N)"
+}
+
+measure_end() {
+    MEASURED_WALL_NS=$(($(date +%s%N) - MEASURE_START_NS))
+    local ticks
+    ticks="$(cpu_ticks_sum "${MEASURE_PIDS[@]}")"
+    MEASURED_CPU_US=$(((ticks - MEASURE_TICKS) * 1000000 / CLK_TCK))
+    MEASURED_UTIL=$((MEASURED_CPU_US * 100000 / MEASURED_WALL_NS))
+    MEASURED_BUSY_SERVER=$((($(cpu_busy_ticks "${MEASURE_CPUS[0]}") - MEASURE_BUSY[0]) * 100000000000 / CLK_TCK / MEASURED_WALL_NS))
+    MEASURED_BUSY_CLIENT=$((($(cpu_busy_ticks "${MEASURE_CPUS[1]}") - MEASURE_BUSY[1]) * 100000000000 / CLK_TCK / MEASURED_WALL_NS))
+    MEASURED_FLAG=""
+    if ((MEASURED_BUSY_SERVER - MEASURED_UTIL > 15)); then MEASURED_FLAG=" ⚠"; fi
+}
+
+# Runs loadgen once (one thread pinned to CPUS, --json -q), its flags after CPUS:
+#   run_loadgen_json OUT CPUS FLAG... URL
+# OUT gets the JSON, OUT.err its stderr, OUT.time "wall user sys" seconds of loadgen.
+run_loadgen_json() {
+    local out="$1" cpus="$2"
+    shift 2
+    [[ -x "$LOADGEN_BIN" ]] || die "$LOADGEN_BIN is missing (cargo build --release -p loadgen)"
+    local TIMEFORMAT='%3R %3U %3S'
+    { time taskset -c "$cpus" "$LOADGEN_BIN" -t1 --json -q --cpus "$cpus" "$@" \
+        >"$out" 2>"$out.err"; } 2>"$out.time" \
+        || die "loadgen $* failed: $(cat "$out" "$out.err")"
+}
+
+# One measured loadgen run (measure_begin/end around run_loadgen_json):
+#   measured_loadgen SERVER_CPU CLIENT_CPU "SERVER_PIDS" URL FLAG...
+# prints one line (flag: "!" when the server core was busy with something else, else "-"):
+#   "rps offered p50 p90 p99 p999 max requests errors unsent client% util busy0 busy1 flag per_req"
+# (loadgen_stats' fields, then the measure_end figures and server CPU µs per request).
+measured_loadgen() {
+    local server_cpu="$1" client_cpu="$2" url="$4" pids out
+    read -r -a pids <<<"$3"
+    shift 4
+    out="$(mktemp "$WORKDIR/loadgen-XXXXXX.json")"
+    measure_begin "$server_cpu" "$client_cpu" "${pids[@]}"
+    run_loadgen_json "$out" "$client_cpu" "$@" "$url"
+    measure_end
+    local stats requests flag="-"
+    stats="$(loadgen_stats "$out")"
+    requests="$(awk '{ print $8 }' <<<"$stats")"
+    [[ -n "$MEASURED_FLAG" ]] && flag="!"
+    echo "$stats $MEASURED_UTIL $MEASURED_BUSY_SERVER $MEASURED_BUSY_CLIENT $flag" \
+        "$(awk -v c="$MEASURED_CPU_US" -v n="$requests" 'BEGIN { printf "%.2f", c / (n > 0 ? n : 1) }')"
+}
+
+# One line from a run_loadgen_json result:
+#   "rps offered p50 p90 p99 p999 max requests errors unsent client_cpu_pct"
+# (latency in µs; offered and unsent are "-" in closed loop; client_cpu_pct is loadgen's
+# user+sys time as % of its wall time).
+loadgen_stats() {
+    python3 - "$1" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+wall, user, sys_ = (float(x) for x in open(sys.argv[1] + ".time").read().split())
+lat = r.get("latency_us", {})
+errors = sum(v for v in r.get("errors", {}).values() if isinstance(v, int))
+def num(v): return "n/a" if v is None else f"{v:.0f}"
+offered = r.get("offered_rps")
+unsent = r.get("unsent")
+print(f"{r['rps']:.0f}", "-" if offered is None else f"{offered:.0f}",
+      *(num(lat.get(k)) for k in ("p50", "p90", "p99", "p999", "max")),
+      r["requests"], errors, "-" if unsent is None else unsent,
+      f"{100 * (user + sys_) / max(wall, 1e-9):.0f}")
+PY
+}
+
+# Median of repeated runs: reads lines "KEY|rest" (KEY numeric) on stdin and prints
+# "LOW|HIGH|LINE": the smallest and largest KEY and the whole line with the median KEY.
+median_run() {
+    sort -t'|' -k1,1g | awk -F'|' '
+        { v[NR] = $1; line[NR] = $0 }
+        END { if (NR == 0) exit 1; print v[1] "|" v[NR] "|" line[int((NR + 1) / 2)] }'
+}
+
+# A / B with two decimals, "<0.01" below that ("n/a" when either is not a positive number).
+fmt_ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 <= 0) print "n/a"
+        else if (a / b < 0.005) print "<0.01"
+        else printf "%.2f\n", a / b }'
+}
+
+# One line about the machine and its load right now (and at start, when $LOAD_AT_START is set).
+machine_line() {
+    echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)," \
+        "Linux $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)${LOAD_AT_START:+ (at start: $LOAD_AT_START)};" \
+        "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') ($(nginx -V 2>&1 | sed -n 's/.*running with \(OpenSSL [^ ]*\).*/\1/p;s/^built with \(OpenSSL [^ ]*\)[^(]*$/\1/p' | head -n1))."
 }

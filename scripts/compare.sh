@@ -42,11 +42,7 @@ MODES="${MODES:-keepalive close pipeline}"
 SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
 FLOOR_BIN="${FLOOR_BIN:-$ROOT/target/release/examples/fixed_server}"
-ZONE="Asia/Kolkata"
-declare -A PATHS=(
-    [slot]="/availability/slot?tz=$ZONE&day=2&time=14:00"
-    [week]="/availability?tz=$ZONE"
-)
+define_bench_paths # sets ZONE and PATHS (slot, week)
 
 need nginx:nginx wrk:wrk curl:curl taskset:util-linux python3:python3
 [[ "$SYSCALLS" == 1 ]] && need perf:linux-perf
@@ -64,11 +60,7 @@ PORT[ours]="${SERVER_URL##*:}"
 PIDS[ours]="$SERVER_PID"
 
 WWW="$WORKDIR/www"
-mkdir -p "$WWW"
-curl -fsS "$SERVER_URL${PATHS[week]}" -o "$WWW/week.json"
-curl -fsS "$SERVER_URL${PATHS[slot]}" -o "$WWW/slot.json"
-printf '{"status":"ok"}' >"$WWW/health.json"
-chmod -R a+rX "$WWW"
+save_answers "$WWW" "$SERVER_URL" "${PATHS[slot]}" "${PATHS[week]}"
 PORT[nginx]="$(free_port)"
 start_nginx "$SERVER_CPU" "$WWW" "${PORT[nginx]}"
 PIDS[nginx]="${NGINX_PIDS[*]}"
