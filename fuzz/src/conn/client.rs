@@ -47,6 +47,8 @@ pub enum ReadEnd {
 pub struct Wire {
     conn: SimConn,
     pub buf: Vec<u8>,
+    /// Bytes received over the connection's life (`buf` is drained as responses parse).
+    pub received_bytes: u64,
     pub end: ReadEnd,
     /// We shut down our write side, or a send could not finish.
     pub write_closed: bool,
@@ -63,6 +65,7 @@ impl Wire {
         Wire {
             conn,
             buf: Vec::new(),
+            received_bytes: 0,
             end: ReadEnd::Open,
             write_closed: false,
             fin_sent: false,
@@ -123,6 +126,7 @@ impl Wire {
             ClientRead::Reset => self.end = ReadEnd::Reset,
         }
         server.worker.notify(&self.conn);
+        self.received_bytes += (self.buf.len() - before) as u64;
         self.buf.len() > before
     }
 

@@ -15,7 +15,7 @@
 //!   status SPEC §4–5 gives that request (for menu requests, also the marker in its body);
 //! - nothing arrives after a `Connection: close` response, and the server only closes
 //!   when it said so, rejected the stream, timed out, or we closed first; after our FIN
-//!   it answers what it holds and closes within 5 s;
+//!   it answers what it holds and closes, never going 5 s without sending a byte;
 //! - at most one `100 Continue`, and only for a request that asked for it;
 //! - reads in the home zone match every acknowledged write (no torn or stale snapshot);
 //! - after each run, /health still answers on a fresh connection.
@@ -41,7 +41,8 @@ pub const HEAD_TIMEOUT_MS: u64 = 2000;
 pub const IDLE_TIMEOUT_MS: u64 = 10_000;
 /// The server's timer wheel tick: timers fire up to this late, never early.
 pub const TIMER_TICK_MS: u64 = 100;
-/// Longer than any run's virtual time (20 stalls of 2.3 s plus two 5 s waits), so a
+/// Longer than any run's virtual time (20 stalls of 2.3 s plus the waits, where time
+/// moves only while nothing arrives), so a
 /// client that is slow to read is never cut off.
 const WRITE_TIMEOUT_MS: u64 = 120_000;
 /// Send/receive windows a connection may get.
