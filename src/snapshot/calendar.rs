@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use chrono::{Days, NaiveDate};
 
 use super::Snapshot;
+use super::prefix::Prefixes;
+use crate::http::date::write_ymd;
 use crate::week::Week;
 use crate::week::grid::{CellMap, current_week_start, week_end_unix_secs};
 use crate::week::zones::{self, ZoneId};
@@ -13,6 +15,8 @@ use crate::week::zones::{self, ZoneId};
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ZoneWeeks {
     pub starts: [NaiveDate; 2],
+    /// `starts` as `YYYY-MM-DD`.
+    pub start_texts: [[u8; 10]; 2],
     pub maps: [u32; 2],
     pub switch_at_unix_s: i64,
     pub expires_at_unix_s: i64,
@@ -22,6 +26,8 @@ pub struct Calendar {
     home: ZoneId,
     maps: Vec<CellMap>,
     zones: Vec<ZoneWeeks>,
+    /// Kept in step with `zones` (see `prefix.rs`).
+    prefixes: Prefixes,
 }
 
 impl Calendar {
@@ -31,6 +37,7 @@ impl Calendar {
             home,
             maps: Vec::new(),
             zones: Vec::new(),
+            prefixes: Prefixes::render(&[]),
         };
         let mut index = HashMap::new();
         let zones: Vec<ZoneWeeks> = zones::all()
@@ -39,6 +46,7 @@ impl Calendar {
                 cal.weeks_from(zone, start, &mut index)
             })
             .collect();
+        cal.prefixes = Prefixes::render(&zones);
         cal.zones = zones;
         cal
     }
@@ -60,8 +68,12 @@ impl Calendar {
             })
         };
         let maps = [map_id(start), map_id(next)];
+        let mut start_texts = [[0u8; 10]; 2];
+        write_ymd(start, &mut start_texts[0]);
+        write_ymd(next, &mut start_texts[1]);
         ZoneWeeks {
             starts: [start, next],
+            start_texts,
             maps,
             switch_at_unix_s: week_end_unix_secs(zone, start),
             expires_at_unix_s: week_end_unix_secs(zone, next),
@@ -108,6 +120,7 @@ impl Calendar {
             };
             zones.push(fresh);
         }
+        self.prefixes = Prefixes::render(&zones);
         self.zones = zones;
         true
     }
@@ -118,6 +131,13 @@ impl Calendar {
 
     /// Renders every zone's answers for `week`.
     pub fn build(&self, week: &Week, generation: u64) -> Snapshot {
-        super::build(self.home, week, generation, &self.maps, &self.zones)
+        super::build(
+            self.home,
+            week,
+            generation,
+            &self.maps,
+            &self.zones,
+            &self.prefixes,
+        )
     }
 }

@@ -21,6 +21,11 @@ pub fn render_slots(grid: &Grid, out: &mut Vec<u8>) {
     out.extend_from_slice(b"]}");
 }
 
+/// Bytes of the longest `slots` body [`render_slots`] can write.
+pub fn longest_slots_len_bytes() -> usize {
+    entries().longest_body
+}
+
 /// Every `{"day":…,"status":"…"}` entry, each cell's with its leading comma.
 struct Entries {
     bytes: Vec<u8>,

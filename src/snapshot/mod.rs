@@ -10,6 +10,7 @@
 mod calendar;
 pub mod csv;
 pub mod json;
+mod prefix;
 
 use chrono::NaiveDate;
 
@@ -126,8 +127,7 @@ pub fn render_head(content_type: &[u8], len_bytes: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(content_type);
     out.extend_from_slice(CACHE_READ);
     out.extend_from_slice(b"Content-Length: ");
-    out.extend_from_slice(itoa::Buffer::new().format(len_bytes).as_bytes());
-    out.extend_from_slice(b"\r\n");
+    push_length_tail(len_bytes, out);
 }
 
 /// Which answer a request wants, for answers built on demand.
@@ -166,16 +166,21 @@ pub fn render_on_demand(
     (head, body, grid)
 }
 
-/// Renders a snapshot from distinct cell maps: `zone_maps[zone] = [(week_start, map index); 2]`.
+/// Renders a snapshot from distinct cell maps: `zone_weeks[zone].maps = [map index; 2]`.
+///
+/// Runs on every write, so it avoids per-zone work: the zones' JSON prefixes arrive
+/// rendered (one copy), the home week is decoded once for all maps, and the arena is
+/// sized up front so it never reallocates (a realloc copied ~1 MB per write).
 pub(crate) fn build(
     home_tz: ZoneId,
     home_week: &Week,
     generation: u64,
     maps: &[CellMap],
     zone_weeks: &[calendar::ZoneWeeks],
+    prefixes: &prefix::Prefixes,
 ) -> Snapshot {
     use std::collections::HashMap;
-    let mut arena = Vec::with_capacity(1 << 20);
+    let home = home_week.statuses();
     let mut grids: Vec<Grid> = Vec::new();
     // Keyed by the status codes as bytes: hashed in one go, where a `Grid` key would
     // be hashed one enum at a time (336 hasher calls per map).
@@ -183,7 +188,7 @@ pub(crate) fn build(
     let grid_of_map: Vec<u32> = maps
         .iter()
         .map(|map| {
-            let grid = map.apply(home_week);
+            let grid = map.apply_to(&home);
             *grid_ids
                 .entry(grid.map(|status| status as u8))
                 .or_insert_with(|| {
@@ -192,6 +197,15 @@ pub(crate) fn build(
                 })
         })
         .collect();
+    let json_head_start = head_start(crate::http::response::JSON_TYPE);
+    let per_grid_bytes = json::longest_slots_len_bytes()
+        + csv::longest_len_bytes()
+        + head_start(crate::http::response::CSV_TYPE).len()
+        + LENGTH_TAIL_MAX_BYTES;
+    let capacity_bytes = grids.len() * per_grid_bytes
+        + prefixes.bytes.len()
+        + zone_weeks.len() * 2 * (json_head_start.len() + LENGTH_TAIL_MAX_BYTES);
+    let mut arena = Vec::with_capacity(capacity_bytes);
     // Per distinct grid: the shared bodies and the CSV head (no zone in it).
     let shared: Vec<(Span, Span, Span)> = grids
         .iter()
@@ -204,25 +218,24 @@ pub(crate) fn build(
             (slots, csv_body, csv_head)
         })
         .collect();
+    let prefix_base = arena.len();
+    arena.extend_from_slice(&prefixes.bytes);
     let zones_out = zone_weeks
         .iter()
         .enumerate()
         .map(|(zone_index, zw)| {
-            let name = zones::name(ZoneId(zone_index as u16));
             let mut week = |w: usize| {
                 let grid = grid_of_map[zw.maps[w] as usize];
                 let (json_slots, csv_body, csv_head) = shared[grid as usize];
-                let mut text = [0u8; 10];
-                write_ymd(zw.starts[w], &mut text);
-                let json_prefix =
-                    push_span(&mut arena, |out| json::render_prefix(name, &text, out));
+                let json_prefix = prefixes.span_at(prefix_base, zone_index, w);
                 let body_len = (json_prefix.len + json_slots.len) as usize;
                 let json_head = push_span(&mut arena, |out| {
-                    render_head(crate::http::response::JSON_TYPE, body_len, out)
+                    out.extend_from_slice(&json_head_start);
+                    push_length_tail(body_len, out);
                 });
                 WeekAnswer {
                     week_start: zw.starts[w],
-                    week_start_text: text,
+                    week_start_text: zw.start_texts[w],
                     grid,
                     json_head,
                     json_prefix,
@@ -239,6 +252,11 @@ pub(crate) fn build(
             }
         })
         .collect();
+    assert!(
+        arena.len() <= capacity_bytes,
+        "snapshot arena outgrew its estimate: {} > {capacity_bytes}",
+        arena.len()
+    );
     debug_assert!(grids.iter().all(|g| g.len() == SLOTS_PER_WEEK));
     Snapshot {
         arena,
@@ -248,6 +266,22 @@ pub(crate) fn build(
         home_tz,
         home_week: *home_week,
     }
+}
+
+/// Longest `{n}\r\n` after `Content-Length: ` (a u32 length).
+const LENGTH_TAIL_MAX_BYTES: usize = 10 + 2;
+
+/// A 200 head up to and including `Content-Length: `.
+fn head_start(content_type: &[u8]) -> Vec<u8> {
+    let mut head = Vec::with_capacity(128);
+    render_head(content_type, 0, &mut head);
+    head.truncate(head.len() - b"0\r\n".len());
+    head
+}
+
+fn push_length_tail(len_bytes: usize, out: &mut Vec<u8>) {
+    out.extend_from_slice(itoa::Buffer::new().format(len_bytes).as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]

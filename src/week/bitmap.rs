@@ -131,6 +131,15 @@ impl Week {
         Status::from_code(code).expect("week holds only valid codes")
     }
 
+    /// Every slot's status, in index order (one decode for callers that read them all).
+    pub fn statuses(&self) -> [Status; SLOTS_PER_WEEK] {
+        let mut out = [Status::Unavailable; SLOTS_PER_WEEK];
+        for (index, status) in out.iter_mut().enumerate() {
+            *status = self.get_index(index);
+        }
+        out
+    }
+
     pub fn get(&self, day: usize, slot: usize) -> Status {
         assert!(day < DAYS_PER_WEEK && slot < SLOTS_PER_DAY);
         self.get_index(day * SLOTS_PER_DAY + slot)

@@ -192,10 +192,12 @@ impl CellMap {
     /// The viewer grid for `home_week`: each cell is the least available of its home
     /// slots, `Unavailable` when it has none.
     pub fn apply(&self, home_week: &Week) -> Grid {
-        let mut home = [Status::Unavailable; SLOTS_PER_WEEK];
-        for (index, status) in home.iter_mut().enumerate() {
-            *status = home_week.get_index(index);
-        }
+        self.apply_to(&home_week.statuses())
+    }
+
+    /// [`CellMap::apply`] to a week already decoded with [`Week::statuses`]: a
+    /// snapshot applies dozens of maps to one week and decodes it once.
+    pub fn apply_to(&self, home: &[Status; SLOTS_PER_WEEK]) -> Grid {
         let mut grid = [Status::Unavailable; SLOTS_PER_WEEK];
         for (cell, status) in grid.iter_mut().enumerate() {
             let slots = self.home_slots(cell);
