@@ -147,6 +147,49 @@ fn an_incomplete_head_times_out_on_the_virtual_clock() {
 }
 
 #[test]
+fn a_timeout_answer_that_fills_the_window_arrives_whole_before_the_close() {
+    // A fuzzing finding: the 408 went out as far as the window allowed and the
+    // connection closed at once, ending the stream in the middle of a response.
+    let (mut s, dir) = server(|c| c.header_timeout_ms = 2000);
+    let window_bytes = 100; // smaller than the 408 (head and JSON body)
+    let conn = s.worker.connect(PEER, window_bytes).expect("a slot");
+    send(&mut s, &conn, b"GET /health HTTP/1.1\r\nHo");
+    s.worker.advance_ms(2500);
+    let mut got = Vec::new();
+    let mut end = ClientRead::Open;
+    for _ in 0..100 {
+        let before = got.len();
+        end = conn.receive(&mut got);
+        s.worker.notify(&conn);
+        assert!(got.len() - before <= window_bytes, "one window at a time");
+        if end != ClientRead::Open {
+            break;
+        }
+    }
+    let text = String::from_utf8(got).expect("UTF-8");
+    assert_eq!(
+        end,
+        ClientRead::Eof,
+        "a clean close after the answer: {text}"
+    );
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+    assert!(
+        text.len() > window_bytes,
+        "the answer needed several windows"
+    );
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|v| v.parse().ok())
+        .expect("Content-Length");
+    assert_eq!(body.len(), length, "the whole 408, then the close");
+    assert_eq!(s.worker.open_connections(), 0);
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn a_fin_after_a_request_gets_the_answer_then_the_close() {
     let (mut s, dir) = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");

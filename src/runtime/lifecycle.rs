@@ -127,12 +127,16 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         self.cfg.stats[self.index].timeouts.inc();
         match c.phase {
             Phase::Head | Phase::Body if c.out_is_empty() => {
-                // Best effort: tell the client why before closing.
+                // Tell the client why before closing. When the 408 does not fit in the
+                // socket's buffer at once, the connection stays for the rest like for
+                // any answer (bounded by the write timeout): closing at once would end
+                // the stream in the middle of a response (a fuzzing finding).
                 if c.buf.is_some() {
                     self.reject_and_close(idx, super::requests::TIMED_OUT);
                     self.drive(idx);
+                } else {
+                    self.close(idx);
                 }
-                self.close(idx);
             }
             Phase::Awaiting => {}
             _ => self.close(idx),
