@@ -5,7 +5,7 @@ CARGO ?= cargo
 DATA_DIR ?= ./data
 ARGS ?=
 
-.PHONY: all build release run test lint fmt bench loadtest compare writes openloop tls fuzz clean
+.PHONY: all build release run test lint fmt bench loadtest compare writes openloop tls pinning fuzz clean
 
 all: build
 
@@ -49,6 +49,9 @@ openloop: release
 
 tls: release
 	./scripts/tls.sh
+
+pinning: release
+	./scripts/pinning.sh
 
 fuzz:
 	./scripts/fuzz.sh

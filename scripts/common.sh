@@ -120,7 +120,7 @@ wait_http_ok() {
     done
 }
 
-# Starts the release server on 127.0.0.1 with one worker, TLS, admin and the rate
+# Starts the release server on 127.0.0.1 with one worker ($SERVER_WORKERS), TLS, admin and the rate
 # limiter off, pinned with `taskset -c $1`; extra flags follow. Sets SERVER_PID and
 # SERVER_URL (http://127.0.0.1:PORT). The port is chosen by the kernel and read back
 # from the server's "http listening on ADDR" line.
@@ -140,7 +140,7 @@ start_server() {
     done
     # A fixed key and the cheapest bcrypt cost: start-up is not what is measured here.
     API_KEY="bench-key-not-secret-0123456789" AVAILABILITY_RATE_LIMIT_BURST=0 \
-        taskset -c "$cpus" "$SERVER_BIN" --data-dir "$data" --workers 1 "${tls_flags[@]}" \
+        taskset -c "$cpus" "$SERVER_BIN" --data-dir "$data" --workers "${SERVER_WORKERS:-1}" "${tls_flags[@]}" \
         --http-listen 127.0.0.1:0 --admin-listen off --rate-limit-burst 0 \
         --rate-limit-per-s 0 --bcrypt-cost 4 --home-tz America/New_York "$@" \
         >"$out" 2>&1 &
@@ -487,6 +487,8 @@ fmt_ratio() {
 # One line about the machine and its load right now (and at start, when $LOAD_AT_START is set).
 machine_line() {
     echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)," \
-        "Linux $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)${LOAD_AT_START:+ (at start: $LOAD_AT_START)};" \
-        "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') ($(nginx -V 2>&1 | sed -n 's/.*running with \(OpenSSL [^ ]*\).*/\1/p;s/^built with \(OpenSSL [^ ]*\)[^(]*$/\1/p' | head -n1))."
+        "Linux $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)${LOAD_AT_START:+ (at start: $LOAD_AT_START)}."
+    if command -v nginx >/dev/null 2>&1; then
+        echo "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') ($(nginx -V 2>&1 | sed -n 's/.*running with \(OpenSSL [^ ]*\).*/\1/p;s/^built with \(OpenSSL [^ ]*\)[^(]*$/\1/p' | head -n1))."
+    fi
 }

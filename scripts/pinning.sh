@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# A/B test of core pinning: availability-server with its workers pinned to cores (the
+# default) against `--no-pin-cores`, everything else equal.
+#
+# Unlike compare.sh, the server is NOT confined with taskset here (that would pin it
+# whatever the flag says): it may use both cores, like in production. The client
+# (loadgen, one thread) is pinned to CPU $CLIENT_CPU, so on this 2-core machine it
+# competes with whichever worker shares that core — the situation pinning is meant to
+# help or hurt. Two configurations:
+#   w1: --workers 1 (one event loop; pinned, it stays on core 0, away from the client)
+#   w2: --workers 2 (one loop per core, the default; pinned, one shares the client's core)
+# For each, $REPEAT runs per variant, interleaved (pinned, unpinned, pinned, …), each on
+# a freshly started server, $DURATION s of closed-loop keep-alive GETs of the slot answer
+# with -c$CONNECTIONS. Prints requests/s, p50/p99 and server CPU µs per request (utime +
+# stime of the server process, all threads) of the median run by CPU per request, with
+# the range in brackets.
+#
+# Settings (environment): DURATION=5 REPEAT=3 CONNECTIONS=64 CONFIGS="w1 w2"
+#   CLIENT_CPU=1 SKIP_BUILD=1 KEEP=1
+set -euo pipefail
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+DURATION="${DURATION:-5}"
+REPEAT="${REPEAT:-3}"
+CONNECTIONS="${CONNECTIONS:-64}"
+CONFIGS="${CONFIGS:-w1 w2}"
+CLIENT_CPU="${CLIENT_CPU:-1}"
+ALL_CPUS="0-$(($(nproc) - 1))"
+define_bench_paths # sets PATHS (slot, week)
+
+need curl:curl taskset:util-linux python3:python3
+build_release
+init_workdir
+LOAD_AT_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+declare -A LINES=()
+for rep in $(seq "$REPEAT"); do
+    for config in $CONFIGS; do
+        workers="${config#w}"
+        for variant in pinned unpinned; do
+            flags=()
+            [[ "$variant" == unpinned ]] && flags+=(--no-pin-cores)
+            SERVER_WORKERS="$workers" start_server "$ALL_CPUS" "${flags[@]}"
+            url="$SERVER_URL${PATHS[slot]}"
+            wait_http_ok "$url"
+            log "$config $variant ($rep/$REPEAT): loadgen -c$CONNECTIONS ${DURATION}s"
+            line="$(measured_loadgen 0 "$CLIENT_CPU" "$SERVER_PID" "$url" \
+                -c "$CONNECTIONS" -d "${DURATION}s")"
+            per_req="${line##* }"
+            LINES[$config.$variant]+="$per_req|$line"$'\n'
+            kill "$SERVER_PID"
+            wait "$SERVER_PID" 2>/dev/null || true
+        done
+    done
+done
+
+echo
+echo "Core pinning A/B: slot answer, keep-alive, loadgen -t1 -c$CONNECTIONS pinned to CPU $CLIENT_CPU," \
+    "server unconfined; median of $REPEAT runs of ${DURATION}s by CPU per request."
+machine_line
+echo
+echo "| workers | pinning | req/s | p50 µs | p99 µs | errors | server CPU µs/req (range) |"
+echo "|---:|---|---:|---:|---:|---:|---:|"
+for config in $CONFIGS; do
+    for variant in pinned unpinned; do
+        IFS='|' read -r low high _ line < <(printf '%s' "${LINES[$config.$variant]}" | median_run)
+        read -r rps _ p50 _ p99 _ _ _ errors _ _ _ _ _ _ per_req <<<"$line"
+        label="default (pinned)"
+        [[ "$variant" == unpinned ]] && label="--no-pin-cores"
+        echo "| ${config#w} | $label | $rps | $p50 | $p99 | $errors | $per_req ($low–$high) |"
+    done
+done
