@@ -16,6 +16,8 @@ LOADGEN_BIN="${LOADGEN_BIN:-$ROOT/target/release/loadgen}"
 CLK_TCK="$(getconf CLK_TCK)"
 TRACKED_PIDS=()
 WORKDIR=""
+OURS_FLAGS=()
+declare -A PIDS=() # server name -> "PID…" (start_ours_and_nginx fills ours and nginx)
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() {
@@ -482,6 +484,23 @@ fmt_ratio() {
         if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 <= 0) print "n/a"
         else if (a / b < 0.005) print "<0.01"
         else printf "%.2f\n", a / b }'
+}
+
+# Starts availability-server (start_server with the flags in the OURS_FLAGS array, if
+# set) and an nginx serving its slot and week answers as static files from
+# $WORKDIR/www, both pinned to CPU $1; further arguments go to start_nginx after
+# "CPU WWW PORT". Sets WWW, NGINX_PORT, PIDS[ours] and PIDS[nginx] (the caller declares
+# `-A PIDS`), and SERVER_URL / SERVER_HTTPS_URL as start_server does.
+start_ours_and_nginx() {
+    local cpu="$1"
+    shift
+    start_server "$cpu" "${OURS_FLAGS[@]}"
+    PIDS[ours]="$SERVER_PID"
+    WWW="$WORKDIR/www"
+    save_answers "$WWW" "$SERVER_URL" "${PATHS[slot]}" "${PATHS[week]}"
+    NGINX_PORT="$(free_port)"
+    start_nginx "$cpu" "$WWW" "$NGINX_PORT" "$@"
+    PIDS[nginx]="${NGINX_PIDS[*]}"
 }
 
 # One line about the machine and its load right now (and at start, when $LOAD_AT_START is set).

@@ -68,14 +68,9 @@ define_bench_paths # sets ZONE and PATHS (slot, week)
 
 # --- servers -----------------------------------------------------------------------
 declare -A PORT=() PIDS=()
-start_server "$SERVER_CPU"
+start_ours_and_nginx "$SERVER_CPU"
 PORT[ours]="${SERVER_URL##*:}"
-PIDS[ours]="$SERVER_PID"
-WWW="$WORKDIR/www"
-save_answers "$WWW" "$SERVER_URL" "${PATHS[slot]}" "${PATHS[week]}"
-PORT[nginx]="$(free_port)"
-start_nginx "$SERVER_CPU" "$WWW" "${PORT[nginx]}"
-PIDS[nginx]="${NGINX_PIDS[*]}"
+PORT[nginx]="$NGINX_PORT"
 for target in $TARGETS; do
     [[ -n "${PATHS[$target]:-}" ]] || die "unknown target $target (slot or week)"
     for server in ours nginx; do

@@ -84,17 +84,12 @@ openssl req -x509 -new -key "$KEY" -out "$CERT" -days 7 -subj /CN=localhost \
 
 # --- servers -----------------------------------------------------------------------
 declare -A URL_BASE=() PIDS=()
-start_server "$SERVER_CPU" --tls-cert "$CERT" --tls-key "$KEY"
+nginx_tls_port="$(free_port)"
+OURS_FLAGS=(--tls-cert "$CERT" --tls-key "$KEY")
+start_ours_and_nginx "$SERVER_CPU" "$nginx_tls_port" "$CERT" "$KEY" "$NGINX_SESSION"
 [[ -n "$SERVER_HTTPS_URL" ]] || die "the server did not start an HTTPS listener"
 URL_BASE[ours]="$SERVER_HTTPS_URL"
-PIDS[ours]="$SERVER_PID"
-WWW="$WORKDIR/www"
-save_answers "$WWW" "$SERVER_URL" "${PATHS[slot]}" "${PATHS[week]}"
-nginx_port="$(free_port)"
-nginx_tls_port="$(free_port)"
-start_nginx "$SERVER_CPU" "$WWW" "$nginx_port" "$nginx_tls_port" "$CERT" "$KEY" "$NGINX_SESSION"
 URL_BASE[nginx]="https://127.0.0.1:$nginx_tls_port"
-PIDS[nginx]="${NGINX_PIDS[*]}"
 for target in $TARGETS; do
     [[ -n "${PATHS[$target]:-}" ]] || die "unknown target $target (slot or week)"
     for server in ours nginx; do
