@@ -40,6 +40,17 @@ fn receive(s: &mut SimServer, conn: &SimConn) -> (String, ClientRead) {
     (String::from_utf8(got).expect("UTF-8 answer"), end)
 }
 
+/// One response's `Content-Length` and the bytes that followed its head.
+fn declared_and_received_body_bytes(text: &str) -> (usize, usize) {
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head");
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|v| v.parse().ok())
+        .expect("Content-Length");
+    (length, body.len())
+}
+
 #[test]
 fn answers_pipelined_reads_in_order() {
     let (mut s, dir) = server(|_| {});
@@ -116,14 +127,9 @@ fn a_full_window_blocks_the_server_until_the_client_reads() {
         }
     }
     let text = String::from_utf8(got).expect("UTF-8");
-    let (head, body) = text.split_once("\r\n\r\n").expect("a head");
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Length: "))
-        .and_then(|v| v.parse().ok())
-        .expect("Content-Length");
+    let (length, body_len) = declared_and_received_body_bytes(&text);
     assert!(length > 10_000, "a week answer");
-    assert_eq!(body.len(), length, "the whole body arrived in pieces");
+    assert_eq!(body_len, length, "the whole body arrived in pieces");
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -177,13 +183,8 @@ fn a_timeout_answer_that_fills_the_window_arrives_whole_before_the_close() {
         text.len() > window_bytes,
         "the answer needed several windows"
     );
-    let (head, body) = text.split_once("\r\n\r\n").expect("a head");
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Length: "))
-        .and_then(|v| v.parse().ok())
-        .expect("Content-Length");
-    assert_eq!(body.len(), length, "the whole 408, then the close");
+    let (length, body_len) = declared_and_received_body_bytes(&text);
+    assert_eq!(body_len, length, "the whole 408, then the close");
     assert_eq!(s.worker.open_connections(), 0);
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
