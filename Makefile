@@ -5,7 +5,7 @@ CARGO ?= cargo
 DATA_DIR ?= ./data
 ARGS ?=
 
-.PHONY: all build release run test lint fmt bench loadtest compare writes openloop tls pinning fuzz clean
+.PHONY: all build release run test lint fmt bench loadtest compare writes openloop tls pinning startup fuzz clean
 
 all: build
 
@@ -52,6 +52,9 @@ tls: release
 
 pinning: release
 	./scripts/pinning.sh
+
+startup: release
+	./scripts/startup.sh
 
 fuzz:
 	./scripts/fuzz.sh
