@@ -122,15 +122,12 @@ enum Route {
 }
 
 impl Handler for ApiHandler {
-    fn begin_batch(&mut self) {
+    fn begin_batch(&mut self, now_unix_s: i64) {
         let latest = self.cache.load();
         if !Arc::ptr_eq(latest, &self.snap) {
             self.snap = latest.clone();
         }
-        self.now_unix_s = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        self.now_unix_s = now_unix_s;
     }
 
     fn handle(&mut self, req: &Request<'_>, sink: &mut Sink<'_>) -> Outcome {

@@ -131,7 +131,7 @@ pub fn read_into<S: Stream>(
         return ReadResult::Data { drained: false };
     }
     match transport {
-        Transport::Plain => match socket.read(&mut buf[*len..]) {
+        Transport::Plain => match socket.recv_into(&mut buf[*len..]) {
             Ok(0) => ReadResult::Eof,
             Ok(n) => {
                 *len += n;

@@ -72,7 +72,9 @@ pub struct Rejection {
 pub trait Handler {
     /// Called before each batch of pipelined requests on one connection; a
     /// handler refreshes its view of shared state here, once per batch.
-    fn begin_batch(&mut self);
+    /// `now_unix_s` is the worker's clock, read once per poll (the second its
+    /// `Date` header states), so a handler needs no clock read of its own.
+    fn begin_batch(&mut self, now_unix_s: i64);
     fn handle(&mut self, request: &Request<'_>, sink: &mut Sink<'_>) -> Outcome;
     /// Writes the response for a request the protocol layer rejected.
     fn reject(

@@ -53,12 +53,13 @@ impl<H: Handler, S: super::stream::Stream> Worker<H, S> {
         let worker = self.index as u16;
         let max_head_bytes = self.cfg.max_head_bytes;
         let max_body_bytes = self.cfg.max_body_bytes;
+        let now_unix_s = self.date.unix_secs();
         let c = &mut self.conns[idx as usize];
         let Some(buf) = c.buf.as_mut() else {
             return Parsed::NeedMore { in_body: false };
         };
         if buf.out.is_empty() {
-            self.handler.begin_batch();
+            self.handler.begin_batch(now_unix_s);
         }
         let super::pool::IoBuf {
             read,
