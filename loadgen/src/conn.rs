@@ -84,6 +84,8 @@ pub struct Conn {
     inflight: VecDeque<Inflight>,
     /// Open loop: already waiting in the thread's ready queue.
     pub queued: bool,
+    /// Open loop: when it last joined the ready queue (a send could go out from then).
+    pub ready_since_ns: u64,
 }
 
 impl Conn {
@@ -104,6 +106,7 @@ impl Conn {
             parser: ResponseParser::new(rbuf_bytes),
             inflight: VecDeque::with_capacity(pipeline),
             queued: false,
+            ready_since_ns: 0,
         }
     }
 

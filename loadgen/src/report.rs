@@ -64,6 +64,12 @@ pub struct Stats {
     pub bytes_read: u64,
     /// Open loop: requests due by the end but never sent.
     pub unsent: u64,
+    /// Open loop: how late each request left the client, µs: from the later of its
+    /// intended time and a connection being free to take it, until it was sent. It is
+    /// part of the latency; when it is a large share of it, the client, not the
+    /// server, is what the run measured. (Waiting while every connection is busy is
+    /// the server's delay and is not counted here; the latency still includes it.)
+    pub send_lag_us: Histogram<u64>,
     /// Monotonic start and end of the thread's run, ns.
     pub start_ns: u64,
     pub end_ns: u64,
@@ -83,6 +89,8 @@ impl Default for Stats {
             reconnects: 0,
             bytes_read: 0,
             unsent: 0,
+            send_lag_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+                .expect("static histogram bounds are valid"),
             start_ns: 0,
             end_ns: 0,
         }
@@ -98,6 +106,12 @@ impl Stats {
         if let Some(slot) = self.status.get_mut(usize::from(status)) {
             *slot += 1;
         }
+    }
+
+    /// Open loop: records how late the client sent a request (see `send_lag_us`).
+    pub fn record_send_lag(&mut self, lag_ns: u64) {
+        self.send_lag_us
+            .saturating_record((lag_ns / 1000).min(MAX_LATENCY_US));
     }
 
     /// Counts `n` errors of `kind`; `why` is only called for the first one. Dropped
@@ -129,6 +143,9 @@ impl Stats {
     pub fn merge(&mut self, other: &Stats) {
         self.latency_us
             .add(&other.latency_us)
+            .expect("histograms share bounds");
+        self.send_lag_us
+            .add(&other.send_lag_us)
             .expect("histograms share bounds");
         self.requests += other.requests;
         self.issued += other.issued;
@@ -228,6 +245,11 @@ impl Report {
                 "max": (!h.is_empty()).then(|| h.max()),
                 "mean": mean,
             },
+            "send_lag_us": self.offered_rps.map(|_| {
+                let lag = &s.send_lag_us;
+                let q = |q| (!lag.is_empty()).then(|| lag.value_at_quantile(q));
+                json!({ "p50": q(0.5), "p99": q(0.99), "max": (!lag.is_empty()).then(|| lag.max()) })
+            }),
         })
     }
 
@@ -296,6 +318,16 @@ impl Report {
                 "Offered/sec:  {offered:>12.2}  ({} due but never sent)",
                 s.unsent
             );
+            let lag = &s.send_lag_us;
+            if !lag.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "Send lag (client, µs): p50 {}  p99 {}  max {}",
+                    lag.value_at_quantile(0.5),
+                    lag.value_at_quantile(0.99),
+                    lag.max()
+                );
+            }
         }
         let codes: Vec<String> = s
             .status

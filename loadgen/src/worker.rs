@@ -119,7 +119,7 @@ fn run_inner(
             if !cfg.close {
                 lp.conns[i].connect(&env, &mut lp.stats, start_ns);
             }
-            lp.make_ready(i);
+            lp.make_ready(i, start_ns);
         }
     }
     let mut next_tick_ns = start_ns + TICK_NS;
@@ -140,11 +140,16 @@ fn run_inner(
         }
         if lp.sched.is_some() {
             lp.dispatch(&env, now);
-            if let Some(at) = lp.next_wakeup() {
+            if let (false, Some(at)) = (cfg.spin, lp.next_wakeup()) {
                 timer.arm_at(at)?;
             }
         }
-        let wait_ns = next_tick_ns.min(end_ns).saturating_sub(now);
+        // --spin: never sleep; the next pass sends whatever has come due.
+        let wait_ns = if cfg.spin {
+            0
+        } else {
+            next_tick_ns.min(end_ns).saturating_sub(now)
+        };
         match poll.poll(&mut events, Some(Duration::from_nanos(wait_ns))) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -199,10 +204,11 @@ impl Loop<'_> {
         conn.flush(&mut self.stats);
     }
 
-    fn make_ready(&mut self, i: usize) {
+    fn make_ready(&mut self, i: usize, now: u64) {
         let conn = &mut self.conns[i];
         if !conn.queued && conn.has_room(self.cfg.pipeline) {
             conn.queued = true;
+            conn.ready_since_ns = now;
             self.ready.push_back(i);
         }
     }
@@ -210,7 +216,7 @@ impl Loop<'_> {
     /// After a connection made progress: closed loop refills it, open loop re-queues it.
     fn after_progress(&mut self, env: &Env, i: usize, now: u64) {
         if self.sched.is_some() {
-            self.make_ready(i);
+            self.make_ready(i, now);
         } else if self.conns[i].in_flight() == 0
             && !matches!(self.conns[i].phase(), Phase::Backoff { .. })
         {
@@ -243,13 +249,19 @@ impl Loop<'_> {
             }
             while conn.has_room(depth) && self.remaining > 0 && sched.next_ns() <= now {
                 let req = self.picker.pick(&mut self.rng);
-                conn.push(env, &mut self.stats, req, sched.take(), now);
+                let intended_ns = sched.take();
+                // The client's own lateness: from when the request was due and a
+                // connection was free (waiting for a busy server is not the client's).
+                let due_ns = intended_ns.max(conn.ready_since_ns);
+                self.stats.record_send_lag(now.saturating_sub(due_ns));
+                conn.push(env, &mut self.stats, req, intended_ns, now);
                 self.remaining -= 1;
                 self.stats.issued += 1;
             }
             conn.flush(&mut self.stats);
             if conn.has_room(depth) {
                 conn.queued = true;
+                conn.ready_since_ns = now;
                 self.ready.push_back(i);
             }
         }

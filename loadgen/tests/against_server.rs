@@ -320,3 +320,47 @@ fn remote_targets_are_refused() {
     assert_eq!(code, 2);
     assert!(stderr.contains("--allow-remote"), "{stderr}");
 }
+
+#[test]
+fn spin_open_loop_holds_the_rate_and_reports_send_lag() {
+    let server = spawn(ok_handler);
+    let v = loadgen_json(&[
+        "-c",
+        "4",
+        "-R",
+        "400",
+        "-d",
+        "1s",
+        "--spin",
+        &server.url("/"),
+    ]);
+    let requests = num(&v, &["requests"]);
+    assert!((300..=400).contains(&requests), "{requests}");
+    assert_eq!(v["mode"], "open");
+    let lag = &v["send_lag_us"];
+    assert!(lag["p50"].is_u64() && lag["p99"].is_u64(), "{v}");
+    assert!(
+        lag["max"].as_u64() <= v["latency_us"]["max"].as_u64(),
+        "{v}"
+    );
+    // Closed loop has no schedule, so no send lag.
+    let closed = loadgen_json(&["-c", "1", "--max-requests", "20", &server.url("/")]);
+    assert!(closed["send_lag_us"].is_null(), "{closed}");
+}
+
+fn answers_after_40_ms(_: &Req, _: u64) -> Option<Reply> {
+    std::thread::sleep(std::time::Duration::from_millis(40));
+    Some(fixed("200 OK", "ok", ""))
+}
+
+#[test]
+fn waiting_on_a_busy_server_is_latency_not_client_send_lag() {
+    // One connection, a request due every 10 ms, an answer every 40 ms: requests queue
+    // behind the busy connection. That wait is the server's, in the latency; the
+    // client's own send lag stays small.
+    let server = spawn(answers_after_40_ms);
+    let v = loadgen_json(&["-c", "1", "-R", "100", "-d", "600ms", &server.url("/")]);
+    assert!(num(&v, &["requests"]) >= 5, "{v}");
+    assert!(num(&v, &["latency_us", "max"]) >= 100_000, "{v}");
+    assert!(num(&v, &["send_lag_us", "max"]) < 20_000, "{v}");
+}
