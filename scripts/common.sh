@@ -207,10 +207,13 @@ events { worker_connections 20000; }
 worker_rlimit_nofile 20000;
 http {
     access_log off;
-    sendfile on;
-    # tcp_nopush would cork/uncork around every response: two setsockopt calls per
-    # request for answers that fit one segment anyway (measured: 5 syscalls/request).
-    tcp_nopush off;
+    sendfile ${NGINX_SENDFILE:-on};
+    # Whichever of nginx's own choices is cheaper where it runs, so that the comparison
+    # is against its best: tcp_nopush corks around each response (two setsockopt calls,
+    # one segment per week answer instead of two). On the Intel VM of BENCHMARKS.md it
+    # saves nginx about 1 µs per request (slot and week); on the earlier AMD VM "off" was
+    # cheaper. NGINX_TCP_NOPUSH=off and NGINX_SENDFILE=off measure the other choices.
+    tcp_nopush ${NGINX_TCP_NOPUSH:-on};
     tcp_nodelay on;
     open_file_cache max=64 inactive=60s;
     open_file_cache_valid 60s;
@@ -431,8 +434,9 @@ run_loadgen_json() {
 # One measured loadgen run (measure_begin/end around run_loadgen_json):
 #   measured_loadgen SERVER_CPU CLIENT_CPU "SERVER_PIDS" URL FLAG...
 # prints one line (flag: "!" when the server core was busy with something else, else "-"):
-#   "rps offered p50 p90 p99 p999 max requests errors unsent client% util busy0 busy1 flag per_req"
-# (loadgen_stats' fields, then the measure_end figures and server CPU µs per request).
+#   "rps offered p50 p90 p99 p999 max requests errors unsent client% util busy0 busy1 flag per_req lag99"
+# (loadgen_stats' first eleven fields, the measure_end figures, server CPU µs per request,
+# then loadgen_stats' send-lag p99).
 measured_loadgen() {
     local server_cpu="$1" client_cpu="$2" url="$4" pids out
     read -r -a pids <<<"$3"
@@ -441,18 +445,19 @@ measured_loadgen() {
     measure_begin "$server_cpu" "$client_cpu" "${pids[@]}"
     run_loadgen_json "$out" "$client_cpu" "$@" "$url"
     measure_end
-    local stats requests flag="-"
-    stats="$(loadgen_stats "$out")"
-    requests="$(awk '{ print $8 }' <<<"$stats")"
+    local stats flag="-"
+    read -r -a stats <<<"$(loadgen_stats "$out")"
     [[ -n "$MEASURED_FLAG" ]] && flag="!"
-    echo "$stats $MEASURED_UTIL $MEASURED_BUSY_SERVER $MEASURED_BUSY_CLIENT $flag" \
-        "$(awk -v c="$MEASURED_CPU_US" -v n="$requests" 'BEGIN { printf "%.2f", c / (n > 0 ? n : 1) }')"
+    echo "${stats[*]:0:11} $MEASURED_UTIL $MEASURED_BUSY_SERVER $MEASURED_BUSY_CLIENT $flag" \
+        "$(awk -v c="$MEASURED_CPU_US" -v n="${stats[7]}" 'BEGIN { printf "%.2f", c / (n > 0 ? n : 1) }')" \
+        "${stats[11]}"
 }
 
 # One line from a run_loadgen_json result:
-#   "rps offered p50 p90 p99 p999 max requests errors unsent client_cpu_pct"
-# (latency in µs; offered and unsent are "-" in closed loop; client_cpu_pct is loadgen's
-# user+sys time as % of its wall time).
+#   "rps offered p50 p90 p99 p999 max requests errors unsent client_cpu_pct lag99"
+# (latency in µs; offered, unsent and lag99 are "-" in closed loop; client_cpu_pct is
+# loadgen's user+sys time as % of its wall time; lag99 is the p99 of how late loadgen
+# sent each request after its intended time, µs).
 loadgen_stats() {
     python3 - "$1" <<'PY'
 import json, sys
@@ -466,7 +471,8 @@ unsent = r.get("unsent")
 print(f"{r['rps']:.0f}", "-" if offered is None else f"{offered:.0f}",
       *(num(lat.get(k)) for k in ("p50", "p90", "p99", "p999", "max")),
       r["requests"], errors, "-" if unsent is None else unsent,
-      f"{100 * (user + sys_) / max(wall, 1e-9):.0f}")
+      f"{100 * (user + sys_) / max(wall, 1e-9):.0f}",
+      num((r.get("send_lag_us") or {}).get("p99")) if offered is not None else "-")
 PY
 }
 

@@ -66,7 +66,7 @@ echo "|---:|---|---:|---:|---:|---:|---:|"
 for config in $CONFIGS; do
     for variant in pinned unpinned; do
         IFS='|' read -r low high _ line < <(printf '%s' "${LINES[$config.$variant]}" | median_run)
-        read -r rps _ p50 _ p99 _ _ _ errors _ _ _ _ _ _ per_req <<<"$line"
+        read -r rps _ p50 _ p99 _ _ _ errors _ _ _ _ _ _ per_req _ <<<"$line"
         label="default (pinned)"
         [[ "$variant" == unpinned ]] && label="--no-pin-cores"
         echo "| ${config#w} | $label | $rps | $p50 | $p99 | $errors | $per_req ($low–$high) |"

@@ -151,7 +151,7 @@ for target in $TARGETS; do
             for server in $order; do
                 log "$target $mode $server ($rep/$REPEAT): loadgen --tls -c$conns ${DURATION}s"
                 run_target "$server" "$target" "$mode"
-                read -r rps _ p50 _ p99 _ _ _ errors _ client util busy0 busy1 flag per_req \
+                read -r rps _ p50 _ p99 _ _ _ errors _ client util busy0 busy1 flag per_req _ \
                     <"$WORKDIR/run.line"
                 [[ "$flag" == "!" ]] && flag=" ⚠" || flag=""
                 RUNS[$server]+="$per_req|loadgen -c$conns | $rps | $p50 | $p99 | $errors | $util | $busy0 / $busy1$flag | $client"$'\n'
