@@ -48,7 +48,8 @@ for rep in $(seq "$REPEAT"); do
             log "$config $variant ($rep/$REPEAT): loadgen -c$CONNECTIONS ${DURATION}s"
             line="$(measured_loadgen 0 "$CLIENT_CPU" "$SERVER_PID" "$url" \
                 -c "$CONNECTIONS" -d "${DURATION}s")"
-            per_req="${line##* }"
+            read -r -a fields <<<"$line"
+            per_req="${fields[15]}" # measured_loadgen's server CPU µs per request
             LINES[$config.$variant]+="$per_req|$line"$'\n'
             kill "$SERVER_PID"
             wait "$SERVER_PID" 2>/dev/null || true
