@@ -111,6 +111,11 @@ cpu_busy_ticks() {
     awk -v cpu="cpu$1" '$1 == cpu { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
 }
 
+# Ticks the hypervisor gave to someone else while one CPU wanted to run (steal, /proc/stat).
+cpu_steal_ticks() {
+    awk -v cpu="cpu$1" '$1 == cpu { print $9 }' /proc/stat
+}
+
 rss_bytes() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
 
 # Waits until `curl URL` answers 200 or the deadline passes.
@@ -212,7 +217,9 @@ http {
     # is against its best: tcp_nopush corks around each response (two setsockopt calls,
     # one segment per week answer instead of two). On the Intel VM of BENCHMARKS.md it
     # saves nginx about 1 µs per request (slot and week); on the earlier AMD VM "off" was
-    # cheaper. NGINX_TCP_NOPUSH=off and NGINX_SENDFILE=off measure the other choices.
+    # cheaper. But "on" stalls nginx on pipelined requests (21k req/s, 27 ms p50 here),
+    # so pipelined rows are fair only with NGINX_TCP_NOPUSH=off. NGINX_SENDFILE=off
+    # measures nginx without sendfile.
     tcp_nopush ${NGINX_TCP_NOPUSH:-on};
     tcp_nodelay on;
     open_file_cache max=64 inactive=60s;
@@ -394,15 +401,18 @@ check_same_body() {
 #   measure_end
 # measure_end sets MEASURED_CPU_US (utime+stime of the PIDs, µs), MEASURED_WALL_NS,
 # MEASURED_UTIL (that CPU time as % of one core), MEASURED_BUSY_SERVER and
-# MEASURED_BUSY_CLIENT (non-idle % of each core, every process, from /proc/stat) and
-# MEASURED_FLAG (" ⚠" when the server core was busier than the server by > 15 points:
-# something else ran there).
+# MEASURED_BUSY_CLIENT (non-idle % of each core, every process, from /proc/stat),
+# MEASURED_STEAL_SERVER (% of the window the hypervisor took from the server core) and
+# MEASURED_FLAG (" ⚠" when the server core was busier than the server by > 15 points —
+# something else ran there — or steal on it was over 3 %: on a shared host a run with
+# steal is slower for reasons outside the machine, and worth rerunning).
 measure_begin() {
     MEASURE_CPUS=("$1" "$2")
     shift 2
     MEASURE_PIDS=("$@")
     MEASURE_TICKS="$(cpu_ticks_sum "$@")"
     MEASURE_BUSY=("$(cpu_busy_ticks "${MEASURE_CPUS[0]}")" "$(cpu_busy_ticks "${MEASURE_CPUS[1]}")")
+    MEASURE_STEAL="$(cpu_steal_ticks "${MEASURE_CPUS[0]}")"
     MEASURE_START_NS="$(date +%s%N)"
 }
 
@@ -414,8 +424,11 @@ measure_end() {
     MEASURED_UTIL=$((MEASURED_CPU_US * 100000 / MEASURED_WALL_NS))
     MEASURED_BUSY_SERVER=$((($(cpu_busy_ticks "${MEASURE_CPUS[0]}") - MEASURE_BUSY[0]) * 100000000000 / CLK_TCK / MEASURED_WALL_NS))
     MEASURED_BUSY_CLIENT=$((($(cpu_busy_ticks "${MEASURE_CPUS[1]}") - MEASURE_BUSY[1]) * 100000000000 / CLK_TCK / MEASURED_WALL_NS))
+    MEASURED_STEAL_SERVER=$((($(cpu_steal_ticks "${MEASURE_CPUS[0]}") - MEASURE_STEAL) * 100000000000 / CLK_TCK / MEASURED_WALL_NS))
     MEASURED_FLAG=""
-    if ((MEASURED_BUSY_SERVER - MEASURED_UTIL > 15)); then MEASURED_FLAG=" ⚠"; fi
+    if ((MEASURED_BUSY_SERVER - MEASURED_UTIL > 15 || MEASURED_STEAL_SERVER > 3)); then
+        MEASURED_FLAG=" ⚠"
+    fi
 }
 
 # Runs loadgen once (one thread pinned to CPUS, --json -q), its flags after CPUS:

@@ -9,7 +9,8 @@
 # /proc/PID/stat before and after; nginx counts master + worker) — the figure that stays
 # meaningful when the client saturates first. "CPU busy %" is each core's non-idle time
 # from /proc/stat (every process): when it is well above "server CPU %" on the server
-# core, something else ran there; such rows are marked with ⚠ and worth rerunning.
+# core, something else ran there; such rows are marked with ⚠ and worth rerunning, as are
+# rows where the hypervisor stole over 3 % of the server core (steal in /proc/stat).
 #
 # When loadgen's example `fixed_server` is built (a bare mio loop answering every request
 # head with fixed bytes of the same length), it is measured too, as the floor.
@@ -124,6 +125,7 @@ for target in $TARGETS; do
                 before="$(cpu_ticks_sum "${pids[@]}")"
                 busy0_before="$(cpu_busy_ticks "$SERVER_CPU")"
                 busy1_before="$(cpu_busy_ticks "$CLIENT_CPU")"
+                steal0_before="$(cpu_steal_ticks "$SERVER_CPU")"
                 if [[ "$SYSCALLS" == 1 ]]; then
                     perf stat -x, -e raw_syscalls:sys_enter -p "$(IFS=,; echo "${pids[*]}")" \
                         -o "$WORKDIR/perf.csv" &
@@ -137,6 +139,7 @@ for target in $TARGETS; do
                 after="$(cpu_ticks_sum "${pids[@]}")"
                 busy0=$((($(cpu_busy_ticks "$SERVER_CPU") - busy0_before) * 100000000000 / CLK_TCK / wall_ns))
                 busy1=$((($(cpu_busy_ticks "$CLIENT_CPU") - busy1_before) * 100000000000 / CLK_TCK / wall_ns))
+                steal0=$((($(cpu_steal_ticks "$SERVER_CPU") - steal0_before) * 100000000000 / CLK_TCK / wall_ns))
                 read -r rps p50 p99 requests errors <<<"$line"
                 syscalls=""
                 if [[ "$SYSCALLS" == 1 ]]; then
@@ -148,7 +151,7 @@ for target in $TARGETS; do
                 util=$((cpu_us * 100000 / wall_ns))
                 per_req="$(python3 -c "print(f'{$cpu_us / max($requests, 1):.2f}')")"
                 flag=""
-                ((busy0 - util > 15)) && flag=" ⚠"
+                ((busy0 - util > 15 || steal0 > 3)) && flag=" ⚠"
                 RUNS[$server]+="$per_req|$client -c$conns | $rps | $p50 | $p99 | $errors | $util | $busy0 / $busy1$flag$syscalls"$'\n'
             done
         done
