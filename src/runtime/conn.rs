@@ -220,7 +220,7 @@ pub enum FlushResult {
     Error,
 }
 
-/// Sends queued bytes: one `writev` for plain connections; for TLS, coalesced
+/// Sends queued bytes: one `sendmsg`/`sendto` for plain connections; for TLS, coalesced
 /// into records of up to `stage.len()` bytes, then the ciphertext is written.
 pub fn flush<S: Stream>(
     socket: &mut S,

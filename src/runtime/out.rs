@@ -2,7 +2,7 @@
 //!
 //! Hand-written because it is the hot path: a response is a few slices that
 //! already exist (snapshot bodies, static headers) plus a few bytes of scratch,
-//! and all of a batch's responses leave in one `writev` without copying.
+//! and all of a batch's responses leave in one `sendmsg` without copying.
 //!
 //! Safety contract: every slice pushed must stay valid and unchanged until it is
 //! consumed or the queue is reset. The connection guarantees it by holding the

@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 
 /// A non-blocking, bidirectional byte stream the worker can register with its poll.
 pub trait Stream: io::Read + io::Write + mio::event::Source {
-    /// Writes the gathered `iov` (one `writev` for sockets). Returns the bytes
+    /// Writes the gathered `iov` (one `sendmsg`, or `sendto` for one iovec, on sockets). Returns the bytes
     /// taken, or `WouldBlock` when none could be.
     ///
     /// # Safety
