@@ -122,10 +122,6 @@ for target in $TARGETS; do
                 read -r -a pids <<<"${PIDS[$key]}"
                 url="http://127.0.0.1:${PORT[$key]}${PATHS[$target]}"
                 log "$target $mode $server ($rep/$REPEAT): $client -c$conns ${DURATION}s"
-                before="$(cpu_ticks_sum "${pids[@]}")"
-                busy0_before="$(cpu_busy_ticks "$SERVER_CPU")"
-                busy1_before="$(cpu_busy_ticks "$CLIENT_CPU")"
-                steal0_before="$(cpu_steal_ticks "$SERVER_CPU")"
                 if [[ "$SYSCALLS" == 1 ]]; then
                     perf stat -x, -e raw_syscalls:sys_enter -p "$(IFS=,; echo "${pids[*]}")" \
                         -o "$WORKDIR/perf.csv" &
@@ -133,13 +129,9 @@ for target in $TARGETS; do
                     track_pid "$perf_pid"
                     sleep 0.2
                 fi
-                start_ns="$(date +%s%N)"
+                measure_begin "$SERVER_CPU" "$CLIENT_CPU" "${pids[@]}"
                 line="$(run_client "$client" "$mode" "$CLIENT_CPU" "$conns" "$DURATION" "$url")"
-                wall_ns=$(($(date +%s%N) - start_ns))
-                after="$(cpu_ticks_sum "${pids[@]}")"
-                busy0=$((($(cpu_busy_ticks "$SERVER_CPU") - busy0_before) * 100000000000 / CLK_TCK / wall_ns))
-                busy1=$((($(cpu_busy_ticks "$CLIENT_CPU") - busy1_before) * 100000000000 / CLK_TCK / wall_ns))
-                steal0=$((($(cpu_steal_ticks "$SERVER_CPU") - steal0_before) * 100000000000 / CLK_TCK / wall_ns))
+                measure_end
                 read -r rps p50 p99 requests errors <<<"$line"
                 syscalls=""
                 if [[ "$SYSCALLS" == 1 ]]; then
@@ -147,12 +139,8 @@ for target in $TARGETS; do
                     wait "$perf_pid" || true
                     syscalls=" | $(awk -F, -v n="$requests" '/raw_syscalls/ { printf "%.2f", $1 / n }' "$WORKDIR/perf.csv")"
                 fi
-                cpu_us=$(((after - before) * 1000000 / CLK_TCK))
-                util=$((cpu_us * 100000 / wall_ns))
-                per_req="$(python3 -c "print(f'{$cpu_us / max($requests, 1):.2f}')")"
-                flag=""
-                ((busy0 - util > 15 || steal0 > 3)) && flag=" ⚠"
-                RUNS[$server]+="$per_req|$client -c$conns | $rps | $p50 | $p99 | $errors | $util | $busy0 / $busy1$flag$syscalls"$'\n'
+                per_req="$(python3 -c "print(f'{$MEASURED_CPU_US / max($requests, 1):.2f}')")"
+                RUNS[$server]+="$per_req|$client -c$conns | $rps | $p50 | $p99 | $errors | $MEASURED_UTIL | $MEASURED_BUSY_SERVER / $MEASURED_BUSY_CLIENT$MEASURED_FLAG$syscalls"$'\n'
             done
         done
         for server in $SERVERS; do
