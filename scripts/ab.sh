@@ -46,12 +46,8 @@ declare -A URL=() PID=()
 for side in A B; do
     bin_var="BIN_$side" flags_var="FLAGS_$side"
     read -r -a flags <<<"${!flags_var:-}"
-    # start_server keeps its data under $WORKDIR/server-data: one directory per side.
-    WORKDIR_SAVED="$WORKDIR"
-    WORKDIR="$WORKDIR_SAVED/$side"
-    mkdir -p "$WORKDIR"
-    SERVER_BIN="${!bin_var}" start_server "$SERVER_CPU" "${flags[@]}"
-    WORKDIR="$WORKDIR_SAVED"
+    # One data directory per side.
+    SERVER_WORKDIR="$WORKDIR/$side" SERVER_BIN="${!bin_var}" start_server "$SERVER_CPU" "${flags[@]}"
     URL[$side]="$SERVER_URL"
     PID[$side]="$SERVER_PID"
 done

@@ -13,6 +13,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SERVER_BIN="${SERVER_BIN:-$ROOT/target/release/availability-server}"
 LOADGEN_BIN="${LOADGEN_BIN:-$ROOT/target/release/loadgen}"
+# The floor: loadgen's example `fixed_server`, a bare mio loop (see start_floor).
+FLOOR_BIN="${FLOOR_BIN:-$ROOT/target/release/examples/fixed_server}"
 CLK_TCK="$(getconf CLK_TCK)"
 TRACKED_PIDS=()
 WORKDIR=""
@@ -111,7 +113,8 @@ cpu_busy_ticks() {
     awk -v cpu="cpu$1" '$1 == cpu { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
 }
 
-# Ticks the hypervisor gave to someone else while one CPU wanted to run (steal, /proc/stat).
+# Ticks the hypervisor gave to someone else while CPU $1 wanted to run (steal, /proc/stat);
+# with "" for $1, summed over all CPUs.
 cpu_steal_ticks() {
     awk -v cpu="cpu$1" '$1 == cpu { print $9 }' /proc/stat
 }
@@ -138,7 +141,10 @@ start_server() {
     local cpus="$1"
     shift
     [[ -x "$SERVER_BIN" ]] || die "$SERVER_BIN is missing: run 'make release' first"
-    local data="$WORKDIR/server-data" out="$WORKDIR/server.out"
+    # SERVER_WORKDIR: where this server keeps its data and output ($WORKDIR by default;
+    # a script running two servers gives each its own).
+    local data="${SERVER_WORKDIR:-$WORKDIR}/server-data" out="${SERVER_WORKDIR:-$WORKDIR}/server.out"
+    mkdir -p "${SERVER_WORKDIR:-$WORKDIR}"
     mkdir -p "$data"
     : >"$out" # exists before the background start opens it, for the polling below
     local tls_flags=(--no-tls) arg
@@ -169,6 +175,25 @@ start_server() {
         SERVER_HTTPS_URL="https://$addr"
     fi
     wait_http_ok "$SERVER_URL/health"
+}
+
+# Starts the floor (FLOOR_BIN: a bare mio loop answering every request head with fixed
+# bytes) pinned with `taskset -c $1`, its whole response ($2 bytes: head + body) as long
+# as ours, so that it pays the same kernel path. Sets FLOOR_PORT and FLOOR_PID.
+#   start_floor CPUS TOTAL_BYTES [LOG_NAME]
+start_floor() {
+    local cpus="$1" total="$2" name="${3:-floor}" body
+    [[ -x "$FLOOR_BIN" ]] || die "$FLOOR_BIN is missing (cargo build --release -p loadgen --example fixed_server)"
+    body="$(python3 -c "
+for body in range($total, 0, -1):
+    head = f'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {body}\r\n\r\n'
+    if len(head) + body <= $total:
+        print(body); break")"
+    FLOOR_PORT="$(free_port)"
+    taskset -c "$cpus" "$FLOOR_BIN" "127.0.0.1:$FLOOR_PORT" "$body" 2>"$WORKDIR/$name.err" &
+    FLOOR_PID=$!
+    track_pid "$FLOOR_PID"
+    wait_http_ok "http://127.0.0.1:$FLOOR_PORT/"
 }
 
 # Starts nginx serving directory $2 on 127.0.0.1:$3, pinned with `taskset -c $1`:
@@ -446,7 +471,8 @@ run_loadgen_json() {
 
 # One measured loadgen run (measure_begin/end around run_loadgen_json):
 #   measured_loadgen SERVER_CPU CLIENT_CPU "SERVER_PIDS" URL FLAG...
-# prints one line (flag: "!" when the server core was busy with something else, else "-"):
+# prints one line (flag: "!" when measure_end flagged the run — something else ran on the
+# server core, or the hypervisor stole from it — else "-"):
 #   "rps offered p50 p90 p99 p999 max requests errors unsent client% util busy0 busy1 flag per_req lag99"
 # (loadgen_stats' first eleven fields, the measure_end figures, server CPU µs per request,
 # then loadgen_stats' send-lag p99).
@@ -469,8 +495,8 @@ measured_loadgen() {
 # One line from a run_loadgen_json result:
 #   "rps offered p50 p90 p99 p999 max requests errors unsent client_cpu_pct lag99"
 # (latency in µs; offered, unsent and lag99 are "-" in closed loop; client_cpu_pct is
-# loadgen's user+sys time as % of its wall time; lag99 is the p99 of how late loadgen
-# sent each request after its intended time, µs).
+# loadgen's user+sys time as % of its wall time; lag99 is the p99 of loadgen's own send
+# lag, µs: from when a request was due and a connection free, to its write).
 loadgen_stats() {
     python3 - "$1" <<'PY'
 import json, sys

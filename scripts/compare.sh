@@ -42,7 +42,6 @@ TARGETS="${TARGETS:-slot week}"
 MODES="${MODES:-keepalive close pipeline}"
 SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
-FLOOR_BIN="${FLOOR_BIN:-$ROOT/target/release/examples/fixed_server}"
 define_bench_paths # sets ZONE and PATHS (slot, week)
 
 need nginx:nginx wrk:wrk curl:curl taskset:util-linux python3:python3
@@ -75,20 +74,10 @@ SERVERS="ours nginx"
 if [[ "${FLOOR:-1}" == 1 && -x "$FLOOR_BIN" ]]; then
     SERVERS="ours nginx floor"
     for target in $TARGETS; do
-        total="${RESPONSE_BYTES[ours.$target]}"
-        body="$(python3 -c "
-total = $total
-for body in range(total, 0, -1):
-    head = f'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {body}\r\n\r\n'
-    if len(head) + body <= total:
-        print(body); break")"
-        port="$(free_port)"
-        taskset -c "$SERVER_CPU" "$FLOOR_BIN" "127.0.0.1:$port" "$body" 2>"$WORKDIR/floor-$target.err" &
-        track_pid "$!"
-        PORT[floor.$target]="$port"
-        PIDS[floor.$target]="$!"
-        wait_http_ok "http://127.0.0.1:$port/"
-        RESPONSE_BYTES[floor.$target]="$(curl -fsS -i "http://127.0.0.1:$port/" | wc -c)"
+        start_floor "$SERVER_CPU" "${RESPONSE_BYTES[ours.$target]}" "floor-$target"
+        PORT[floor.$target]="$FLOOR_PORT"
+        PIDS[floor.$target]="$FLOOR_PID"
+        RESPONSE_BYTES[floor.$target]="$(curl -fsS -i "http://127.0.0.1:$FLOOR_PORT/" | wc -c)"
     done
 fi
 

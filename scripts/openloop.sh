@@ -148,7 +148,7 @@ for target in $TARGETS; do
             NOTES[$target]+="$server did not keep up in its median run ($achieved of $rate req/s, $unsent unsent): its p99 is queueing; "
         fi
         # The client's own lateness is inside every latency; past half of the p99 the run
-        # measured the client (or connections all busy), not the server's answer time.
+        # measured the client, not the server's answer time.
         if [[ "$lag99" =~ ^[0-9]+$ && "$p99" =~ ^[0-9]+$ ]] && ((2 * lag99 > p99)); then
             NOTES[$target]+="$server's median run was sent late (send lag p99 $lag99 of p99 $p99 µs); "
         fi

@@ -26,7 +26,6 @@ CONNECTIONS="${CONNECTIONS:-64}"
 TOP="${TOP:-25}"
 SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
-FLOOR_BIN="${FLOOR_BIN:-$ROOT/target/release/examples/fixed_server}"
 define_bench_paths # sets ZONE and PATHS (slot, week)
 [[ -n "${PATHS[$TARGET]:-}" ]] || die "TARGET must be slot or week"
 
@@ -52,22 +51,13 @@ nginx)
     url="http://127.0.0.1:$NGINX_PORT${PATHS[$TARGET]}"
     ;;
 floor)
-    [[ -x "$FLOOR_BIN" ]] || die "$FLOOR_BIN is missing"
     # The floor's response is as long as ours: measure ours once, then stop it.
     start_server "$SERVER_CPU"
     total="$(curl -fsS -i "$SERVER_URL${PATHS[$TARGET]}" | wc -c)"
     kill -TERM "$SERVER_PID"
     wait "$SERVER_PID" 2>/dev/null || true
-    body="$(python3 -c "
-for body in range($total, 0, -1):
-    head = f'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {body}\r\n\r\n'
-    if len(head) + body <= $total:
-        print(body); break")"
-    port="$(free_port)"
-    taskset -c "$SERVER_CPU" "$FLOOR_BIN" "127.0.0.1:$port" "$body" 2>"$WORKDIR/floor.err" &
-    track_pid "$!"
-    wait_http_ok "http://127.0.0.1:$port/"
-    url="http://127.0.0.1:$port${PATHS[$TARGET]}"
+    start_floor "$SERVER_CPU" "$total"
+    url="http://127.0.0.1:$FLOOR_PORT${PATHS[$TARGET]}"
     ;;
 *) die "SERVER must be ours, floor or nginx" ;;
 esac

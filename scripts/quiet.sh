@@ -11,24 +11,24 @@
 #
 #   scripts/quiet.sh env REPEAT=5 MODES=keepalive ./scripts/compare.sh
 set -euo pipefail
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 (($# > 0)) || {
     echo "usage: $0 CMD [ARG…]" >&2
     exit 2
 }
 sample_s="${QUIET_SAMPLE_S:-10}"
 max_wait_s="${QUIET_MAX_WAIT_S:-900}"
-ticks_per_s="$(getconf CLK_TCK)"
 cpus="$(nproc)"
-steal_ticks() { awk '$1 == "cpu" { print $9 }' /proc/stat; }
 
 waited_s=0
 while :; do
-    before="$(steal_ticks)"
+    before="$(cpu_steal_ticks "")"
     sleep "$sample_s"
     waited_s=$((waited_s + sample_s))
-    stolen=$(($(steal_ticks) - before))
+    stolen=$(($(cpu_steal_ticks "") - before))
     # Under 1 %: stolen / (sample × ticks/s × CPUs) < 1/100.
-    if ((stolen * 100 < sample_s * ticks_per_s * cpus)); then
+    if ((stolen * 100 < sample_s * CLK_TCK * cpus)); then
         echo "[quiet.sh] steal $stolen ticks in ${sample_s}s (< 1 %): running" >&2
         break
     fi
