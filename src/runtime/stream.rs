@@ -47,7 +47,7 @@ impl Stream for mio::net::TcpStream {
                     one.iov_len,
                     flags,
                     null,
-                    0,
+                    0 as libc::c_long,
                 )
             } else {
                 let mut msg: libc::msghdr = std::mem::zeroed();
@@ -70,7 +70,7 @@ impl Stream for mio::net::TcpStream {
                 fd,
                 buf.as_mut_ptr(),
                 buf.len(),
-                0,
+                0 as libc::c_long,
                 null,
                 null,
             )
@@ -90,6 +90,8 @@ impl Stream for mio::net::TcpStream {
 /// wrappers: those are pthread cancellation points and bracket every call with
 /// cancel-state bookkeeping (≈ 0.1 µs per keep-alive request in
 /// `scripts/profile.sh`), and no thread of this server is ever cancelled.
+/// Every argument is passed as a full register (`c_long` or a pointer): `syscall` is
+/// variadic, so a bare `0` would be a 32-bit int with an unspecified upper half.
 fn syscall_result(rc: libc::c_long) -> io::Result<usize> {
     if rc < 0 {
         Err(io::Error::last_os_error())
