@@ -310,8 +310,9 @@ fn failed_fsync_keeps_the_old_record_and_leaves_no_temp_file() {
 }
 
 #[test]
-fn failed_directory_fsync_is_an_error_but_the_store_follows_the_file() {
+fn failed_directory_fsync_is_an_error_and_the_old_image_is_written_back() {
     let (temp, old) = committed("dirsync");
+    let old_bytes = fs::read(temp.file(DATA_FILE_NAME)).expect("read");
     let mut store = open(&temp.data_dir());
     store.fail_next_dir_fsync();
     let err = store
@@ -327,10 +328,31 @@ fn failed_directory_fsync_is_an_error_but_the_store_follows_the_file() {
         ),
         "{err:?}"
     );
+    // The refused image was renamed in, then the last durable one written back.
+    assert_eq!(store.record(), old);
+    assert_eq!(fs::read(store.path()).expect("read"), old_bytes);
+    assert_eq!(store.mapped_image(), &old_bytes[..]);
+    assert!(!temp.file(TEMP_FILE_NAME).exists());
+    // The next commit builds on the old record.
+    let next = store.commit(&Week::empty(), 9_500).expect("commit");
+    assert_eq!(next.generation, old.generation + 1);
+    drop(store);
+    assert_eq!(open(&temp.data_dir()).record(), next);
+}
+
+#[test]
+fn when_the_write_back_fails_too_the_store_follows_the_file() {
+    let (temp, old) = committed("dirsync-restore");
+    let mut store = open(&temp.data_dir());
+    store.fail_next_dir_fsync_and_restore();
+    store
+        .commit(&Week::empty(), 9_000)
+        .expect_err("the directory fsync fails");
     let on_disk = fs::read(store.path()).expect("read");
     assert_eq!(store.record().generation, old.generation + 1);
     assert_eq!(store.record().week, Week::empty());
     assert_eq!(store.mapped_image(), &on_disk[..]);
+    assert!(!temp.file(TEMP_FILE_NAME).exists());
     drop(store);
     assert_eq!(
         open(&temp.data_dir()).record().generation,

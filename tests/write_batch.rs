@@ -270,14 +270,38 @@ fn a_failed_fsync_fails_the_whole_group_and_publishes_nothing() {
 }
 
 #[test]
-fn a_failed_directory_fsync_fails_the_group_but_serves_what_the_file_holds() {
+fn a_failed_directory_fsync_fails_the_group_and_keeps_serving_the_durable_week() {
     let mut rig = Rig::new(Store::fail_next_dir_fsync);
     rig.queue(0, KEY, &cell(0, 0, "available"));
     rig.queue(1, KEY, &cell(0, 1, "available"));
     rig.start();
     let replies = rig.replies(2);
     assert!(replies.iter().all(|r| r.1 == 503), "{replies:?}");
-    // The rename happened: the file (and what a restart loads) is the group's result.
+    // Nothing was acknowledged, so nothing of the group is served or on disk.
+    assert_eq!(rig.rebuilds(), 0);
+    let snapshot = rig.snapshot();
+    assert_eq!(snapshot.generation, 0);
+    assert_eq!(snapshot.home_week.get(0, 1), Status::Unavailable);
+    rig.queue(2, KEY, &cell(5, 5, "maybe"));
+    let (_, status, json, _) = rig.reply();
+    assert_eq!(status, 200);
+    assert_eq!(json["generation"], 1);
+    let reopened = rig.stop_and_reopen();
+    assert_eq!(reopened.record().generation, 1);
+    let mut expected = Week::empty();
+    expected.set(5, 5, Status::Maybe);
+    assert_eq!(reopened.record().week, expected);
+}
+
+#[test]
+fn when_the_durable_week_cannot_be_written_back_the_server_serves_what_the_file_holds() {
+    let mut rig = Rig::new(Store::fail_next_dir_fsync_and_restore);
+    rig.queue(0, KEY, &cell(0, 0, "available"));
+    rig.queue(1, KEY, &cell(0, 1, "available"));
+    rig.start();
+    let replies = rig.replies(2);
+    assert!(replies.iter().all(|r| r.1 == 503), "{replies:?}");
+    // The file holds the refused group and a restart would load it: serve the same.
     let snapshot = rig.snapshot();
     assert_eq!(snapshot.generation, 2);
     assert_eq!(snapshot.home_week.get(0, 1), Status::Available);

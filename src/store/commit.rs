@@ -59,6 +59,9 @@ pub enum CommitStep {
 pub(super) struct Faults {
     pub temp_fsync: bool,
     pub dir_fsync: bool,
+    /// After a failed directory fsync, writing the old image back fails too (at its
+    /// temporary file's fsync, so the new image stays at the data path).
+    pub restore: bool,
 }
 
 /// A completed rename: the new image is the data file and `map` maps it.

@@ -10,10 +10,13 @@
 //! - `Err` from any step before the rename (create, write, fsync of the temporary file,
 //!   map/verify, rename): the data file and the mapping are the old ones, the temporary
 //!   file is removed, and `record()` is unchanged.
-//! - `Err` from the directory fsync after the rename: the data file already is the new
-//!   image, so `record()` and the mapping move to the new record (that is what the file
-//!   holds and what a restart will most likely load), but the write is not durable and
-//!   must not be acknowledged. Callers can tell the cases apart by `record().generation`.
+//! - `Err` from the directory fsync after the rename: whether the rename survives a
+//!   crash is unknown, so the write must not be acknowledged, and the old image (the
+//!   last durable one) is written back by the same procedure. Once that rename is
+//!   done, the file, the mapping and `record()` are the old ones again. Only if the
+//!   write-back fails before its rename does the data file stay the new image; then
+//!   `record()` and the mapping follow the file (what a restart would load). Callers
+//!   can tell the cases apart by `record().generation`.
 
 mod commit;
 mod error;
@@ -160,9 +163,45 @@ impl Store {
             .expect("no stop step was requested");
         // From here the data file is the new image whatever the directory fsync says.
         // The old mapping is not unmapped here (see `RetiredMap`).
+        let durable = self.record;
         self.retired = Some(std::mem::replace(&mut self.map, renamed.map));
         self.record = next;
-        renamed.dir_sync.map(|()| next)
+        let Err(failed) = renamed.dir_sync else {
+            return Ok(next);
+        };
+        self.restore(&durable, faults.restore);
+        Err(failed)
+    }
+
+    /// After a failed directory fsync: writes `durable` (the record before the commit)
+    /// back over the data file, so that what is served and what a restart loads is the
+    /// last durable week, not the refused write (SPEC §2). Best effort: if it fails
+    /// before its rename, the store keeps following the file (the new image).
+    fn restore(&mut self, durable: &Record, fail: bool) {
+        let faults = Faults {
+            temp_fsync: fail,
+            ..Faults::default()
+        };
+        match write_image(&self.paths, &self.dir, durable, faults, None) {
+            Ok(Some(renamed)) => {
+                // The mapping of the refused image is dropped at once: this is the
+                // error path, where unmapping off the writer's critical path buys nothing.
+                self.map = renamed.map;
+                self.record = *durable;
+                if let Err(e) = renamed.dir_sync {
+                    eprintln!(
+                        "restoring generation {} after a failed commit: {e}",
+                        durable.generation
+                    );
+                }
+            }
+            Ok(None) => unreachable!("no stop step was requested"),
+            Err(e) => eprintln!(
+                "could not restore generation {} after a failed commit; the data file keeps \
+                 generation {}: {e}",
+                durable.generation, self.record.generation
+            ),
+        }
     }
 
     /// The mapping the last commit replaced, if not taken yet; dropping it is the
@@ -198,6 +237,14 @@ impl Store {
     #[doc(hidden)]
     pub fn fail_next_dir_fsync(&mut self) {
         self.faults.dir_fsync = true;
+    }
+
+    /// Test hook: as [`Store::fail_next_dir_fsync`], and writing the old image back
+    /// afterwards fails too (before its rename), so the data file keeps the new image.
+    #[doc(hidden)]
+    pub fn fail_next_dir_fsync_and_restore(&mut self) {
+        self.faults.dir_fsync = true;
+        self.faults.restore = true;
     }
 
     fn next_record(

@@ -55,8 +55,9 @@ impl Writer {
                     now.generation
                 );
                 if now.generation != before.generation {
-                    // The rename happened but its durability is unknown: serve what a
-                    // restart would load.
+                    // The directory fsync failed and the old image could not be put
+                    // back: the file holds the refused write, so serve what a restart
+                    // would load (see `store`'s durability contract).
                     self.publish();
                 }
                 let body = error_body(
