@@ -213,6 +213,18 @@ fn write_hash_file(data_dir: &Path, hash: &str) -> Result<(), String> {
         .map_err(|e| io_err("cannot fsync directory", data_dir, e))
 }
 
+/// Removes the hash file [`bootstrap`] wrote for a generated key (best effort), so
+/// that the next start generates and prints a new key.
+pub fn discard_generated(data_dir: &Path) {
+    let path = hash_path(data_dir);
+    if let Err(e) = fs::remove_file(&path).and_then(|()| fs::File::open(data_dir)?.sync_all()) {
+        eprintln!(
+            "cannot remove {}: {e}; delete it to get a new key",
+            path.display()
+        );
+    }
+}
+
 /// Checks a plaintext key from `API_KEY`: 1..=72 bytes of token68 characters, so that it
 /// can be sent as `Authorization: Bearer <key>` and bcrypt sees all of it.
 pub fn check_api_key(key: &str) -> Result<(), String> {

@@ -157,6 +157,24 @@ pub fn start_with_hook(
     on_worker_start: Option<fn(usize)>,
 ) -> Result<ServerHandle, String> {
     let core = prepare(&config)?;
+    if core.generated_key.is_none() {
+        return launch(config, core, on_worker_start);
+    }
+    // The generated key is printed only once the server is up: if it never comes up,
+    // nobody has seen the key, so its hash must not outlive this start either.
+    let data_dir = config.data_dir.clone();
+    launch(config, core, on_worker_start).map_err(|e| {
+        crate::auth::discard_generated(&data_dir);
+        format!("{e} (the API key generated for this start was discarded)")
+    })
+}
+
+/// Everything after [`prepare`]: TLS, listeners, the writer and the workers.
+fn launch(
+    config: Config,
+    core: Core,
+    on_worker_start: Option<fn(usize)>,
+) -> Result<ServerHandle, String> {
     let tls = match config.https_listen {
         Some(_) => Some(crate::tls::load_or_generate(
             &config.data_dir,

@@ -341,6 +341,30 @@ fn bootstrap_generates_a_key_once() {
 }
 
 #[test]
+fn a_start_that_fails_after_generating_a_key_keeps_no_hash() {
+    let dir = temp_dir("generate-then-fail");
+    // Something else listens on the port: the start fails after the key was generated.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut config = Config::for_tests(dir.clone());
+    config.http_listen = Some(busy.local_addr().expect("addr"));
+    let err = match availability_server::server::start(config) {
+        Ok(_) => panic!("the port is taken"),
+        Err(e) => e,
+    };
+    assert!(err.contains("discarded"), "{err}");
+    assert!(
+        !dir.join(HASH_FILE_NAME).exists(),
+        "nobody saw the key, so its hash must go"
+    );
+    // The next start generates (and would print) a new key.
+    let handle = availability_server::server::start(Config::for_tests(dir.clone())).expect("start");
+    assert!(handle.generated_key.is_some());
+    assert!(dir.join(HASH_FILE_NAME).exists());
+    handle.shutdown();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn configured_keys_take_precedence_and_write_nothing() {
     let dir = temp_dir("configured");
     let other_hash = bcrypt::hash("hash-key", 4).expect("hash");

@@ -3,12 +3,38 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 
 const BACKLOG: libc::c_int = 4096;
 
 /// Binds a non-blocking listener with SO_REUSEADDR and SO_REUSEPORT set.
 pub fn bind_reuseport(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let listener = bound_socket(addr, true)?;
+    // Safety: listen(2) on a descriptor we own; the error is checked.
+    if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(listener)
+}
+
+/// Fails with `AddrInUse` when some socket already listens on `addr`.
+///
+/// SO_REUSEPORT would let our group join a listener of another process of the same
+/// user (a second server on another data directory, say) and silently split the
+/// connections with it. A socket bound without SO_REUSEPORT cannot share the port, so
+/// binding one first and closing it tells whether the port is free. Another process
+/// could still take the port between the probe and our bind; that window is a few
+/// microseconds at start-up.
+fn check_port_free(addr: SocketAddr) -> io::Result<()> {
+    if addr.port() == 0 {
+        return Ok(()); // The kernel picks a free port.
+    }
+    bound_socket(addr, false).map(drop)
+}
+
+/// A non-blocking TCP socket bound to `addr`, with SO_REUSEADDR (so connections in
+/// TIME_WAIT do not block a restart) and optionally SO_REUSEPORT.
+fn bound_socket(addr: SocketAddr, reuseport: bool) -> io::Result<std::net::TcpListener> {
     let (domain, storage, len) = sockaddr_of(addr);
     // Safety: plain socket syscalls on a descriptor we own; errors are checked.
     unsafe {
@@ -23,7 +49,12 @@ pub fn bind_reuseport(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
         // Owning it first means every early return closes the descriptor.
         let listener = std::net::TcpListener::from_raw_fd(fd);
         let one: libc::c_int = 1;
-        for option in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
+        let options: &[libc::c_int] = if reuseport {
+            &[libc::SO_REUSEADDR, libc::SO_REUSEPORT]
+        } else {
+            &[libc::SO_REUSEADDR]
+        };
+        for &option in options {
             let rc = libc::setsockopt(
                 fd,
                 libc::SOL_SOCKET,
@@ -45,9 +76,6 @@ pub fn bind_reuseport(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
             );
         }
         if libc::bind(fd, &storage as *const _ as *const libc::sockaddr, len) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if libc::listen(fd, BACKLOG) != 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(listener)
@@ -100,6 +128,7 @@ fn sockaddr_of(addr: SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::
 /// port and the rest reuse it, so every worker shares one public port.
 pub fn bind_group(addr: SocketAddr, count: usize) -> io::Result<Vec<std::net::TcpListener>> {
     assert!(count > 0);
+    check_port_free(addr)?;
     let first = bind_reuseport(addr)?;
     let bound = first.local_addr()?;
     let mut group = vec![first];
@@ -112,6 +141,17 @@ pub fn bind_group(addr: SocketAddr, count: usize) -> io::Result<Vec<std::net::Tc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_someone_listens_on_is_refused_even_with_reuseport() {
+        let other = bind_group("127.0.0.1:0".parse().expect("addr"), 1).expect("bind");
+        let taken = other[0].local_addr().expect("addr");
+        let err = bind_group(taken, 2).expect_err("the port is taken");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        drop(other);
+        // Free again once the other listener is gone.
+        assert_eq!(bind_group(taken, 2).expect("bind").len(), 2);
+    }
 
     #[test]
     fn a_group_shares_one_ephemeral_port() {
