@@ -49,10 +49,20 @@ fn main() {
     println!("home timezone {}; ready", handle.home_tz);
     for signal in signals.forever() {
         match signal {
-            SIGHUP => match handle.reload() {
-                Ok(()) => println!("reloaded certificate and API key"),
-                Err(e) => eprintln!("reload failed, keeping the old ones: {e}"),
-            },
+            SIGHUP => {
+                let reloaded = handle.reload();
+                match reloaded.certificate {
+                    Some(Ok(())) => println!("reloaded the TLS certificate"),
+                    Some(Err(e)) => {
+                        eprintln!("certificate reload failed, keeping the old one: {e}")
+                    }
+                    None => {}
+                }
+                match reloaded.api_key {
+                    Ok(()) => println!("reloaded the API key hash"),
+                    Err(e) => eprintln!("API key reload failed, keeping the old key: {e}"),
+                }
+            }
             _ => {
                 println!("draining…");
                 handle.shutdown();

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
@@ -52,6 +53,17 @@ fn unix_now_ms() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+/// What a [`ServerHandle::reload`] did; an `Err` part kept its old value.
+#[derive(Debug)]
+pub struct Reloaded {
+    /// `None` when HTTPS is off.
+    pub certificate: Option<Result<(), String>>,
+    pub api_key: Result<(), String>,
+}
+
+/// How long a reload waits for the writer thread to swap the key.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn start(config: Config) -> Result<ServerHandle, String> {
     start_with_hook(config, None)
@@ -294,31 +306,40 @@ impl ServerHandle {
         }
     }
 
-    /// SIGHUP: reload the certificate and the key hash; connections stay up.
-    pub fn reload(&self) -> Result<(), String> {
-        if let Some(current) = &self.tls_config {
+    /// SIGHUP: reloads the certificate and the key hash, each on its own (a bad
+    /// certificate does not keep a new key out, nor the reverse); whatever fails keeps
+    /// its old value. Connections stay up. Waits for the writer thread, which owns the
+    /// keys, to report (it may be finishing a commit, or running bcrypt for `API_KEY`).
+    pub fn reload(&self) -> Reloaded {
+        let certificate = self.tls_config.as_ref().map(|current| {
             let c = &self.config;
-            let setup = crate::tls::load_or_generate(
-                &c.data_dir,
-                c.tls_cert.as_deref(),
-                c.tls_key.as_deref(),
-            )?;
-            current.store(setup.server_config);
-        }
+            crate::tls::load_or_generate(&c.data_dir, c.tls_cert.as_deref(), c.tls_key.as_deref())
+                .map(|setup| current.store(setup.server_config))
+        });
         let c = self.config.clone();
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel(1);
         let reload = move |keys: &mut crate::auth::KeyStore| {
-            if let Err(e) = keys.reload(
+            let result = keys.reload(
                 &c.data_dir,
                 c.api_key.as_deref(),
                 c.api_key_hash.as_deref(),
                 c.bcrypt_cost,
-            ) {
-                eprintln!("key reload failed, keeping the old key: {e}");
-            }
+            );
+            let _ = done_tx.send(result);
         };
-        self.writer_tx
+        let api_key = self
+            .writer_tx
             .send(Command::ReloadKeys(Box::new(reload)))
             .map_err(|_| "the writer thread has stopped".to_string())
+            .and_then(|()| {
+                done_rx
+                    .recv_timeout(RELOAD_TIMEOUT)
+                    .map_err(|_| "the writer thread did not answer".to_string())?
+            });
+        Reloaded {
+            certificate,
+            api_key,
+        }
     }
 
     pub fn generation(&self) -> u64 {

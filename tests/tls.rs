@@ -9,6 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 
+use availability_server::auth::HASH_FILE_NAME;
 use availability_server::tls::{self, CERT_FILE_NAME, KEY_FILE_NAME};
 
 type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
@@ -199,7 +200,9 @@ fn reload_swaps_the_certificate_without_dropping_connections() {
     let (cert, key) = write_cert_pair(&fresh_dir);
     std::fs::copy(&cert, server.dir.join(CERT_FILE_NAME)).expect("cert");
     std::fs::copy(&key, server.dir.join(KEY_FILE_NAME)).expect("key");
-    server.handle.reload().expect("reload");
+    let reloaded = server.handle.reload();
+    assert!(matches!(reloaded.certificate, Some(Ok(()))), "{reloaded:?}");
+    assert!(reloaded.api_key.is_ok(), "{reloaded:?}");
 
     assert_eq!(
         get(&mut kept, &mut pending, "/health").0,
@@ -224,6 +227,46 @@ fn reload_swaps_the_certificate_without_dropping_connections() {
     );
     let _ = std::fs::remove_dir_all(fresh_dir);
     let _ = std::fs::remove_file(old_copy);
+}
+
+/// PATCHes one cell with `key` over `stream`; returns the status.
+fn patch_with(stream: &mut TlsStream, pending: &mut Vec<u8>, key: &str) -> u16 {
+    let patch = r#"{"slots":[{"day":1,"slot":3,"status":"maybe"}]}"#;
+    let request = format!(
+        "PATCH /availability HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\nContent-Length: {}\r\n\r\n{patch}",
+        patch.len()
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    read_response(stream, pending).expect("response").0
+}
+
+#[test]
+fn reload_swaps_the_key_even_when_the_certificate_is_bad_and_says_which_failed() {
+    // The key comes from the hash file, so a reload can change it.
+    let server = https_server(|c| c.api_key = None);
+    assert!(server.handle.generated_key.is_some());
+    let cert = server.dir.join(CERT_FILE_NAME);
+    let trusted = common::temp_dir("trusted").with_extension("pem");
+    std::fs::copy(&cert, &trusted).expect("copy");
+    std::fs::write(&cert, "not a certificate").expect("spoil the certificate");
+    let new_key = "a-new-key-after-sighup";
+    let hash = bcrypt::hash(new_key, 4).expect("hash");
+    std::fs::write(server.dir.join(HASH_FILE_NAME), format!("{hash}\n")).expect("hash file");
+
+    let reloaded = server.handle.reload();
+    assert!(matches!(reloaded.certificate, Some(Err(_))), "{reloaded:?}");
+    assert!(reloaded.api_key.is_ok(), "{reloaded:?}");
+    // The old certificate still serves; the new key works.
+    let mut stream = connect(server.addr, &trusted);
+    let mut pending = Vec::new();
+    assert_eq!(patch_with(&mut stream, &mut pending, new_key), 200);
+
+    // A bad hash file is reported, and the key in use stays.
+    std::fs::write(server.dir.join(HASH_FILE_NAME), "not a hash\n").expect("hash file");
+    let reloaded = server.handle.reload();
+    assert!(reloaded.api_key.is_err(), "{reloaded:?}");
+    assert_eq!(patch_with(&mut stream, &mut pending, new_key), 200);
+    let _ = std::fs::remove_file(trusted);
 }
 
 #[test]
