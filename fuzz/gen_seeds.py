@@ -212,6 +212,11 @@ def patch_body():
         "deep-nesting": "[" * 200 + "]" * 200,
         "empty-input": "",
         "bom": "\ufeff" + body([entry(1, "maybe", slot=3)]),
+        "repeated-entry-key": body(['{"day":0,"slot":1,"status":"maybe","day":5}']),
+        "repeated-slots": '{"slots":[{"day":1,"slot":1,"status":"maybe"}],"slots":[]}',
+        "repeated-after-bad-entry": body(
+            [entry(1, "busy", slot=3), '{"day":2,"slot":1,"status":"maybe","status":"available"}']
+        ),
     }
     for name, text in valid.items():
         write(t, f"valid-{name}", text)

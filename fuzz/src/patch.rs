@@ -80,6 +80,20 @@ fn check_applied(edits: &[(u16, Status)], hash: u64) {
 
 fn reference_validate(body: &[u8]) -> Verdict {
     let value: Value = serde_json::from_slice(body).map_err(|_| ("invalid_json", None))?;
+    // A key given twice anywhere is refused: inside entry i as that entry's error (in
+    // order with the others), anywhere else as the body's.
+    let tree: Tree = serde_json::from_slice(body).expect("valid JSON is a valid tree");
+    let entry_repeats: Vec<bool> = match &tree {
+        Tree::Object(fields) if !tree.repeats_outside_entries() => {
+            let slots = fields.iter().find(|(k, _)| k == "slots").map(|(_, v)| v);
+            match slots {
+                Some(Tree::Array(entries)) => entries.iter().map(Tree::repeats).collect(),
+                _ => Vec::new(),
+            }
+        }
+        _ if tree.repeats() => return Err(("invalid_body", None)),
+        _ => Vec::new(),
+    };
     let object = value.as_object().ok_or(("invalid_body", None))?;
     if object.keys().any(|k| k != "slots") {
         return Err(("invalid_body", None));
@@ -94,6 +108,9 @@ fn reference_validate(body: &[u8]) -> Verdict {
     let mut edits: Vec<(u16, Status)> = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
         let bad = ("invalid_entry", Some(index));
+        if entry_repeats[index] {
+            return Err(bad);
+        }
         let edit = reference_entry(entry).ok_or(bad)?;
         if edits.iter().any(|&(slot, _)| slot == edit.0) {
             return Err(bad);
@@ -136,4 +153,86 @@ fn reference_entry(entry: &Value) -> Option<(u16, Status)> {
         _ => return None,
     };
     Some(((day * 48 + slot) as u16, status))
+}
+
+/// JSON with every key of every object kept, in order (unlike `Value`, which keeps the
+/// last of a repeated key).
+enum Tree {
+    Object(Vec<(String, Tree)>),
+    Array(Vec<Tree>),
+    Scalar,
+}
+
+impl Tree {
+    /// Whether this value or anything inside it has an object repeating a key.
+    fn repeats(&self) -> bool {
+        match self {
+            Tree::Object(fields) => {
+                let mut keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+                keys.sort_unstable();
+                keys.windows(2).any(|w| w[0] == w[1]) || fields.iter().any(|(_, v)| v.repeats())
+            }
+            Tree::Array(items) => items.iter().any(Tree::repeats),
+            Tree::Scalar => false,
+        }
+    }
+
+    /// For a top-level object: a repeat anywhere but inside an element of `slots`.
+    fn repeats_outside_entries(&self) -> bool {
+        let Tree::Object(fields) = self else {
+            return self.repeats();
+        };
+        let mut keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+        keys.sort_unstable();
+        keys.windows(2).any(|w| w[0] == w[1])
+            || fields.iter().any(|(k, v)| match v {
+                Tree::Array(_) if k == "slots" => false,
+                _ => v.repeats(),
+            })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Tree {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Tree, D::Error> {
+        struct TreeVisitor;
+        impl<'de> serde::de::Visitor<'de> for TreeVisitor {
+            type Value = Tree;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Tree, E> {
+                Ok(Tree::Scalar)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Tree, E> {
+                Ok(Tree::Scalar)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Tree, E> {
+                Ok(Tree::Scalar)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Tree, E> {
+                Ok(Tree::Scalar)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Tree, E> {
+                Ok(Tree::Scalar)
+            }
+            fn visit_unit<E>(self) -> Result<Tree, E> {
+                Ok(Tree::Scalar)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Tree, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Tree::Array(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Tree, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Tree>()? {
+                    fields.push(entry);
+                }
+                Ok(Tree::Object(fields))
+            }
+        }
+        deserializer.deserialize_any(TreeVisitor)
+    }
 }

@@ -4,6 +4,7 @@
 mod patch;
 mod read;
 mod reply;
+mod strict_json;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::ApiHandler;
 use super::reply::{Extra, write_error};
+use super::strict_json::{self, Repeat, Step};
 use crate::auth::{BearerError, parse_bearer};
 use crate::ratelimit::{Decision, monotonic_ns};
 use crate::runtime::{Outcome, Request, Sink};
@@ -123,11 +124,25 @@ pub fn parse_patch_body(body: &[u8]) -> Result<Vec<Edit>, BodyError> {
         message: message.to_string(),
         entry: None,
     };
-    let value: Value = serde_json::from_slice(body).map_err(|e| BodyError {
+    let (value, repeats) = strict_json::from_slice(body).map_err(|e| BodyError {
         code: "invalid_json",
         message: format!("body is not valid JSON: {e}"),
         entry: None,
     })?;
+    // A repeated key is an ambiguous intent, refused like an unknown field: in an
+    // entry (or anything inside it) as that entry's error, in its turn; elsewhere as
+    // the body's.
+    let entry_of = |repeat: &Repeat| match repeat.path.as_slice() {
+        [Step::Key(slots), Step::Index(index), ..] if slots == "slots" => Some(*index),
+        _ => None,
+    };
+    if let Some(repeat) = repeats.iter().find(|r| entry_of(r).is_none()) {
+        return Err(BodyError {
+            code: "invalid_body",
+            message: format!("field \"{}\" is given twice", repeat.key),
+            entry: None,
+        });
+    }
     let Some(object) = value.as_object() else {
         return Err(whole(
             "invalid_body",
@@ -153,6 +168,13 @@ pub fn parse_patch_body(body: &[u8]) -> Result<Vec<Edit>, BodyError> {
     let mut seen = [u8::MAX; crate::week::SLOTS_PER_WEEK];
     let mut edits = Vec::with_capacity(entries.len());
     for (index, entry) in entries.iter().enumerate() {
+        if let Some(repeat) = repeats.iter().find(|r| entry_of(r) == Some(index)) {
+            let key = &repeat.key;
+            return Err(entry_error(
+                index,
+                format!("field \"{key}\" is given twice"),
+            ));
+        }
         let edit = parse_entry(index, entry)?;
         let first = &mut seen[edit.slot_index as usize];
         if *first != u8::MAX {
@@ -288,6 +310,8 @@ mod tests {
             (br#"{"slots":[{"day":-1,"slot":3,"status":"maybe"}]}"#, 0),
             (br#"{"slots":[{"day":1,"slot":3,"status":"maybe"},{"day":1,"time":"01:30","status":"available"}]}"#, 1),
             (br#"{"slots":[5]}"#, 0),
+            (br#"{"slots":[{"day":0,"slot":1,"status":"maybe","day":5}]}"#, 0),
+            (br#"{"slots":[{"day":0,"slot":1,"status":"maybe"},{"day":1,"slot":1,"status":"maybe","status":"available"}]}"#, 1),
         ];
         for (body, index) in cases {
             let err = parse_patch_body(body).expect_err(std::str::from_utf8(body).unwrap_or("?"));
@@ -326,6 +350,15 @@ mod tests {
         assert_eq!(
             parse_patch_body(b"{").expect_err("json").code,
             "invalid_json"
+        );
+        let twice =
+            parse_patch_body(br#"{"slots":[{"day":0,"slot":1,"status":"maybe"}],"slots":[]}"#)
+                .expect_err("slots twice");
+        assert_eq!((twice.code, twice.entry), ("invalid_body", None));
+        assert!(
+            twice.message.contains("\"slots\" is given twice"),
+            "{}",
+            twice.message
         );
         assert_eq!(
             parse_patch_body(b"[]").expect_err("shape").code,
