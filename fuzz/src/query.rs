@@ -39,7 +39,7 @@ pub fn check(data: &[u8]) {
             assert!(p.time_slot.is_none_or(|s| s <= 47));
             assert!(
                 p.date.is_none_or(is_supported_date),
-                "date outside 1900..=2200"
+                "date outside 1900..=2099"
             );
             if let Some(tz) = p.tz {
                 assert!(!tz.is_empty() && tz.len() <= MAX_TZ_LEN_BYTES);
@@ -195,7 +195,7 @@ fn reference_time(value: &[u8]) -> Option<u8> {
     (hour < 24 && (minute == 0 || minute == 30)).then_some((hour * 2 + minute / 30) as u8)
 }
 
-/// `YYYY-MM-DD`, a real Gregorian date, years 1900–2200.
+/// `YYYY-MM-DD`, a real Gregorian date, years 1900–2099.
 fn reference_date(value: &[u8]) -> Option<(i32, u32, u32)> {
     if value.len() != 10 || value[4] != b'-' || value[7] != b'-' {
         return None;
@@ -211,6 +211,6 @@ fn reference_date(value: &[u8]) -> Option<(i32, u32, u32)> {
         2 => 28,
         _ => return None,
     };
-    let ok = (1900..=2200).contains(&year) && (1..=days_in_month).contains(&day);
+    let ok = (1900..=2099).contains(&year) && (1..=days_in_month).contains(&day);
     ok.then_some((year as i32, month, day))
 }

@@ -28,7 +28,7 @@ pub struct ReadParams<'b> {
     /// Percent-decoded viewer zone (not yet looked up); `+` is kept literally
     /// because zone names such as `Etc/GMT+5` contain it.
     pub tz: Option<&'b [u8]>,
-    /// `date=YYYY-MM-DD`: a real calendar date in years 1900..=2200.
+    /// `date=YYYY-MM-DD`: a real calendar date in years 1900..=2099 (see `parse_date`).
     pub date: Option<NaiveDate>,
     /// `day=0..6` (Monday = 0).
     pub day: Option<u8>,
@@ -52,7 +52,7 @@ const INVALID_TZ: QueryError = QueryError {
 };
 const INVALID_DATE: QueryError = QueryError {
     code: "invalid_date",
-    message: "date must be a calendar date YYYY-MM-DD in years 1900 to 2200",
+    message: "date must be a calendar date YYYY-MM-DD in years 1900 to 2099",
 };
 const INVALID_DAY: QueryError = QueryError {
     code: "invalid_day",
@@ -253,7 +253,8 @@ fn decode_tz(raw: Raw<'_>, scratch: &mut [u8; MAX_TZ_LEN_BYTES]) -> Result<usize
     Ok(len)
 }
 
-/// Strict `YYYY-MM-DD`, a real date, years 1900..=2200.
+/// Strict `YYYY-MM-DD`, a real date, years 1900..=2099: chrono-tz expands the zones'
+/// recurring DST rules only up to 2099, so later weeks would have no DST anywhere.
 fn parse_date(raw: Raw<'_>) -> Option<NaiveDate> {
     let mut buf = [0u8; 10];
     let text = raw.decode(&mut buf)?;
@@ -263,7 +264,7 @@ fn parse_date(raw: Raw<'_>) -> Option<NaiveDate> {
     let year = digits([y0, y1, y2, y3])?;
     let month = digits([m0, m1])?;
     let day = digits([d0, d1])?;
-    if !(1900..=2200).contains(&year) {
+    if !(1900..=2099).contains(&year) {
         return None;
     }
     NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)

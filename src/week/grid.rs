@@ -30,7 +30,7 @@ pub const FIRST_SUPPORTED_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1900, 
 };
 
 /// Last date whose week the server answers for.
-pub const LAST_SUPPORTED_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2200, 12, 31) {
+pub const LAST_SUPPORTED_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2099, 12, 31) {
     Some(date) => date,
     None => panic!("valid date"),
 };

@@ -105,7 +105,7 @@ fn week_end_is_where_the_current_week_rolls_over_in_every_zone() {
 #[test]
 fn supported_dates_never_panic() {
     let first = date(1900, 1, 1);
-    let last = date(2200, 12, 31);
+    let last = date(2099, 12, 31);
     let sitka = zone("America/Sitka");
     let kiritimati = zone("Pacific/Kiritimati");
     let mut day = first;
@@ -180,4 +180,31 @@ fn read_path_calls_do_not_allocate() {
     // The counter works: building a map allocates.
     let build = || drop(CellMap::build(zones::utc(), zones::utc(), date(2026, 3, 2)));
     assert!(allocations_during(build) > 0);
+}
+
+/// The supported range ends where chrono-tz's DST data does: it expands the recurring
+/// rules only through 2099. If a chrono-tz release extends them, the second half of this
+/// test fails, and `LAST_SUPPORTED_DATE` can move on.
+#[test]
+fn the_last_supported_year_still_has_dst_and_the_next_does_not() {
+    use availability_server::week::grid::LAST_SUPPORTED_DATE;
+    use chrono::{Offset, TimeZone};
+    assert_eq!(LAST_SUPPORTED_DATE, date(2099, 12, 31));
+    let utc_offset_secs = |tz: chrono_tz::Tz, year: i32, month: u32| {
+        let instant = chrono::Utc
+            .with_ymd_and_hms(year, month, 15, 12, 0, 0)
+            .unwrap();
+        tz.offset_from_utc_datetime(&instant.naive_utc())
+            .fix()
+            .local_minus_utc()
+    };
+    let new_york = chrono_tz::America::New_York;
+    let sydney = chrono_tz::Australia::Sydney;
+    // 2099: summer time in both hemispheres, as in every year before.
+    assert_eq!(utc_offset_secs(new_york, 2099, 7), -4 * 3600);
+    assert_eq!(utc_offset_secs(new_york, 2099, 12), -5 * 3600);
+    assert_eq!(utc_offset_secs(sydney, 2099, 1), 11 * 3600);
+    assert_eq!(utc_offset_secs(sydney, 2099, 7), 10 * 3600);
+    // 2100: no New York summer time (the tz rules say there is).
+    assert_eq!(utc_offset_secs(new_york, 2100, 7), -5 * 3600);
 }
