@@ -130,9 +130,11 @@ impl RateLimiter {
         if new_tat_ns - now_ns > self.tolerance_ns {
             return self.denied(stored_ns, now_ns);
         }
-        // Same as `allowed` for a request now, plus the token we did not take.
+        // Same as `allowed` for a request now, plus the token we did not take, and the
+        // bucket is full again when the stored TAT is reached (not one interval later).
         let mut decision = self.allowed(new_tat_ns, now_ns);
         decision.remaining = decision.remaining.saturating_add(1).min(self.burst);
+        decision.reset_secs = ceil_secs(stored_ns.saturating_sub(now_ns));
         decision
     }
 
@@ -251,9 +253,12 @@ mod tests {
             let d = limiter.peek(A, START_NS);
             assert!(d.allowed);
             assert_eq!(d.remaining, 2);
+            // A full bucket is full now: no reset time (not "full in 1 s").
+            assert_eq!(d.reset_secs, 0);
         }
         limiter.check(A, START_NS);
-        assert_eq!(limiter.peek(A, START_NS).remaining, 1);
+        let d = limiter.peek(A, START_NS);
+        assert_eq!((d.remaining, d.reset_secs), (1, 1));
         limiter.check(A, START_NS);
         let d = limiter.peek(A, START_NS);
         assert!(!d.allowed);
