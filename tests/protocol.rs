@@ -303,11 +303,41 @@ fn read_requests_with_a_body_are_400() {
         b"GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
         400,
     );
-    // A HEAD's refusal has headers only (no body even for errors).
-    let mut head = Client::connect(server.addr);
-    head.send(b"HEAD /health HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
-    assert_eq!(head.read_response(true).expect("400").status, 400);
-    assert!(head.is_closed());
+    // A HEAD's refusal has headers only (no body even for errors), also when the head
+    // itself is refused (two Host fields, obs-fold, a bare LF, too large).
+    let too_large = format!(
+        "HEAD /health HTTP/1.1\r\nHost: t\r\nX: {}\r\n\r\n",
+        "a".repeat(9000)
+    );
+    for (request, status) in [
+        (
+            &b"HEAD /health HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"[..],
+            400,
+        ),
+        (b"HEAD /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        (
+            b"\r\nHEAD /health HTTP/1.1\r\nHost: a\r\nX: 1\r\n  2\r\n\r\n",
+            400,
+        ),
+        (b"HEAD /health HTTP/1.1\nHost: a\r\n\r\n", 400),
+        (too_large.as_bytes(), 431),
+    ] {
+        let mut head = Client::connect(server.addr);
+        head.send(request);
+        let response = head.read_response(true).expect("a refusal");
+        assert_eq!(
+            response.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(request)
+        );
+        assert!(response.header("Content-Length").is_some());
+        assert!(
+            head.is_closed(),
+            "no body after the head: {}",
+            String::from_utf8_lossy(request)
+        );
+    }
     assert_rejected(
         server.addr,
         b"GET /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",

@@ -15,4 +15,6 @@ pub mod response;
 pub use chunked::{ChunkError, ChunkedDecoder, Progress};
 pub use date::{DateCache, IMF_FIXDATE_LEN, format_imf_fixdate, write_ymd};
 pub use query::{QueryError, ReadParams, parse_read_params};
-pub use request::{BodyKind, Head, HeadError, MAX_HEADERS, Method, parse_head};
+pub use request::{
+    BodyKind, Head, HeadError, MAX_HEADERS, Method, parse_head, starts_as_head_request,
+};

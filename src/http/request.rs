@@ -120,6 +120,15 @@ pub fn parse_head(buf: &[u8], max_head_len_bytes: usize) -> Result<Head<'_>, Hea
     build_head(&req, start + rel_end)
 }
 
+/// Whether `buf` starts a HEAD request (after the one leading CRLF [`parse_head`]
+/// ignores). For refusing a head that could not be parsed: the refusal of a HEAD must
+/// carry no content either (RFC 9110 §9.3.2).
+pub fn starts_as_head_request(buf: &[u8]) -> bool {
+    buf.strip_prefix(b"\r\n")
+        .unwrap_or(buf)
+        .starts_with(b"HEAD ")
+}
+
 fn incomplete_or_too_large(buf: &[u8], max_head_len_bytes: usize) -> HeadError {
     if buf.len() >= max_head_len_bytes {
         HeadError::TooLarge
@@ -158,6 +167,10 @@ fn build_head<'a>(
         return Err(HeadError::Bad("malformed request line"));
     };
     let (path, query) = split_target(target.as_bytes())?;
+    // RFC 9112 §3.2.4: the asterisk-form is only for a server-wide OPTIONS.
+    if path == b"*" && method != "OPTIONS" {
+        return Err(HeadError::Bad("the request-target * is only for OPTIONS"));
+    }
     let fields = read_fields(req.headers, minor_version)?;
     Ok(Head {
         method: parse_method(method),

@@ -7,7 +7,7 @@ use super::sink::{MIN_SCRATCH_BYTES, MIN_SEGMENTS, Sink};
 use super::worker::Worker;
 use super::{ConnRef, Handler, Outcome, Rejection, Request};
 use crate::http::chunked::{ChunkError, ChunkedDecoder};
-use crate::http::request::{BodyKind, Head, HeadError, Method, parse_head};
+use crate::http::request::{BodyKind, Head, HeadError, Method, parse_head, starts_as_head_request};
 
 const TOO_LARGE_HEAD: Rejection = Rejection {
     status: 431,
@@ -112,8 +112,12 @@ impl<H: Handler, S: super::stream::Stream> Worker<H, S> {
                     }),
                 ),
             };
-            // RFC 9110 §9.3.2: no content in any response to HEAD, refusals included.
-            sink.head_request = head.as_ref().is_some_and(|h| h.method == Method::Head);
+            // RFC 9110 §9.3.2: no content in any response to HEAD, refusals included
+            // (a head that could not be parsed is a HEAD if it starts like one).
+            sink.head_request = match &head {
+                Some(head) => head.method == Method::Head,
+                None => starts_as_head_request(input),
+            };
             let (body_len_bytes, request_len_bytes) = match framing {
                 Framing::Complete {
                     body_len_bytes,

@@ -151,6 +151,8 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         let Some(buf) = c.buf.as_mut() else {
             return;
         };
+        // A partial HEAD (a head timeout, say) gets its refusal without content too.
+        let head_request = crate::http::starts_as_head_request(&buf.read[..c.read_len_bytes]);
         let mut sink = super::Sink {
             out: &mut buf.out,
             scratch: &mut buf.scratch,
@@ -160,7 +162,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             close: true,
             http10_keep_alive: false,
             status: 0,
-            head_request: false,
+            head_request,
         };
         self.handler
             .reject(c.peer_ip, c.listener, rejection, &mut sink);

@@ -285,6 +285,10 @@ fn request_target_forms() {
     let head = ok(b"GET /a? HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!((head.path, head.query), (&b"/a"[..], &b""[..]));
 
+    assert!(matches!(
+        parse_head(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", 8192),
+        Err(HeadError::Bad(_))
+    ));
     for target in ["availability", "example.com:443", "ftp://h/p", "**", "?a=1"] {
         let buf = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(
