@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# User-space instructions per request, counted by callgrind: the one speed figure on a
+# shared VM that host steal, frequency and the other core cannot move (the same binary
+# and requests give the same count, give or take the batching of events).
+#
+# For each target, the release server (one worker, plain HTTP, rate limiter off) runs
+# under `valgrind --tool=callgrind` twice: once answering $REQUESTS keep-alive requests
+# from loadgen (-c$CONNECTIONS, pipelining off), once answering 3 × $REQUESTS. The
+# difference of the two runs' instruction counts, divided by 2 × $REQUESTS, is the
+# cost per request with start-up (the zone tables, the first connections) cancelled
+# out (scripts/callgrind_diff.py). The functions listed are those with the highest self
+# cost per request, differenced the same way, libc and dependencies included. Kernel
+# time is not counted: see profile.sh for that.
+#
+#   ./scripts/instructions.sh                    # slot, week and csv
+#   TARGETS=slot BIN=/tmp/old/availability-server ./scripts/instructions.sh
+#
+# Settings (environment):
+#   TARGETS="slot week csv"  REQUESTS=10000  CONNECTIONS=4  TOP=12 (functions listed)
+#   BIN (server binary) [target/release/availability-server]  SKIP_BUILD=1  KEEP=1
+set -euo pipefail
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+TARGETS="${TARGETS:-slot week csv}"
+REQUESTS="${REQUESTS:-10000}"
+CONNECTIONS="${CONNECTIONS:-4}"
+TOP="${TOP:-12}"
+SERVER_BIN="${BIN:-$SERVER_BIN}"
+define_bench_paths # sets ZONE and PATHS (slot, week)
+PATHS[csv]="/availability/csv?tz=$ZONE"
+
+need valgrind:valgrind callgrind_annotate:valgrind curl:curl
+build_release
+[[ -x "$LOADGEN_BIN" ]] || die "$LOADGEN_BIN is missing: build the workspace first"
+init_workdir
+
+# Runs the server under callgrind for $2 requests to $1; leaves the output in $3.
+run_under_callgrind() {
+    local path="$1" requests="$2" out="$3" dir
+    dir="$(mktemp -d "$WORKDIR/run.XXXXXX")"
+    API_KEY="bench-key-not-secret-0123456789" valgrind --tool=callgrind \
+        --callgrind-out-file="$out" "$SERVER_BIN" --data-dir "$dir/data" --workers 1 \
+        --no-tls --http-listen 127.0.0.1:0 --admin-listen off --rate-limit-burst 0 \
+        --bcrypt-cost 4 --home-tz America/New_York >"$dir/server.out" 2>&1 &
+    local pid=$! addr="" deadline=$((SECONDS + 120))
+    track_pid "$pid"
+    while [[ -z "$addr" ]]; do
+        kill -0 "$pid" 2>/dev/null || die "server exited: $(cat "$dir/server.out")"
+        ((SECONDS < deadline)) || die "server did not start under valgrind"
+        addr="$(sed -n 's/^http listening on //p' "$dir/server.out")"
+        [[ -n "$addr" ]] || sleep 0.2
+    done
+    wait_http_ok "http://$addr/health" 120
+    "$LOADGEN_BIN" -q --json --no-pin -c "$CONNECTIONS" -d 600s --max-requests "$requests" \
+        "http://$addr$path" >"$dir/loadgen.json"
+    python3 - "$dir/loadgen.json" "$requests" <<'EOF'
+import json, sys
+report = json.load(open(sys.argv[1]))
+ok = report["requests"] == int(sys.argv[2]) and not any(report["errors"].values())
+sys.exit(0 if ok else f"loadgen: {report['requests']} requests, errors {report['errors']}")
+EOF
+    kill -INT "$pid"
+    wait "$pid" || true
+}
+
+printf '| target | path | instructions per request | heaviest functions, self cost per request |\n'
+printf '|---|---|---:|---|\n'
+for target in $TARGETS; do
+    path="${PATHS[$target]:-}"
+    [[ -n "$path" ]] || die "unknown target $target (slot, week, csv)"
+    log "$target: $REQUESTS and $((3 * REQUESTS)) requests under callgrind"
+    run_under_callgrind "$path" "$REQUESTS" "$WORKDIR/$target.small"
+    run_under_callgrind "$path" "$((3 * REQUESTS))" "$WORKDIR/$target.large"
+    for run in small large; do
+        callgrind_annotate --threshold=100 "$WORKDIR/$target.$run" \
+            >"$WORKDIR/$target.$run.txt" 2>/dev/null
+    done
+    IFS=$'\t' read -r per_request functions < <(python3 "$ROOT/scripts/callgrind_diff.py" \
+        "$WORKDIR/$target.small.txt" "$WORKDIR/$target.large.txt" "$((2 * REQUESTS))" "$TOP")
+    [[ -n "$per_request" ]] || die "could not read the callgrind outputs of $target"
+    printf '| %s | `%s` | %s | %s |\n' "$target" "$path" "$per_request" "$functions"
+done
+log "callgrind $(valgrind --version), $(machine_line 2>/dev/null || uname -m)"
