@@ -80,6 +80,7 @@ for target in $TARGETS; do
     IFS=$'\t' read -r per_request functions < <(python3 "$ROOT/scripts/callgrind_diff.py" \
         "$WORKDIR/$target.small.txt" "$WORKDIR/$target.large.txt" "$((2 * REQUESTS))" "$TOP")
     [[ -n "$per_request" ]] || die "could not read the callgrind outputs of $target"
+    # shellcheck disable=SC2016 # the backquotes are Markdown, not a command
     printf '| %s | `%s` | %s | %s |\n' "$target" "$path" "$per_request" "$functions"
 done
 log "callgrind $(valgrind --version), $(machine_line 2>/dev/null || uname -m)"
