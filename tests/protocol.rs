@@ -252,7 +252,7 @@ fn malformed_heads_are_400_and_closed() {
         // garbage
         b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n",
         b"GARBAGE\x00\x01\x02\r\n\r\n",
-        b"GET /health HTTP/9.9\r\nHost: t\r\n\r\n",
+        b"GET /health XTTP/1.1\r\nHost: t\r\n\r\n",
         b"GET health HTTP/1.1\r\nHost: t\r\n\r\n",
         b"GET /he alth HTTP/1.1\r\nHost: t\r\n\r\n",
         b"GET /health HTTP/1.1\r\nBad Header: x\r\nHost: t\r\n\r\n",
@@ -261,6 +261,8 @@ fn malformed_heads_are_400_and_closed() {
     for raw in cases {
         assert_rejected(server.addr, raw, 400);
     }
+    // A version httparse does not read is a 505, still closed.
+    assert_rejected(server.addr, b"GET /health HTTP/9.9\r\nHost: t\r\n\r\n", 505);
 }
 
 #[test]
@@ -321,6 +323,7 @@ fn read_requests_with_a_body_are_400() {
         ),
         (b"HEAD /health HTTP/1.1\nHost: a\r\n\r\n", 400),
         (too_large.as_bytes(), 431),
+        (b"HEAD /health HTTP/2.0\r\nHost: a\r\n\r\n", 505),
     ] {
         let mut head = Client::connect(server.addr);
         head.send(request);

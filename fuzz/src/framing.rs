@@ -45,9 +45,9 @@ pub enum Stop {
         /// Its head is complete and part of its body is missing.
         in_body: bool,
     },
-    /// The worker answers with this status (400, 413 or 431) and closes. `head_method`
-    /// is the method when the head itself parsed (the body was the problem); `None`
-    /// also for a request that does not fit the read buffer.
+    /// The worker answers with this status (400, 413, 431 or 505) and closes. `head_method`
+    /// is the method when the head itself parsed (the body was the problem), else
+    /// `Some(Head)` when the refused bytes start like a HEAD request (see `head_like`).
     Reject {
         status: u16,
         head_method: Option<Method>,
@@ -94,10 +94,11 @@ fn frame_with(bytes: &[u8], base: usize, body: &mut [u8]) -> Framing {
         let buffer_full = input.len() == READ_BUFFER_BYTES;
         let head = match parse_head(input, MAX_HEAD_BYTES) {
             Ok(head) => head,
-            Err(HeadError::Incomplete) if buffer_full => break reject(413, None),
+            Err(HeadError::Incomplete) if buffer_full => break reject(413, head_like(input)),
             Err(HeadError::Incomplete) => break need_more(input.len(), false),
-            Err(HeadError::TooLarge) => break reject(431, None),
-            Err(HeadError::Bad(_)) => break reject(400, None),
+            Err(HeadError::TooLarge) => break reject(431, head_like(input)),
+            Err(HeadError::Bad(_)) => break reject(400, head_like(input)),
+            Err(HeadError::UnsupportedVersion) => break reject(505, head_like(input)),
         };
         let is_read = matches!(head.method, Method::Get | Method::Head);
         let (body_len, request_len) = match head.body {
@@ -203,6 +204,17 @@ fn need_more(partial_bytes: usize, in_body: bool) -> Stop {
         partial_bytes,
         in_body,
     }
+}
+
+/// `Some(Head)` when refused bytes that never parsed start like a HEAD request (after
+/// at most one empty line): the server answers those with headers only, as it does a
+/// parsed HEAD (RFC 9110 §9.3.2).
+pub fn head_like(bytes: &[u8]) -> Option<Method> {
+    let request_line = match bytes {
+        [b'\r', b'\n', rest @ ..] => rest,
+        _ => bytes,
+    };
+    (request_line.len() >= 5 && &request_line[..5] == b"HEAD ").then_some(Method::Head)
 }
 
 fn reject(status: u16, head_method: Option<Method>) -> Stop {

@@ -69,6 +69,9 @@ pub enum HeadError {
     TooLarge,
     /// A malformed or ambiguous request (400, then close); the message is for the JSON body.
     Bad(&'static str),
+    /// A request line ending in an `HTTP/…` version other than 1.0 and 1.1 (505, then
+    /// close): httparse reads only those two.
+    UnsupportedVersion,
 }
 
 /// Parses one request head from the start of `buf`.
@@ -103,7 +106,7 @@ pub fn parse_head(buf: &[u8], max_head_len_bytes: usize) -> Result<Head<'_>, Hea
     let Some(rel_end) = scan_line_endings(rest)? else {
         // Report garbage (e.g. TLS sent to a plain port) at once instead of after the
         // head timeout.
-        parsed.map_err(map_httparse_error)?;
+        parsed.map_err(|e| map_httparse_error(e, rest))?;
         return Err(incomplete_or_too_large(buf, max_head_len_bytes));
     };
     let head_bytes = &rest[..rel_end];
@@ -111,13 +114,33 @@ pub fn parse_head(buf: &[u8], max_head_len_bytes: usize) -> Result<Head<'_>, Hea
     let mut req = httparse::Request::new(&mut []);
     match req
         .parse_with_uninit_headers(head_bytes, &mut headers)
-        .map_err(map_httparse_error)?
+        .map_err(|e| map_httparse_error(e, head_bytes))?
     {
         httparse::Status::Complete(n) if n == head_bytes.len() => {}
         // The scan found CRLFCRLF and every line ending is CRLF, so httparse must agree.
         _ => return Err(HeadError::Bad("malformed request head")),
     }
     build_head(&req, start + rel_end)
+}
+
+/// Whether the request line is three words, the last one a version (`HTTP/` and
+/// more): then httparse refused the version itself (`HTTP/2.0`, `HTTP/1.2`), not a
+/// malformed line (`GET /a b HTTP/1.1`).
+fn names_an_http_version(head: &[u8]) -> bool {
+    let line_len = head
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(head.len());
+    let mut words = head[..line_len].split(|&b| b == b' ');
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (Some(method), Some(target), Some(version), None) => {
+            !method.is_empty()
+                && !target.is_empty()
+                && version.len() > 5
+                && version.starts_with(b"HTTP/")
+        }
+        _ => false,
+    }
 }
 
 /// Whether `buf` starts a HEAD request (after the one leading CRLF [`parse_head`]
@@ -229,8 +252,9 @@ fn scan_line_endings(bytes: &[u8]) -> Result<Option<usize>, HeadError> {
     Ok(None)
 }
 
-fn map_httparse_error(error: httparse::Error) -> HeadError {
+fn map_httparse_error(error: httparse::Error, head: &[u8]) -> HeadError {
     match error {
+        httparse::Error::Version if names_an_http_version(head) => HeadError::UnsupportedVersion,
         httparse::Error::TooManyHeaders => HeadError::TooLarge,
         httparse::Error::HeaderName => HeadError::Bad("invalid header name"),
         httparse::Error::HeaderValue => HeadError::Bad("invalid header value"),

@@ -14,6 +14,11 @@ const TOO_LARGE_HEAD: Rejection = Rejection {
     code: "header_too_large",
     message: "request line and headers exceed the limit",
 };
+const UNSUPPORTED_VERSION: Rejection = Rejection {
+    status: 505,
+    code: "http_version_not_supported",
+    message: "only HTTP/1.0 and HTTP/1.1 are supported",
+};
 const TOO_LARGE_BODY: Rejection = Rejection {
     status: 413,
     code: "body_too_large",
@@ -103,6 +108,7 @@ impl<H: Handler, S: super::stream::Stream> Worker<H, S> {
                 }
                 Err(HeadError::Incomplete) => break,
                 Err(HeadError::TooLarge) => (None, Framing::Refused(TOO_LARGE_HEAD)),
+                Err(HeadError::UnsupportedVersion) => (None, Framing::Refused(UNSUPPORTED_VERSION)),
                 Err(HeadError::Bad(message)) => (
                     None,
                     Framing::Refused(Rejection {

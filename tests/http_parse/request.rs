@@ -246,10 +246,28 @@ fn host_rules() {
 }
 
 #[test]
+fn other_http_versions_are_unsupported_not_bad() {
+    for buf in [
+        &b"GET / HTTP/2.0\r\nHost: a\r\n\r\n"[..],
+        b"GET / HTTP/1.2\r\nHost: a\r\n\r\n",
+        b"HEAD /health HTTP/3\r\n\r\n",
+    ] {
+        assert_eq!(
+            parse_head(buf, 8192).err(),
+            Some(HeadError::UnsupportedVersion),
+            "{}",
+            String::from_utf8_lossy(buf)
+        );
+    }
+}
+
+#[test]
 fn bytes_httparse_rejects_are_bad() {
     for buf in [
         &b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n"[..],
-        b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+        b"GET / XTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET / HTTP/\r\nHost: a\r\n\r\n",
+        b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n",
         b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n",
         b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost : a\r\n\r\n",

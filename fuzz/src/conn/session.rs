@@ -9,7 +9,7 @@ use super::client::{ReadEnd, Response, Wire};
 use super::expect::{Mirror, check_response};
 use super::menu::{self, MenuRequest};
 use super::{HEAD_TIMEOUT_MS, IDLE_TIMEOUT_MS, TIMER_TICK_MS};
-use crate::framing::{Framing, Stop, frame_stream};
+use crate::framing::{Framing, Stop, frame_stream, head_like};
 
 /// The interim response to `Expect: 100-continue`.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -164,7 +164,9 @@ impl<'s> Session<'s> {
                         && partial_bytes > 0
                         && (self.timed_out || self.may_have_timed_out()) =>
                 {
-                    (None, Some((408, None)))
+                    // The partial request's refusal is headers only if it is a HEAD's.
+                    let partial = &self.sent[self.sent.len() - partial_bytes..];
+                    (None, Some((408, head_like(partial))))
                 }
                 _ => (None, None),
             };
