@@ -256,7 +256,7 @@ impl Args {
             };
             requests.push(request::serialize(spec, body.as_deref(), &opts));
         }
-        let scheme = if first.tls { "https" } else { "http" };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         Ok(Config {
             target: format!("{scheme}://{}{}", first.authority, first.path),
             addr,

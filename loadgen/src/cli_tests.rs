@@ -142,3 +142,11 @@ fn no_pin_wins_over_cpus() {
     let cfg = config(&["--cpus", "1", "http://127.0.0.1:1/"]).expect("valid");
     assert_eq!(cfg.cpus, Some(vec![1]));
 }
+
+#[test]
+fn the_reported_target_says_https_when_tls_is_forced() {
+    let forced = config(&["--tls", "--insecure", "http://127.0.0.1:8443/health"]).expect("config");
+    assert_eq!(forced.target, "https://127.0.0.1:8443/health");
+    let plain = config(&["http://127.0.0.1:8080/health"]).expect("config");
+    assert_eq!(plain.target, "http://127.0.0.1:8080/health");
+}

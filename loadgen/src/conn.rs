@@ -205,8 +205,18 @@ impl Conn {
         }
     }
 
-    /// Handles a readiness event for this connection's socket.
-    pub fn on_ready(&mut self, env: &Env, stats: &mut Stats, readable: bool, now_ns: u64) {
+    /// Handles a readiness event for this connection's socket. `peer_closed`: the event
+    /// says the server has closed its side, so reads go on to the end of the stream
+    /// (with edge-triggered events no further one comes for a FIN that arrived with the
+    /// last data, and a response delimited by the close would never complete).
+    pub fn on_ready(
+        &mut self,
+        env: &Env,
+        stats: &mut Stats,
+        readable: bool,
+        peer_closed: bool,
+        now_ns: u64,
+    ) {
         if self.phase == Phase::Connecting {
             let Some(sock) = self.sock.as_ref() else {
                 return;
@@ -229,9 +239,9 @@ impl Conn {
         self.flush(stats);
         if readable && self.phase == Phase::Open {
             if self.tls.is_some() {
-                self.read_tls(env, stats);
+                self.read_tls(env, stats, peer_closed);
             } else {
-                self.read_plain(env, stats);
+                self.read_plain(env, stats, peer_closed);
             }
         }
     }
@@ -284,6 +294,12 @@ impl Conn {
             match response {
                 Some(resp) => {
                     let Some(done) = self.inflight.pop_front() else {
+                        // A server may say why it closes an idle connection (408): not
+                        // an answer to anything, and not an error of any request.
+                        if resp.status == 408 {
+                            self.server_closed(env, stats, now_ns);
+                            return false;
+                        }
                         self.fail(
                             stats,
                             ErrorKind::Parse,

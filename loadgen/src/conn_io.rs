@@ -26,7 +26,10 @@ impl Read for ShortRead<'_> {
 }
 
 impl Conn {
-    pub(super) fn read_plain(&mut self, env: &Env, stats: &mut Stats) {
+    /// Reads until the socket is drained: a short read is taken as drained (saving a
+    /// read that would only say EAGAIN) unless the peer has closed, when the reads go on
+    /// to the end of the stream.
+    pub(super) fn read_plain(&mut self, env: &Env, stats: &mut Stats, peer_closed: bool) {
         loop {
             let Some(sock) = self.sock.as_mut() else {
                 return;
@@ -37,7 +40,7 @@ impl Conn {
                 Ok(n) => {
                     self.rend += n;
                     stats.bytes_read += n as u64;
-                    if !self.process(env, stats) || n < space {
+                    if !self.process(env, stats) || (n < space && !peer_closed) {
                         return;
                     }
                 }
@@ -48,7 +51,8 @@ impl Conn {
         }
     }
 
-    pub(super) fn read_tls(&mut self, env: &Env, stats: &mut Stats) {
+    /// As [`Conn::read_plain`], through the TLS session.
+    pub(super) fn read_tls(&mut self, env: &Env, stats: &mut Stats, peer_closed: bool) {
         loop {
             let (Some(sock), Some(tls)) = (self.sock.as_mut(), self.tls.as_deref_mut()) else {
                 return;
@@ -104,7 +108,7 @@ impl Conn {
             if eof {
                 return self.on_eof(env, stats);
             }
-            if drained || self.phase != Phase::Open {
+            if (drained && !peer_closed) || self.phase != Phase::Open {
                 return;
             }
         }

@@ -163,15 +163,18 @@ fn run_inner(
             }
             let now = now_ns();
             let readable = event.is_readable() || event.is_read_closed() || event.is_error();
-            lp.conns[i].on_ready(&env, &mut lp.stats, readable, now);
+            let peer_closed = event.is_read_closed();
+            lp.conns[i].on_ready(&env, &mut lp.stats, readable, peer_closed, now);
             lp.after_progress(&env, i, now);
         }
     }
     let end = now_ns();
     lp.stats.end_ns = end;
     if let Some(sched) = &lp.sched {
-        // A request intended exactly at the deadline is not "due" within the run.
-        lp.stats.unsent = sched.backlog(end.min(end_ns).saturating_sub(1));
+        // A request intended exactly at the deadline is not "due" within the run, and
+        // one beyond --max-requests was never going to be sent.
+        let due = sched.backlog(end.min(end_ns).saturating_sub(1));
+        lp.stats.unsent = due.min(lp.remaining);
     }
     progress
         .requests

@@ -364,3 +364,83 @@ fn waiting_on_a_busy_server_is_latency_not_client_send_lag() {
     assert!(num(&v, &["latency_us", "max"]) >= 100_000, "{v}");
     assert!(num(&v, &["send_lag_us", "max"]) < 20_000, "{v}");
 }
+
+/// A body with no length: it ends where the server closes (RFC 9112 §6.3).
+fn close_delimited(_: &Req, _: u64) -> Option<Reply> {
+    Some(Reply {
+        bytes: b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello".to_vec(),
+        close: true,
+    })
+}
+
+#[test]
+fn bodies_delimited_by_the_close_complete_at_the_close() {
+    // The FIN usually lands with the body, in the same readiness event: the response
+    // must complete then, not wait for an event that never comes.
+    let server = spawn(close_delimited);
+    let v = loadgen_json(&[
+        "-c",
+        "2",
+        "--timeout",
+        "2s",
+        "-d",
+        "20s",
+        "--max-requests",
+        "200",
+        &server.url("/"),
+    ]);
+    assert_eq!(num(&v, &["requests"]), 200, "{v}");
+    assert_eq!(server.answered(), 200);
+    for kind in ["connect", "read", "write", "timeout", "parse"] {
+        assert_eq!(num(&v, &["errors", kind]), 0, "{kind}: {v}");
+    }
+}
+
+/// Answers, then says (as a server closing an idle connection may) 408 and closes.
+fn answers_then_408(_: &Req, _: u64) -> Option<Reply> {
+    let mut reply = fixed("200 OK", "ok", "");
+    reply.bytes.extend_from_slice(
+        b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+    );
+    reply.close = true;
+    Some(reply)
+}
+
+#[test]
+fn a_408_on_an_idle_connection_is_a_close_not_an_error() {
+    let server = spawn(answers_then_408);
+    let v = loadgen_json(&[
+        "-c",
+        "1",
+        "--max-requests",
+        "50",
+        "-d",
+        "20s",
+        &server.url("/"),
+    ]);
+    assert_eq!(num(&v, &["requests"]), 50, "{v}");
+    assert_eq!(num(&v, &["status", "200"]), 50, "{v}");
+    for kind in ["connect", "read", "write", "timeout", "parse", "non_2xx"] {
+        assert_eq!(num(&v, &["errors", kind]), 0, "{kind}: {v}");
+    }
+}
+
+#[test]
+fn requests_beyond_max_requests_are_not_unsent() {
+    // The budget runs out long before the run ends; the schedule slots after it were
+    // never going to be used.
+    let server = spawn(answers_after_40_ms);
+    let v = loadgen_json(&[
+        "-c",
+        "4",
+        "-R",
+        "100",
+        "-d",
+        "3s",
+        "--max-requests",
+        "10",
+        &server.url("/"),
+    ]);
+    assert_eq!(num(&v, &["requests"]), 10, "{v}");
+    assert_eq!(num(&v, &["unsent"]), 0, "{v}");
+}
