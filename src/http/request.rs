@@ -102,7 +102,15 @@ pub fn parse_head(buf: &[u8], max_head_len_bytes: usize) -> Result<Head<'_>, Hea
         return build_head(&req, start + len);
     }
     // Slow path, for heads that are incomplete, malformed or end lines with a bare LF:
-    // the scan runs first so its errors take precedence over httparse's.
+    // the scan runs first so its errors take precedence over httparse's. Except an
+    // unsupported version: httparse stops at the first bad byte, so nothing before it
+    // is malformed, and answering it first keeps the answer (505, not a later line's
+    // 400) the same however much of the head has arrived.
+    if let Err(httparse::Error::Version) = parsed
+        && names_an_http_version(rest)
+    {
+        return Err(HeadError::UnsupportedVersion);
+    }
     let Some(rel_end) = scan_line_endings(rest)? else {
         // Report garbage (e.g. TLS sent to a plain port) at once instead of after the
         // head timeout.
@@ -123,21 +131,18 @@ pub fn parse_head(buf: &[u8], max_head_len_bytes: usize) -> Result<Head<'_>, Hea
     build_head(&req, start + rel_end)
 }
 
-/// Whether the request line is three words, the last one a version (`HTTP/` and
-/// more): then httparse refused the version itself (`HTTP/2.0`, `HTTP/1.2`), not a
-/// malformed line (`GET /a b HTTP/1.1`).
+/// Whether httparse's version error is about a version: the third word of the
+/// request line is `HTTP/` and a digit (`HTTP/2.0`, `HTTP/1.2`), not garbage (`XTTP`,
+/// `GET /a b HTTP/1.1`). Only the bytes up to that digit decide, so the answer is the
+/// same however much of the head has arrived (httparse stops at the first bad byte).
 fn names_an_http_version(head: &[u8]) -> bool {
-    let line_len = head
-        .iter()
-        .position(|&b| b == b'\r' || b == b'\n')
-        .unwrap_or(head.len());
-    let mut words = head[..line_len].split(|&b| b == b' ');
-    match (words.next(), words.next(), words.next(), words.next()) {
-        (Some(method), Some(target), Some(version), None) => {
+    let mut words = head.split(|&b| b == b' ');
+    match (words.next(), words.next(), words.next()) {
+        (Some(method), Some(target), Some(version)) => {
             !method.is_empty()
                 && !target.is_empty()
-                && version.len() > 5
                 && version.starts_with(b"HTTP/")
+                && version.get(5).is_some_and(u8::is_ascii_digit)
         }
         _ => false,
     }
