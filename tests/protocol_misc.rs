@@ -248,6 +248,43 @@ fn a_half_closed_client_gets_its_answer_then_a_close() {
 }
 
 #[test]
+fn a_half_closed_client_gets_every_pipelined_answer_then_a_close() {
+    let server = common::start(|_| {});
+    for count in [2usize, 20] {
+        let mut client = Client::connect(server.addr);
+        let mut burst = Vec::new();
+        for slot in 0..count {
+            let request =
+                format!("GET /availability/slot?day=1&slot={slot} HTTP/1.1\r\nHost: t\r\n\r\n");
+            burst.extend_from_slice(request.as_bytes());
+        }
+        // One write, then the FIN at once: they usually arrive in the same read.
+        client.send(&burst);
+        client
+            .stream
+            .shutdown(std::net::Shutdown::Write)
+            .expect("half-close");
+        for slot in 0..count {
+            let r = client
+                .read_response(false)
+                .unwrap_or_else(|| panic!("answer {slot} of {count}"));
+            assert_eq!(r.status, 200);
+            // Only the last may say close (it does when the FIN came with the requests).
+            let closes = r.header("Connection") == Some("close");
+            assert!(
+                !closes || slot + 1 == count,
+                "Connection: close on answer {slot}"
+            );
+        }
+        client
+            .stream
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .expect("timeout");
+        assert!(client.is_closed(), "closed after the last answer");
+    }
+}
+
+#[test]
 fn a_later_half_close_closes_the_connection() {
     let server = common::start(|_| {});
     let mut client = Client::connect(server.addr);

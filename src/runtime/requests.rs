@@ -153,7 +153,10 @@ impl<H: Handler, S: super::stream::Stream> Worker<H, S> {
                 }
                 break;
             }
-            let close = !head.keep_alive || draining || c.peer_closed;
+            // A client that half-closed after pipelining gets every complete request
+            // answered: only the last one buffered closes the connection.
+            let last_buffered = consumed_bytes + request_len_bytes == c.read_len_bytes;
+            let close = !head.keep_alive || draining || (c.peer_closed && last_buffered);
             sink.close = close;
             sink.http10_keep_alive = head.minor_version == 0 && !close;
             let request = Request {
