@@ -295,3 +295,33 @@ fn an_in_flight_request_finishes_during_drain() {
         shutdown.join().expect("shutdown returns");
     });
 }
+
+/// While a drain waits for an in-flight request, the public port refuses new
+/// connections but the admin listener still answers `/ready`: 503 draining.
+#[test]
+fn during_a_drain_ready_says_503_on_the_admin_listener() {
+    let server = common::start(|c| {
+        c.drain_timeout_ms = 5000;
+        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    });
+    let admin = server.handle.admin_addr.expect("admin listener");
+    assert_eq!(common::get(admin, "/ready").status, 200);
+    let mut client = Client::connect(server.addr);
+    // A request whose head is still arriving keeps the drain going.
+    client.send(b"GET /health HTTP/1.1\r\nHost: t\r\n");
+    std::thread::scope(|s| {
+        let shutdown = s.spawn(|| server.handle.shutdown());
+        std::thread::sleep(Duration::from_millis(200));
+        let ready = common::get(admin, "/ready");
+        assert_eq!(ready.status, 503, "{}", ready.text());
+        assert_eq!(ready.json()["status"], "draining");
+        assert_eq!(ready.header("Connection"), Some("close"));
+        assert!(
+            std::net::TcpStream::connect(server.addr).is_err(),
+            "the public port refuses new connections"
+        );
+        let _ = client.stream.write_all(b"\r\n");
+        assert_eq!(client.read_response(false).expect("answered").status, 200);
+        shutdown.join().expect("shutdown returns");
+    });
+}

@@ -155,10 +155,25 @@ impl<H: Handler, S: Stream> Worker<H, S> {
 
     pub(super) fn start_drain(&mut self) {
         self.draining = true;
+        // Public listeners close, so new connections are refused. The admin listener
+        // stays, so that a probe of `/ready` sees the 503 that says "draining" rather
+        // than a refused connection, until this worker is done.
+        let mut kept = Vec::new();
         for mut l in self.listeners.drain(..) {
             let _ = self.poll.registry().deregister(&mut l.socket);
+            if l.kind == ListenerKind::Admin {
+                kept.push(l);
+            }
         }
-        self.accepting = false;
+        for (i, l) in kept.iter_mut().enumerate() {
+            let token = Token(LISTENER_TOKEN_BASE + i);
+            let _ = self
+                .poll
+                .registry()
+                .register(&mut l.socket, token, Interest::READABLE);
+        }
+        self.accepting = !kept.is_empty();
+        self.listeners = kept;
         for idx in 0..self.conns.len() as u32 {
             let c = &self.conns[idx as usize];
             if c.is_open() && c.is_quiet() {

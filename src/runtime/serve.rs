@@ -25,7 +25,16 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             if c.phase == Phase::Awaiting {
                 break; // its reply comes first, whatever happens after it
             }
-            if c.close_after_flush || (self.draining && c.is_quiet()) {
+            // While draining, a quiet connection closes unless bytes may be waiting (a
+            // request already on its way is read and answered, `Connection: close`).
+            // Admin connections are exempt: the admin listener stays open during the
+            // drain for `/ready` probes, and a probe connects before it sends; the head
+            // timeout and the drain deadline still bound it.
+            let drain_closes = self.draining
+                && c.is_quiet()
+                && !c.read_pending
+                && c.listener == super::ListenerKind::Public;
+            if c.close_after_flush || drain_closes {
                 return self.close(idx);
             }
             let mut in_body = false;

@@ -236,10 +236,19 @@ impl<H: Handler> Worker<H, TcpStream> {
                 self.start_drain();
                 drain_deadline_ms = self.now_ms + self.cfg.drain_timeout_ms;
             }
-            if self.draining && (self.open_conns == 0 || self.now_ms >= drain_deadline_ms) {
+            if self.draining && (self.drained() || self.now_ms >= drain_deadline_ms) {
                 return;
             }
         }
+    }
+
+    /// Whether this worker's drain is over. The worker that kept the admin listener
+    /// (see `start_drain`) waits for every worker's connections, so that `/ready`
+    /// answers 503 for as long as the server is draining.
+    fn drained(&self) -> bool {
+        self.open_conns == 0
+            && (self.listeners.is_empty()
+                || self.cfg.stats.iter().all(|s| s.open_connections() == 0))
     }
 
     fn accept(&mut self, listener_index: usize) {
