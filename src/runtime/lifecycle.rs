@@ -97,23 +97,18 @@ impl<H: Handler, S: Stream> Worker<H, S> {
     }
 
     pub(super) fn expire_timers(&mut self) {
-        let mut expired = [0u32; 256];
-        loop {
-            let mut count = 0;
-            let now_ms = self.now_ms;
-            self.wheel.advance(&mut self.timers, now_ms, |idx| {
-                if count < expired.len() {
-                    expired[count] = idx;
-                    count += 1;
-                }
-            });
-            for &idx in &expired[..count] {
-                self.on_timeout(idx);
-            }
-            if count < expired.len() {
-                break;
-            }
+        // Every due entry is disarmed as `advance` reports it, so each must be kept:
+        // the list holds one entry per slot at most (its capacity), and never grows.
+        let mut expired = std::mem::take(&mut self.expired);
+        expired.clear();
+        let capacity = expired.capacity();
+        self.wheel
+            .advance(&mut self.timers, self.now_ms, |idx| expired.push(idx));
+        debug_assert_eq!(expired.capacity(), capacity, "a timer pass allocated");
+        for &idx in &expired {
+            self.on_timeout(idx);
         }
+        self.expired = expired;
         if !self.accepting && !self.draining && !self.free_slots.is_empty() {
             self.resume_accepting();
         }

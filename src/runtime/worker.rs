@@ -46,6 +46,9 @@ pub(super) struct Worker<H: Handler, S: Stream = TcpStream> {
     pub(super) poll: Poll,
     pub(super) conns: Vec<Conn<S>>,
     pub(super) timers: Vec<TimerLinks>,
+    /// Scratch for the connections a timer pass expires: one per slot at most, so it
+    /// is allocated once, at the table's size, and never grows.
+    pub(super) expired: Vec<u32>,
     pub(super) free_slots: Vec<u32>,
     pub(super) open_conns: usize,
     pub(super) wheel: TimerWheel,
@@ -164,6 +167,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             poll,
             conns: (0..capacity).map(|_| Conn::vacant()).collect(),
             timers: vec![TimerLinks::default(); capacity],
+            expired: Vec::with_capacity(capacity),
             free_slots: (0..capacity as u32).rev().collect(),
             open_conns: 0,
             wheel: TimerWheel::new(TIMER_SLOTS, TIMER_TICK_MS, 0),
