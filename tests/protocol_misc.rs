@@ -372,3 +372,36 @@ fn expect_100_continue_is_answered() {
     let r = client.read_response(false).expect("final response");
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// Weeks computed on request wait until the client reads (at most 64 KiB of them per
+/// connection are built ahead); a client that pipelines many and reads late still gets
+/// every answer, in order.
+#[test]
+fn many_pipelined_computed_weeks_read_late_arrive_in_order() {
+    let server = common::start(|_| {});
+    let mut client = Client::connect(server.addr);
+    let dates: Vec<String> = (0..40)
+        .map(|i| format!("20{:02}-03-{:02}", 30 + i, 1 + i % 28))
+        .collect();
+    let mut burst = Vec::new();
+    for date in &dates {
+        let request = format!("GET /availability?tz=UTC&date={date} HTTP/1.1\r\nHost: t\r\n\r\n");
+        burst.extend_from_slice(request.as_bytes());
+    }
+    client.send(&burst);
+    std::thread::sleep(Duration::from_millis(300));
+    for date in &dates {
+        let r = client.read_response(false).expect("an answer");
+        assert_eq!(r.status, 200);
+        let week_start = r.json()["week_start"]
+            .as_str()
+            .expect("week_start")
+            .to_owned();
+        let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").expect("date");
+        let start = chrono::NaiveDate::parse_from_str(&week_start, "%Y-%m-%d").expect("start");
+        assert!(
+            start <= day && (day - start).num_days() < 7,
+            "{date}: {week_start}"
+        );
+    }
+}

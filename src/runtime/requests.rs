@@ -9,6 +9,10 @@ use super::{ConnRef, Handler, Outcome, Rejection, Request};
 use crate::http::chunked::{ChunkError, ChunkedDecoder};
 use crate::http::request::{BodyKind, Head, HeadError, Method, parse_head, starts_as_head_request};
 
+/// Most bytes of heap-built answers queued on one connection before its requests wait
+/// for the client to read (the cached answers cost nothing per connection).
+const MAX_OWNED_OUT_BYTES: usize = 64 * 1024;
+
 const TOO_LARGE_HEAD: Rejection = Rejection {
     status: 431,
     code: "header_too_large",
@@ -81,8 +85,13 @@ impl<H: Handler, S: super::stream::Stream> Worker<H, S> {
             serial: c.serial,
         };
         while !c.close_after_flush && c.phase != Phase::Awaiting {
+            // Answers built on the heap (weeks other than the current and next) wait
+            // in `owned` until the client has read them all: a client that pipelines
+            // many and reads nothing gets no more built than this.
+            let owned_bytes: usize = c.owned.iter().map(Vec::len).sum();
             if out.segments_free() < MIN_SEGMENTS
                 || scratch.len() - out.scratch_used_bytes < MIN_SCRATCH_BYTES
+                || owned_bytes >= MAX_OWNED_OUT_BYTES
             {
                 break;
             }
