@@ -242,6 +242,40 @@ fn connections_over_the_cap_wait_instead_of_failing() {
     assert_eq!(held[0].get("/health").status, 200);
 }
 
+/// At the cap the admin listener still answers, from slots kept for it.
+#[test]
+fn at_the_connection_cap_the_admin_listener_still_answers() {
+    let server = common::start(|c| {
+        c.workers = 1;
+        c.max_connections = 4;
+        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    });
+    let admin = server.handle.admin_addr.expect("admin listener");
+    let mut held: Vec<Client> = (0..4).map(|_| Client::connect(server.addr)).collect();
+    for client in &mut held {
+        assert_eq!(client.get("/health").status, 200);
+    }
+    let mut fifth = TcpStream::connect(server.addr).expect("the kernel accepts it");
+    fifth
+        .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    assert!(
+        !responds_within(&mut fifth, Duration::from_millis(300)),
+        "the public cap holds"
+    );
+    for path in ["/health", "/ready", "/metrics"] {
+        let started = Instant::now();
+        assert_eq!(common::get(admin, path).status, 200, "{path}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{path} took {:?}",
+            started.elapsed()
+        );
+    }
+    drop(held.pop());
+    assert!(responds_within(&mut fifth, Duration::from_secs(2)));
+}
+
 #[test]
 fn shutdown_closes_idle_connections_and_returns() {
     let server = common::start(|c| c.drain_timeout_ms = 5000);

@@ -24,7 +24,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         kind: ListenerKind,
     ) -> Result<u32, S> {
         let Some(idx) = self.free_slots.pop() else {
-            return Err(socket); // unreachable while accepting: pause_accepting runs first
+            return Err(socket); // unreachable: `sync_listeners` stops accepts at the cap
         };
         if self
             .poll
@@ -47,9 +47,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         self.open_conns += 1;
         self.cfg.stats[self.index].accepted.inc();
         self.drive(idx);
-        if self.free_slots.is_empty() {
-            self.pause_accepting();
-        }
+        self.sync_listeners();
         Ok(idx)
     }
 
@@ -76,23 +74,33 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         self.replies = replies;
     }
 
-    /// At the connection cap, stop accepting: the kernel backlog holds the rest.
-    pub(super) fn pause_accepting(&mut self) {
-        self.accepting = false;
-        for l in &mut self.listeners {
-            let _ = self.poll.registry().deregister(&mut l.socket);
-        }
-    }
-
-    pub(super) fn resume_accepting(&mut self) {
-        self.accepting = true;
+    /// Registers the listeners that may accept now and deregisters the others: at the
+    /// connection cap the kernel backlog holds newcomers. Public listeners leave
+    /// `admin_reserve` free slots to the admin listener, so that it still answers.
+    pub(super) fn sync_listeners(&mut self) {
+        let free = self.free_slots.len();
         for (i, l) in self.listeners.iter_mut().enumerate() {
+            let want = match l.kind {
+                ListenerKind::Public => !self.draining && free > self.admin_reserve,
+                ListenerKind::Admin => free > 0,
+            };
+            if want == l.registered {
+                continue;
+            }
+            let registry = self.poll.registry();
             // Registering reports pending connections as a fresh readable event.
-            let _ = self.poll.registry().register(
-                &mut l.socket,
-                Token(LISTENER_TOKEN_BASE + i),
-                Interest::READABLE,
-            );
+            let done = if want {
+                registry.register(
+                    &mut l.socket,
+                    Token(LISTENER_TOKEN_BASE + i),
+                    Interest::READABLE,
+                )
+            } else {
+                registry.deregister(&mut l.socket)
+            };
+            if done.is_ok() {
+                l.registered = want;
+            }
         }
     }
 
@@ -109,9 +117,8 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             self.on_timeout(idx);
         }
         self.expired = expired;
-        if !self.accepting && !self.draining && !self.free_slots.is_empty() {
-            self.resume_accepting();
-        }
+        // Slots freed since the last pass may let a paused listener accept again.
+        self.sync_listeners();
     }
 
     pub(super) fn on_timeout(&mut self, idx: u32) {
@@ -155,20 +162,17 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         // than a refused connection, until this worker is done.
         let mut kept = Vec::new();
         for mut l in self.listeners.drain(..) {
-            let _ = self.poll.registry().deregister(&mut l.socket);
+            if l.registered {
+                let _ = self.poll.registry().deregister(&mut l.socket);
+                l.registered = false;
+            }
             if l.kind == ListenerKind::Admin {
                 kept.push(l);
             }
         }
-        for (i, l) in kept.iter_mut().enumerate() {
-            let token = Token(LISTENER_TOKEN_BASE + i);
-            let _ = self
-                .poll
-                .registry()
-                .register(&mut l.socket, token, Interest::READABLE);
-        }
-        self.accepting = !kept.is_empty();
+        // Registered again under the tokens of their new indices.
         self.listeners = kept;
+        self.sync_listeners();
         for idx in 0..self.conns.len() as u32 {
             let c = &self.conns[idx as usize];
             if c.is_open() && c.is_quiet() {

@@ -39,7 +39,14 @@ pub(super) struct Listening {
     pub(super) socket: TcpListener,
     pub(super) kind: ListenerKind,
     pub(super) tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
+    /// Registered with the poll, i.e. accepting (see `Worker::sync_listeners`).
+    pub(super) registered: bool,
 }
+
+/// Connection slots kept for the admin listener on the worker that has it, beyond its
+/// share of `--max-connections`: at the cap, `/health`, `/ready` and `/metrics` still
+/// answer.
+pub(super) const ADMIN_RESERVED_SLOTS: usize = 4;
 
 pub(super) struct Worker<H: Handler, S: Stream = TcpStream> {
     pub(super) index: usize,
@@ -61,7 +68,8 @@ pub(super) struct Worker<H: Handler, S: Stream = TcpStream> {
     pub(super) now_ms: u64,
     pub(super) draining: bool,
     pub(super) listeners: Vec<Listening>,
-    pub(super) accepting: bool,
+    /// Free slots public listeners leave to the admin one (0 without one).
+    pub(super) admin_reserve: usize,
     /// Deferred replies being handed over (write path only).
     pub(super) replies: Vec<(super::ConnRef, Vec<u8>)>,
     pub(super) clock_origin: Instant,
@@ -155,7 +163,12 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         factory: &F,
     ) -> io::Result<(Worker<H, S>, Arc<Waker>)> {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
-        let capacity = cfg.max_connections_per_worker;
+        let admin_reserve = if listeners.iter().any(|l| l.kind == ListenerKind::Admin) {
+            ADMIN_RESERVED_SLOTS
+        } else {
+            0
+        };
+        let capacity = cfg.max_connections_per_worker + admin_reserve;
         let sizes = BufSizes {
             read_len_bytes: cfg.max_head_bytes + cfg.max_body_bytes + 1024,
             scratch_len_bytes: SCRATCH_BYTES,
@@ -179,7 +192,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             now_ms: 0,
             draining: false,
             listeners,
-            accepting: true,
+            admin_reserve,
             replies: Vec::new(),
             clock_origin: Instant::now(),
             cfg,
@@ -205,7 +218,12 @@ impl<H: Handler> Worker<H, TcpStream> {
                 Token(LISTENER_TOKEN_BASE + i),
                 Interest::READABLE,
             )?;
-            listeners.push(Listening { socket, kind, tls });
+            listeners.push(Listening {
+                socket,
+                kind,
+                tls,
+                registered: true,
+            });
         }
         Worker::build(index, cfg, poll, listeners, factory)
     }
@@ -256,10 +274,13 @@ impl<H: Handler> Worker<H, TcpStream> {
     }
 
     fn accept(&mut self, listener_index: usize) {
-        while self.accepting {
+        loop {
             let Some(listening) = self.listeners.get(listener_index) else {
                 return;
             };
+            if !listening.registered {
+                return; // paused: a stale event from before `sync_listeners`
+            }
             let (socket, peer) = match listening.socket.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
