@@ -283,3 +283,40 @@ fn plaintext_on_the_tls_port_is_dropped_and_the_server_carries_on() {
     let mut stream = connect(server.addr, &server.dir.join(CERT_FILE_NAME));
     assert_eq!(get(&mut stream, &mut Vec::new(), "/health").0, 200);
 }
+
+/// The end of a TLS client's stream right behind its request — a close_notify in the
+/// same flight, or a bare TCP FIN with no close_notify — still gets the answer, and
+/// then the close at once (not after the idle timeout).
+#[test]
+fn a_request_followed_at_once_by_the_clients_close_is_answered_then_closed() {
+    let server = https_server(|_| {});
+    let cert = server.dir.join(CERT_FILE_NAME);
+    for with_close_notify in [true, false] {
+        for round in 0..20 {
+            let mut stream = connect(server.addr, &cert);
+            stream
+                .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .expect("write");
+            if with_close_notify {
+                stream.conn.send_close_notify();
+            }
+            stream.flush().expect("flush");
+            if !with_close_notify {
+                stream
+                    .sock
+                    .shutdown(std::net::Shutdown::Write)
+                    .expect("half-close");
+            }
+            let started = std::time::Instant::now();
+            let mut pending = Vec::new();
+            let (status, _, _) = read_response(&mut stream, &mut pending)
+                .unwrap_or_else(|e| panic!("close_notify {with_close_notify}, round {round}: {e}"));
+            assert_eq!(status, 200);
+            // Then the end of the stream, promptly (the read timeout is 10 s).
+            let mut rest = [0u8; 64];
+            let end = stream.read(&mut rest);
+            assert!(matches!(end, Ok(0) | Err(_)), "{end:?}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        }
+    }
+}

@@ -110,9 +110,12 @@ impl<S> Conn<S> {
 
 /// Result of one read attempt into the connection's buffer.
 pub enum ReadResult {
-    /// Bytes arrived; `drained` is true when the socket had no more.
+    /// Bytes arrived; `drained` is true when the socket had no more, `peer_closed`
+    /// when the peer's close (TLS close_notify, or the TCP FIN that ended the TLS
+    /// stream) came after them: the bytes are served, then the connection ends.
     Data {
         drained: bool,
+        peer_closed: bool,
     },
     WouldBlock,
     Eof,
@@ -128,7 +131,10 @@ pub fn read_into<S: Stream>(
 ) -> ReadResult {
     let space = buf.len() - *len;
     if space == 0 {
-        return ReadResult::Data { drained: false };
+        return ReadResult::Data {
+            drained: false,
+            peer_closed: false,
+        };
     }
     match transport {
         Transport::Plain => match socket.recv_into(&mut buf[*len..]) {
@@ -136,10 +142,16 @@ pub fn read_into<S: Stream>(
             Ok(n) => {
                 *len += n;
                 // A short read means the kernel buffer is empty: skip the EAGAIN read.
-                ReadResult::Data { drained: n < space }
+                ReadResult::Data {
+                    drained: n < space,
+                    peer_closed: false,
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadResult::WouldBlock,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => ReadResult::Data { drained: false },
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => ReadResult::Data {
+                drained: false,
+                peer_closed: false,
+            },
             Err(_) => ReadResult::Error,
         },
         Transport::Tls(tls) => read_tls(socket, tls, &mut buf[*len..], len),
@@ -182,12 +194,12 @@ fn read_tls<S: Stream>(
         return ReadResult::Error;
     }
     let mut got = 0;
+    let mut peer_closed = socket_eof;
     loop {
         match tls.reader().read(&mut dst[got..]) {
+            // close_notify (the loop stops before `dst` is full, so 0 means that).
             Ok(0) => {
-                if got == 0 && !dst.is_empty() {
-                    return ReadResult::Eof; // close_notify
-                }
+                peer_closed = true;
                 break;
             }
             Ok(n) => {
@@ -197,20 +209,32 @@ fn read_tls<S: Stream>(
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            // The TCP stream ended without close_notify: what was read before still
+            // counts (HTTP framing says whether a request is complete), then EOF.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                peer_closed = true;
+                break;
+            }
             Err(_) => return ReadResult::Error,
         }
     }
     *len += got;
     if got > 0 {
+        // With `dst` full rustls may hold more plaintext: the close is reported by a
+        // later read, after it.
         ReadResult::Data {
             drained: socket_drained && got < dst.len(),
+            peer_closed: peer_closed && got < dst.len(),
         }
-    } else if socket_eof {
+    } else if peer_closed {
         ReadResult::Eof
     } else if socket_drained {
         ReadResult::WouldBlock
     } else {
-        ReadResult::Data { drained: false }
+        ReadResult::Data {
+            drained: false,
+            peer_closed: false,
+        }
     }
 }
 

@@ -78,10 +78,14 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 &mut buf.read,
                 &mut c.read_len_bytes,
             ) {
-                ReadResult::Data { drained } => {
-                    c.read_pending = !drained;
-                    // The FIN came with the data: no further edge will tell us.
-                    c.peer_closed |= drained && c.fin_seen;
+                ReadResult::Data {
+                    drained,
+                    peer_closed,
+                } => {
+                    c.read_pending = !drained && !peer_closed;
+                    // The FIN (or TLS close) came with the data: no further edge will
+                    // tell us.
+                    c.peer_closed |= peer_closed || (drained && c.fin_seen);
                     if was_empty && c.read_len_bytes > 0 {
                         // The head deadline counts from a request's first byte.
                         c.phase = Phase::Head;
