@@ -253,6 +253,16 @@ fn merge(args: Args, file: FileConfig, api_key: Option<String>) -> Result<Config
         no_tls: https_listen.is_none(),
     };
     check_listeners(&config)?;
+    // Each worker takes an equal share of the cap, at least one connection.
+    if config.max_connections < config.workers {
+        return Err(bad(
+            "max_connections",
+            format!(
+                "{} is fewer than the {} workers (each needs at least one connection)",
+                config.max_connections, config.workers
+            ),
+        ));
+    }
     Ok(config)
 }
 

@@ -182,8 +182,12 @@ fn help_mentions_every_environment_variable() {
 #[test]
 fn validation_errors_name_the_setting() {
     let _lock = env_lock();
-    let cases: [(&[&str], &str); 12] = [
+    let cases: [(&[&str], &str); 13] = [
         (&["--workers", "0"], "workers"),
+        (
+            &["--workers", "4", "--max-connections", "3"],
+            "max_connections",
+        ),
         (&["--workers", "257"], "workers"),
         (&["--max-head-bytes", "100"], "max_head_bytes"),
         (&["--max-connections", "0"], "max_connections"),
