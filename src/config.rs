@@ -253,6 +253,19 @@ fn merge(args: Args, file: FileConfig, api_key: Option<String>) -> Result<Config
         no_tls: https_listen.is_none(),
     };
     check_listeners(&config)?;
+    // The failed-key limiter counts in nanoseconds: its whole window (burst × refill)
+    // must stay far inside a u64, or its clock saturates and it never refuses again.
+    let auth_window_ms = u64::from(config.auth_fail_burst) * config.auth_fail_refill_ms;
+    if auth_window_ms > MAX_AUTH_WINDOW_MS {
+        return Err(bad(
+            "auth_fail_burst",
+            format!(
+                "{} failures × {} ms refill is {auth_window_ms} ms; at most {MAX_AUTH_WINDOW_MS} ms \
+                 (about 31 years) is supported",
+                config.auth_fail_burst, config.auth_fail_refill_ms
+            ),
+        ));
+    }
     // Each worker takes an equal share of the cap, at least one connection.
     if config.max_connections < config.workers {
         return Err(bad(
@@ -265,6 +278,10 @@ fn merge(args: Args, file: FileConfig, api_key: Option<String>) -> Result<Config
     }
     Ok(config)
 }
+
+/// Longest failed-key window (`auth_fail_burst × auth_fail_refill_ms`): 10^12 ms is 10^18
+/// ns, well inside a u64 with room for the clock.
+const MAX_AUTH_WINDOW_MS: u64 = 1_000_000_000_000;
 
 /// At least one public listener, and no two listeners on the same fixed address.
 fn check_listeners(config: &Config) -> Result<(), String> {

@@ -247,6 +247,19 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_allowed_failed_key_window_still_refuses() {
+        // config.rs allows burst × refill up to 10^12 ms: 1,000,000 failures, one more
+        // every 1,000 s. The clock must not saturate before the burst is spent.
+        let limiter = RateLimiter::with_interval(1_000_000, 1_000_000, 16);
+        for _ in 0..1_000_000 {
+            assert!(limiter.check(A, START_NS).allowed);
+        }
+        let denied = limiter.check(A, START_NS);
+        assert!(!denied.allowed);
+        assert_eq!(denied.retry_after_secs, 1_000);
+    }
+
+    #[test]
     fn peek_does_not_consume() {
         let limiter = RateLimiter::with_interval(2, 1_000, 16);
         for _ in 0..10 {

@@ -182,8 +182,17 @@ fn help_mentions_every_environment_variable() {
 #[test]
 fn validation_errors_name_the_setting() {
     let _lock = env_lock();
-    let cases: [(&[&str], &str); 13] = [
+    let cases: [(&[&str], &str); 14] = [
         (&["--workers", "0"], "workers"),
+        (
+            &[
+                "--auth-fail-burst",
+                "300000",
+                "--auth-fail-refill-ms",
+                "86400000",
+            ],
+            "auth_fail_burst",
+        ),
         (
             &["--workers", "4", "--max-connections", "3"],
             "max_connections",
