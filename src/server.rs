@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use crate::api::{ApiFactory, ApiHandler, STATE_DRAINING, STATE_SERVING, STATE_STARTING, Shared};
+use crate::api::{
+    ApiFactory, ApiHandler, STATE_DRAINING, STATE_SERVING, STATE_STARTING, STATE_STOPPED, Shared,
+};
 use crate::config::Config;
 use crate::ratelimit::RateLimiter;
 use crate::runtime::sim::SimWorker;
@@ -291,8 +293,11 @@ impl ServerHandle {
     /// idle connections close; returns when every worker and the writer exit
     /// (workers give up on stragglers after the drain timeout).
     pub fn shutdown(&self) {
-        self.shared.state.store(STATE_DRAINING, Ordering::Release);
+        // The workers' flag first: a writer that reads DRAINING (and so answers with
+        // `Connection: close`) then also sees, through the reply channel, the flag that
+        // makes the worker close after delivering it.
         self.draining.store(true, Ordering::Release);
+        self.shared.state.store(STATE_DRAINING, Ordering::Release);
         let workers = std::mem::take(&mut *self.workers.lock().expect("worker list"));
         for w in &workers {
             let _ = w.waker.wake();
@@ -300,6 +305,7 @@ impl ServerHandle {
         for w in workers {
             let _ = w.thread.join();
         }
+        self.shared.state.store(STATE_STOPPED, Ordering::Release);
         let _ = self.writer_tx.send(Command::Stop);
         if let Some(thread) = self.writer_thread.lock().expect("writer handle").take() {
             let _ = thread.join();

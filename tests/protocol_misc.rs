@@ -405,3 +405,61 @@ fn many_pipelined_computed_weeks_read_late_arrive_in_order() {
         );
     }
 }
+
+/// A write answered after the drain began says `Connection: close`, and then nothing
+/// follows it on that connection: the GET pipelined behind it is not answered (a
+/// client would take it as never sent). It used to be answered anyway.
+#[test]
+fn nothing_follows_a_write_answered_with_connection_close() {
+    let hash = bcrypt::hash(API_KEY, 12).expect("hash");
+    let server = common::start(|c| {
+        c.api_key = None;
+        c.api_key_hash = Some(hash);
+        c.drain_timeout_ms = 5000;
+    });
+    let mut client = Client::connect(server.addr);
+    let mut burst = patch_request("1.1", "");
+    burst.push_str("GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+    client.send(burst.as_bytes());
+    // The writer is now in bcrypt (cost 12) for the PATCH's key.
+    std::thread::sleep(Duration::from_millis(50));
+    std::thread::scope(|s| {
+        let shutdown = s.spawn(|| server.handle.shutdown());
+        let r = client.read_response(false).expect("the PATCH is answered");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("Connection"), Some("close"));
+        assert!(client.is_closed(), "no answer after Connection: close");
+        shutdown.join().expect("shutdown returns");
+    });
+}
+
+/// Writes still queued when the workers have gone (their clients with them) are
+/// dropped, so the shutdown keeps to the drain timeout instead of running each
+/// queued key's bcrypt first.
+#[test]
+fn queued_writes_do_not_hold_the_shutdown_past_the_drain_timeout() {
+    let hash = bcrypt::hash(API_KEY, 12).expect("hash");
+    let server = common::start(|c| {
+        c.api_key = None;
+        c.api_key_hash = Some(hash);
+        c.drain_timeout_ms = 300;
+        c.auth_fail_burst = 100;
+    });
+    // Eight wrong keys, each a cost-12 bcrypt (~0.25 s) on the writer: ~2 s of work.
+    let mut clients: Vec<Client> = (0..8)
+        .map(|_| {
+            let mut client = Client::connect(server.addr);
+            let raw = patch_request("1.1", "").replace(API_KEY, "wrong-key-wrong-key");
+            client.send(raw.as_bytes());
+            client
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    server.handle.shutdown();
+    let took = started.elapsed();
+    // The drain (0.3 s) plus at most the one bcrypt already running.
+    assert!(took < Duration::from_millis(1200), "shutdown took {took:?}");
+    assert_eq!(server.handle.generation(), 0);
+    clients.clear();
+}

@@ -28,6 +28,9 @@ pub use reply::{Extra, write_error};
 pub const STATE_STARTING: u8 = 0;
 pub const STATE_SERVING: u8 = 1;
 pub const STATE_DRAINING: u8 = 2;
+/// Every worker has exited: nobody can receive a reply, so the writer drops the writes
+/// still queued instead of running their bcrypt and fsync past the drain deadline.
+pub const STATE_STOPPED: u8 = 3;
 
 /// State every worker shares with the writer thread.
 pub struct Shared {

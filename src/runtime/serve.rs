@@ -2,6 +2,8 @@
 //! the socket, the writer or the pool makes it wait; plus reply delivery and
 //! closing. All of it allocation-free for reads.
 
+use std::sync::atomic::Ordering;
+
 use super::conn::{self, Conn, FlushResult, Phase, ReadResult, Transport};
 use super::stream::Stream;
 use super::worker::Worker;
@@ -286,6 +288,11 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         c.phase = Phase::Writing;
         c.phase_started_ms = self.now_ms;
         c.read_pending = true; // pipelined bytes may be waiting in the socket
+        // A reply made after the drain began says `Connection: close` (the shutdown
+        // sets this flag before the state the writer reads): nothing may follow it.
+        if self.draining || self.cfg.draining.load(Ordering::Acquire) {
+            c.close_after_flush = true;
+        }
         self.drive(conn.index);
     }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::reply::{Outbox, error_body, response};
 use super::{WriteJob, Writer, unix_now_ms};
-use crate::api::Edit;
+use crate::api::{Edit, STATE_STOPPED};
 use crate::ratelimit::monotonic_ns;
 
 impl Writer {
@@ -16,6 +16,10 @@ impl Writer {
         let mut week = before.week;
         let mut admitted: Vec<(WriteJob, usize)> = Vec::with_capacity(group.len());
         for job in group {
+            if self.shared.state.load(Ordering::Acquire) == STATE_STOPPED {
+                // The workers are gone, and with them every client of these jobs.
+                return;
+            }
             if let Some(edits) = self.admit(&job) {
                 for edit in edits {
                     week.set_index(edit.slot_index as usize, edit.status);
