@@ -182,15 +182,24 @@ fn a_failed_write_does_not_disturb_pipelined_reads() {
     assert_eq!(third.json()["status"], "unavailable");
 }
 
+/// A server whose key is known only by a cost-12 bcrypt hash (no plaintext fast
+/// path): each key check on the writer takes ~0.25 s, long enough to start a drain
+/// during it.
+fn server_with_a_slow_key(
+    tweak: impl FnOnce(&mut availability_server::config::Config),
+) -> common::TestServer {
+    let hash = bcrypt::hash(API_KEY, 12).expect("hash");
+    common::start(|c| {
+        c.api_key = None;
+        c.api_key_hash = Some(hash);
+        tweak(c);
+    })
+}
+
 /// Starts a server whose key check is a real bcrypt (no plaintext fast path), sends
 /// a PATCH, and starts the drain while the writer is still verifying the key.
 fn drain_during_a_write(check: impl FnOnce(&mut Client, std::time::Instant)) {
-    let hash = bcrypt::hash(API_KEY, 12).expect("hash");
-    let server = common::start(|c| {
-        c.api_key = None;
-        c.api_key_hash = Some(hash);
-        c.drain_timeout_ms = 5000;
-    });
+    let server = server_with_a_slow_key(|c| c.drain_timeout_ms = 5000);
     let mut client = Client::connect(server.addr);
     client.send(patch_request("1.1", "").as_bytes());
     std::thread::sleep(Duration::from_millis(50));
@@ -411,12 +420,7 @@ fn many_pipelined_computed_weeks_read_late_arrive_in_order() {
 /// client would take it as never sent). It used to be answered anyway.
 #[test]
 fn nothing_follows_a_write_answered_with_connection_close() {
-    let hash = bcrypt::hash(API_KEY, 12).expect("hash");
-    let server = common::start(|c| {
-        c.api_key = None;
-        c.api_key_hash = Some(hash);
-        c.drain_timeout_ms = 5000;
-    });
+    let server = server_with_a_slow_key(|c| c.drain_timeout_ms = 5000);
     let mut client = Client::connect(server.addr);
     let mut burst = patch_request("1.1", "");
     burst.push_str("GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -438,10 +442,7 @@ fn nothing_follows_a_write_answered_with_connection_close() {
 /// queued key's bcrypt first.
 #[test]
 fn queued_writes_do_not_hold_the_shutdown_past_the_drain_timeout() {
-    let hash = bcrypt::hash(API_KEY, 12).expect("hash");
-    let server = common::start(|c| {
-        c.api_key = None;
-        c.api_key_hash = Some(hash);
+    let server = server_with_a_slow_key(|c| {
         c.drain_timeout_ms = 300;
         c.auth_fail_burst = 100;
     });

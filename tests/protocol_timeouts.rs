@@ -213,12 +213,9 @@ fn responds_within(stream: &mut TcpStream, wait: Duration) -> bool {
     }
 }
 
-#[test]
-fn connections_over_the_cap_wait_instead_of_failing() {
-    let server = common::start(|c| {
-        c.workers = 1;
-        c.max_connections = 4;
-    });
+/// Opens and uses 4 connections (a one-worker server's cap, as set by the callers),
+/// then a fifth that sends a request the cap keeps waiting.
+fn fill_the_cap_of_4(server: &common::TestServer) -> (Vec<Client>, TcpStream) {
     let mut held: Vec<Client> = (0..4).map(|_| Client::connect(server.addr)).collect();
     for client in &mut held {
         assert_eq!(client.get("/health").status, 200);
@@ -227,6 +224,16 @@ fn connections_over_the_cap_wait_instead_of_failing() {
     fifth
         .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         .expect("send");
+    (held, fifth)
+}
+
+#[test]
+fn connections_over_the_cap_wait_instead_of_failing() {
+    let server = common::start(|c| {
+        c.workers = 1;
+        c.max_connections = 4;
+    });
+    let (mut held, mut fifth) = fill_the_cap_of_4(&server);
     assert!(
         !responds_within(&mut fifth, Duration::from_millis(400)),
         "a fifth connection was served while four were open"
@@ -251,14 +258,7 @@ fn at_the_connection_cap_the_admin_listener_still_answers() {
         c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
     });
     let admin = server.handle.admin_addr.expect("admin listener");
-    let mut held: Vec<Client> = (0..4).map(|_| Client::connect(server.addr)).collect();
-    for client in &mut held {
-        assert_eq!(client.get("/health").status, 200);
-    }
-    let mut fifth = TcpStream::connect(server.addr).expect("the kernel accepts it");
-    fifth
-        .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        .expect("send");
+    let (mut held, mut fifth) = fill_the_cap_of_4(&server);
     assert!(
         !responds_within(&mut fifth, Duration::from_millis(300)),
         "the public cap holds"
