@@ -40,6 +40,7 @@ init_workdir
 run_under_callgrind() {
     local path="$1" requests="$2" out="$3" dir
     dir="$(mktemp -d "$WORKDIR/run.XXXXXX")"
+    : >"$dir/server.out" # exists before the background start opens it, for the polling below
     API_KEY="bench-key-not-secret-0123456789" valgrind --tool=callgrind \
         --callgrind-out-file="$out" "$SERVER_BIN" --data-dir "$dir/data" --workers 1 \
         --no-tls --http-listen 127.0.0.1:0 --admin-listen off --rate-limit-burst 0 \

@@ -22,6 +22,11 @@
 # core was busier than the server, something else ran there), loadgen's own CPU %,
 # server CPU µs per request (utime+stime from /proc/PID/stat; nginx counts master and
 # worker), and the p99 ratio ours/nginx — the goal is ≤ 0.50.
+# The floor (FLOOR=1, as in compare.sh: loadgen's fixed_server, a bare mio loop that
+# answers every request head with fixed bytes as long as ours) runs open loop at the
+# same rate, interleaved with the two servers: its p99 is what the kernel and this host
+# give a server that does nothing, so a floor/nginx ratio over 0.50 says the goal is
+# below what any server in this architecture can reach here.
 #
 # How to read it: compare p99 only between rows whose achieved rate matches the
 # offered rate and with "unsent" near 0; otherwise the server (or the client) did not
@@ -42,6 +47,7 @@
 #   WARMUP=1             seconds of unmeasured closed-loop load per server and target
 #                        before the maximum is measured (0: none)
 #   SPIN=1               open-loop runs use loadgen --spin (0: sleep between events)
+#   FLOOR=1              also run the floor open loop at the same rate (0: skip it)
 #   TARGETS="slot week"  SERVER_CPU=0 CLIENT_CPU=1 SKIP_BUILD=1 KEEP=1 (keep the work dir)
 # Why --spin: one loadgen thread that sleeps between sends pays a timerfd wake-up per
 # request; on this 2-vCPU VM it saturated its core near 48k req/s and sent requests up
@@ -70,6 +76,10 @@ SPIN_FLAG=(--spin)
 
 need nginx:nginx curl:curl taskset:util-linux python3:python3
 build_release
+if [[ "${FLOOR:-1}" == 1 && "${SKIP_BUILD:-0}" != 1 ]]; then
+    (cd "$ROOT" && cargo build --release -q -p loadgen --example fixed_server 2>/dev/null) \
+        || log "loadgen's fixed_server example does not build: no floor row"
+fi
 [[ -x "$LOADGEN_BIN" ]] || die "$LOADGEN_BIN is missing (cargo build --release -p loadgen)"
 [[ -z "$RATE" || "$RATE" =~ ^[1-9][0-9]*$ ]] || die "RATE must be a positive integer"
 LOAD_AT_START="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -88,12 +98,24 @@ for target in $TARGETS; do
     done
 done
 
+# One floor instance per target, its whole response as long as ours.
+SERVERS="ours nginx"
+if [[ "${FLOOR:-1}" == 1 && -x "$FLOOR_BIN" ]]; then
+    SERVERS="ours nginx floor"
+    for target in $TARGETS; do
+        start_floor "$SERVER_CPU" "$(curl -fsS -i "$SERVER_URL${PATHS[$target]}" | wc -c)" "floor-$target"
+        PORT[floor.$target]="$FLOOR_PORT"
+        PIDS[floor.$target]="$FLOOR_PID"
+    done
+fi
+
 # One measured loadgen run against SERVER for TARGET, its line into $WORKDIR/run.line.
 run_target() {
-    local server="$1" target="$2"
+    local server="$1" target="$2" key="$1"
     shift 2
-    measured_loadgen "$SERVER_CPU" "$CLIENT_CPU" "${PIDS[$server]}" \
-        "http://127.0.0.1:${PORT[$server]}${PATHS[$target]}" -c"$CONNECTIONS" "$@" >"$WORKDIR/run.line"
+    [[ "$server" == floor ]] && key="floor.$target" # one floor per target, any path
+    measured_loadgen "$SERVER_CPU" "$CLIENT_CPU" "${PIDS[$key]}" \
+        "http://127.0.0.1:${PORT[$key]}${PATHS[$target]}" -c"$CONNECTIONS" "$@" >"$WORKDIR/run.line"
 }
 
 # --- runs --------------------------------------------------------------------------
@@ -124,8 +146,8 @@ for target in $TARGETS; do
     ((rate > 0)) || die "$target: nginx's maximum rate came out as ${MAX[nginx]} req/s"
     declare -A RUNS=() P99=() RESULT=()
     for rep in $(seq "$REPEAT"); do
-        order="ours nginx"
-        ((rep % 2 == 0)) && order="nginx ours"
+        order="$SERVERS"
+        ((rep % 2 == 0)) && order="$(tr ' ' '\n' <<<"$SERVERS" | tac | xargs)"
         for server in $order; do
             log "$target $server ($rep/$REPEAT): open loop -R$rate -c$CONNECTIONS ${DURATION}s"
             run_target "$server" "$target" -d"${DURATION}s" -R"$rate" "${SPIN_FLAG[@]}"
@@ -137,7 +159,7 @@ for target in $TARGETS; do
             RUNS[$server]+="$key|$rps $unsent $lag99 $p99|$offered | $rps | $unsent | $p50 | $p90 | $p99 | $p999 | $max | $lag99 | $errors | $util | $busy0 / $busy1$flag | $client | $per_req"$'\n'
         done
     done
-    for server in ours nginx; do
+    for server in $SERVERS; do
         IFS='|' read -r low high key kept row < <(printf '%s' "${RUNS[$server]}" | median_run)
         P99[$server]="$key"
         [[ "$key" == 999999999 ]] && P99[$server]="n/a" # no request completed
@@ -160,13 +182,18 @@ for target in $TARGETS; do
     ratio="$(fmt_ratio "${P99[ours]}" "${P99[nginx]}")"
     ROWS+=("| $target | ours | ${RESULT[ours]} | **$ratio** |")
     ROWS+=("| $target | nginx | ${RESULT[nginx]} | |")
+    floor_ratio="n/a"
+    if [[ -n "${RESULT[floor]:-}" ]]; then
+        floor_ratio="$(fmt_ratio "${P99[floor]}" "${P99[nginx]}")"
+        ROWS+=("| $target | floor | ${RESULT[floor]} | $floor_ratio |")
+    fi
     verdict="not met"
     [[ "$ratio" != n/a ]] && awk -v a="${P99[ours]}" -v b="${P99[nginx]}" 'BEGIN { exit !(a <= 0.5 * b) }' \
         && verdict="met"
     [[ -n "${NOTES[$target]:-}" ]] && verdict="$verdict — not valid: ${NOTES[$target]%; }"
     share="$(awk -v r="$rate" -v n="${MAX[nginx]}" -v o="${MAX[ours]}" \
         'BEGIN { printf "%.0f %% / %.0f %%", 100 * r / (n > 0 ? n : 1), 100 * r / (o > 0 ? o : 1) }')"
-    GOALS+=("| $target | $rate | $share | ${P99[ours]} / ${P99[nginx]} µs = **$ratio** | $verdict |")
+    GOALS+=("| $target | $rate | $share | ${P99[ours]} / ${P99[nginx]} µs = **$ratio** | ${P99[floor]:-n/a} µs = $floor_ratio | $verdict |")
     unset MAX RUNS P99 RESULT
 done
 
@@ -193,6 +220,6 @@ printf '%s\n' "${ROWS[@]}"
 echo
 echo "Goal (issue 3): open loop at half of nginx's maximum rate, our p99 ≤ 0.5 × nginx's p99."
 echo
-echo "| target | rate req/s | rate as % of nginx's / ours' maximum | p99 ours / nginx | goal ≤ 0.50 |"
-echo "|---|---:|---:|---:|---|"
+echo "| target | rate req/s | rate as % of nginx's / ours' maximum | p99 ours / nginx | p99 floor, / nginx | goal ≤ 0.50 |"
+echo "|---|---:|---:|---:|---:|---|"
 printf '%s\n' "${GOALS[@]}"
