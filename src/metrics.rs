@@ -83,6 +83,13 @@ pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) ->
         "Connections cut off by a header, body, idle or write deadline.",
         per_worker(&|w| w.timeouts.get()),
     );
+    family(
+        &mut out,
+        "availability_buffer_reclaims_total",
+        "counter",
+        "Stalled connections cut off early, while every I/O buffer was in use, to lend their buffer to a waiting one.",
+        per_worker(&|w| w.reclaimed.get()),
+    );
     let responses = workers.iter().enumerate().flat_map(|(i, w)| {
         w.responses.iter().enumerate().map(move |(slot, c)| {
             (

@@ -204,3 +204,95 @@ fn a_fin_after_a_request_gets_the_answer_then_the_close() {
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Every one of the worker's 1,024 I/O buffers held by `holders` connections that
+/// each sent `first_bytes` at virtual time 0 (`window_bytes` each way); then a
+/// newcomer sends a whole request at 300 ms and must wait for a buffer.
+fn every_buffer_held(
+    first_bytes: &[u8],
+    window_bytes: usize,
+) -> (SimServer, std::path::PathBuf, Vec<SimConn>, SimConn) {
+    const BUFFERS: usize = 1_024; // server.rs: MAX_BUFFERS_PER_WORKER
+    let (mut s, dir) = server(|c| c.max_connections = BUFFERS + 16);
+    let holders: Vec<SimConn> = (0..BUFFERS)
+        .map(|_| {
+            let conn = s.worker.connect(PEER, window_bytes).expect("a slot");
+            send(&mut s, &conn, first_bytes);
+            conn
+        })
+        .collect();
+    s.worker.advance_ms(300);
+    let newcomer = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    send(
+        &mut s,
+        &newcomer,
+        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!(
+        receive(&mut s, &newcomer),
+        (String::new(), ClientRead::Open)
+    );
+    (s, dir, holders, newcomer)
+}
+
+#[test]
+fn a_trickled_head_on_the_last_buffer_is_cut_off_after_a_second_for_a_waiting_request() {
+    let (mut s, dir, holders, newcomer) =
+        every_buffer_held(b"GET /health HTTP/1.1\r\nHost: x\r\n", WINDOW_BYTES);
+    // No holder has stalled for a second yet: nobody is cut off, the newcomer waits.
+    s.worker.advance_ms(600);
+    assert_eq!(
+        receive(&mut s, &newcomer),
+        (String::new(), ClientRead::Open)
+    );
+    assert_eq!(s.worker.buffer_reclaims(), 0);
+    // At 1,100 ms the heads sent at 0 have stalled for over a second: one of them
+    // gets a 408 and the close, and its buffer answers the newcomer.
+    s.worker.advance_ms(200);
+    let (text, end) = receive(&mut s, &newcomer);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert_eq!(end, ClientRead::Open);
+    let mut cut_off = 0;
+    for conn in &holders {
+        match receive(&mut s, conn) {
+            (text, ClientRead::Open) => assert_eq!(text, ""),
+            (text, end) => {
+                assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+                assert_eq!(end, ClientRead::Eof);
+                cut_off += 1;
+            }
+        }
+    }
+    assert_eq!(cut_off, 1, "one stalled holder per waiting request");
+    assert_eq!(s.worker.buffer_reclaims(), 1);
+    assert_eq!(s.worker.open_connections(), holders.len());
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn an_unread_answer_on_the_last_buffer_is_cut_off_after_a_second_for_a_waiting_request() {
+    // A 64-byte window: every holder's answer blocks after its first 64 bytes.
+    let (mut s, dir, holders, newcomer) =
+        every_buffer_held(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 64);
+    s.worker.advance_ms(600);
+    assert_eq!(
+        receive(&mut s, &newcomer),
+        (String::new(), ClientRead::Open)
+    );
+    s.worker.advance_ms(200);
+    let (text, _) = receive(&mut s, &newcomer);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    // The cut-off reader had the first 64 bytes of its answer, then the close.
+    let ends: Vec<ClientRead> = holders
+        .iter()
+        .map(|conn| {
+            let mut got = Vec::new();
+            conn.receive(&mut got)
+        })
+        .collect();
+    assert_eq!(ends.iter().filter(|&&e| e == ClientRead::Eof).count(), 1);
+    assert_eq!(s.worker.buffer_reclaims(), 1);
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}

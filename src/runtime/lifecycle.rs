@@ -12,6 +12,12 @@ use super::stream::Stream;
 use super::worker::{LISTENER_TOKEN_BASE, Worker};
 use super::{Handler, ListenerKind};
 
+/// How long a buffer holder must have stalled before a connection waiting for a
+/// buffer may take it (see `Worker::reclaim_buffer`): well above the time a request
+/// head or an answer takes in one go, so only clients that trickle or do not read
+/// are cut off, and only while others wait.
+pub(super) const RECLAIM_AFTER_MS: u64 = 1_000;
+
 impl<H: Handler, S: Stream> Worker<H, S> {
     /// Takes a new connection into a free slot and serves what it already sent.
     /// Returns its slot, or gives the stream back if there is no slot or it
@@ -145,14 +151,74 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         }
     }
 
+    /// Lends free buffers to waiting connections in arrival order. With none free,
+    /// a waiter gets the buffer of the connection that has stalled longest (see
+    /// `reclaim_buffer`), so that slow or silent clients holding every buffer make
+    /// newcomers wait about `RECLAIM_AFTER_MS`, not a whole head or write timeout.
     pub(super) fn serve_buffer_waiters(&mut self) {
-        while self.pool.available() > 0 {
-            let Some(idx) = self.buffer_waiters.pop_front() else {
+        while let Some(&idx) = self.buffer_waiters.front() {
+            let c = &self.conns[idx as usize];
+            if !(c.is_open() && c.waiting_for_buffer) {
+                self.buffer_waiters.pop_front(); // it left, or an older entry of its slot
+                continue;
+            }
+            if self.pool.available() == 0 {
+                if self.reclaim_buffer() {
+                    continue; // its buffer is free, or one more stalled holder goes
+                }
                 return;
-            };
+            }
+            self.buffer_waiters.pop_front();
             self.conns[idx as usize].waiting_for_buffer = false;
             self.drive(idx);
         }
+    }
+
+    /// Cuts off the buffer holder that has stalled longest, if one has stalled for
+    /// `RECLAIM_AFTER_MS`: a request head or body still arriving (answered 408, as a
+    /// timeout would be) or an answer the client is not reading (closed). Returns
+    /// whether one was cut off; its buffer is free once the 408 is out, at once for a
+    /// client with room to receive it. A connection waiting for the writer is never
+    /// a candidate. Only runs with a waiter and no free buffer, and scans the holders
+    /// (at most the pool's size) at most once per `RECLAIM_AFTER_MS` when none is due.
+    fn reclaim_buffer(&mut self) -> bool {
+        if self.now_ms < self.next_reclaim_scan_ms {
+            return false;
+        }
+        let mut victim: Option<(u32, u64)> = None;
+        let mut next_due_ms = self.now_ms + RECLAIM_AFTER_MS;
+        for &idx in self.pool.holders() {
+            let c = &self.conns[idx as usize];
+            // A victim's 408 puts it in `Writing` from now: it is not picked again
+            // unless that answer, too, stalls.
+            let stalled = match c.phase {
+                Phase::Head | Phase::Body => c.out_is_empty(),
+                Phase::Writing => true,
+                _ => false,
+            };
+            if !stalled {
+                continue;
+            }
+            let due_ms = c.phase_started_ms + RECLAIM_AFTER_MS;
+            if due_ms > self.now_ms {
+                next_due_ms = next_due_ms.min(due_ms);
+            } else if victim.is_none_or(|(_, since_ms)| c.phase_started_ms < since_ms) {
+                victim = Some((idx, c.phase_started_ms));
+            }
+        }
+        let Some((idx, _)) = victim else {
+            // Connections that stall from now on are due later than every one seen.
+            self.next_reclaim_scan_ms = next_due_ms;
+            return false;
+        };
+        self.cfg.stats[self.index].reclaimed.inc();
+        if self.conns[idx as usize].phase == Phase::Writing {
+            self.close(idx); // mid-answer: nothing more can be said
+        } else {
+            self.reject_and_close(idx, super::requests::TIMED_OUT);
+            self.drive(idx);
+        }
+        true
     }
 
     pub(super) fn start_drain(&mut self) {

@@ -19,7 +19,14 @@ pub struct BufPool {
     #[allow(clippy::vec_box)]
     free: Vec<Box<IoBuf>>,
     capacity: usize,
+    /// The connection slots holding a buffer, so that a worker short of buffers can
+    /// look for a stalled holder among at most `capacity` entries, not the whole table.
+    holders: Vec<u32>,
+    /// Per connection slot: its position in `holders`, or `NOT_HOLDING`.
+    holder_at: Vec<u32>,
 }
+
+const NOT_HOLDING: u32 = u32::MAX;
 
 #[derive(Clone, Copy, Debug)]
 pub struct BufSizes {
@@ -29,8 +36,10 @@ pub struct BufSizes {
 }
 
 impl BufPool {
-    pub fn new(count: usize, sizes: BufSizes) -> BufPool {
+    /// `count` buffers for the connection slots `0..slots`.
+    pub fn new(count: usize, sizes: BufSizes, slots: usize) -> BufPool {
         assert!(count > 0, "a worker needs at least one buffer");
+        assert!(slots < NOT_HOLDING as usize);
         let free = (0..count)
             .map(|_| {
                 Box::new(IoBuf {
@@ -44,16 +53,34 @@ impl BufPool {
         BufPool {
             capacity: free.len(),
             free,
+            holders: Vec::with_capacity(count),
+            holder_at: vec![NOT_HOLDING; slots],
         }
     }
 
-    /// Lends a buffer; `None` when all are in use (the caller retries later).
-    pub fn take(&mut self) -> Option<Box<IoBuf>> {
-        self.free.pop()
+    /// Lends a buffer to connection slot `holder`; `None` when all are in use (the
+    /// caller retries later).
+    pub fn take(&mut self, holder: u32) -> Option<Box<IoBuf>> {
+        assert_eq!(
+            self.holder_at[holder as usize], NOT_HOLDING,
+            "one buffer each"
+        );
+        let buf = self.free.pop()?;
+        self.holder_at[holder as usize] = self.holders.len() as u32;
+        // Invariant: one entry per lent buffer, so this push never allocates.
+        debug_assert!(self.holders.len() < self.capacity);
+        self.holders.push(holder);
+        Some(buf)
     }
 
-    pub fn give_back(&mut self, mut buf: Box<IoBuf>) {
+    pub fn give_back(&mut self, holder: u32, mut buf: Box<IoBuf>) {
         assert!(buf.out.is_empty(), "a buffer goes back only once flushed");
+        let at = std::mem::replace(&mut self.holder_at[holder as usize], NOT_HOLDING);
+        assert_ne!(at, NOT_HOLDING, "given back by the slot it was lent to");
+        self.holders.swap_remove(at as usize);
+        if let Some(&moved) = self.holders.get(at as usize) {
+            self.holder_at[moved as usize] = at;
+        }
         buf.out.reset();
         // Invariant: capacity was reserved at start, so this push never allocates.
         assert!(self.free.len() < self.capacity);
@@ -62,6 +89,11 @@ impl BufPool {
 
     pub fn available(&self) -> usize {
         self.free.len()
+    }
+
+    /// The connection slots holding a buffer now, in no particular order.
+    pub fn holders(&self) -> &[u32] {
+        &self.holders
     }
 }
 
@@ -76,12 +108,18 @@ mod tests {
             scratch_len_bytes: 16,
             body_len_bytes: 16,
         };
-        let mut pool = BufPool::new(2, sizes);
-        let a = pool.take().expect("first");
-        let b = pool.take().expect("second");
-        assert!(pool.take().is_none());
-        pool.give_back(a);
-        pool.give_back(b);
+        let mut pool = BufPool::new(2, sizes, 4);
+        let a = pool.take(3).expect("first");
+        let b = pool.take(1).expect("second");
+        assert!(pool.take(0).is_none());
+        assert_eq!(pool.holders(), [3, 1]);
+        pool.give_back(3, a);
+        assert_eq!(pool.holders(), [1]);
+        let c = pool.take(2).expect("again");
+        assert_eq!(pool.holders(), [1, 2]);
+        pool.give_back(2, c);
+        pool.give_back(1, b);
         assert_eq!(pool.available(), 2);
+        assert!(pool.holders().is_empty());
     }
 }

@@ -147,7 +147,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         {
             c.hold = None;
             c.owned.clear();
-            self.pool.give_back(buf);
+            self.pool.give_back(idx, buf);
         }
         self.wheel.arm(&mut self.timers, idx, deadline_ms);
     }
@@ -192,7 +192,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         if c.buf.is_some() {
             return true;
         }
-        match self.pool.take() {
+        match self.pool.take(idx) {
             Some(buf) => {
                 c.buf = Some(buf);
                 true
@@ -313,7 +313,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         c.owned.clear();
         if let Some(mut buf) = c.buf.take() {
             buf.out.reset();
-            self.pool.give_back(buf);
+            self.pool.give_back(idx, buf);
         }
         let serial = c.serial.wrapping_add(1);
         *c = Conn::vacant();

@@ -332,4 +332,9 @@ impl<H: Handler> SimWorker<H> {
     pub fn open_connections(&self) -> usize {
         self.worker.open_conns
     }
+
+    /// Stalled connections this worker cut off to lend their buffer to another.
+    pub fn buffer_reclaims(&self) -> u64 {
+        self.worker.cfg.stats[self.worker.index].reclaimed.get()
+    }
 }

@@ -30,6 +30,8 @@ pub struct WorkerStats {
     pub accepted: Counter,
     pub closed: Counter,
     pub timeouts: Counter,
+    /// Stalled connections cut off to lend their buffer to a waiting one.
+    pub reclaimed: Counter,
     /// Responses by status: `TRACKED_STATUSES` order, then "other".
     pub responses: [Counter; TRACKED_STATUSES.len() + 1],
 }
