@@ -102,10 +102,13 @@ for target in $TARGETS; do
         conns="$CONNECTIONS"
         [[ "$mode" == close ]] && conns="$CLOSE_CONNECTIONS"
         declare -A RUNS=() RESULT=() PER_REQ=()
-        # Servers take turns, so a burst of outside load hits them alike; with
-        # REPEAT > 1 each row is the run with the median CPU per request.
+        # Servers take turns, so a burst of outside load hits them alike (the order
+        # reverses every other round, so none always runs first); with REPEAT > 1
+        # each row is the run with the median CPU per request.
         for rep in $(seq "$REPEAT"); do
-            for server in $SERVERS; do
+            order="$SERVERS"
+            ((rep % 2 == 0)) && order="$(tr ' ' '\n' <<<"$SERVERS" | tac | xargs)"
+            for server in $order; do
                 key="$server"
                 [[ "$server" == floor ]] && key="floor.$target"
                 read -r -a pids <<<"${PIDS[$key]}"
@@ -144,7 +147,12 @@ for target in $TARGETS; do
         done
         ratio="$(python3 -c "print(f'{${PER_REQ[ours]} / max(${PER_REQ[nginx]}, 1e-9):.2f}')")"
         ROWS+=("| $target | $mode | ours | ${RESULT[ours]} | **$ratio** |")
-        ROWS+=("| $target | $mode | nginx | ${RESULT[nginx]} | |")
+        nopush_note=""
+        if [[ "$mode" == pipeline && "${NGINX_TCP_NOPUSH:-on}" != off ]]; then
+            nopush_note=" ¹"
+            NOPUSH_PIPELINED=1
+        fi
+        ROWS+=("| $target | $mode | nginx$nopush_note | ${RESULT[nginx]} | |")
         if [[ -n "${RESULT[floor]:-}" ]]; then
             ratio="$(python3 -c "print(f'{${PER_REQ[floor]} / max(${PER_REQ[nginx]}, 1e-9):.2f}')")"
             ROWS+=("| $target | $mode | floor | ${RESULT[floor]} | $ratio |")
@@ -175,3 +183,9 @@ syscalls_head="" syscalls_rule=""
 echo "| target | mode | server | client | req/s | p50 µs | p99 µs | errors | server CPU % | CPU busy % (server/client core) |$syscalls_head server CPU µs/req (range) | CPU vs nginx |"
 echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|$syscalls_rule---:|---:|"
 printf '%s\n' "${ROWS[@]}"
+if [[ -n "${NOPUSH_PIPELINED:-}" ]]; then
+    echo
+    echo "¹ nginx ran with tcp_nopush on, its cheaper keep-alive setting, which stalls it on" \
+        "pipelined requests: not its fair pipelined figure. For that, run" \
+        "NGINX_TCP_NOPUSH=off MODES=pipeline ./scripts/compare.sh."
+fi

@@ -61,7 +61,10 @@ fn main() -> io::Result<()> {
     let mut next_token = 0usize;
     let mut rbuf = vec![0u8; 64 * 1024];
     loop {
-        poll.poll(&mut events, None)?;
+        match poll.poll(&mut events, None) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue, // a signal (SIGCONT, say)
+            result => result?,
+        }
         for event in events.iter() {
             if event.token() == LISTENER {
                 while let Ok((mut sock, _)) = listener.accept() {
