@@ -218,7 +218,7 @@ fn write_hash_file(data_dir: &Path, hash: &str) -> Result<(), String> {
 pub fn discard_generated(data_dir: &Path) {
     let path = hash_path(data_dir);
     if let Err(e) = fs::remove_file(&path).and_then(|()| fs::File::open(data_dir)?.sync_all()) {
-        eprintln!(
+        crate::say_err!(
             "cannot remove {}: {e}; delete it to get a new key",
             path.display()
         );

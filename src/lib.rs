@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod log;
 pub mod metrics;
 pub mod ratelimit;
 pub mod runtime;

@@ -289,6 +289,14 @@ impl Drop for SimServer {
 }
 
 impl ServerHandle {
+    /// Removes the hash of the key this start generated (see [`crate::auth::discard_generated`]):
+    /// for when the key could not be shown.
+    pub fn discard_generated_key(&self) {
+        if self.generated_key.is_some() {
+            crate::auth::discard_generated(&self.config.data_dir);
+        }
+    }
+
     /// Drains: readiness turns 503, accepting stops, in-flight requests finish,
     /// idle connections close; returns when every worker and the writer exit
     /// (workers give up on stragglers after the drain timeout).

@@ -304,3 +304,38 @@ fn help_documents_every_setting_with_its_env_twin() {
     assert_eq!(code, 2);
     assert!(text.contains("Mars/Olympus"), "{text}");
 }
+
+#[test]
+fn a_closed_stdout_does_not_stop_a_reload_or_the_drain() {
+    let dir = common::temp_dir("bin-pipe");
+    let d = dir.to_str().expect("utf-8");
+    let mut child = Command::new(BIN)
+        .args(["--data-dir", d, "--http-listen", "127.0.0.1:0", "--no-tls"])
+        .args(["--admin-listen", "off", "--bcrypt-cost", "4"])
+        .env("API_KEY", "k")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    while !line.contains("ready") {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).expect("read") > 0,
+            "exited early"
+        );
+    }
+    // The logger reading our stdout goes away: every later line meets EPIPE.
+    drop(stdout);
+    let running = Running {
+        child,
+        lines: std::sync::mpsc::channel().1,
+    };
+    // Safety: signalling our own child process by its pid.
+    unsafe { libc::kill(running.child.id() as i32, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(300));
+    let status = running.terminate();
+    assert!(status.success(), "exit status {status:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -239,7 +239,7 @@ impl<H: Handler> Worker<H, TcpStream> {
             if let Err(e) = self.poll.poll(&mut events, Some(timeout))
                 && e.kind() != io::ErrorKind::Interrupted
             {
-                eprintln!("worker {}: poll failed: {e}", self.index);
+                crate::say_err!("worker {}: poll failed: {e}", self.index);
                 return;
             }
             self.now_ms = self.clock_origin.elapsed().as_millis() as u64;
@@ -290,7 +290,7 @@ impl<H: Handler> Worker<H, TcpStream> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // EMFILE and friends: leave the rest in the backlog for now.
-                    eprintln!("worker {}: accept failed: {e}", self.index);
+                    crate::say_err!("worker {}: accept failed: {e}", self.index);
                     return;
                 }
             };

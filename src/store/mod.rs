@@ -189,17 +189,18 @@ impl Store {
                 self.map = renamed.map;
                 self.record = *durable;
                 if let Err(e) = renamed.dir_sync {
-                    eprintln!(
+                    crate::say_err!(
                         "restoring generation {} after a failed commit: {e}",
                         durable.generation
                     );
                 }
             }
             Ok(None) => unreachable!("no stop step was requested"),
-            Err(e) => eprintln!(
+            Err(e) => crate::say_err!(
                 "could not restore generation {} after a failed commit; the data file keeps \
                  generation {}: {e}",
-                durable.generation, self.record.generation
+                durable.generation,
+                self.record.generation
             ),
         }
     }

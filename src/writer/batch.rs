@@ -54,7 +54,7 @@ impl Writer {
             }
             Err(e) => {
                 let now = self.store.record();
-                eprintln!(
+                crate::say_err!(
                     "a group of {writes} write(s) failed, still serving generation {}: {e}",
                     now.generation
                 );
