@@ -227,6 +227,52 @@ fn second_owner_is_locked_out_until_the_first_drops() {
 }
 
 #[test]
+fn deleting_the_lock_file_does_not_let_a_second_owner_in() {
+    let temp = TempDir::new("lock-deleted");
+    let first = open(&temp.data_dir());
+    fs::remove_file(temp.file(LOCK_FILE_NAME)).expect("rm lock file");
+    let err = Store::open(&temp.data_dir(), zones::utc(), 0).expect_err("still owned");
+    let StoreError::Locked { path } = &err else {
+        panic!("expected Locked, got {err:?}");
+    };
+    assert_eq!(path, &temp.data_dir(), "the directory's own lock");
+    drop(first);
+    open(&temp.data_dir());
+}
+
+#[test]
+fn a_data_file_that_is_a_symlink_or_a_fifo_is_refused_and_left_alone() {
+    use std::os::unix::fs::FileTypeExt;
+    let temp = TempDir::new("symlink");
+    let target = temp.file("elsewhere.dat");
+    fs::create_dir_all(temp.data_dir()).expect("mkdir");
+    std::os::unix::fs::symlink(&target, temp.file(DATA_FILE_NAME)).expect("symlink");
+    // Dangling: before, a new week was written over the link, silently.
+    let err = Store::open(&temp.data_dir(), zones::utc(), 0).expect_err("a symlink");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    let meta = fs::symlink_metadata(temp.file(DATA_FILE_NAME)).expect("still there");
+    assert!(meta.file_type().is_symlink());
+    assert!(!target.exists());
+
+    let temp = TempDir::new("fifo");
+    let path = temp.file(DATA_FILE_NAME);
+    fs::create_dir_all(temp.data_dir()).expect("mkdir");
+    let c_path = std::ffi::CString::new(path.to_str().expect("utf-8")).expect("no NUL");
+    // Safety: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    // Before, opening it blocked the start for good.
+    let err = Store::open(&temp.data_dir(), zones::utc(), 0).expect_err("a fifo");
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(
+        fs::symlink_metadata(&path)
+            .expect("kept")
+            .file_type()
+            .is_fifo()
+    );
+}
+
+#[test]
 fn a_crash_at_any_step_leaves_the_old_or_the_new_record() {
     // Before the rename the data file is untouched: the old record. From the rename on,
     // the data file is the new image (a power loss before the directory fsync could still

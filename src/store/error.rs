@@ -35,9 +35,9 @@ impl fmt::Display for StoreError {
         match self {
             StoreError::Locked { path } => write!(
                 f,
-                "lock file {} is already held: another availability-server owns this data \
-                 directory; refusing to start. Stop the other server or use another data \
-                 directory.",
+                "{} is locked: another availability-server owns this data directory; \
+                 refusing to start. Stop the other server or use another data directory \
+                 (deleting the lock file does not help: the directory is locked too).",
                 path.display()
             ),
             StoreError::Corrupt { path, problem } => write!(

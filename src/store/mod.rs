@@ -90,6 +90,11 @@ impl Store {
         let paths = Paths::new(data_dir);
         ensure_dir(&paths.dir)?;
         let lock_file = take_lock(&paths.lock)?;
+        // The directory is locked too: the lock file can be deleted (as "stale") while
+        // its owner runs, and a second process would then lock a new one; a directory
+        // cannot go away while the data file is in it.
+        let dir = open_dir(&paths.dir)?;
+        lock_held(&dir, &paths.dir)?;
         // Only after locking: before, the temporary file might be a live commit's.
         match fs::remove_file(&paths.temp) {
             Ok(()) => {}
@@ -98,7 +103,26 @@ impl Store {
                 return Err(io_err(&paths.temp, "remove the stale temporary file", err));
             }
         }
-        let dir = open_dir(&paths.dir)?;
+        // Only a regular file is ours to read or replace: a commit renames over the
+        // path, which would silently swap a symbolic link for a file (or, dangling,
+        // start an empty week), and opening a FIFO would block the start for good.
+        match fs::symlink_metadata(&paths.data) {
+            Ok(meta) if !meta.file_type().is_file() => {
+                let problem = if meta.file_type().is_symlink() {
+                    "it is a symbolic link; point --data-dir at the directory that holds \
+                     the real file"
+                } else {
+                    "it is not a regular file"
+                };
+                return Err(StoreError::Corrupt {
+                    path: paths.data.clone(),
+                    problem: problem.to_owned(),
+                });
+            }
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(io_err(&paths.data, "read the metadata of", err)),
+        }
         let (map, record) = match File::open(&paths.data) {
             Ok(file) => map_existing(&paths.data, &file)?,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
@@ -301,12 +325,18 @@ fn take_lock(lock_path: &Path) -> Result<File, StoreError> {
         .truncate(false)
         .open(lock_path)
         .map_err(|err| io_err(lock_path, "open the lock file", err))?;
+    lock_held(&file, lock_path)?;
+    Ok(file)
+}
+
+/// An exclusive, non-blocking `flock` on `file` (the lock file or the directory).
+fn lock_held(file: &File, path: &Path) -> Result<(), StoreError> {
     match file.try_lock() {
-        Ok(()) => Ok(file),
+        Ok(()) => Ok(()),
         Err(TryLockError::WouldBlock) => Err(StoreError::Locked {
-            path: lock_path.to_path_buf(),
+            path: path.to_path_buf(),
         }),
-        Err(TryLockError::Error(err)) => Err(io_err(lock_path, "lock", err)),
+        Err(TryLockError::Error(err)) => Err(io_err(path, "lock", err)),
     }
 }
 
