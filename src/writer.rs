@@ -75,7 +75,10 @@ impl Writer {
             let command = match next.take() {
                 Some(command) => command,
                 None => {
-                    let wait_s = (self.calendar.next_switch_unix_s() - now_s).clamp(0, 3600) as u64;
+                    // At most a minute: the wait runs on the monotonic clock, so a jump of
+                    // the wall clock (a resumed VM) is noticed within that minute, and the
+                    // weeks rolled, instead of reads computing answers until the next hour.
+                    let wait_s = (self.calendar.next_switch_unix_s() - now_s).clamp(0, 60) as u64;
                     let wait = Duration::from_secs(wait_s).max(Duration::from_millis(50));
                     match commands.recv_timeout(wait) {
                         Ok(command) => command,

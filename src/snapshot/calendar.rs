@@ -18,6 +18,7 @@ pub(crate) struct ZoneWeeks {
     /// `starts` as `YYYY-MM-DD`.
     pub start_texts: [[u8; 10]; 2],
     pub maps: [u32; 2],
+    pub starts_at_unix_s: i64,
     pub switch_at_unix_s: i64,
     pub expires_at_unix_s: i64,
 }
@@ -75,6 +76,7 @@ impl Calendar {
             starts: [start, next],
             start_texts,
             maps,
+            starts_at_unix_s: week_end_unix_secs(zone, start - Days::new(7)),
             switch_at_unix_s: week_end_unix_secs(zone, start),
             expires_at_unix_s: week_end_unix_secs(zone, next),
         }

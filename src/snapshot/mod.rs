@@ -39,6 +39,8 @@ pub struct WeekAnswer {
 #[derive(Clone, Copy, Debug)]
 pub struct ZoneAnswers {
     pub weeks: [WeekAnswer; 2],
+    /// First instant of `weeks[0]`: before it (the clock stepped back), no answer.
+    pub starts_at_unix_s: i64,
     /// First instant of `weeks[1]` (the end of `weeks[0]`), Unix seconds.
     pub switch_at_unix_s: i64,
     /// End of `weeks[1]`: past it, this snapshot has no answer for "now".
@@ -73,7 +75,9 @@ impl Snapshot {
     /// The zone's answer for the week containing `now`, if this snapshot has it.
     pub fn answer(&self, zone: ZoneId, now_unix_s: i64) -> Option<&WeekAnswer> {
         let z = &self.zones[zone.0 as usize];
-        if now_unix_s < z.switch_at_unix_s {
+        if now_unix_s < z.starts_at_unix_s {
+            None
+        } else if now_unix_s < z.switch_at_unix_s {
             Some(&z.weeks[0])
         } else if now_unix_s < z.expires_at_unix_s {
             Some(&z.weeks[1])
@@ -247,6 +251,7 @@ pub(crate) fn build(
             let weeks = [week(0), week(1)];
             ZoneAnswers {
                 weeks,
+                starts_at_unix_s: zw.starts_at_unix_s,
                 switch_at_unix_s: zw.switch_at_unix_s,
                 expires_at_unix_s: zw.expires_at_unix_s,
             }
@@ -359,6 +364,11 @@ mod tests {
             snap.answer(tokyo, z.expires_at_unix_s).is_none(),
             "no answer past the window"
         );
+        // Tokyo's week of 2026-11-23 began at Sunday 2026-11-22 15:00 UTC; a clock
+        // stepped back before that is not in this snapshot's window either.
+        assert_eq!(z.starts_at_unix_s, 1_795_964_400 - 7 * 86_400);
+        assert!(snap.answer(tokyo, z.starts_at_unix_s).is_some());
+        assert!(snap.answer(tokyo, z.starts_at_unix_s - 1).is_none());
         // Rolling after the switch moves the window one week on.
         let first_switch = cal.next_switch_unix_s();
         assert!(first_switch <= z.switch_at_unix_s);
