@@ -72,8 +72,11 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Plaintext key from the `API_KEY` environment variable.
     pub api_key: Option<String>,
-    /// bcrypt hash of the key from `--api-key-hash` / `API_KEY_HASH`.
+    /// bcrypt hash of the key from `--api-key-hash` / `API_KEY_HASH` or the file.
     pub api_key_hash: Option<String>,
+    /// The TOML file `api_key_hash` came from, when it came from one (not a flag or
+    /// the environment): SIGHUP re-reads it there.
+    pub api_key_hash_file: Option<PathBuf>,
     /// No HTTPS listener.
     pub no_tls: bool,
 }
@@ -158,6 +161,21 @@ impl Config {
     }
 }
 
+/// `api_key_hash` as the TOML file at `path` sets it now (for SIGHUP), checked.
+pub fn reread_api_key_hash(path: &Path) -> Result<String, String> {
+    let hash = read_file(path)?
+        .api_key_hash
+        .ok_or_else(|| format!("config file {} no longer sets api_key_hash", path.display()))?;
+    let hash = hash.trim().to_string();
+    if !auth::looks_like_bcrypt_hash(&hash) {
+        return Err(bad(
+            "api_key_hash",
+            "not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)",
+        ));
+    }
+    Ok(hash)
+}
+
 fn read_file(path: &Path) -> Result<FileConfig, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
@@ -198,6 +216,10 @@ fn merge(args: Args, file: FileConfig, api_key: Option<String>) -> Result<Config
     if tls_cert.is_some() != tls_key.is_some() {
         return Err("--tls-cert and --tls-key must be given together (or neither)".into());
     }
+    let api_key_hash_file = match (&args.api_key_hash, &file.api_key_hash) {
+        (None, Some(_)) => args.config.clone(),
+        _ => None,
+    };
     let api_key_hash = args
         .api_key_hash
         .or(file.api_key_hash)
@@ -250,6 +272,7 @@ fn merge(args: Args, file: FileConfig, api_key: Option<String>) -> Result<Config
         tls_key,
         api_key,
         api_key_hash,
+        api_key_hash_file,
         no_tls: https_listen.is_none(),
     };
     check_listeners(&config)?;

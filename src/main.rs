@@ -69,7 +69,12 @@ fn main() {
                     None => {}
                 }
                 match reloaded.api_key {
-                    Ok(()) => say!("reloaded the API key hash"),
+                    Ok(server::KeyReload::Reloaded { from }) => {
+                        say!("reloaded the API key hash from {from}")
+                    }
+                    Ok(server::KeyReload::Unchanged { why }) => {
+                        say_err!("API key unchanged: {why}; restart to change it")
+                    }
                     Err(e) => say_err!("API key reload failed, keeping the old key: {e}"),
                 }
             }

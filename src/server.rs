@@ -61,7 +61,17 @@ fn unix_now_ms() -> u64 {
 pub struct Reloaded {
     /// `None` when HTTPS is off.
     pub certificate: Option<Result<(), String>>,
-    pub api_key: Result<(), String>,
+    pub api_key: Result<KeyReload, String>,
+}
+
+/// What a reload did to the API key.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeyReload {
+    /// A new hash is in force; from where.
+    Reloaded { from: String },
+    /// The key comes from a source a running process cannot re-read (the
+    /// environment, a flag): it stays as it was; why.
+    Unchanged { why: &'static str },
 }
 
 /// How long a reload waits for the writer thread to swap the key.
@@ -333,13 +343,7 @@ impl ServerHandle {
         let c = self.config.clone();
         let (done_tx, done_rx) = std::sync::mpsc::sync_channel(1);
         let reload = move |keys: &mut crate::auth::KeyStore| {
-            let result = keys.reload(
-                &c.data_dir,
-                c.api_key.as_deref(),
-                c.api_key_hash.as_deref(),
-                c.bcrypt_cost,
-            );
-            let _ = done_tx.send(result);
+            let _ = done_tx.send(reload_key(&c, keys));
         };
         let api_key = self
             .writer_tx
@@ -359,4 +363,37 @@ impl ServerHandle {
     pub fn generation(&self) -> u64 {
         self.shared.snapshot.load().generation
     }
+}
+
+/// Re-reads the API key from where it was configured, if a running process can:
+/// the `api_key_hash` of the config file, or the hash file in the data directory.
+/// `API_KEY` and `--api-key-hash` / `API_KEY_HASH` came from the environment or the
+/// command line, which cannot change under a running process.
+fn reload_key(c: &Config, keys: &mut crate::auth::KeyStore) -> Result<KeyReload, String> {
+    if c.api_key.is_some() {
+        return Ok(KeyReload::Unchanged {
+            why: "API_KEY is set in the environment, which a running process cannot re-read",
+        });
+    }
+    if let Some(path) = &c.api_key_hash_file {
+        let hash = crate::config::reread_api_key_hash(path)?;
+        keys.reload(&c.data_dir, None, Some(&hash), c.bcrypt_cost)?;
+        return Ok(KeyReload::Reloaded {
+            from: format!("api_key_hash in {}", path.display()),
+        });
+    }
+    if c.api_key_hash.is_some() {
+        return Ok(KeyReload::Unchanged {
+            why: "the hash is set by --api-key-hash or API_KEY_HASH, which a running \
+                  process cannot re-read",
+        });
+    }
+    keys.reload(&c.data_dir, None, None, c.bcrypt_cost)?;
+    Ok(KeyReload::Reloaded {
+        from: c
+            .data_dir
+            .join(crate::auth::HASH_FILE_NAME)
+            .display()
+            .to_string(),
+    })
 }
