@@ -194,10 +194,17 @@ fn write_hash_file(data_dir: &Path, hash: &str) -> Result<(), String> {
     let path = hash_path(data_dir);
     let tmp = data_dir.join(format!("{HASH_FILE_NAME}.tmp"));
     let io_err = |what: &str, p: &Path, e: std::io::Error| format!("{what} {}: {e}", p.display());
+    // A leftover temporary file (say, 0644 from someone's hand) is removed, and the new
+    // one created exclusively: an existing file or symlink would keep its own mode.
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io_err("cannot remove the stale", &tmp, e));
+        }
+        _ => {}
+    }
     let mut file = fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| io_err("cannot create", &tmp, e))?;
@@ -324,6 +331,29 @@ fn base64url(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hash_file_is_0600_even_over_a_stale_0644_temporary_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("auth-mode-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("mkdir");
+        let tmp = dir.join(format!("{HASH_FILE_NAME}.tmp"));
+        fs::write(&tmp, "left over").expect("stale tmp");
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644)).expect("chmod");
+        write_hash_file(
+            &dir,
+            "$2b$04$abcdefghijklmnopqrstuu5Q0n0lYQ1gk1lS0Qy1oG2mYb0f3q9cS",
+        )
+        .expect("written");
+        let mode = fs::metadata(hash_path(&dir))
+            .expect("hash file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(!tmp.exists());
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn base64url_matches_rfc4648_vectors() {

@@ -120,10 +120,17 @@ fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
+    // Created exclusively after removing a leftover: an existing file or symlink at the
+    // temporary name would keep its own mode (a private key readable by others).
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("cannot remove the stale {}: {e}", tmp.display()));
+        }
+        _ => {}
+    }
     let mut file = fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(mode)
         .open(&tmp)
         .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
@@ -230,6 +237,10 @@ mod tests {
     #[test]
     fn tls_generate_reload_and_handshake() {
         let dir = temp_dir("tls");
+        // A stale, world-readable temporary key file must not lend the key its mode.
+        let stale = dir.join(format!("{KEY_FILE_NAME}.tmp"));
+        fs::write(&stale, "left over").expect("stale tmp");
+        fs::set_permissions(&stale, fs::Permissions::from_mode(0o644)).expect("chmod");
         let generated = load_or_generate(&dir, None, None).expect("generate");
         let cert_path = dir.join(CERT_FILE_NAME);
         assert_eq!(generated.generated_at.as_deref(), Some(cert_path.as_path()));
