@@ -23,6 +23,7 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let configured_home_tz = availability_server::week::zones::name(config.home_tz);
     let handle = match server::start(config) {
         Ok(handle) => handle,
         Err(e) => {
@@ -44,6 +45,19 @@ fn main() {
             handle.discard_generated_key();
             std::process::exit(1);
         }
+    }
+    match &handle.created_data_file {
+        Some(path) => say!(
+            "Created a new data file {} (an empty week, home timezone {})",
+            path.display(),
+            handle.home_tz
+        ),
+        None if handle.home_tz != configured_home_tz => say!(
+            "The data file's home timezone {} is kept; the configured one ({configured_home_tz}) \
+             only seeds a new data file",
+            handle.home_tz
+        ),
+        None => {}
     }
     if let Some(cert) = &handle.generated_cert {
         say!("Created a self-signed TLS certificate: {}", cert.display());

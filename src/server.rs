@@ -39,6 +39,9 @@ pub struct ServerHandle {
     pub generated_key: Option<String>,
     /// The self-signed certificate created on this start, if any.
     pub generated_cert: Option<PathBuf>,
+    /// The data file this start created (there was none), if it did.
+    pub created_data_file: Option<PathBuf>,
+    /// The home zone in force: the data file's (a configured one only seeds a new file).
     pub home_tz: &'static str,
     config: Config,
     shared: Arc<Shared>,
@@ -91,6 +94,7 @@ struct Core {
     runtime_stats: Arc<[crate::runtime::stats::WorkerStats]>,
     generated_key: Option<String>,
     home_tz: &'static str,
+    created_data_file: Option<PathBuf>,
 }
 
 fn prepare(config: &Config) -> Result<Core, String> {
@@ -98,6 +102,7 @@ fn prepare(config: &Config) -> Result<Core, String> {
     let store =
         Store::open(&config.data_dir, config.home_tz, unix_now_ms()).map_err(|e| e.to_string())?;
     let record = store.record();
+    let created_data_file = store.created().then(|| store.data_path().to_path_buf());
     let boot = crate::auth::bootstrap(
         &config.data_dir,
         config.api_key.as_deref(),
@@ -140,6 +145,7 @@ fn prepare(config: &Config) -> Result<Core, String> {
         runtime_stats,
         generated_key: boot.generated_key,
         home_tz: zones::name(record.home_tz),
+        created_data_file,
     })
 }
 
@@ -181,15 +187,22 @@ pub fn start_with_hook(
     on_worker_start: Option<fn(usize)>,
 ) -> Result<ServerHandle, String> {
     let core = prepare(&config)?;
-    if core.generated_key.is_none() {
-        return launch(config, core, on_worker_start);
-    }
-    // The generated key is printed only once the server is up: if it never comes up,
-    // nobody has seen the key, so its hash must not outlive this start either.
+    // The generated key and certificate are announced only once the server is up: if
+    // it never comes up, nobody has seen them, so they must not outlive this start.
+    let generates_key = core.generated_key.is_some();
+    let generates_cert = config.https_listen.is_some()
+        && config.tls_cert.is_none()
+        && crate::tls::would_generate(&config.data_dir);
     let data_dir = config.data_dir.clone();
-    launch(config, core, on_worker_start).map_err(|e| {
-        crate::auth::discard_generated(&data_dir);
-        format!("{e} (the API key generated for this start was discarded)")
+    launch(config, core, on_worker_start).map_err(|mut e| {
+        if generates_cert {
+            crate::tls::discard_generated(&data_dir);
+        }
+        if generates_key {
+            crate::auth::discard_generated(&data_dir);
+            e.push_str(" (the API key generated for this start was discarded)");
+        }
+        e
     })
 }
 
@@ -237,6 +250,7 @@ fn launch(
         runtime_stats,
         generated_key,
         home_tz,
+        created_data_file,
     } = core;
     let writer_thread = spawn_writer(writer, writer_rx)?;
     let draining = Arc::new(AtomicBool::new(false));
@@ -251,6 +265,7 @@ fn launch(
         admin_addr,
         generated_key,
         generated_cert: tls.and_then(|t| t.generated_at),
+        created_data_file,
         home_tz,
         config,
         shared,

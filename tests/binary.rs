@@ -123,6 +123,13 @@ fn the_documented_plain_http_invocation_just_works_and_drains_on_sigterm() {
         &[("API_KEY", "k")],
     );
     let lines = server.wait_for("ready");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("Created a new data file")
+                && l.contains("home timezone America/New_York")),
+        "a first start says it made the data file: {lines:#?}"
+    );
     let http = Running::addr(&lines, "http");
     let admin = Running::addr(&lines, "admin");
     assert_eq!(common::get(admin, "/ready").status, 200);
@@ -142,6 +149,29 @@ fn the_documented_plain_http_invocation_just_works_and_drains_on_sigterm() {
     let status = server.terminate();
     assert!(status.success(), "exit status {status:?}");
     assert!(idle.is_closed());
+    // Restarted with another --home-tz: the file's zone stays, and the log says so.
+    let args = ["--data-dir", d, "--http-listen", "127.0.0.1:0", "--no-tls"];
+    let again = spawn(
+        &[
+            &args[..],
+            &["--admin-listen", "off", "--home-tz", "Asia/Tokyo"],
+        ]
+        .concat(),
+        &[("API_KEY", "k")],
+    );
+    let lines = again.wait_for("ready");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("home timezone America/New_York is kept")),
+        "{lines:#?}"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with("Created a new data file"))
+    );
+    assert!(again.terminate().success());
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use availability_server::auth::{self, HASH_FILE_NAME};
 use availability_server::config::Config;
+use availability_server::tls;
 use availability_server::week::zones;
 
 /// Tests run on parallel threads of one process: every test that reads or writes the
@@ -358,7 +359,13 @@ fn a_start_that_fails_after_generating_a_key_keeps_no_hash() {
     let dir = temp_dir("generate-then-fail");
     // Something else listens on the port: the start fails after the key was generated.
     let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    // HTTPS on too, so that a self-signed certificate is generated before the failure.
+    let with_https = |config: &mut Config| {
+        config.https_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.no_tls = false;
+    };
     let mut config = Config::for_tests(dir.clone());
+    with_https(&mut config);
     config.http_listen = Some(busy.local_addr().expect("addr"));
     let err = match availability_server::server::start(config) {
         Ok(_) => panic!("the port is taken"),
@@ -369,9 +376,15 @@ fn a_start_that_fails_after_generating_a_key_keeps_no_hash() {
         !dir.join(HASH_FILE_NAME).exists(),
         "nobody saw the key, so its hash must go"
     );
-    // The next start generates (and would print) a new key.
-    let handle = availability_server::server::start(Config::for_tests(dir.clone())).expect("start");
+    for name in [tls::CERT_FILE_NAME, tls::KEY_FILE_NAME] {
+        assert!(!dir.join(name).exists(), "nobody was told of {name}");
+    }
+    // The next start generates (and would print) a new key and certificate.
+    let mut config = Config::for_tests(dir.clone());
+    with_https(&mut config);
+    let handle = availability_server::server::start(config).expect("start");
     assert!(handle.generated_key.is_some());
+    assert!(handle.generated_cert.is_some());
     assert!(dir.join(HASH_FILE_NAME).exists());
     handle.shutdown();
     let _ = std::fs::remove_dir_all(dir);

@@ -62,6 +62,8 @@ pub struct Store {
     retired: Option<Mmap>,
     record: Record,
     faults: Faults,
+    /// `open` made a new data file (there was none).
+    created: bool,
 }
 
 /// The mapping of a data file that a commit replaced. Dropping it unmaps the file,
@@ -123,6 +125,7 @@ impl Store {
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
             Err(err) => return Err(io_err(&paths.data, "read the metadata of", err)),
         }
+        let mut created = false;
         let (map, record) = match File::open(&paths.data) {
             Ok(file) => map_existing(&paths.data, &file)?,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
@@ -135,6 +138,7 @@ impl Store {
                 let renamed = write_image(&paths, &dir, &record, Faults::default(), None)?
                     .expect("no stop step was requested");
                 renamed.dir_sync?;
+                created = true;
                 (renamed.map, record)
             }
             Err(err) => return Err(io_err(&paths.data, "open", err)),
@@ -147,7 +151,19 @@ impl Store {
             retired: None,
             record,
             faults: Faults::default(),
+            created,
         })
+    }
+
+    /// Whether `open` created the data file, there being none: worth telling an operator,
+    /// whose mistyped `--data-dir` would otherwise start an empty week in silence.
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// The data file's path.
+    pub fn data_path(&self) -> &Path {
+        &self.paths.data
     }
 
     /// The current record, as decoded from the current mapping when it was mapped.
