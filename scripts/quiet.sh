@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Waits until the host is quiet, then runs a command: `scripts/quiet.sh CMD [ARG…]`.
 #
 # On a shared VM the hypervisor sometimes runs other guests on our vCPUs ("steal" in
