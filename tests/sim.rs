@@ -296,3 +296,99 @@ fn an_unread_answer_on_the_last_buffer_is_cut_off_after_a_second_for_a_waiting_r
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_steady_upload_is_not_cut_off_while_trickled_heads_hold_the_other_buffers() {
+    const BUFFERS: usize = 1_024;
+    let (mut s, dir) = server(|c| c.max_connections = BUFFERS + 16);
+    // A PATCH whose 16,000-byte body arrives at 4 KB/s, begun before any slow head:
+    // by phase age it would be the first to go, by progress it must be the last.
+    let json = br#"{"slots":[{"day":2,"time":"14:00","status":"maybe"}]}"#;
+    let mut body = json.to_vec();
+    body.resize(16_000, b' ');
+    let uploader = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    let head = format!(
+        "PATCH /availability HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
+        common::API_KEY,
+        body.len()
+    );
+    send(&mut s, &uploader, head.as_bytes());
+    let mut sent = 0;
+    let mut step = |s: &mut SimServer, sent: &mut usize| {
+        let end = (*sent + 400).min(body.len());
+        send(s, &uploader, &body[*sent..end]);
+        *sent = end;
+        s.worker.advance_ms(100);
+    };
+    step(&mut s, &mut sent);
+    let holders: Vec<SimConn> = (1..BUFFERS)
+        .map(|_| {
+            let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+            send(&mut s, &conn, b"GET /health HTTP/1.1\r\nHost: x\r\n");
+            conn
+        })
+        .collect();
+    step(&mut s, &mut sent);
+    step(&mut s, &mut sent);
+    let newcomer = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    send(
+        &mut s,
+        &newcomer,
+        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    while s.worker.buffer_reclaims() == 0 {
+        assert!(s.worker.now_ms() < 1_500, "a slow head is cut off by then");
+        step(&mut s, &mut sent);
+    }
+    let (text, _) = receive(&mut s, &newcomer);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert_eq!(
+        receive(&mut s, &uploader),
+        (String::new(), ClientRead::Open),
+        "the upload carries on"
+    );
+    let cut_off = holders
+        .iter()
+        .filter(|c| receive(&mut s, c).1 != ClientRead::Open)
+        .count();
+    assert_eq!(cut_off, 1);
+    while sent < body.len() {
+        step(&mut s, &mut sent);
+    }
+    assert!(
+        s.worker.settle(Duration::from_secs(10)),
+        "the writer answers"
+    );
+    let (text, _) = receive(&mut s, &uploader);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_cut_off_whose_408_does_not_fit_closes_and_frees_one_buffer_per_waiter() {
+    // The length of a /health answer, so that each holder's window is exactly full
+    // after one: the 408 for its next, trickled, head cannot be written.
+    let (mut probe, probe_dir) = server(|_| {});
+    let conn = probe.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    send(
+        &mut probe,
+        &conn,
+        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    let answer_bytes = receive(&mut probe, &conn).0.len();
+    drop(probe);
+    let _ = std::fs::remove_dir_all(probe_dir);
+
+    let (mut s, dir, holders, newcomer) = every_buffer_held(
+        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHo",
+        answer_bytes,
+    );
+    s.worker.advance_ms(800); // 1,100 ms: the trickled heads are due
+    let (text, _) = receive(&mut s, &newcomer);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert_eq!(s.worker.buffer_reclaims(), 1, "one holder for one waiter");
+    assert_eq!(s.worker.open_connections(), holders.len());
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}

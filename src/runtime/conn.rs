@@ -48,7 +48,14 @@ pub struct Conn<S> {
     /// Owned response buffers queued (off the read path only).
     pub owned: Vec<Vec<u8>>,
     pub phase: Phase,
+    /// When the phase began, or (writing) when the client last took bytes: the
+    /// timeouts count from it.
     pub phase_started_ms: u64,
+    /// When the phase began, and the bytes received (head, body) or sent (writing)
+    /// since: the phase's progress rate, by which a worker short of buffers picks
+    /// the connection to cut off (see `Worker::reclaim_buffer`).
+    pub rate_since_ms: u64,
+    pub rate_bytes: u64,
     /// The socket may have more bytes we have not read (edge-triggered epoll).
     pub read_pending: bool,
     pub peer_closed: bool,
@@ -77,6 +84,8 @@ impl<S> Conn<S> {
             owned: Vec::new(),
             phase: Phase::Fresh,
             phase_started_ms: 0,
+            rate_since_ms: 0,
+            rate_bytes: 0,
             read_pending: false,
             peer_closed: false,
             fin_seen: false,
@@ -85,6 +94,13 @@ impl<S> Conn<S> {
             wants_writable: false,
             waiting_for_buffer: false,
         }
+    }
+
+    /// Starts the clocks of a new phase (or of a new request in the same phase).
+    pub fn start_phase_clock(&mut self, now_ms: u64) {
+        self.phase_started_ms = now_ms;
+        self.rate_since_ms = now_ms;
+        self.rate_bytes = 0;
     }
 
     pub fn is_open(&self) -> bool {
@@ -246,18 +262,25 @@ pub enum FlushResult {
 
 /// Sends queued bytes: one `sendmsg`/`sendto` for plain connections; for TLS, coalesced
 /// into records of up to `stage.len()` bytes, then the ciphertext is written.
+/// Writes what `out` holds (through TLS when the transport has it), adding to
+/// `sent_bytes` what the socket took: with TLS, `out` empties into rustls at once, so
+/// only the socket's count says whether a client is reading.
 pub fn flush<S: Stream>(
     socket: &mut S,
     transport: &mut Transport,
     out: &mut OutQueue,
     stage: &mut [u8],
+    sent_bytes: &mut u64,
 ) -> FlushResult {
     match transport {
         Transport::Plain => {
             while !out.is_empty() {
                 // SAFETY: the iovecs are valid by the OutQueue contract.
                 let written = match unsafe { socket.write_iovecs(out.pending()) } {
-                    Ok(n) => n,
+                    Ok(n) => {
+                        *sent_bytes += n as u64;
+                        n
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return FlushResult::Blocked,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(_) => return FlushResult::Error,
@@ -281,7 +304,7 @@ pub fn flush<S: Stream>(
             }
             while tls.wants_write() {
                 match tls.write_tls(socket) {
-                    Ok(_) => {}
+                    Ok(n) => *sent_bytes += n as u64,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return FlushResult::Blocked,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => return FlushResult::Error,

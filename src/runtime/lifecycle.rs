@@ -12,11 +12,14 @@ use super::stream::Stream;
 use super::worker::{LISTENER_TOKEN_BASE, Worker};
 use super::{Handler, ListenerKind};
 
-/// How long a buffer holder must have stalled before a connection waiting for a
-/// buffer may take it (see `Worker::reclaim_buffer`): well above the time a request
-/// head or an answer takes in one go, so only clients that trickle or do not read
-/// are cut off, and only while others wait.
+/// When a connection waits for a buffer and none is free, a holder may be cut off for
+/// it once its phase (request head, body, or answer) has lasted this long while moving
+/// slower than `RECLAIM_BELOW_BYTES_PER_S` (see `Worker::reclaim_buffer`).
 pub(super) const RECLAIM_AFTER_MS: u64 = 1_000;
+/// The progress rate under which a holder counts as stalled: a trickling head
+/// (slowloris) or a reader that barely reads. A client on any real link moves far more;
+/// a body this slow would miss the body deadline anyway at the maximum body size.
+pub(super) const RECLAIM_BELOW_BYTES_PER_S: u64 = 1_000;
 
 impl<H: Handler, S: Stream> Worker<H, S> {
     /// Takes a new connection into a free slot and serves what it already sent.
@@ -47,7 +50,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         c.peer_ip = peer_ip;
         c.listener = kind;
         c.phase = Phase::Fresh;
-        c.phase_started_ms = self.now_ms;
+        c.start_phase_clock(self.now_ms);
         // Registration reports bytes that arrived before it: no speculative read.
         c.read_pending = false;
         self.open_conns += 1;
@@ -152,9 +155,9 @@ impl<H: Handler, S: Stream> Worker<H, S> {
     }
 
     /// Lends free buffers to waiting connections in arrival order. With none free,
-    /// a waiter gets the buffer of the connection that has stalled longest (see
-    /// `reclaim_buffer`), so that slow or silent clients holding every buffer make
-    /// newcomers wait about `RECLAIM_AFTER_MS`, not a whole head or write timeout.
+    /// a waiter gets the buffer of the slowest stalled holder (see `reclaim_buffer`),
+    /// so that slow or silent clients holding every buffer make newcomers wait about
+    /// `RECLAIM_AFTER_MS`, not a whole head or write timeout.
     pub(super) fn serve_buffer_waiters(&mut self) {
         while let Some(&idx) = self.buffer_waiters.front() {
             let c = &self.conns[idx as usize];
@@ -162,10 +165,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 self.buffer_waiters.pop_front(); // it left, or an older entry of its slot
                 continue;
             }
-            if self.pool.available() == 0 {
-                if self.reclaim_buffer() {
-                    continue; // its buffer is free, or one more stalled holder goes
-                }
+            if self.pool.available() == 0 && !self.reclaim_buffer() {
                 return;
             }
             self.buffer_waiters.pop_front();
@@ -174,49 +174,63 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         }
     }
 
-    /// Cuts off the buffer holder that has stalled longest, if one has stalled for
-    /// `RECLAIM_AFTER_MS`: a request head or body still arriving (answered 408, as a
-    /// timeout would be) or an answer the client is not reading (closed). Returns
-    /// whether one was cut off; its buffer is free once the 408 is out, at once for a
-    /// client with room to receive it. A connection waiting for the writer is never
-    /// a candidate. Only runs with a waiter and no free buffer, and scans the holders
-    /// (at most the pool's size) at most once per `RECLAIM_AFTER_MS` when none is due.
+    /// Frees one buffer by cutting off the holder that moves slowest, among those
+    /// whose phase has lasted `RECLAIM_AFTER_MS` at under `RECLAIM_BELOW_BYTES_PER_S`
+    /// (bytes received for a head or body, bytes the client took for an answer). A
+    /// request still arriving gets a 408, as a timeout would, if the client's window
+    /// has room for it, else (like a reader that stopped reading) the close. Returns
+    /// whether a buffer came free; a connection waiting for the writer is never a
+    /// candidate. Only runs with a waiter and no free buffer, and scans the holders
+    /// (at most the pool's size) no more often than one can come due.
     fn reclaim_buffer(&mut self) -> bool {
         if self.now_ms < self.next_reclaim_scan_ms {
             return false;
         }
-        let mut victim: Option<(u32, u64)> = None;
+        // (index, bytes, elapsed ms) of the slowest so far.
+        let mut victim: Option<(u32, u64, u64)> = None;
         let mut next_due_ms = self.now_ms + RECLAIM_AFTER_MS;
         for &idx in self.pool.holders() {
             let c = &self.conns[idx as usize];
-            // A victim's 408 puts it in `Writing` from now: it is not picked again
-            // unless that answer, too, stalls.
-            let stalled = match c.phase {
+            let candidate = match c.phase {
                 Phase::Head | Phase::Body => c.out_is_empty(),
                 Phase::Writing => true,
                 _ => false,
             };
-            if !stalled {
+            if !candidate {
                 continue;
             }
-            let due_ms = c.phase_started_ms + RECLAIM_AFTER_MS;
+            // Slower than the floor once more ms than floor-bytes have passed; more
+            // bytes may come first, so this is the earliest it can be due.
+            let floor_ms = c.rate_bytes * 1_000 / RECLAIM_BELOW_BYTES_PER_S;
+            let due_ms = c.rate_since_ms + RECLAIM_AFTER_MS.max(floor_ms + 1);
             if due_ms > self.now_ms {
                 next_due_ms = next_due_ms.min(due_ms);
-            } else if victim.is_none_or(|(_, since_ms)| c.phase_started_ms < since_ms) {
-                victim = Some((idx, c.phase_started_ms));
+                continue;
+            }
+            let elapsed_ms = self.now_ms - c.rate_since_ms;
+            // Slower: fewer bytes per ms (cross-multiplied, in u128 so nothing overflows).
+            let slower = victim.is_none_or(|(_, bytes, ms)| {
+                u128::from(c.rate_bytes) * u128::from(ms)
+                    < u128::from(bytes) * u128::from(elapsed_ms)
+            });
+            if slower {
+                victim = Some((idx, c.rate_bytes, elapsed_ms));
             }
         }
-        let Some((idx, _)) = victim else {
-            // Connections that stall from now on are due later than every one seen.
+        let Some((idx, _, _)) = victim else {
+            // Holders that start a phase from now on come due later than every one seen.
             self.next_reclaim_scan_ms = next_due_ms;
             return false;
         };
         self.cfg.stats[self.index].reclaimed.inc();
-        if self.conns[idx as usize].phase == Phase::Writing {
-            self.close(idx); // mid-answer: nothing more can be said
-        } else {
+        if self.conns[idx as usize].phase != Phase::Writing {
             self.reject_and_close(idx, super::requests::TIMED_OUT);
             self.drive(idx);
+        }
+        // Mid-answer, or a 408 the client's window could not take at once: nothing
+        // more can be said, and the buffer must come free now, for this waiter.
+        if self.conns[idx as usize].buf.is_some() {
+            self.close(idx);
         }
         true
     }

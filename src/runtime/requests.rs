@@ -193,7 +193,7 @@ impl<H: Handler, S: super::stream::Stream> Worker<H, S> {
             read.copy_within(consumed_bytes..c.read_len_bytes, 0);
             c.read_len_bytes -= consumed_bytes;
             if c.read_len_bytes > 0 {
-                c.phase_started_ms = self.now_ms;
+                c.start_phase_clock(self.now_ms);
             }
         }
         if progress {

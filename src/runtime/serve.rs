@@ -56,7 +56,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 let c = &mut self.conns[idx as usize];
                 if c.phase != phase {
                     c.phase = phase;
-                    c.phase_started_ms = self.now_ms;
+                    c.start_phase_clock(self.now_ms);
                 }
                 break;
             }
@@ -73,7 +73,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             let (Some(socket), Some(buf)) = (c.socket.as_mut(), c.buf.as_mut()) else {
                 return;
             };
-            let was_empty = c.read_len_bytes == 0;
+            let before_bytes = c.read_len_bytes;
             match conn::read_into(
                 socket,
                 &mut c.transport,
@@ -88,11 +88,12 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                     // The FIN (or TLS close) came with the data: no further edge will
                     // tell us.
                     c.peer_closed |= peer_closed || (drained && c.fin_seen);
-                    if was_empty && c.read_len_bytes > 0 {
+                    if before_bytes == 0 && c.read_len_bytes > 0 {
                         // The head deadline counts from a request's first byte.
                         c.phase = Phase::Head;
-                        c.phase_started_ms = self.now_ms;
+                        c.start_phase_clock(self.now_ms);
                     }
+                    c.rate_bytes += (c.read_len_bytes - before_bytes) as u64;
                 }
                 ReadResult::WouldBlock => c.read_pending = false,
                 ReadResult::Eof => {
@@ -129,7 +130,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         }
         if c.phase != Phase::Awaiting && !c.out_is_empty() && c.phase != Phase::Writing {
             c.phase = Phase::Writing;
-            c.phase_started_ms = self.now_ms;
+            c.start_phase_clock(self.now_ms);
         }
         let timeout_ms = match c.phase {
             Phase::Fresh | Phase::Head => self.cfg.header_timeout_ms,
@@ -213,22 +214,26 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         let Some(socket) = c.socket.as_mut() else {
             return FlushResult::Error;
         };
+        let mut sent_bytes = 0;
         let result = match c.buf.as_mut() {
-            Some(buf) => {
-                let before_bytes = buf.out.pending_bytes();
-                let result =
-                    conn::flush(socket, &mut c.transport, &mut buf.out, &mut self.tls_stage);
-                if buf.out.pending_bytes() != before_bytes && c.phase == Phase::Writing {
-                    c.phase_started_ms = self.now_ms; // progress resets the stall clock
-                }
-                result
-            }
+            Some(buf) => conn::flush(
+                socket,
+                &mut c.transport,
+                &mut buf.out,
+                &mut self.tls_stage,
+                &mut sent_bytes,
+            ),
             None if tls_pending => {
                 let mut empty = super::out::OutQueue::new();
-                conn::flush(socket, &mut c.transport, &mut empty, &mut self.tls_stage)
+                let stage = &mut self.tls_stage;
+                conn::flush(socket, &mut c.transport, &mut empty, stage, &mut sent_bytes)
             }
             None => FlushResult::Done,
         };
+        if sent_bytes > 0 && c.phase == Phase::Writing {
+            c.phase_started_ms = self.now_ms; // the client took bytes: the stall clock restarts
+            c.rate_bytes += sent_bytes;
+        }
         match result {
             FlushResult::Done => {
                 if c.buf.as_ref().is_some_and(|b| b.out.is_empty()) {
@@ -246,7 +251,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 }
                 if c.phase == Phase::Writing {
                     c.phase = Phase::Idle;
-                    c.phase_started_ms = self.now_ms;
+                    c.start_phase_clock(self.now_ms);
                 }
             }
             FlushResult::Blocked => {
@@ -286,7 +291,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         unsafe { buf.out.push(&reply) };
         c.owned.push(reply);
         c.phase = Phase::Writing;
-        c.phase_started_ms = self.now_ms;
+        c.start_phase_clock(self.now_ms);
         c.read_pending = true; // pipelined bytes may be waiting in the socket
         // A reply made after the drain began says `Connection: close` (the shutdown
         // sets this flag before the state the writer reads): nothing may follow it.
