@@ -314,7 +314,7 @@ fn a_steady_upload_is_not_cut_off_while_trickled_heads_hold_the_other_buffers() 
     );
     send(&mut s, &uploader, head.as_bytes());
     let mut sent = 0;
-    let mut step = |s: &mut SimServer, sent: &mut usize| {
+    let step = |s: &mut SimServer, sent: &mut usize| {
         let end = (*sent + 400).min(body.len());
         send(s, &uploader, &body[*sent..end]);
         *sent = end;
