@@ -91,10 +91,13 @@ impl Calendar {
             .unwrap_or(i64::MAX)
     }
 
-    /// Moves every zone whose current week has ended one week forward.
-    /// Returns true if anything changed (the snapshot must be rebuilt).
+    /// Moves every zone whose current week does not contain `now` to the week that
+    /// does: one week on after a week ends, or back after the wall clock stepped back
+    /// before it began. Returns true if anything changed (the snapshot must be rebuilt).
     pub fn roll(&mut self, now_unix_s: i64) -> bool {
-        if self.next_switch_unix_s() > now_unix_s {
+        let stale =
+            |zw: &ZoneWeeks| zw.switch_at_unix_s <= now_unix_s || zw.starts_at_unix_s > now_unix_s;
+        if !self.zones.iter().any(stale) {
             return false;
         }
         let old_maps = std::mem::take(&mut self.maps);
@@ -103,7 +106,7 @@ impl Calendar {
         let mut zones = Vec::with_capacity(old_zones.len());
         for (i, zw) in old_zones.iter().enumerate() {
             let zone = ZoneId(i as u16);
-            let fresh = if zw.switch_at_unix_s <= now_unix_s {
+            let fresh = if stale(zw) {
                 let start = current_week_start(zone, now_unix_s);
                 self.weeks_from(zone, start, &mut index)
             } else {
@@ -141,5 +144,33 @@ impl Calendar {
             &self.zones,
             &self.prefixes,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clock_stepped_back_rolls_the_weeks_back() {
+        // 2026-11-27T12:00:00Z, a Friday; two weeks earlier is the 13th.
+        let now_s = 1_795_780_800;
+        let earlier_s = now_s - 14 * 86_400;
+        let tokyo = zones::lookup(b"Asia/Tokyo").expect("zone");
+        let mut cal = Calendar::new(zones::utc(), now_s);
+        assert!(
+            !cal.roll(now_s),
+            "nothing to do at the time it was built for"
+        );
+        let snap = cal.build(&Week::empty(), 0);
+        assert!(
+            snap.answer(tokyo, earlier_s).is_none(),
+            "outside the window"
+        );
+        assert!(cal.roll(earlier_s), "the clock went back two weeks");
+        let snap = cal.build(&Week::empty(), 0);
+        let answer = snap.answer(tokyo, earlier_s).expect("in the new window");
+        assert_eq!(answer.week_start, current_week_start(tokyo, earlier_s));
+        assert!(!cal.roll(earlier_s), "and stays put");
     }
 }
