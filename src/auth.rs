@@ -164,7 +164,21 @@ fn load_configured(
         }
         return KeyStore::new(hash.to_string()).map(Some);
     }
+    read_hash_file(data_dir)?.map(KeyStore::new).transpose()
+}
+
+/// The bcrypt hash in the data directory's hash file, checked; `None` when there is no
+/// such file. Only a regular file is read: a FIFO there would block the caller.
+pub fn read_hash_file(data_dir: &Path) -> Result<Option<String>, String> {
     let path = hash_path(data_dir);
+    match fs::metadata(&path) {
+        Ok(meta) if !meta.is_file() => {
+            return Err(format!("{} is not a regular file", path.display()));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    }
     match fs::read_to_string(&path) {
         Ok(text) => {
             let hash = text.trim();
@@ -174,7 +188,7 @@ fn load_configured(
                     path.display()
                 ));
             }
-            KeyStore::new(hash.to_string()).map(Some)
+            Ok(Some(hash.to_string()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),

@@ -163,6 +163,16 @@ impl Config {
 
 /// `api_key_hash` as the TOML file at `path` sets it now (for SIGHUP), checked.
 pub fn reread_api_key_hash(path: &Path) -> Result<String, String> {
+    // A pipe (`--config <(…)`) cannot be read twice, and reading a FIFO would block.
+    let regular = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?
+        .is_file();
+    if !regular {
+        return Err(format!(
+            "config file {} is not a regular file, so it cannot be read again",
+            path.display()
+        ));
+    }
     let hash = read_file(path)?
         .api_key_hash
         .ok_or_else(|| format!("config file {} no longer sets api_key_hash", path.display()))?;

@@ -98,3 +98,26 @@ fn the_config_remembers_a_hash_that_came_from_its_file() {
     assert_eq!(config.api_key_hash_file, None);
     let _ = std::fs::remove_file(file);
 }
+
+#[test]
+fn a_config_file_that_is_a_pipe_fails_the_reload_at_once_and_keeps_the_key() {
+    let key = "the-key-from-a-fifo-config";
+    let fifo = common::temp_dir("reload-fifo").with_extension("toml");
+    let c_path = std::ffi::CString::new(fifo.to_str().expect("utf-8")).expect("no NUL");
+    // Safety: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    let server = common::start(|c| {
+        c.api_key = None;
+        c.api_key_hash = Some(bcrypt::hash(key, 4).expect("hash"));
+        c.api_key_hash_file = Some(fifo.clone());
+    });
+    // Reading a FIFO nobody writes would block for good (and, on the writer thread,
+    // every write with it).
+    let started = std::time::Instant::now();
+    let reloaded = server.handle.reload();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let err = reloaded.api_key.expect_err("a pipe cannot be read again");
+    assert!(err.contains("not a regular file"), "{err}");
+    assert_eq!(patch_status(&server, key), 200);
+    let _ = std::fs::remove_file(fifo);
+}

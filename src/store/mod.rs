@@ -96,7 +96,7 @@ impl Store {
         // its owner runs, and a second process would then lock a new one; a directory
         // cannot go away while the data file is in it.
         let dir = open_dir(&paths.dir)?;
-        lock_held(&dir, &paths.dir)?;
+        lock_dir(&dir, &paths)?;
         // Only after locking: before, the temporary file might be a live commit's.
         match fs::remove_file(&paths.temp) {
             Ok(()) => {}
@@ -345,7 +345,33 @@ fn take_lock(lock_path: &Path) -> Result<File, StoreError> {
     Ok(file)
 }
 
-/// An exclusive, non-blocking `flock` on `file` (the lock file or the directory).
+/// `flock` on the data directory. Some file systems cannot lock a directory (NFS
+/// emulates `flock` with byte-range locks, which need a file open for writing): there
+/// the lock file alone keeps a second process out, as before, and the log says so.
+fn lock_dir(dir: &File, paths: &Paths) -> Result<(), StoreError> {
+    match dir.try_lock() {
+        Ok(()) => Ok(()),
+        Err(TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: paths.dir.clone(),
+        }),
+        Err(TryLockError::Error(err))
+            if matches!(
+                err.raw_os_error(),
+                Some(libc::EBADF | libc::ENOLCK | libc::EOPNOTSUPP | libc::EINVAL)
+            ) =>
+        {
+            crate::say_err!(
+                "cannot lock the data directory {} ({err}); relying on {} alone",
+                paths.dir.display(),
+                paths.lock.display()
+            );
+            Ok(())
+        }
+        Err(TryLockError::Error(err)) => Err(io_err(&paths.dir, "lock", err)),
+    }
+}
+
+/// An exclusive, non-blocking `flock` on the lock file.
 fn lock_held(file: &File, path: &Path) -> Result<(), StoreError> {
     match file.try_lock() {
         Ok(()) => Ok(()),
