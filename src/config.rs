@@ -40,6 +40,8 @@ pub struct Config {
     pub pin_cores: bool,
     /// Home timezone for a newly created data file.
     pub home_tz: ZoneId,
+    /// `home_tz` was set (flag, env or file), not the UTC default.
+    pub home_tz_configured: bool,
     /// Connection cap across all workers.
     pub max_connections: usize,
     /// Largest request line + headers.
@@ -208,6 +210,7 @@ fn merge(args: Args, file: FileConfig, api_key: Option<String>) -> Result<Config
         Some(text) => parse_listen("admin_listen", &text)?,
         None => Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
     };
+    let home_tz_configured = args.home_tz.is_some() || file.home_tz.is_some();
     let home_tz = match args.home_tz.or(file.home_tz) {
         Some(name) => zones::lookup(name.trim().as_bytes())
             .ok_or_else(|| bad("home_tz", format!("unknown IANA timezone `{name}`")))?,
@@ -265,6 +268,7 @@ fn merge(args: Args, file: FileConfig, api_key: Option<String>) -> Result<Config
         workers: setting!(workers, default_workers, 1, 256),
         pin_cores: !args.no_pin_cores.or(file.no_pin_cores).unwrap_or(false),
         home_tz,
+        home_tz_configured,
         max_connections: setting!(max_connections, 16_384, 1, 1_000_000),
         max_head_bytes: setting!(max_head_bytes, 8192, 1024, 65_536),
         max_body_bytes: setting!(max_body_bytes, 16_384, 1024, 1_048_576),

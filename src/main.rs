@@ -23,7 +23,9 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let configured_home_tz = availability_server::week::zones::name(config.home_tz);
+    let configured_home_tz = config
+        .home_tz_configured
+        .then(|| availability_server::week::zones::name(config.home_tz));
     let handle = match server::start(config) {
         Ok(handle) => handle,
         Err(e) => {
@@ -42,7 +44,7 @@ fn main() {
             // Nobody saw the key: its hash must not stay, or no later start makes a new one.
             say_err!("availability-server: cannot print the generated API key: {e}; stopping");
             handle.shutdown();
-            handle.discard_generated_key();
+            handle.discard_generated();
             std::process::exit(1);
         }
     }
@@ -52,12 +54,15 @@ fn main() {
             path.display(),
             handle.home_tz
         ),
-        None if handle.home_tz != configured_home_tz => say!(
-            "The data file's home timezone {} is kept; the configured one ({configured_home_tz}) \
-             only seeds a new data file",
-            handle.home_tz
-        ),
-        None => {}
+        None => {
+            if let Some(configured) = configured_home_tz.filter(|&tz| tz != handle.home_tz) {
+                say!(
+                    "The data file's home timezone {} is kept; the configured one \
+                     ({configured}) only seeds a new data file",
+                    handle.home_tz
+                );
+            }
+        }
     }
     if let Some(cert) = &handle.generated_cert {
         say!("Created a self-signed TLS certificate: {}", cert.display());

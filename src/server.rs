@@ -187,8 +187,10 @@ pub fn start_with_hook(
     on_worker_start: Option<fn(usize)>,
 ) -> Result<ServerHandle, String> {
     let core = prepare(&config)?;
-    // The generated key and certificate are announced only once the server is up: if
-    // it never comes up, nobody has seen them, so they must not outlive this start.
+    // The generated key and certificate, and a new data file, are announced only once
+    // the server is up: if it never comes up, nobody has been told of them, so they
+    // must not outlive this start (the data file holds an empty week: nothing is lost).
+    let created_data_file = core.created_data_file.clone();
     let generates_key = core.generated_key.is_some();
     let generates_cert = config.https_listen.is_some()
         && config.tls_cert.is_none()
@@ -197,6 +199,9 @@ pub fn start_with_hook(
     launch(config, core, on_worker_start).map_err(|mut e| {
         if generates_cert {
             crate::tls::discard_generated(&data_dir);
+        }
+        if let Some(path) = &created_data_file {
+            discard_created_data_file(path);
         }
         if generates_key {
             crate::auth::discard_generated(&data_dir);
@@ -314,11 +319,19 @@ impl Drop for SimServer {
 }
 
 impl ServerHandle {
-    /// Removes the hash of the key this start generated (see [`crate::auth::discard_generated`]):
-    /// for when the key could not be shown.
-    pub fn discard_generated_key(&self) {
+    /// Removes what this start made and could not announce (the key could not be
+    /// shown): the generated key's hash, the generated certificate, a new data file
+    /// (still empty: no write can have been authorised with a key nobody saw). Call
+    /// after [`ServerHandle::shutdown`].
+    pub fn discard_generated(&self) {
         if self.generated_key.is_some() {
             crate::auth::discard_generated(&self.config.data_dir);
+        }
+        if self.generated_cert.is_some() {
+            crate::tls::discard_generated(&self.config.data_dir);
+        }
+        if let Some(path) = &self.created_data_file {
+            discard_created_data_file(path);
         }
     }
 
@@ -383,6 +396,18 @@ impl ServerHandle {
 
     pub fn generation(&self) -> u64 {
         self.shared.snapshot.load().generation
+    }
+}
+
+/// Removes a data file this start created (best effort), once the store that held it
+/// is gone, so that the next start creates it again and says so.
+fn discard_created_data_file(path: &std::path::Path) {
+    let removed = std::fs::remove_file(path).and_then(|()| match path.parent() {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
+    });
+    if let Err(e) = removed {
+        crate::say_err!("cannot remove {}: {e}", path.display());
     }
 }
 

@@ -172,6 +172,14 @@ fn the_documented_plain_http_invocation_just_works_and_drains_on_sigterm() {
             .any(|l| l.starts_with("Created a new data file"))
     );
     assert!(again.terminate().success());
+    // Without --home-tz nothing was configured, so there is nothing to report.
+    let plain = spawn(
+        &[&args[..], &["--admin-listen", "off"]].concat(),
+        &[("API_KEY", "k")],
+    );
+    let lines = plain.wait_for("ready");
+    assert!(!lines.iter().any(|l| l.contains("is kept")), "{lines:#?}");
+    assert!(plain.terminate().success());
     let _ = std::fs::remove_dir_all(dir);
 }
 

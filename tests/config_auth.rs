@@ -376,7 +376,11 @@ fn a_start_that_fails_after_generating_a_key_keeps_no_hash() {
         !dir.join(HASH_FILE_NAME).exists(),
         "nobody saw the key, so its hash must go"
     );
-    for name in [tls::CERT_FILE_NAME, tls::KEY_FILE_NAME] {
+    for name in [
+        tls::CERT_FILE_NAME,
+        tls::KEY_FILE_NAME,
+        availability_server::store::DATA_FILE_NAME,
+    ] {
         assert!(!dir.join(name).exists(), "nobody was told of {name}");
     }
     // The next start generates (and would print) a new key and certificate.
@@ -385,6 +389,7 @@ fn a_start_that_fails_after_generating_a_key_keeps_no_hash() {
     let handle = availability_server::server::start(config).expect("start");
     assert!(handle.generated_key.is_some());
     assert!(handle.generated_cert.is_some());
+    assert!(handle.created_data_file.is_some());
     assert!(dir.join(HASH_FILE_NAME).exists());
     handle.shutdown();
     let _ = std::fs::remove_dir_all(dir);
