@@ -392,3 +392,21 @@ fn a_cut_off_whose_408_does_not_fit_closes_and_frees_one_buffer_per_waiter() {
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_trickle_of_tiny_pipelined_requests_is_still_a_trickle() {
+    // Each holder completes a request every 900 ms, always with the next one begun,
+    // so its head clock restarts before any second passes: about 40 B/s.
+    let first = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nG";
+    let (mut s, dir, holders, newcomer) = every_buffer_held(first, WINDOW_BYTES);
+    s.worker.advance_ms(600); // 900 ms
+    for conn in &holders {
+        send(&mut s, conn, b"ET /health HTTP/1.1\r\nHost: x\r\n\r\nG");
+    }
+    s.worker.advance_ms(300); // 1,200 ms: under 1 KB/s for over a second
+    let (text, _) = receive(&mut s, &newcomer);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert_eq!(s.worker.buffer_reclaims(), 1);
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -139,11 +139,16 @@ pub enum ReadResult {
 }
 
 /// Reads into `buf[*len..]` from the transport.
+/// Reads what arrived into `buf[*len..]` (through TLS when the transport has it),
+/// adding to `received_bytes` what came off the socket: with TLS, plaintext appears
+/// only once a whole record (up to 16 KiB) is in, so only the socket's count says
+/// whether a client is sending.
 pub fn read_into<S: Stream>(
     socket: &mut S,
     transport: &mut Transport,
     buf: &mut [u8],
     len: &mut usize,
+    received_bytes: &mut u64,
 ) -> ReadResult {
     let space = buf.len() - *len;
     if space == 0 {
@@ -157,6 +162,7 @@ pub fn read_into<S: Stream>(
             Ok(0) => ReadResult::Eof,
             Ok(n) => {
                 *len += n;
+                *received_bytes += n as u64;
                 // A short read means the kernel buffer is empty: skip the EAGAIN read.
                 ReadResult::Data {
                     drained: n < space,
@@ -170,7 +176,7 @@ pub fn read_into<S: Stream>(
             },
             Err(_) => ReadResult::Error,
         },
-        Transport::Tls(tls) => read_tls(socket, tls, &mut buf[*len..], len),
+        Transport::Tls(tls) => read_tls(socket, tls, &mut buf[*len..], len, received_bytes),
     }
 }
 
@@ -179,6 +185,7 @@ fn read_tls<S: Stream>(
     tls: &mut rustls::ServerConnection,
     dst: &mut [u8],
     len: &mut usize,
+    received_bytes: &mut u64,
 ) -> ReadResult {
     let mut socket_eof = false;
     let mut socket_drained = false;
@@ -189,7 +196,7 @@ fn read_tls<S: Stream>(
                 socket_eof = true;
                 break;
             }
-            Ok(_) => {}
+            Ok(n) => *received_bytes += n as u64,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 socket_drained = true;
                 break;

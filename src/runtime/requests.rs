@@ -193,7 +193,10 @@ impl<H: Handler, S: super::stream::Stream> Worker<H, S> {
             read.copy_within(consumed_bytes..c.read_len_bytes, 0);
             c.read_len_bytes -= consumed_bytes;
             if c.read_len_bytes > 0 {
-                c.start_phase_clock(self.now_ms);
+                // The next head's deadline counts from its first byte. The progress
+                // rate keeps its window: a client that completes one tiny request a
+                // second, always with the next begun, is still a trickle.
+                c.phase_started_ms = self.now_ms;
             }
         }
         if progress {

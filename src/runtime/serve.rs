@@ -74,12 +74,15 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 return;
             };
             let before_bytes = c.read_len_bytes;
-            match conn::read_into(
+            let mut received_bytes = 0;
+            let read = conn::read_into(
                 socket,
                 &mut c.transport,
                 &mut buf.read,
                 &mut c.read_len_bytes,
-            ) {
+                &mut received_bytes,
+            );
+            match read {
                 ReadResult::Data {
                     drained,
                     peer_closed,
@@ -93,7 +96,6 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                         c.phase = Phase::Head;
                         c.start_phase_clock(self.now_ms);
                     }
-                    c.rate_bytes += (c.read_len_bytes - before_bytes) as u64;
                 }
                 ReadResult::WouldBlock => c.read_pending = false,
                 ReadResult::Eof => {
@@ -102,6 +104,8 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 }
                 ReadResult::Error => return self.close(idx),
             }
+            // Counted after a new head's clock started, so its first bytes count.
+            c.rate_bytes += received_bytes;
         }
         self.settle(idx);
     }
