@@ -138,7 +138,6 @@ pub enum ReadResult {
     Error,
 }
 
-/// Reads into `buf[*len..]` from the transport.
 /// Reads what arrived into `buf[*len..]` (through TLS when the transport has it),
 /// adding to `received_bytes` what came off the socket: with TLS, plaintext appears
 /// only once a whole record (up to 16 KiB) is in, so only the socket's count says
@@ -268,8 +267,7 @@ pub enum FlushResult {
 }
 
 /// Sends queued bytes: one `sendmsg`/`sendto` for plain connections; for TLS, coalesced
-/// into records of up to `stage.len()` bytes, then the ciphertext is written.
-/// Writes what `out` holds (through TLS when the transport has it), adding to
+/// into records of up to `stage.len()` bytes, then the ciphertext is written. Adds to
 /// `sent_bytes` what the socket took: with TLS, `out` empties into rustls at once, so
 /// only the socket's count says whether a client is reading.
 pub fn flush<S: Stream>(
