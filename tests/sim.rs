@@ -410,3 +410,36 @@ fn a_trickle_of_tiny_pipelined_requests_is_still_a_trickle() {
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_steady_reader_of_a_long_answer_is_not_cut_off_while_the_socket_reports_no_room() {
+    // Each holder's week answer (23 KB) blocks after its 4 KB window. The client then
+    // takes 400 bytes every 100 ms, but the worker is not told (the kernel reports room
+    // only once a third of the send buffer has drained): only the socket's queue of
+    // unacknowledged bytes shows the reading.
+    let (mut s, dir, holders, newcomer) = every_buffer_held(
+        b"GET /availability?tz=Asia/Tokyo HTTP/1.1\r\nHost: x\r\n\r\n",
+        4096,
+    );
+    let mut got = Vec::new();
+    for _ in 0..12 {
+        for conn in &holders {
+            conn.receive_at_most(400, &mut got);
+        }
+        s.worker.advance_ms(100);
+    }
+    assert_eq!(
+        got.len(),
+        holders.len() * 4096,
+        "each took its whole window, 400 B a time"
+    );
+    // 1,500 ms: every holder has stalled on the socket's "room" for over a second, but
+    // each reads 4 KB/s: none is cut off, and the newcomer waits.
+    assert_eq!(s.worker.buffer_reclaims(), 0);
+    assert_eq!(
+        receive(&mut s, &newcomer),
+        (String::new(), ClientRead::Open)
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -56,6 +56,10 @@ pub struct Conn<S> {
     /// the connection to cut off (see `Worker::reclaim_buffer`).
     pub rate_since_ms: u64,
     pub rate_bytes: u64,
+    /// Writing: the socket's unacknowledged bytes when the phase began. The kernel
+    /// reports room in lumps (a third of the send buffer), so `rate_bytes` alone can
+    /// stand still for seconds while the client reads steadily from what was queued.
+    pub rate_unacked_at_start: u64,
     /// The socket may have more bytes we have not read (edge-triggered epoll).
     pub read_pending: bool,
     pub peer_closed: bool,
@@ -86,6 +90,7 @@ impl<S> Conn<S> {
             phase_started_ms: 0,
             rate_since_ms: 0,
             rate_bytes: 0,
+            rate_unacked_at_start: 0,
             read_pending: false,
             peer_closed: false,
             fin_seen: false,
@@ -101,6 +106,30 @@ impl<S> Conn<S> {
         self.phase_started_ms = now_ms;
         self.rate_since_ms = now_ms;
         self.rate_bytes = 0;
+    }
+
+    /// Starts the clocks of an answer that waits for the client (see
+    /// `rate_unacked_at_start`; one `ioctl`, only when a write blocked).
+    pub fn start_writing_clock(&mut self, now_ms: u64)
+    where
+        S: super::stream::Stream,
+    {
+        self.start_phase_clock(now_ms);
+        self.rate_unacked_at_start = self.socket.as_ref().map_or(0, |s| s.unacked_bytes());
+    }
+
+    /// The bytes the client has taken since the phase began: received ones for a
+    /// request; for an answer, what left the socket's queue of unacknowledged bytes
+    /// (one `ioctl`: only for a worker short of buffers).
+    pub fn progress_bytes(&self) -> u64
+    where
+        S: super::stream::Stream,
+    {
+        match (&self.phase, &self.socket) {
+            (Phase::Writing, Some(socket)) => (self.rate_bytes + self.rate_unacked_at_start)
+                .saturating_sub(socket.unacked_bytes()),
+            _ => self.rate_bytes,
+        }
     }
 
     pub fn is_open(&self) -> bool {

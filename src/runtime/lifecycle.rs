@@ -176,7 +176,9 @@ impl<H: Handler, S: Stream> Worker<H, S> {
 
     /// Frees one buffer by cutting off the holder that moves slowest, among those
     /// whose phase has lasted `RECLAIM_AFTER_MS` at under `RECLAIM_BELOW_BYTES_PER_S`
-    /// (bytes received for a head or body, bytes the client took for an answer). A
+    /// (bytes received for a head or body; for an answer, bytes the client acknowledged,
+    /// which a reader of a long queued answer does steadily while the socket reports
+    /// room only in lumps). A
     /// request still arriving gets a 408, as a timeout would, if the client's window
     /// has room for it, else (like a reader that stopped reading) the close. Returns
     /// whether a buffer came free; a connection waiting for the writer is never a
@@ -201,7 +203,8 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             }
             // Slower than the floor once more ms than floor-bytes have passed; more
             // bytes may come first, so this is the earliest it can be due.
-            let floor_ms = c.rate_bytes * 1_000 / RECLAIM_BELOW_BYTES_PER_S;
+            let progress_bytes = c.progress_bytes();
+            let floor_ms = progress_bytes * 1_000 / RECLAIM_BELOW_BYTES_PER_S;
             let due_ms = c.rate_since_ms + RECLAIM_AFTER_MS.max(floor_ms + 1);
             if due_ms > self.now_ms {
                 next_due_ms = next_due_ms.min(due_ms);
@@ -210,11 +213,11 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             let elapsed_ms = self.now_ms - c.rate_since_ms;
             // Slower: fewer bytes per ms (cross-multiplied, in u128 so nothing overflows).
             let slower = victim.is_none_or(|(_, bytes, ms)| {
-                u128::from(c.rate_bytes) * u128::from(ms)
+                u128::from(progress_bytes) * u128::from(ms)
                     < u128::from(bytes) * u128::from(elapsed_ms)
             });
             if slower {
-                victim = Some((idx, c.rate_bytes, elapsed_ms));
+                victim = Some((idx, progress_bytes, elapsed_ms));
             }
         }
         let Some((idx, _, _)) = victim else {

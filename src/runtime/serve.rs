@@ -56,7 +56,11 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 let c = &mut self.conns[idx as usize];
                 if c.phase != phase {
                     c.phase = phase;
-                    c.start_phase_clock(self.now_ms);
+                    if phase == Phase::Writing {
+                        c.start_writing_clock(self.now_ms);
+                    } else {
+                        c.start_phase_clock(self.now_ms);
+                    }
                 }
                 break;
             }
@@ -134,7 +138,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         }
         if c.phase != Phase::Awaiting && !c.out_is_empty() && c.phase != Phase::Writing {
             c.phase = Phase::Writing;
-            c.start_phase_clock(self.now_ms);
+            c.start_writing_clock(self.now_ms);
         }
         let timeout_ms = match c.phase {
             Phase::Fresh | Phase::Head => self.cfg.header_timeout_ms,
@@ -295,7 +299,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         unsafe { buf.out.push(&reply) };
         c.owned.push(reply);
         c.phase = Phase::Writing;
-        c.start_phase_clock(self.now_ms);
+        c.start_writing_clock(self.now_ms);
         c.read_pending = true; // pipelined bytes may be waiting in the socket
         // A reply made after the drain began says `Connection: close` (the shutdown
         // sets this flag before the state the writer reads): nothing may follow it.

@@ -109,6 +109,10 @@ impl Stream for MemStream {
         self.0.borrow_mut().close_server_end();
         Ok(())
     }
+
+    fn unacked_bytes(&self) -> u64 {
+        self.0.borrow().to_client.len() as u64
+    }
 }
 
 impl Pipe {
@@ -202,6 +206,15 @@ impl SimConn {
     /// Client bytes the server has not read yet.
     pub fn unread_by_server_bytes(&self) -> usize {
         self.pipe.borrow().to_server.len()
+    }
+
+    /// Takes at most `max_bytes` of what the server sent. Unless
+    /// [`SimWorker::notify`] follows, the worker learns of it only through
+    /// `Stream::unacked_bytes`, as a kernel reports room to a blocked writer in lumps.
+    pub fn receive_at_most(&self, max_bytes: usize, dst: &mut Vec<u8>) {
+        let mut pipe = self.pipe.borrow_mut();
+        let n = max_bytes.min(pipe.to_client.len());
+        dst.extend(pipe.to_client.drain(..n));
     }
 }
 

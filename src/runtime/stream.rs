@@ -23,6 +23,13 @@ pub trait Stream: io::Read + io::Write + mio::event::Source {
 
     /// Shuts both directions; a stream that is already disconnected is fine.
     fn shutdown_both(&mut self) -> io::Result<()>;
+
+    /// Bytes written but not yet taken by the peer (on TCP, `SIOCOUTQ`: not yet
+    /// acknowledged); 0 where unknown. Off the read path: only for a worker short of
+    /// buffers judging whether a blocked reader is reading.
+    fn unacked_bytes(&self) -> u64 {
+        0
+    }
 }
 
 impl Stream for mio::net::TcpStream {
@@ -83,6 +90,13 @@ impl Stream for mio::net::TcpStream {
             Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
             _ => Ok(()),
         }
+    }
+
+    fn unacked_bytes(&self) -> u64 {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int; the fd is open while `self` lives.
+        let rc = unsafe { libc::ioctl(self.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+        if rc == 0 { queued.max(0) as u64 } else { 0 }
     }
 }
 
