@@ -443,3 +443,35 @@ fn a_steady_reader_of_a_long_answer_is_not_cut_off_while_the_socket_reports_no_r
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn the_write_deadline_spares_a_reader_who_reads_what_is_queued_and_cuts_one_who_stops() {
+    let (mut s, dir) = server(|_| {});
+    // The week answer (23 KB) blocks after a 4 KB window; the client then takes 100
+    // bytes a second, and the worker is never told (no room reported, as a kernel
+    // does in lumps): only the acknowledged bytes show the reading.
+    let conn = s.worker.connect(PEER, 4096).expect("a slot");
+    send(
+        &mut s,
+        &conn,
+        b"GET /availability?tz=Asia/Tokyo HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    let mut got = Vec::new();
+    for _ in 0..25 {
+        conn.receive_at_most(100, &mut got);
+        s.worker.advance_ms(1_000);
+    }
+    assert_eq!(got.len(), 2_500);
+    assert_eq!(
+        s.worker.open_connections(),
+        1,
+        "25 s, past two write deadlines"
+    );
+    // It stops reading: the next deadline with nothing acknowledged cuts it off.
+    for _ in 0..21 {
+        s.worker.advance_ms(1_000);
+    }
+    assert_eq!(s.worker.open_connections(), 0);
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -60,6 +60,8 @@ pub struct Conn<S> {
     /// reports room in lumps (a third of the send buffer), so `rate_bytes` alone can
     /// stand still for seconds while the client reads steadily from what was queued.
     pub rate_unacked_at_start: u64,
+    /// Writing: `progress_bytes` when the write deadline last passed (see `on_timeout`).
+    pub acked_at_deadline: u64,
     /// The socket may have more bytes we have not read (edge-triggered epoll).
     pub read_pending: bool,
     pub peer_closed: bool,
@@ -91,6 +93,7 @@ impl<S> Conn<S> {
             rate_since_ms: 0,
             rate_bytes: 0,
             rate_unacked_at_start: 0,
+            acked_at_deadline: 0,
             read_pending: false,
             peer_closed: false,
             fin_seen: false,
@@ -116,6 +119,7 @@ impl<S> Conn<S> {
     {
         self.start_phase_clock(now_ms);
         self.rate_unacked_at_start = self.socket.as_ref().map_or(0, |s| s.unacked_bytes());
+        self.acked_at_deadline = 0;
     }
 
     /// The bytes the client has taken since the phase began: received ones for a

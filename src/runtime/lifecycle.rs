@@ -135,6 +135,19 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         if !c.is_open() {
             return;
         }
+        if c.phase == Phase::Writing {
+            // The socket takes bytes in lumps (room is reported once a third of its
+            // buffer drains), so a client reading steadily from what is queued may not
+            // have let it take one for the whole deadline: what it acknowledged says.
+            let acked_bytes = c.progress_bytes();
+            if acked_bytes > c.acked_at_deadline {
+                c.acked_at_deadline = acked_bytes;
+                c.phase_started_ms = self.now_ms;
+                let deadline_ms = self.now_ms + self.cfg.write_timeout_ms;
+                self.wheel.arm(&mut self.timers, idx, deadline_ms);
+                return;
+            }
+        }
         self.cfg.stats[self.index].timeouts.inc();
         match c.phase {
             Phase::Head | Phase::Body if c.out_is_empty() => {
