@@ -104,22 +104,21 @@ impl<S> Conn<S> {
         }
     }
 
-    /// Starts the clocks of a new phase (or of a new request in the same phase).
-    pub fn start_phase_clock(&mut self, now_ms: u64) {
-        self.phase_started_ms = now_ms;
-        self.rate_since_ms = now_ms;
-        self.rate_bytes = 0;
-    }
-
-    /// Starts the clocks of an answer that waits for the client (see
-    /// `rate_unacked_at_start`; one `ioctl`, only when a write blocked).
-    pub fn start_writing_clock(&mut self, now_ms: u64)
+    /// Enters `phase` and starts its clocks: the timeouts' and the progress rate's.
+    /// An answer that waits for the client also notes the socket's unacknowledged
+    /// bytes (see `rate_unacked_at_start`; one `ioctl`, only when a write blocked).
+    pub fn enter_phase(&mut self, phase: Phase, now_ms: u64)
     where
         S: super::stream::Stream,
     {
-        self.start_phase_clock(now_ms);
-        self.rate_unacked_at_start = self.socket.as_ref().map_or(0, |s| s.unacked_bytes());
-        self.acked_at_deadline = 0;
+        self.phase = phase;
+        self.phase_started_ms = now_ms;
+        self.rate_since_ms = now_ms;
+        self.rate_bytes = 0;
+        if phase == Phase::Writing {
+            self.rate_unacked_at_start = self.socket.as_ref().map_or(0, |s| s.unacked_bytes());
+            self.acked_at_deadline = 0;
+        }
     }
 
     /// The bytes the client has taken since the phase began: received ones for a

@@ -49,8 +49,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         c.transport = transport;
         c.peer_ip = peer_ip;
         c.listener = kind;
-        c.phase = Phase::Fresh;
-        c.start_phase_clock(self.now_ms);
+        c.enter_phase(Phase::Fresh, self.now_ms);
         // Registration reports bytes that arrived before it: no speculative read.
         c.read_pending = false;
         self.open_conns += 1;
@@ -191,9 +190,9 @@ impl<H: Handler, S: Stream> Worker<H, S> {
     /// whose phase has lasted `RECLAIM_AFTER_MS` at under `RECLAIM_BELOW_BYTES_PER_S`
     /// (bytes received for a head or body; for an answer, bytes the client acknowledged,
     /// which a reader of a long queued answer does steadily while the socket reports
-    /// room only in lumps). A
-    /// request still arriving gets a 408, as a timeout would, if the client's window
-    /// has room for it, else (like a reader that stopped reading) the close. Returns
+    /// room only in lumps). A request still arriving gets a 408, as a timeout would, if
+    /// the client's window has room for it, else (like a reader that stopped reading)
+    /// the close. Returns
     /// whether a buffer came free; a connection waiting for the writer is never a
     /// candidate. Only runs with a waiter and no free buffer, and scans the holders
     /// (at most the pool's size) no more often than one can come due.

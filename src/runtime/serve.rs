@@ -55,12 +55,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 let phase = self.next_phase(idx, in_body);
                 let c = &mut self.conns[idx as usize];
                 if c.phase != phase {
-                    c.phase = phase;
-                    if phase == Phase::Writing {
-                        c.start_writing_clock(self.now_ms);
-                    } else {
-                        c.start_phase_clock(self.now_ms);
-                    }
+                    c.enter_phase(phase, self.now_ms);
                 }
                 break;
             }
@@ -97,8 +92,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                     c.peer_closed |= peer_closed || (drained && c.fin_seen);
                     if before_bytes == 0 && c.read_len_bytes > 0 {
                         // The head deadline counts from a request's first byte.
-                        c.phase = Phase::Head;
-                        c.start_phase_clock(self.now_ms);
+                        c.enter_phase(Phase::Head, self.now_ms);
                     }
                 }
                 ReadResult::WouldBlock => c.read_pending = false,
@@ -137,8 +131,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             return;
         }
         if c.phase != Phase::Awaiting && !c.out_is_empty() && c.phase != Phase::Writing {
-            c.phase = Phase::Writing;
-            c.start_writing_clock(self.now_ms);
+            c.enter_phase(Phase::Writing, self.now_ms);
         }
         let timeout_ms = match c.phase {
             Phase::Fresh | Phase::Head => self.cfg.header_timeout_ms,
@@ -258,8 +251,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                     );
                 }
                 if c.phase == Phase::Writing {
-                    c.phase = Phase::Idle;
-                    c.start_phase_clock(self.now_ms);
+                    c.enter_phase(Phase::Idle, self.now_ms);
                 }
             }
             FlushResult::Blocked => {
@@ -298,8 +290,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         // Safety: the Vec's heap buffer stays put inside `owned` until the queue drains.
         unsafe { buf.out.push(&reply) };
         c.owned.push(reply);
-        c.phase = Phase::Writing;
-        c.start_writing_clock(self.now_ms);
+        c.enter_phase(Phase::Writing, self.now_ms);
         c.read_pending = true; // pipelined bytes may be waiting in the socket
         // A reply made after the drain began says `Connection: close` (the shutdown
         // sets this flag before the state the writer reads): nothing may follow it.
