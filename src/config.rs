@@ -178,14 +178,19 @@ pub fn reread_api_key_hash(path: &Path) -> Result<String, String> {
     let hash = read_file(path)?
         .api_key_hash
         .ok_or_else(|| format!("config file {} no longer sets api_key_hash", path.display()))?;
-    let hash = hash.trim().to_string();
-    if !auth::looks_like_bcrypt_hash(&hash) {
+    checked_api_key_hash(&hash)
+}
+
+/// `api_key_hash` trimmed, if it is a bcrypt hash.
+fn checked_api_key_hash(hash: &str) -> Result<String, String> {
+    let hash = hash.trim();
+    if !auth::looks_like_bcrypt_hash(hash) {
         return Err(bad(
             "api_key_hash",
             "not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)",
         ));
     }
-    Ok(hash)
+    Ok(hash.to_string())
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, String> {
@@ -236,15 +241,8 @@ fn merge(args: Args, file: FileConfig, api_key: Option<String>) -> Result<Config
     let api_key_hash = args
         .api_key_hash
         .or(file.api_key_hash)
-        .map(|h| h.trim().to_string());
-    if let Some(hash) = &api_key_hash
-        && !auth::looks_like_bcrypt_hash(hash)
-    {
-        return Err(bad(
-            "api_key_hash",
-            "not a bcrypt hash ($2a$/$2b$/$2y$, 60 characters)",
-        ));
-    }
+        .map(|h| checked_api_key_hash(&h))
+        .transpose()?;
     if let Some(key) = &api_key {
         auth::check_api_key(key)?;
     }

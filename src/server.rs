@@ -197,14 +197,13 @@ pub fn start_with_hook(
         && crate::tls::would_generate(&config.data_dir);
     let data_dir = config.data_dir.clone();
     launch(config, core, on_worker_start).map_err(|mut e| {
-        if generates_cert {
-            crate::tls::discard_generated(&data_dir);
-        }
-        if let Some(path) = &created_data_file {
-            discard_created_data_file(path);
-        }
+        let made = Made {
+            key: generates_key,
+            cert: generates_cert,
+            data_file: created_data_file.as_deref(),
+        };
+        made.discard(&data_dir);
         if generates_key {
-            crate::auth::discard_generated(&data_dir);
             e.push_str(" (the API key generated for this start was discarded)");
         }
         e
@@ -324,15 +323,12 @@ impl ServerHandle {
     /// (still empty: no write can have been authorised with a key nobody saw). Call
     /// after [`ServerHandle::shutdown`].
     pub fn discard_generated(&self) {
-        if self.generated_key.is_some() {
-            crate::auth::discard_generated(&self.config.data_dir);
-        }
-        if self.generated_cert.is_some() {
-            crate::tls::discard_generated(&self.config.data_dir);
-        }
-        if let Some(path) = &self.created_data_file {
-            discard_created_data_file(path);
-        }
+        let made = Made {
+            key: self.generated_key.is_some(),
+            cert: self.generated_cert.is_some(),
+            data_file: self.created_data_file.as_deref(),
+        };
+        made.discard(&self.config.data_dir);
     }
 
     /// Drains: readiness turns 503, accepting stops, in-flight requests finish,
@@ -399,15 +395,32 @@ impl ServerHandle {
     }
 }
 
-/// Removes a data file this start created (best effort), once the store that held it
-/// is gone, so that the next start creates it again and says so.
-fn discard_created_data_file(path: &std::path::Path) {
-    let removed = std::fs::remove_file(path).and_then(|()| match path.parent() {
-        Some(dir) => std::fs::File::open(dir)?.sync_all(),
-        None => Ok(()),
-    });
-    if let Err(e) = removed {
-        crate::say_err!("cannot remove {}: {e}", path.display());
+/// What a start made that is announced only once the server is up.
+struct Made<'a> {
+    key: bool,
+    cert: bool,
+    data_file: Option<&'a std::path::Path>,
+}
+
+impl Made<'_> {
+    /// Removes it all (best effort), once the store that held the data file is gone,
+    /// so that the next start makes each again and says so.
+    fn discard(&self, data_dir: &std::path::Path) {
+        if self.key {
+            crate::auth::discard_generated(data_dir);
+        }
+        if self.cert {
+            crate::tls::discard_generated(data_dir);
+        }
+        if let Some(path) = self.data_file {
+            let removed = std::fs::remove_file(path).and_then(|()| match path.parent() {
+                Some(dir) => std::fs::File::open(dir)?.sync_all(),
+                None => Ok(()),
+            });
+            if let Err(e) = removed {
+                crate::say_err!("cannot remove {}: {e}", path.display());
+            }
+        }
     }
 }
 
