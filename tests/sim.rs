@@ -212,7 +212,7 @@ fn every_buffer_held(
     first_bytes: &[u8],
     window_bytes: usize,
 ) -> (SimServer, std::path::PathBuf, Vec<SimConn>, SimConn) {
-    const BUFFERS: usize = 1_024; // server.rs: MAX_BUFFERS_PER_WORKER
+    const BUFFERS: usize = 1_024; // src/server/mod.rs: MAX_BUFFERS_PER_WORKER
     let (mut s, dir) = server(|c| c.max_connections = BUFFERS + 16);
     let holders: Vec<SimConn> = (0..BUFFERS)
         .map(|_| {

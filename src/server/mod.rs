@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
@@ -23,6 +22,12 @@ use crate::snapshot::Calendar;
 use crate::store::Store;
 use crate::week::zones;
 use crate::writer::{Command, Writer};
+
+mod made;
+mod reload;
+
+use made::Made;
+pub use reload::{KeyReload, Reloaded};
 
 /// Writes waiting for the writer thread; beyond this a PATCH gets 503.
 const WRITE_QUEUE_LEN: usize = 256;
@@ -58,27 +63,6 @@ fn unix_now_ms() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
-
-/// What a [`ServerHandle::reload`] did; an `Err` part kept its old value.
-#[derive(Debug)]
-pub struct Reloaded {
-    /// `None` when HTTPS is off.
-    pub certificate: Option<Result<(), String>>,
-    pub api_key: Result<KeyReload, String>,
-}
-
-/// What a reload did to the API key.
-#[derive(Debug, PartialEq, Eq)]
-pub enum KeyReload {
-    /// A new hash is in force; from where.
-    Reloaded { from: String },
-    /// The key comes from a source a running process cannot re-read (the
-    /// environment, a flag): it stays as it was; why.
-    Unchanged { why: &'static str },
-}
-
-/// How long a reload waits for the writer thread to swap the key.
-const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn start(config: Config) -> Result<ServerHandle, String> {
     start_with_hook(config, None)
@@ -354,117 +338,7 @@ impl ServerHandle {
         }
     }
 
-    /// SIGHUP: reloads the certificate and the key hash, each on its own (a bad
-    /// certificate does not keep a new key out, nor the reverse); whatever fails keeps
-    /// its old value. Connections stay up. The key's files are read on this thread;
-    /// then it waits for the writer thread, which owns the keys, to swap the new hash
-    /// in (it may be finishing a commit).
-    pub fn reload(&self) -> Reloaded {
-        let certificate = self.tls_config.as_ref().map(|current| {
-            let c = &self.config;
-            crate::tls::load_or_generate(&c.data_dir, c.tls_cert.as_deref(), c.tls_key.as_deref())
-                .map(|setup| current.store(setup.server_config))
-        });
-        let api_key = key_source(&self.config).and_then(|source| {
-            let (hash, from) = match source {
-                KeySource::Unchanged(why) => return Ok(KeyReload::Unchanged { why }),
-                KeySource::Hash { hash, from } => (hash, from),
-            };
-            let c = self.config.clone();
-            let (done_tx, done_rx) = std::sync::mpsc::sync_channel(1);
-            let reload = move |keys: &mut crate::auth::KeyStore| {
-                let swapped = keys.reload(&c.data_dir, None, Some(&hash), c.bcrypt_cost);
-                let _ = done_tx.send(swapped);
-            };
-            self.writer_tx
-                .send(Command::ReloadKeys(Box::new(reload)))
-                .map_err(|_| "the writer thread has stopped".to_string())?;
-            done_rx
-                .recv_timeout(RELOAD_TIMEOUT)
-                .map_err(|_| "the writer thread did not answer".to_string())??;
-            Ok(KeyReload::Reloaded { from })
-        });
-        Reloaded {
-            certificate,
-            api_key,
-        }
-    }
-
     pub fn generation(&self) -> u64 {
         self.shared.snapshot.load().generation
-    }
-}
-
-/// What a start made that is announced only once the server is up.
-struct Made<'a> {
-    key: bool,
-    cert: bool,
-    data_file: Option<&'a std::path::Path>,
-}
-
-impl Made<'_> {
-    /// Removes it all (best effort), once the store that held the data file is gone,
-    /// so that the next start makes each again and says so.
-    fn discard(&self, data_dir: &std::path::Path) {
-        if self.key {
-            crate::auth::discard_generated(data_dir);
-        }
-        if self.cert {
-            crate::tls::discard_generated(data_dir);
-        }
-        if let Some(path) = self.data_file {
-            let removed = std::fs::remove_file(path).and_then(|()| match path.parent() {
-                Some(dir) => std::fs::File::open(dir)?.sync_all(),
-                None => Ok(()),
-            });
-            if let Err(e) = removed {
-                crate::say_err!("cannot remove {}: {e}", path.display());
-            }
-        }
-    }
-}
-
-/// Where a reload takes the API key hash from.
-enum KeySource {
-    /// Nowhere a running process can re-read; why.
-    Unchanged(&'static str),
-    /// This hash, read from `from`.
-    Hash { hash: String, from: String },
-}
-
-/// Reads the API key hash again from where it was configured, if a running process
-/// can: the `api_key_hash` of the config file, or the hash file in the data directory.
-/// `API_KEY` and `--api-key-hash` / `API_KEY_HASH` came from the environment or the
-/// command line, which cannot change under a running process. The files are read here,
-/// on the caller's (signal) thread, not on the writer's: a slow read must not hold up
-/// writes.
-fn key_source(c: &Config) -> Result<KeySource, String> {
-    if c.api_key.is_some() {
-        return Ok(KeySource::Unchanged(
-            "API_KEY is set in the environment, which a running process cannot re-read",
-        ));
-    }
-    if let Some(path) = &c.api_key_hash_file {
-        return Ok(KeySource::Hash {
-            hash: crate::config::reread_api_key_hash(path)?,
-            from: format!("api_key_hash in {}", path.display()),
-        });
-    }
-    if c.api_key_hash.is_some() {
-        return Ok(KeySource::Unchanged(
-            "the hash is set by --api-key-hash or API_KEY_HASH, which a running process \
-             cannot re-read",
-        ));
-    }
-    let path = c.data_dir.join(crate::auth::HASH_FILE_NAME);
-    match crate::auth::read_hash_file(&c.data_dir)? {
-        Some(hash) => Ok(KeySource::Hash {
-            hash,
-            from: path.display().to_string(),
-        }),
-        None => Err(format!(
-            "no API key configured and {} is missing; keeping the current key",
-            path.display()
-        )),
     }
 }

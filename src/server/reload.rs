@@ -1,0 +1,112 @@
+//! SIGHUP: the certificate and the API key hash are read again from where they were
+//! configured, each on its own, and swapped in without dropping a connection.
+
+use std::time::Duration;
+
+use super::ServerHandle;
+use crate::config::Config;
+use crate::writer::Command;
+
+/// What a [`ServerHandle::reload`] did; an `Err` part kept its old value.
+#[derive(Debug)]
+pub struct Reloaded {
+    /// `None` when HTTPS is off.
+    pub certificate: Option<Result<(), String>>,
+    pub api_key: Result<KeyReload, String>,
+}
+
+/// What a reload did to the API key.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeyReload {
+    /// A new hash is in force; from where.
+    Reloaded { from: String },
+    /// The key comes from a source a running process cannot re-read (the
+    /// environment, a flag): it stays as it was; why.
+    Unchanged { why: &'static str },
+}
+
+/// How long a reload waits for the writer thread to swap the key.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl ServerHandle {
+    /// SIGHUP: reloads the certificate and the key hash, each on its own (a bad
+    /// certificate does not keep a new key out, nor the reverse); whatever fails keeps
+    /// its old value. Connections stay up. The key's files are read on this thread;
+    /// then it waits for the writer thread, which owns the keys, to swap the new hash
+    /// in (it may be finishing a commit).
+    pub fn reload(&self) -> Reloaded {
+        let certificate = self.tls_config.as_ref().map(|current| {
+            let c = &self.config;
+            crate::tls::load_or_generate(&c.data_dir, c.tls_cert.as_deref(), c.tls_key.as_deref())
+                .map(|setup| current.store(setup.server_config))
+        });
+        let api_key = key_source(&self.config).and_then(|source| {
+            let (hash, from) = match source {
+                KeySource::Unchanged(why) => return Ok(KeyReload::Unchanged { why }),
+                KeySource::Hash { hash, from } => (hash, from),
+            };
+            let c = self.config.clone();
+            let (done_tx, done_rx) = std::sync::mpsc::sync_channel(1);
+            let reload = move |keys: &mut crate::auth::KeyStore| {
+                let swapped = keys.reload(&c.data_dir, None, Some(&hash), c.bcrypt_cost);
+                let _ = done_tx.send(swapped);
+            };
+            self.writer_tx
+                .send(Command::ReloadKeys(Box::new(reload)))
+                .map_err(|_| "the writer thread has stopped".to_string())?;
+            done_rx
+                .recv_timeout(RELOAD_TIMEOUT)
+                .map_err(|_| "the writer thread did not answer".to_string())??;
+            Ok(KeyReload::Reloaded { from })
+        });
+        Reloaded {
+            certificate,
+            api_key,
+        }
+    }
+}
+
+/// Where a reload takes the API key hash from.
+enum KeySource {
+    /// Nowhere a running process can re-read; why.
+    Unchanged(&'static str),
+    /// This hash, read from `from`.
+    Hash { hash: String, from: String },
+}
+
+/// Reads the API key hash again from where it was configured, if a running process
+/// can: the `api_key_hash` of the config file, or the hash file in the data directory.
+/// `API_KEY` and `--api-key-hash` / `API_KEY_HASH` came from the environment or the
+/// command line, which cannot change under a running process. The files are read here,
+/// on the caller's (signal) thread, not on the writer's: a slow read must not hold up
+/// writes.
+fn key_source(c: &Config) -> Result<KeySource, String> {
+    if c.api_key.is_some() {
+        return Ok(KeySource::Unchanged(
+            "API_KEY is set in the environment, which a running process cannot re-read",
+        ));
+    }
+    if let Some(path) = &c.api_key_hash_file {
+        return Ok(KeySource::Hash {
+            hash: crate::config::reread_api_key_hash(path)?,
+            from: format!("api_key_hash in {}", path.display()),
+        });
+    }
+    if c.api_key_hash.is_some() {
+        return Ok(KeySource::Unchanged(
+            "the hash is set by --api-key-hash or API_KEY_HASH, which a running process \
+             cannot re-read",
+        ));
+    }
+    let path = c.data_dir.join(crate::auth::HASH_FILE_NAME);
+    match crate::auth::read_hash_file(&c.data_dir)? {
+        Some(hash) => Ok(KeySource::Hash {
+            hash,
+            from: path.display().to_string(),
+        }),
+        None => Err(format!(
+            "no API key configured and {} is missing; keeping the current key",
+            path.display()
+        )),
+    }
+}
