@@ -1,5 +1,5 @@
 //! Settings precedence and validation, and API key bootstrap and verification.
-//! (Bearer parsing is unit-tested in `auth.rs`, TLS and its handshake in `tls.rs`.)
+//! (Bearer parsing is unit-tested in `auth/bearer.rs`, TLS and its handshake in `tls.rs`.)
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
