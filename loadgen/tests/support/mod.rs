@@ -130,15 +130,18 @@ fn serve<S: Read + Write>(stream: S, handler: Handler, served: &Served, raw: Tcp
             continue; // never answer; keep reading so a client close ends the thread
         };
         index += 1;
+        // Counted before the write: a client can read the answer and exit, and the test
+        // look at the count, before this thread runs again (a write that fails is taken back).
+        served.answered.fetch_add(1, Ordering::SeqCst);
         let stream = reader.get_mut();
         if stream
             .write_all(&reply.bytes)
             .and_then(|()| stream.flush())
             .is_err()
         {
+            served.answered.fetch_sub(1, Ordering::SeqCst);
             return;
         }
-        served.answered.fetch_add(1, Ordering::SeqCst);
         if reply.close {
             return lingering_close(reader, &raw);
         }
