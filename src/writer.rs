@@ -9,11 +9,13 @@
 //! (`Store::commit_writes`); each gets its own generation in its reply. The
 //! snapshot for the result is rendered once the commit is durable and swapped in
 //! before anyone is answered 200. If the commit fails, every write of the group
-//! gets 503.
+//! gets 503. A write whose key needs bcrypt waits until the writes behind it that
+//! need none are done (see `batch`).
 
 mod batch;
 mod reply;
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -50,10 +52,12 @@ pub enum Command {
 }
 
 pub struct Writer {
-    pub store: Store,
-    pub keys: KeyStore,
-    pub calendar: Calendar,
-    pub shared: Arc<Shared>,
+    store: Store,
+    keys: KeyStore,
+    calendar: Calendar,
+    shared: Arc<Shared>,
+    /// Writes whose key only bcrypt can check, oldest first (bounded by `batch`).
+    awaiting_bcrypt: VecDeque<WriteJob>,
 }
 
 fn unix_now_ms() -> u64 {
@@ -64,6 +68,16 @@ fn unix_now_ms() -> u64 {
 }
 
 impl Writer {
+    pub fn new(store: Store, keys: KeyStore, calendar: Calendar, shared: Arc<Shared>) -> Writer {
+        Writer {
+            store,
+            keys,
+            calendar,
+            shared,
+            awaiting_bcrypt: VecDeque::new(),
+        }
+    }
+
     pub fn run(mut self, commands: Receiver<Command>) {
         // A command met while gathering a group, handled next.
         let mut next: Option<Command> = None;
@@ -74,6 +88,16 @@ impl Writer {
             }
             let command = match next.take() {
                 Some(command) => command,
+                // One bcrypt per turn, and only when nothing else is queued: writes
+                // with a known key, reloads and the stop go first.
+                None if !self.awaiting_bcrypt.is_empty() => match commands.try_recv() {
+                    Ok(command) => command,
+                    Err(TryRecvError::Empty) => {
+                        self.check_one_bcrypt();
+                        continue;
+                    }
+                    Err(TryRecvError::Disconnected) => return,
+                },
                 None => {
                     // At most a minute: the wait runs on the monotonic clock, so a jump of
                     // the wall clock (a resumed VM) is noticed within that minute, and the

@@ -75,7 +75,15 @@ impl Rig {
 
     /// Queues a PATCH (connection `index`) without the writer running yet.
     fn queue(&self, index: u32, key: &str, body: &str) {
-        let job = WriteJob {
+        let job = self.job(index, key, body);
+        self.commands
+            .try_send(Command::Write(Box::new(job)))
+            .unwrap_or_else(|_| panic!("queue has room"));
+    }
+
+    /// A PATCH from connection `index` (and its own address, 10.0.0.x).
+    fn job(&self, index: u32, key: &str, body: &str) -> WriteJob {
+        WriteJob {
             conn: ConnRef {
                 worker: 0,
                 index,
@@ -88,24 +96,40 @@ impl Rig {
             close: false,
             http10_keep_alive: false,
             rate: None,
-        };
-        self.commands
-            .try_send(Command::Write(Box::new(job)))
-            .unwrap_or_else(|_| panic!("queue has room"));
+        }
     }
 
-    /// Starts the writer thread: everything queued so far is one group.
+    /// Like `queue`, but waits for room in the queue.
+    fn queue_blocking(&self, index: u32, key: &str, body: &str) {
+        let job = self.job(index, key, body);
+        self.commands
+            .send(Command::Write(Box::new(job)))
+            .unwrap_or_else(|_| panic!("writer is running"));
+    }
+
+    /// Starts the writer thread: everything queued so far is one group. The key is
+    /// configured in plaintext, so the writer knows it without a bcrypt check.
     fn start(&mut self) {
-        let (store, inbox) = self.writer.take().expect("not started yet");
         let keys = availability_server::auth::bootstrap(&self.dir, Some(KEY), None, 4)
             .expect("keys")
             .keys;
-        let writer = Writer {
-            store,
-            keys,
-            calendar: Calendar::new(zones::utc(), now_s()),
-            shared: self.shared.clone(),
-        };
+        self.start_with(keys);
+    }
+
+    /// Starts the writer with only a bcrypt hash of the key (of this cost): its first
+    /// right key costs a bcrypt check, like every wrong one.
+    fn start_with_hash(&mut self, cost: u32) {
+        let hash = bcrypt::hash(KEY, cost).expect("hash");
+        let keys = availability_server::auth::bootstrap(&self.dir, None, Some(&hash), cost)
+            .expect("keys")
+            .keys;
+        self.start_with(keys);
+    }
+
+    fn start_with(&mut self, keys: availability_server::auth::KeyStore) {
+        let (store, inbox) = self.writer.take().expect("not started yet");
+        let calendar = Calendar::new(zones::utc(), now_s());
+        let writer = Writer::new(store, keys, calendar, self.shared.clone());
         self.thread = Some(std::thread::spawn(move || writer.run(inbox)));
     }
 
@@ -304,6 +328,80 @@ fn a_group_of_only_refusals_commits_nothing() {
     assert_eq!(rig.rebuilds(), 0);
     let reopened = rig.stop_and_reopen();
     assert_eq!(reopened.record().generation, 0);
+}
+
+#[test]
+fn a_known_key_is_not_held_up_by_bcrypt_checks_queued_ahead_of_it() {
+    let mut rig = Rig::new(|_| {});
+    for index in 0..6 {
+        rig.queue(
+            index,
+            &format!("wrong-key-number-{index}"),
+            &cell(0, 0, "maybe"),
+        );
+    }
+    rig.queue(6, KEY, &cell(4, 4, "available"));
+    rig.start();
+    // The owner's write is committed and answered before any wrong key is checked.
+    let (index, status, json, serving) = rig.reply();
+    assert_eq!((index, status), (6, 200), "{json}");
+    assert_eq!(json["generation"], 1);
+    assert_eq!(serving, 1);
+    let mut refused: Vec<(u32, u16)> = (0..6).map(|_| rig.reply()).map(|r| (r.0, r.1)).collect();
+    refused.sort();
+    assert_eq!(refused, (0..6).map(|i| (i, 401)).collect::<Vec<_>>());
+    let reopened = rig.stop_and_reopen();
+    assert_eq!(reopened.record().generation, 1);
+    assert_eq!(reopened.record().week.get(0, 0), Status::Unavailable);
+}
+
+#[test]
+fn writes_that_waited_for_bcrypt_with_the_right_key_share_one_commit() {
+    let mut rig = Rig::new(|_| {});
+    rig.queue(0, "wrong-key-number-0", &cell(0, 0, "maybe"));
+    rig.queue(1, KEY, &cell(1, 1, "available"));
+    rig.queue(2, "wrong-key-number-2", &cell(0, 2, "maybe"));
+    rig.queue(3, KEY, &cell(1, 3, "available"));
+    rig.start_with_hash(4);
+    // Oldest first: the first wrong key, then the right one, which admits the other
+    // write with the same key at once; the second wrong key last.
+    let order: Vec<(u32, u16)> = (0..4).map(|_| rig.reply()).map(|r| (r.0, r.1)).collect();
+    let answered_200: Vec<u32> = order.iter().filter(|r| r.1 == 200).map(|r| r.0).collect();
+    assert_eq!(order[0], (0, 401), "{order:?}");
+    assert_eq!(answered_200.len(), 2, "{order:?}");
+    assert_eq!(order[3], (2, 401), "{order:?}");
+    assert_eq!(rig.rebuilds(), 1, "both right-key writes in one commit");
+    let reopened = rig.stop_and_reopen();
+    assert_eq!(reopened.record().generation, 2);
+}
+
+#[test]
+fn writes_waiting_for_bcrypt_are_bounded_and_the_overflow_gets_503() {
+    let mut rig = Rig::new(|_| {});
+    // 256 wrong keys fill the wait; at cost 10 each check takes tens of milliseconds,
+    // so the two queued right after the start find it full (at most one check done).
+    for index in 0..256 {
+        rig.queue(
+            index,
+            &format!("wrong-key-number-{index}"),
+            &cell(0, 0, "maybe"),
+        );
+    }
+    rig.start_with_hash(10);
+    rig.queue_blocking(256, "wrong-key-number-256", &cell(0, 0, "maybe"));
+    rig.queue_blocking(257, "wrong-key-number-257", &cell(0, 0, "maybe"));
+    let mut busy = Vec::new();
+    while busy.is_empty() {
+        let (index, status, json, _) = rig.reply();
+        if status == 503 {
+            assert_eq!(json["error"]["code"], "busy");
+            busy.push(index);
+        } else {
+            assert_eq!(status, 401);
+        }
+    }
+    assert!(busy[0] >= 256, "an older write was turned away: {busy:?}");
+    // Dropping the rig stops the writer after the check in progress.
 }
 
 /// After a group that failed and left no trace: the next write (on connection `index`)

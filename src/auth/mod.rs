@@ -99,13 +99,30 @@ impl KeyStore {
     /// that passed, which is checked by a constant-time HMAC comparison. Call only on the
     /// writer thread, after checking the client's failure budget.
     pub fn verify(&mut self, presented: &[u8]) -> bool {
+        match self.verify_fast(presented) {
+            Some(verdict) => verdict,
+            None => self.verify_slow(presented),
+        }
+    }
+
+    /// The verdict on `presented` when it needs no bcrypt: `Some(true)` for the key
+    /// that passed last (a constant-time HMAC comparison), `Some(false)` for a token
+    /// no key can be (empty, too long); `None` when only bcrypt can tell.
+    pub fn verify_fast(&self, presented: &[u8]) -> Option<bool> {
+        if presented.is_empty() || presented.len() > MAX_KEY_LEN_BYTES {
+            return Some(false);
+        }
+        match &self.verified_tag {
+            Some(tag) if hmac::verify(&self.secret, presented, tag).is_ok() => Some(true),
+            _ => None,
+        }
+    }
+
+    /// The bcrypt check (~250 ms at cost 12); a key that passes is remembered for
+    /// [`KeyStore::verify_fast`].
+    pub fn verify_slow(&mut self, presented: &[u8]) -> bool {
         if presented.is_empty() || presented.len() > MAX_KEY_LEN_BYTES {
             return false;
-        }
-        if let Some(tag) = &self.verified_tag
-            && hmac::verify(&self.secret, presented, tag).is_ok()
-        {
-            return true;
         }
         if bcrypt::verify(presented, &self.hash).unwrap_or(false) {
             self.arm(presented);

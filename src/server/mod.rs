@@ -115,12 +115,7 @@ fn prepare(config: &Config) -> Result<Core, String> {
         runtime_stats: runtime_stats.clone(),
         writer_stats: Default::default(),
     });
-    let writer = Writer {
-        store,
-        keys: boot.keys,
-        calendar,
-        shared: shared.clone(),
-    };
+    let writer = Writer::new(store, boot.keys, calendar, shared.clone());
     Ok(Core {
         shared,
         writer,

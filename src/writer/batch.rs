@@ -1,6 +1,12 @@
 //! One group commit: admit each queued write (failure budget, key, body) in arrival
 //! order, answering refusals at once; apply the admitted ones to one week; commit it
 //! once; render its snapshot, swap it in, answer.
+//!
+//! A key the writer has not seen pass needs bcrypt (~250 ms at cost 12). Such writes
+//! wait in `Writer::awaiting_bcrypt` (at most [`MAX_AWAITING_BCRYPT`]) and are checked one per turn of the writer's
+//! loop, after everything queued behind them that needs no bcrypt: a stream of wrong
+//! keys from many addresses delays the owner's writes by at most one bcrypt, instead
+//! of by the whole queue of checks ahead of them.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -10,22 +16,56 @@ use super::{WriteJob, Writer, unix_now_ms};
 use crate::api::{Edit, STATE_STOPPED};
 use crate::ratelimit::monotonic_ns;
 
+/// Writes waiting for bcrypt at most; more get 503 (the queue to the writer no longer
+/// holds them back once they have moved here). Like the queue, 256: over a minute of
+/// bcrypt at cost 12.
+const MAX_AWAITING_BCRYPT: usize = 256;
+
+/// What [`Writer::admit`] decided about one write.
+enum Admission<'j> {
+    /// Key and body are good: apply these edits.
+    Admitted(&'j [Edit]),
+    /// Answered already (429, 401 or 400).
+    Refused,
+    /// Only bcrypt can tell whether the key is right.
+    NeedsBcrypt,
+}
+
 impl Writer {
+    /// Admits and commits, in arrival order, the writes waiting for bcrypt and then
+    /// `group`, except those whose key still needs bcrypt: they (stay) queued.
     pub(super) fn write_group(&mut self, group: Vec<WriteJob>) {
         let before = self.store.record();
         let mut week = before.week;
-        let mut admitted: Vec<(WriteJob, usize)> = Vec::with_capacity(group.len());
-        for job in group {
+        let mut jobs = std::mem::take(&mut self.awaiting_bcrypt);
+        jobs.extend(group);
+        let mut admitted: Vec<(WriteJob, usize)> = Vec::with_capacity(jobs.len());
+        for job in jobs {
             if self.shared.state.load(Ordering::Acquire) == STATE_STOPPED {
                 // The workers are gone, and with them every client of these jobs.
+                self.awaiting_bcrypt.clear();
                 return;
             }
-            if let Some(edits) = self.admit(&job) {
-                for edit in edits {
-                    week.set_index(edit.slot_index as usize, edit.status);
+            match self.admit(&job) {
+                Admission::Admitted(edits) => {
+                    for edit in edits {
+                        week.set_index(edit.slot_index as usize, edit.status);
+                    }
+                    let updated = edits.len();
+                    admitted.push((job, updated));
                 }
-                let updated = edits.len();
-                admitted.push((job, updated));
+                Admission::Refused => {}
+                Admission::NeedsBcrypt if self.awaiting_bcrypt.len() < MAX_AWAITING_BCRYPT => {
+                    self.awaiting_bcrypt.push_back(job);
+                }
+                Admission::NeedsBcrypt => {
+                    let body = error_body(
+                        "busy",
+                        "too many writes are waiting for a key check; retry shortly",
+                        None,
+                    );
+                    self.refuse(&job, 503, &[b"Retry-After: 1\r\n"], &body);
+                }
             }
         }
         if admitted.is_empty() {
@@ -81,13 +121,53 @@ impl Writer {
         drop(self.store.take_retired());
     }
 
-    /// The edits of `job` if its client may write now, its key is right and its body
-    /// valid; otherwise answers it (429, 401 or 400) and returns `None`.
-    fn admit<'j>(&mut self, job: &'j WriteJob) -> Option<&'j [Edit]> {
-        let ip = job.peer_ip;
+    /// Runs bcrypt on the oldest write waiting for it: a wrong key is refused 401 (and
+    /// counted against its client), a right one is remembered, and every write waiting
+    /// with it is admitted by the next [`Writer::write_group`], which this calls.
+    pub(super) fn check_one_bcrypt(&mut self) {
+        let Some(job) = self.awaiting_bcrypt.pop_front() else {
+            return;
+        };
+        if !self.within_failure_budget(&job) {
+            return;
+        }
+        if self.keys.verify_slow(&job.key) {
+            self.awaiting_bcrypt.push_front(job);
+            self.write_group(Vec::new());
+        } else {
+            self.refuse_key(&job);
+        }
+    }
+
+    /// Whether `job` may write now, its key is right and its body valid, as far as
+    /// that can be told without bcrypt; a refused job is answered (429, 401 or 400).
+    fn admit<'j>(&mut self, job: &'j WriteJob) -> Admission<'j> {
+        if !self.within_failure_budget(job) {
+            return Admission::Refused;
+        }
+        match self.keys.verify_fast(&job.key) {
+            None => return Admission::NeedsBcrypt,
+            Some(false) => {
+                self.refuse_key(job);
+                return Admission::Refused;
+            }
+            Some(true) => {}
+        }
+        match &job.edits {
+            Ok(edits) => Admission::Admitted(edits),
+            Err(e) => {
+                let body = error_body(e.code, &e.message, e.entry);
+                self.refuse(job, 400, &[], &body);
+                Admission::Refused
+            }
+        }
+    }
+
+    /// Whether `job`'s client has failed keys to spare; if not, answers it 429.
+    fn within_failure_budget(&self, job: &WriteJob) -> bool {
         // Checked again here: several jobs from one client may have passed the
         // workers' peek before any failure was counted.
-        let failures = self.shared.auth_failures.peek(ip, monotonic_ns());
+        let failures = self.shared.auth_failures.peek(job.peer_ip, monotonic_ns());
         if !failures.allowed {
             let retry = format!("Retry-After: {}\r\n", failures.retry_after_secs.max(1));
             let body = error_body(
@@ -96,23 +176,16 @@ impl Writer {
                 None,
             );
             self.refuse(job, 429, &[retry.as_bytes()], &body);
-            return None;
         }
-        if !self.keys.verify(&job.key) {
-            self.shared.auth_failures.check(ip, monotonic_ns());
-            let auth: &[u8] = b"WWW-Authenticate: Bearer error=\"invalid_token\"\r\n";
-            let body = error_body("unauthorized", "the API key is not valid", None);
-            self.refuse(job, 401, &[auth], &body);
-            return None;
-        }
-        match &job.edits {
-            Ok(edits) => Some(edits),
-            Err(e) => {
-                let body = error_body(e.code, &e.message, e.entry);
-                self.refuse(job, 400, &[], &body);
-                None
-            }
-        }
+        failures.allowed
+    }
+
+    /// Answers a wrong key 401 and counts it against its client.
+    fn refuse_key(&self, job: &WriteJob) {
+        self.shared.auth_failures.check(job.peer_ip, monotonic_ns());
+        let auth: &[u8] = b"WWW-Authenticate: Bearer error=\"invalid_token\"\r\n";
+        let body = error_body("unauthorized", "the API key is not valid", None);
+        self.refuse(job, 401, &[auth], &body);
     }
 
     /// Answers a refused write at once: it does not wait for the group's commit.
