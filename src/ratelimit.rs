@@ -166,9 +166,11 @@ impl RateLimiter {
 
     fn slot_index(&self, ip: IpAddr) -> usize {
         // IPv4-mapped IPv6 (from dual-stack sockets) must share the IPv4 client's bucket.
+        // An IPv6 client is its /64: one host usually holds a whole /64 (SLAAC, privacy
+        // addresses), so keying by all 128 bits would hand it 2^64 budgets.
         let hash = match ip.to_canonical() {
             IpAddr::V4(v4) => self.seed.hash_one(v4.to_bits()),
-            IpAddr::V6(v6) => self.seed.hash_one(v6.to_bits()),
+            IpAddr::V6(v6) => self.seed.hash_one(v6.to_bits() >> 64),
         };
         // Truncating the hash is intended: only the low bits pick the slot.
         (hash as usize) & self.slot_mask
@@ -323,6 +325,24 @@ mod tests {
         let v6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
         if limiter.slot_index(v6) != limiter.slot_index(A) {
             assert!(limiter.check(v6, START_NS).allowed);
+        }
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_slash_64() {
+        let limiter = RateLimiter::new(2, 1, 1 << 16);
+        let host = |prefix: u16, iid: u16| {
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, prefix, 0, 0, 0, iid))
+        };
+        assert!(limiter.check(host(1, 1), START_NS).allowed);
+        assert!(limiter.check(host(1, 2), START_NS).allowed);
+        assert!(
+            !limiter.check(host(1, 3), START_NS).allowed,
+            "same /64, one budget"
+        );
+        // Another /64 is another client (unless the seed collides the two).
+        if limiter.slot_index(host(2, 1)) != limiter.slot_index(host(1, 1)) {
+            assert!(limiter.check(host(2, 1), START_NS).allowed);
         }
     }
 
