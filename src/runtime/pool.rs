@@ -2,6 +2,7 @@
 //! while they have a partial request or unsent response (idle ones hold none).
 
 use super::out::OutQueue;
+use crate::http::chunked::ChunkedDecoder;
 
 /// Everything a busy connection needs; ~one request head + body + response parts.
 pub struct IoBuf {
@@ -12,6 +13,18 @@ pub struct IoBuf {
     /// Decoded request bodies (chunked or not).
     pub body: Box<[u8]>,
     pub out: OutQueue,
+    /// How far the chunked body of the request at the front of `read` is decoded
+    /// (into `body`), so that each read decodes only what it brought.
+    pub chunked: Option<ChunkedProgress>,
+}
+
+/// A chunked body decoded in part: the decoder's state, the bytes after the head it
+/// has consumed, and the decoded bytes at the start of `IoBuf::body`.
+#[derive(Clone, Debug)]
+pub struct ChunkedProgress {
+    pub decoder: ChunkedDecoder,
+    pub fed_bytes: usize,
+    pub decoded_len_bytes: usize,
 }
 
 pub struct BufPool {
@@ -47,6 +60,7 @@ impl BufPool {
                     scratch: vec![0; sizes.scratch_len_bytes].into_boxed_slice(),
                     body: vec![0; sizes.body_len_bytes].into_boxed_slice(),
                     out: OutQueue::new(),
+                    chunked: None,
                 })
             })
             .collect::<Vec<_>>();
@@ -82,6 +96,7 @@ impl BufPool {
             self.holder_at[moved as usize] = at;
         }
         buf.out.reset();
+        buf.chunked = None;
         // Invariant: capacity was reserved at start, so this push never allocates.
         assert!(self.free.len() < self.capacity);
         self.free.push(buf);

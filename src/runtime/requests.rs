@@ -3,6 +3,7 @@
 //! handler — in order, one pipelined batch at a time.
 
 use super::conn::Phase;
+use super::pool::ChunkedProgress;
 use super::sink::{MIN_SCRATCH_BYTES, MIN_SEGMENTS, Sink};
 use super::worker::Worker;
 use super::{ConnRef, Handler, Outcome, Rejection, Request};
@@ -75,6 +76,7 @@ impl<H: Handler, S: super::stream::Stream> Worker<H, S> {
             scratch,
             body,
             out,
+            chunked,
         } = &mut **buf;
         let mut consumed_bytes = 0;
         let mut progress = false;
@@ -112,7 +114,7 @@ impl<H: Handler, S: super::stream::Stream> Worker<H, S> {
             };
             let (head, framing) = match parse_head(input, max_head_bytes) {
                 Ok(head) => {
-                    let framing = frame_body(&head, input, max_body_bytes, body);
+                    let framing = frame_body(&head, input, max_body_bytes, body, chunked);
                     (Some(head), framing)
                 }
                 Err(HeadError::Incomplete) => break,
@@ -221,7 +223,15 @@ enum Framing {
 }
 
 /// Frames the body of `head` (length or chunked) from `input`, decoding it into `body`.
-fn frame_body(head: &Head<'_>, input: &[u8], max_body_bytes: usize, body: &mut [u8]) -> Framing {
+/// A chunked body goes on from `chunked`, what earlier calls decoded of this request
+/// (the one at the front of the read buffer: a partial request is always the last).
+fn frame_body(
+    head: &Head<'_>,
+    input: &[u8],
+    max_body_bytes: usize,
+    body: &mut [u8],
+    chunked: &mut Option<ChunkedProgress>,
+) -> Framing {
     let is_read = matches!(head.method, Method::Get | Method::Head);
     let head_len_bytes = head.head_len_bytes;
     match head.body {
@@ -243,16 +253,29 @@ fn frame_body(head: &Head<'_>, input: &[u8], max_body_bytes: usize, body: &mut [
             }
         }
         BodyKind::Chunked => {
-            // Re-decoded from the start each time more arrives: bodies are small
-            // (bounded by max_body_bytes) and writes are rare.
-            let mut decoder = ChunkedDecoder::new(max_body_bytes);
-            let mut decoded_len_bytes = 0;
-            match decoder.decode(&input[head_len_bytes..], body, &mut decoded_len_bytes) {
+            // Decoding resumes where the last read left off: re-decoding from the start
+            // would cost a client trickling its body a byte at a time quadratic CPU.
+            let mut progress = chunked.take().unwrap_or_else(|| ChunkedProgress {
+                decoder: ChunkedDecoder::new(max_body_bytes),
+                fed_bytes: 0,
+                decoded_len_bytes: 0,
+            });
+            let from = head_len_bytes + progress.fed_bytes;
+            let decoded =
+                progress
+                    .decoder
+                    .decode(&input[from..], body, &mut progress.decoded_len_bytes);
+            match decoded {
                 Ok(p) if p.done => Framing::Complete {
-                    body_len_bytes: decoded_len_bytes,
-                    request_len_bytes: head_len_bytes + p.consumed_bytes,
+                    body_len_bytes: progress.decoded_len_bytes,
+                    request_len_bytes: from + p.consumed_bytes,
                 },
-                Ok(_) => Framing::Incomplete,
+                Ok(p) => {
+                    // Kept only while incomplete: the next request starts afresh.
+                    progress.fed_bytes += p.consumed_bytes;
+                    *chunked = Some(progress);
+                    Framing::Incomplete
+                }
                 Err(ChunkError::TooLarge) => Framing::Refused(TOO_LARGE_BODY),
                 Err(ChunkError::Bad(message)) => Framing::Refused(Rejection {
                     status: 400,
