@@ -361,3 +361,43 @@ fn concurrent_writes_each_get_their_own_generation() {
     let maybe: Vec<usize> = (0..336).filter(|&i| week[i] == "maybe").collect();
     assert_eq!(maybe, (3 * 48..3 * 48 + 10).collect::<Vec<usize>>());
 }
+
+#[test]
+fn a_query_on_a_patch_is_refused_and_nothing_is_written() {
+    let server = common::start(|_| {});
+    let body = r#"{"slots":[{"day":2,"time":"14:00","status":"maybe"}]}"#;
+    for target in [
+        "/availability?tz=Asia/Tokyo",
+        "/availability?x",
+        "/availability?%zz",
+    ] {
+        let mut client = Client::connect(server.addr);
+        client.send(
+            format!(
+                "PATCH {target} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {API_KEY}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        let response = client.read_response(false).expect("a response");
+        assert_eq!(response.status, 400, "{target}");
+        assert_eq!(
+            response.json()["error"]["code"],
+            "unexpected_query",
+            "{target}"
+        );
+    }
+    assert_eq!(server.handle.generation(), 0, "nothing was written");
+    // An empty query is no query.
+    let mut client = Client::connect(server.addr);
+    client.send(
+        format!(
+            "PATCH /availability? HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {API_KEY}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    ok_generation(&client.read_response(false).expect("a response"), 1);
+}

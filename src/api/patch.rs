@@ -196,6 +196,21 @@ impl ApiHandler {
         sink: &mut Sink<'_>,
         rate: Option<Decision>,
     ) -> Outcome {
+        // Cells are in the home zone: a `tz` here would be ignored, and a client that
+        // meant its cells in that zone would get a wrong write acknowledged.
+        if !req.head.query.is_empty() {
+            write_error(
+                sink,
+                400,
+                "unexpected_query",
+                "PATCH takes no query parameters: its cells are in the home timezone",
+                None,
+                rate,
+                Extra::None,
+                false,
+            );
+            return Outcome::Done;
+        }
         let key = match parse_bearer(req.head.authorization) {
             Ok(key) => key,
             Err(e) => {
