@@ -10,7 +10,8 @@ pub enum BearerError {
 }
 
 /// Extracts the token from `Authorization: Bearer <token68>`. The scheme is matched
-/// case-insensitively; spaces around the value and between scheme and token are tolerated.
+/// case-insensitively; whitespace around the value and spaces between scheme and token are
+/// tolerated.
 pub fn parse_bearer(authorization: Option<&[u8]>) -> Result<&[u8], BearerError> {
     let value = authorization.ok_or(BearerError::Missing)?.trim_ascii();
     if value.is_empty() {
@@ -23,7 +24,9 @@ pub fn parse_bearer(authorization: Option<&[u8]>) -> Result<&[u8], BearerError> 
     {
         return Err(BearerError::Malformed);
     }
-    let token = value[SCHEME.len()..].trim_ascii_start();
+    // RFC 9110 §11.4: `auth-scheme 1*SP token68`; spaces only, no tabs.
+    let after_scheme = &value[SCHEME.len()..];
+    let token = &after_scheme[after_scheme.iter().take_while(|&&c| c == b' ').count()..];
     if is_token68(token) {
         Ok(token)
     } else {
@@ -79,6 +82,7 @@ mod tests {
             b"Bearer ==",
             b"Bearer \"abc\"",
             b"Bearer\tabc",
+            b"Bearer \tabc",
             b"Bearer abc\xff",
             b"Token abc",
         ] {
