@@ -35,11 +35,18 @@ fn main() {
     };
     if let Some(key) = &handle.generated_key {
         use std::io::Write as _;
-        let shown = writeln!(
-            std::io::stdout().lock(),
-            "Generated an API key (shown only this once; only its bcrypt hash is kept):\n  {key}"
-        )
-        .and_then(|()| std::io::stdout().flush());
+        let shown = if stdout_is_dev_null() {
+            // `>/dev/null`, or a closed stdout that the Rust runtime reopened there.
+            Err(std::io::Error::other(
+                "stdout is /dev/null (set API_KEY or API_KEY_HASH, or let stdout reach you)",
+            ))
+        } else {
+            writeln!(
+                std::io::stdout().lock(),
+                "Generated an API key (shown only this once; only its bcrypt hash is kept):\n  {key}"
+            )
+            .and_then(|()| std::io::stdout().flush())
+        };
         if let Err(e) = shown {
             // Nobody saw the key: its hash must not stay, or no later start makes a new one.
             say_err!("availability-server: cannot print the generated API key: {e}; stopping");
@@ -105,4 +112,20 @@ fn main() {
             }
         }
     }
+}
+
+/// Whether standard output is the null device, where a generated key would be lost.
+fn stdout_is_dev_null() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(out) = std::io::stdout().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    let (Ok(out), Ok(null)) = (
+        std::fs::File::from(out).metadata(),
+        std::fs::metadata("/dev/null"),
+    ) else {
+        return false;
+    };
+    out.file_type().is_char_device() && out.rdev() == null.rdev()
 }

@@ -377,3 +377,43 @@ fn a_closed_stdout_does_not_stop_a_reload_or_the_drain() {
     assert!(status.success(), "exit status {status:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_generated_key_nobody_can_see_stops_the_first_start_and_leaves_nothing() {
+    // /dev/full: the write fails (ENOSPC). /dev/null: it "succeeds" into nothing
+    // (also what a closed stdout becomes: the Rust runtime reopens fd 1 there).
+    for (sink, expected) in [("/dev/full", "No space left"), ("/dev/null", "/dev/null")] {
+        let dir = common::temp_dir("bin-unseen-key");
+        let d = dir.to_str().expect("utf-8");
+        let mut child = Command::new(BIN)
+            .args(["--data-dir", d, "--http-listen", "127.0.0.1:0", "--no-tls"])
+            .args(["--admin-listen", "off", "--bcrypt-cost", "4"])
+            .env_remove("API_KEY")
+            .env_remove("API_KEY_HASH")
+            .stdout(std::fs::File::options().write(true).open(sink).expect(sink))
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // A server that started anyway would run forever: give it 15 s.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while child.try_wait().expect("wait").is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let output = child.wait_with_output().expect("output");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{sink}: {stderr}");
+        assert!(
+            stderr.contains("cannot print the generated API key"),
+            "{sink}: {stderr}"
+        );
+        assert!(stderr.contains(expected), "{sink}: {stderr}");
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .expect("data dir")
+            .map(|e| e.expect("entry").file_name())
+            .filter(|name| name != "availability.lock")
+            .collect();
+        assert!(left.is_empty(), "{sink}: left behind {left:?}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
