@@ -40,6 +40,11 @@ fn a_chunked_body_larger_encoded_than_the_buffer_is_refused() {
     assert!(refused || r.is_some());
     if let Some(r) = r {
         assert_eq!(r.status, 413);
+        let message = r.json()["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(message.contains("chunked encoding"), "{message}");
     }
     // The worker is not stuck: a fresh connection is answered.
     assert_eq!(common::get(server.addr, "/health").status, 200);

@@ -39,7 +39,8 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 pub(super) const TOO_LARGE_ENCODED: Rejection = Rejection {
     status: 413,
     code: "body_too_large",
-    message: "the request's encoded size exceeds the buffer",
+    message: "the request's head and chunked encoding together exceed the read buffer \
+              (max head + max body + 1 KiB); send larger chunks or use Content-Length",
 };
 pub const TIMED_OUT: Rejection = Rejection {
     status: 408,
