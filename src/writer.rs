@@ -58,6 +58,8 @@ pub struct Writer {
     shared: Arc<Shared>,
     /// Writes whose key only bcrypt can check, oldest first (bounded by `batch`).
     awaiting_bcrypt: VecDeque<WriteJob>,
+    /// A command met while gathering a group, handled next.
+    next_command: Option<Command>,
 }
 
 fn unix_now_ms() -> u64 {
@@ -75,61 +77,79 @@ impl Writer {
             calendar,
             shared,
             awaiting_bcrypt: VecDeque::new(),
+            next_command: None,
         }
     }
 
     pub fn run(mut self, commands: Receiver<Command>) {
-        // A command met while gathering a group, handled next.
-        let mut next: Option<Command> = None;
-        loop {
-            let now_s = (unix_now_ms() / 1000) as i64;
-            if self.calendar.roll(now_s) {
-                self.publish();
-            }
-            let command = match next.take() {
-                Some(command) => command,
-                // One bcrypt per turn, and only when nothing else is queued: writes
-                // with a known key, reloads and the stop go first.
-                None if !self.awaiting_bcrypt.is_empty() => match commands.try_recv() {
-                    Ok(command) => command,
-                    Err(TryRecvError::Empty) => {
-                        self.check_one_bcrypt();
-                        continue;
-                    }
-                    Err(TryRecvError::Disconnected) => return,
-                },
-                None => {
-                    // At most a minute: the wait runs on the monotonic clock, so a jump of
-                    // the wall clock (a resumed VM) is noticed within that minute, and the
-                    // weeks rolled, instead of reads computing answers until the next hour.
-                    let wait_s = (self.calendar.next_switch_unix_s() - now_s).clamp(0, 60) as u64;
-                    let wait = Duration::from_secs(wait_s).max(Duration::from_millis(50));
-                    match commands.recv_timeout(wait) {
-                        Ok(command) => command,
-                        Err(RecvTimeoutError::Timeout) => continue,
-                        Err(RecvTimeoutError::Disconnected) => return,
-                    }
-                }
-            };
-            match command {
-                Command::Write(job) => {
-                    let mut group = vec![*job];
-                    while group.len() < MAX_GROUP {
-                        match commands.try_recv() {
-                            Ok(Command::Write(job)) => group.push(*job),
-                            Ok(other) => {
-                                next = Some(other);
-                                break;
-                            }
-                            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                        }
-                    }
-                    self.write_group(group);
-                }
-                Command::ReloadKeys(reload) => reload(&mut self.keys),
-                Command::Stop => return,
-            }
+        while self.turn(&commands) {}
+    }
+
+    /// One turn of the writer's loop: roll the weeks if one ended, then handle the
+    /// next command (a group of writes, a key reload), or check one key waiting for
+    /// bcrypt when nothing is queued. False once stopped (or the queue is gone).
+    pub fn turn(&mut self, commands: &Receiver<Command>) -> bool {
+        let now_s = (unix_now_ms() / 1000) as i64;
+        if self.calendar.roll(now_s) {
+            self.publish();
         }
+        let command = match self.next_command.take() {
+            Some(command) => command,
+            // Waiting writes get one bcrypt check per turn: when nothing else is
+            // queued, and after each group (below). A write with the known key
+            // waits for at most the one check in progress.
+            None if !self.awaiting_bcrypt.is_empty() => match commands.try_recv() {
+                Ok(command) => command,
+                Err(TryRecvError::Empty) => {
+                    self.check_one_bcrypt();
+                    return true;
+                }
+                Err(TryRecvError::Disconnected) => return false,
+            },
+            None => {
+                // At most a minute: the wait runs on the monotonic clock, so a jump of
+                // the wall clock (a resumed VM) is noticed within that minute, and the
+                // weeks rolled, instead of reads computing answers until the next hour.
+                let wait_s = (self.calendar.next_switch_unix_s() - now_s).clamp(0, 60) as u64;
+                let wait = Duration::from_secs(wait_s).max(Duration::from_millis(50));
+                match commands.recv_timeout(wait) {
+                    Ok(command) => command,
+                    Err(RecvTimeoutError::Timeout) => return true,
+                    Err(RecvTimeoutError::Disconnected) => return false,
+                }
+            }
+        };
+        match command {
+            Command::Write(job) => {
+                let mut group = vec![*job];
+                while group.len() < MAX_GROUP {
+                    match commands.try_recv() {
+                        Ok(Command::Write(job)) => group.push(*job),
+                        Ok(other) => {
+                            self.next_command = Some(other);
+                            break;
+                        }
+                        Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                    }
+                }
+                self.write_group(group);
+                // Writes keep coming while some wait for bcrypt: one check between
+                // two groups, or a steady stream (say, every write after a restart
+                // with only a hash configured) would never get one.
+                self.check_one_bcrypt();
+                true
+            }
+            Command::ReloadKeys(reload) => {
+                reload(&mut self.keys);
+                true
+            }
+            Command::Stop => false,
+        }
+    }
+
+    /// Whether any write waits for a bcrypt check.
+    pub fn awaiting(&self) -> bool {
+        !self.awaiting_bcrypt.is_empty()
     }
 
     /// Builds and swaps in the snapshot for what the store holds now.

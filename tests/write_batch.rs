@@ -83,20 +83,7 @@ impl Rig {
 
     /// A PATCH from connection `index` (and its own address, 10.0.0.x).
     fn job(&self, index: u32, key: &str, body: &str) -> WriteJob {
-        WriteJob {
-            conn: ConnRef {
-                worker: 0,
-                index,
-                serial: 0,
-            },
-            reply: self.reply_to.clone(),
-            peer_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, (index % 200) as u8 + 1)),
-            key: key.as_bytes().to_vec(),
-            edits: parse_patch_body(body.as_bytes()),
-            close: false,
-            http10_keep_alive: false,
-            rate: None,
-        }
+        job(&self.reply_to, index, key, body)
     }
 
     /// Like `queue`, but waits for room in the queue.
@@ -124,6 +111,21 @@ impl Rig {
             .expect("keys")
             .keys;
         self.start_with(keys);
+    }
+
+    /// The writer (with only a hash of the key, of this cost) and its queue, to be
+    /// driven turn by turn on the test's thread.
+    fn writer_here(&mut self, cost: u32) -> (Writer, Receiver<Command>) {
+        let hash = bcrypt::hash(KEY, cost).expect("hash");
+        let keys = availability_server::auth::bootstrap(&self.dir, None, Some(&hash), cost)
+            .expect("keys")
+            .keys;
+        let (store, inbox) = self.writer.take().expect("not started yet");
+        let calendar = Calendar::new(zones::utc(), now_s());
+        (
+            Writer::new(store, keys, calendar, self.shared.clone()),
+            inbox,
+        )
     }
 
     fn start_with(&mut self, keys: availability_server::auth::KeyStore) {
@@ -179,6 +181,24 @@ impl Drop for Rig {
             let _ = thread.join();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A PATCH from connection `index` (and its own address, 10.0.0.x), answered to `reply`.
+fn job(reply: &ReplyTo, index: u32, key: &str, body: &str) -> WriteJob {
+    WriteJob {
+        conn: ConnRef {
+            worker: 0,
+            index,
+            serial: 0,
+        },
+        reply: reply.clone(),
+        peer_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, (index % 200) as u8 + 1)),
+        key: key.as_bytes().to_vec(),
+        edits: parse_patch_body(body.as_bytes()),
+        close: false,
+        http10_keep_alive: false,
+        rate: None,
     }
 }
 
@@ -402,6 +422,32 @@ fn writes_waiting_for_bcrypt_are_bounded_and_the_overflow_gets_503() {
     }
     assert!(busy[0] >= 256, "an older write was turned away: {busy:?}");
     // Dropping the rig stops the writer after the check in progress.
+}
+
+#[test]
+fn each_group_is_followed_by_one_bcrypt_check_so_a_steady_stream_cannot_starve_it() {
+    // Only a hash is configured, so the key needs bcrypt until it passes once. Driven
+    // turn by turn: were the waiting writes checked only when the queue is empty, a
+    // steady stream of writes (each turn finding the next already queued) would leave
+    // them waiting, and then overflowing into 503s, for as long as it lasts.
+    let mut rig = Rig::new(|_| {});
+    let (mut writer, inbox) = rig.writer_here(4);
+    rig.queue(0, KEY, &cell(2, 2, "maybe"));
+    rig.queue(1, "wrong-key-number-1", &cell(2, 3, "maybe"));
+    assert!(writer.turn(&inbox));
+    // The group [0, 1] both wait; then the oldest, 0, is checked and committed.
+    let (index, status, json, _) = rig.reply();
+    assert_eq!((index, status), (0, 200), "{json}");
+    assert!(
+        rig.replies.try_recv().is_err(),
+        "1 waits for the next check"
+    );
+    rig.queue(2, KEY, &cell(2, 4, "maybe"));
+    assert!(writer.turn(&inbox));
+    // 2 now passes without bcrypt; 1 gets its check after that group.
+    let order: Vec<(u32, u16)> = (0..2).map(|_| rig.reply()).map(|r| (r.0, r.1)).collect();
+    assert_eq!(order, [(2, 200), (1, 401)]);
+    assert!(!writer.awaiting());
 }
 
 /// After a group that failed and left no trace: the next write (on connection `index`)

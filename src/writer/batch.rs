@@ -3,10 +3,11 @@
 //! once; render its snapshot, swap it in, answer.
 //!
 //! A key the writer has not seen pass needs bcrypt (~250 ms at cost 12). Such writes
-//! wait in `Writer::awaiting_bcrypt` (at most [`MAX_AWAITING_BCRYPT`]) and are checked one per turn of the writer's
-//! loop, after everything queued behind them that needs no bcrypt: a stream of wrong
-//! keys from many addresses delays the owner's writes by at most one bcrypt, instead
-//! of by the whole queue of checks ahead of them.
+//! wait in `Writer::awaiting_bcrypt` (at most [`MAX_AWAITING_BCRYPT`]), and the writer
+//! checks one of them after each group and whenever nothing else is queued: a stream
+//! of wrong keys from many addresses delays the owner's writes by at most one bcrypt,
+//! instead of by the whole queue of checks ahead of them, and a steady stream of
+//! writes cannot keep the waiting ones from their check.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
