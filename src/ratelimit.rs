@@ -168,14 +168,22 @@ impl RateLimiter {
         // IPv4-mapped IPv6 (from dual-stack sockets) must share the IPv4 client's bucket.
         // An IPv6 client is its /64: one host usually holds a whole /64 (SLAAC, privacy
         // addresses), so keying by all 128 bits would hand it 2^64 budgets.
+        // Except behind NAT64 (RFC 6052's 64:ff9b::/96), where every IPv4 client shares
+        // the prefix: its own address is the last 32 bits.
         let hash = match ip.to_canonical() {
             IpAddr::V4(v4) => self.seed.hash_one(v4.to_bits()),
+            IpAddr::V6(v6) if v6.to_bits() >> 32 == NAT64_PREFIX >> 32 => {
+                self.seed.hash_one(v6.to_bits() as u32)
+            }
             IpAddr::V6(v6) => self.seed.hash_one(v6.to_bits() >> 64),
         };
         // Truncating the hash is intended: only the low bits pick the slot.
         (hash as usize) & self.slot_mask
     }
 }
+
+/// The well-known NAT64 prefix, 64:ff9b::/96 (RFC 6052).
+const NAT64_PREFIX: u128 = 0x0064_ff9b_0000_0000_0000_0000_0000_0000;
 
 const DISABLED: Decision = Decision {
     allowed: true,
@@ -343,6 +351,28 @@ mod tests {
         // Another /64 is another client (unless the seed collides the two).
         if limiter.slot_index(host(2, 1)) != limiter.slot_index(host(1, 1)) {
             assert!(limiter.check(host(2, 1), START_NS).allowed);
+        }
+    }
+
+    #[test]
+    fn a_nat64_client_is_its_ipv4_address() {
+        let limiter = RateLimiter::new(1, 1, 1 << 16);
+        let nat64 =
+            |v4: Ipv4Addr| IpAddr::V6(Ipv6Addr::from_bits(NAT64_PREFIX | u128::from(v4.to_bits())));
+        assert_eq!(
+            limiter.slot_index(nat64(Ipv4Addr::new(192, 0, 2, 1))),
+            limiter.slot_index(A)
+        );
+        assert!(
+            limiter
+                .check(nat64(Ipv4Addr::new(192, 0, 2, 1)), START_NS)
+                .allowed
+        );
+        assert!(!limiter.check(A, START_NS).allowed, "the same client");
+        // Another IPv4 client behind the same NAT64 (unless the seed collides the two).
+        let other = nat64(Ipv4Addr::new(198, 51, 100, 7));
+        if limiter.slot_index(other) != limiter.slot_index(A) {
+            assert!(limiter.check(other, START_NS).allowed);
         }
     }
 
