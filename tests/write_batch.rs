@@ -351,28 +351,27 @@ fn a_group_of_only_refusals_commits_nothing() {
 }
 
 #[test]
-fn a_known_key_is_not_held_up_by_bcrypt_checks_queued_ahead_of_it() {
+fn once_the_key_has_passed_wrong_keys_are_refused_without_waiting_for_bcrypt() {
     let mut rig = Rig::new(|_| {});
-    for index in 0..6 {
+    let (mut writer, inbox) = rig.writer_here(4);
+    rig.queue(0, KEY, &cell(4, 4, "available"));
+    assert!(writer.turn(&inbox));
+    assert_eq!(rig.reply().1, 200, "the first right key passes bcrypt");
+    for index in 1..7 {
         rig.queue(
             index,
             &format!("wrong-key-number-{index}"),
             &cell(0, 0, "maybe"),
         );
     }
-    rig.queue(6, KEY, &cell(4, 4, "available"));
-    rig.start();
-    // The owner's write is committed and answered before any wrong key is checked.
-    let (index, status, json, serving) = rig.reply();
-    assert_eq!((index, status), (6, 200), "{json}");
-    assert_eq!(json["generation"], 1);
-    assert_eq!(serving, 1);
-    let mut refused: Vec<(u32, u16)> = (0..6).map(|_| rig.reply()).map(|r| (r.0, r.1)).collect();
-    refused.sort();
-    assert_eq!(refused, (0..6).map(|i| (i, 401)).collect::<Vec<_>>());
-    let reopened = rig.stop_and_reopen();
-    assert_eq!(reopened.record().generation, 1);
-    assert_eq!(reopened.record().week.get(0, 0), Status::Unavailable);
+    rig.queue(7, KEY, &cell(4, 5, "available"));
+    assert!(writer.turn(&inbox));
+    // One group: every wrong key refused as it comes, none left for bcrypt.
+    assert!(!writer.awaiting(), "a wrong key waits for bcrypt");
+    let replies: Vec<(u32, u16)> = (0..7).map(|_| rig.reply()).map(|r| (r.0, r.1)).collect();
+    let mut expected: Vec<(u32, u16)> = (1..7).map(|i| (i, 401)).collect();
+    expected.push((7, 200));
+    assert_eq!(replies, expected);
 }
 
 #[test]
@@ -383,13 +382,10 @@ fn writes_that_waited_for_bcrypt_with_the_right_key_share_one_commit() {
     rig.queue(2, "wrong-key-number-2", &cell(0, 2, "maybe"));
     rig.queue(3, KEY, &cell(1, 3, "available"));
     rig.start_with_hash(4);
-    // Oldest first: the first wrong key, then the right one, which admits the other
-    // write with the same key at once; the second wrong key last.
+    // Oldest first: the first wrong key, then the right one; once it has passed, the
+    // second wrong key is refused at once and the other right-key write admitted.
     let order: Vec<(u32, u16)> = (0..4).map(|_| rig.reply()).map(|r| (r.0, r.1)).collect();
-    let answered_200: Vec<u32> = order.iter().filter(|r| r.1 == 200).map(|r| r.0).collect();
-    assert_eq!(order[0], (0, 401), "{order:?}");
-    assert_eq!(answered_200.len(), 2, "{order:?}");
-    assert_eq!(order[3], (2, 401), "{order:?}");
+    assert_eq!(order, [(0, 401), (2, 401), (1, 200), (3, 200)]);
     assert_eq!(rig.rebuilds(), 1, "both right-key writes in one commit");
     let reopened = rig.stop_and_reopen();
     assert_eq!(reopened.record().generation, 2);
@@ -426,27 +422,25 @@ fn writes_waiting_for_bcrypt_are_bounded_and_the_overflow_gets_503() {
 
 #[test]
 fn each_group_is_followed_by_one_bcrypt_check_so_a_steady_stream_cannot_starve_it() {
-    // Only a hash is configured, so the key needs bcrypt until it passes once. Driven
+    // Only a hash is configured, so every key needs bcrypt until one passes. Driven
     // turn by turn: were the waiting writes checked only when the queue is empty, a
     // steady stream of writes (each turn finding the next already queued) would leave
     // them waiting, and then overflowing into 503s, for as long as it lasts.
     let mut rig = Rig::new(|_| {});
     let (mut writer, inbox) = rig.writer_here(4);
-    rig.queue(0, KEY, &cell(2, 2, "maybe"));
+    rig.queue(0, "wrong-key-number-0", &cell(2, 2, "maybe"));
     rig.queue(1, "wrong-key-number-1", &cell(2, 3, "maybe"));
     assert!(writer.turn(&inbox));
-    // The group [0, 1] both wait; then the oldest, 0, is checked and committed.
-    let (index, status, json, _) = rig.reply();
-    assert_eq!((index, status), (0, 200), "{json}");
-    assert!(
-        rig.replies.try_recv().is_err(),
-        "1 waits for the next check"
-    );
+    // The group [0, 1] waits; then the oldest, 0, is checked.
+    assert_eq!((rig.reply().0, rig.replies.try_recv().is_err()), (0, true));
     rig.queue(2, KEY, &cell(2, 4, "maybe"));
     assert!(writer.turn(&inbox));
-    // 2 now passes without bcrypt; 1 gets its check after that group.
-    let order: Vec<(u32, u16)> = (0..2).map(|_| rig.reply()).map(|r| (r.0, r.1)).collect();
-    assert_eq!(order, [(2, 200), (1, 401)]);
+    // The group [2] waits behind 1, which is checked after it.
+    assert_eq!((rig.reply().0, rig.replies.try_recv().is_err()), (1, true));
+    assert!(writer.awaiting());
+    assert!(writer.turn(&inbox), "nothing queued: a check");
+    let (index, status, json, _) = rig.reply();
+    assert_eq!((index, status), (2, 200), "{json}");
     assert!(!writer.awaiting());
 }
 

@@ -105,17 +105,17 @@ impl KeyStore {
         }
     }
 
-    /// The verdict on `presented` when it needs no bcrypt: `Some(true)` for the key
-    /// that passed last (a constant-time HMAC comparison), `Some(false)` for a token
-    /// no key can be (empty, too long); `None` when only bcrypt can tell.
+    /// The verdict on `presented` when it needs no bcrypt, by a constant-time HMAC
+    /// comparison with the key that passed last: once a key has passed, every other
+    /// token is refused without bcrypt, as no second key of at most 72 bytes can match
+    /// the same hash (that would be a bcrypt collision). Also `Some(false)` for a
+    /// token no key can be (empty, too long); `None` while no key has passed yet.
     pub fn verify_fast(&self, presented: &[u8]) -> Option<bool> {
         if presented.is_empty() || presented.len() > MAX_KEY_LEN_BYTES {
             return Some(false);
         }
-        match &self.verified_tag {
-            Some(tag) if hmac::verify(&self.secret, presented, tag).is_ok() => Some(true),
-            _ => None,
-        }
+        let tag = self.verified_tag.as_ref()?;
+        Some(hmac::verify(&self.secret, presented, tag).is_ok())
     }
 
     /// The bcrypt check (~250 ms at cost 12); a key that passes is remembered for
