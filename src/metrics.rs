@@ -14,6 +14,8 @@ pub struct WriterStats {
     pub rebuilds: AtomicU64,
     pub last_rebuild_us: AtomicU64,
     pub last_commit_us: AtomicU64,
+    /// Writes waiting for a bcrypt check of their key.
+    pub awaiting_key_check: AtomicU64,
 }
 
 impl WriterStats {
@@ -146,6 +148,18 @@ pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) ->
         "gauge",
         "Time the last durable commit (write, fsync, rename, fsync) took.",
         scalar(secs(writer.last_commit_us.load(Ordering::Relaxed))),
+    );
+    family(
+        &mut out,
+        "availability_writes_awaiting_key_check",
+        "gauge",
+        "Writes waiting for a bcrypt check of their key (only before the key has passed once).",
+        scalar(
+            writer
+                .awaiting_key_check
+                .load(Ordering::Relaxed)
+                .to_string(),
+        ),
     );
     family(
         &mut out,

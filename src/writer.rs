@@ -89,6 +89,14 @@ impl Writer {
     /// next command (a group of writes, a key reload), or check one key waiting for
     /// bcrypt when nothing is queued. False once stopped (or the queue is gone).
     pub fn turn(&mut self, commands: &Receiver<Command>) -> bool {
+        let running = self.turn_once(commands);
+        let waiting = self.awaiting_bcrypt.len() as u64;
+        let stats = &self.shared.writer_stats;
+        stats.awaiting_key_check.store(waiting, Ordering::Relaxed);
+        running
+    }
+
+    fn turn_once(&mut self, commands: &Receiver<Command>) -> bool {
         let now_s = (unix_now_ms() / 1000) as i64;
         if self.calendar.roll(now_s) {
             self.publish();

@@ -75,6 +75,7 @@ fn admin_metrics_count_responses_writes_and_connections() {
         1
     );
     assert_eq!(sample(&text, "availability_generation"), 1);
+    assert_eq!(sample(&text, "availability_writes_awaiting_key_check"), 0);
     assert_eq!(sample(&text, "availability_ready"), 1);
     assert!(
         sample(&text, "availability_connections_open{worker=\"0\"}") >= 2,

@@ -438,10 +438,18 @@ fn each_group_is_followed_by_one_bcrypt_check_so_a_steady_stream_cannot_starve_i
     // The group [2] waits behind 1, which is checked after it.
     assert_eq!((rig.reply().0, rig.replies.try_recv().is_err()), (1, true));
     assert!(writer.awaiting());
+    let waiting = || {
+        rig.shared
+            .writer_stats
+            .awaiting_key_check
+            .load(Ordering::Relaxed)
+    };
+    assert_eq!(waiting(), 1, "the /metrics gauge");
     assert!(writer.turn(&inbox), "nothing queued: a check");
     let (index, status, json, _) = rig.reply();
     assert_eq!((index, status), (2, 200), "{json}");
     assert!(!writer.awaiting());
+    assert_eq!(waiting(), 0);
 }
 
 /// After a group that failed and left no trace: the next write (on connection `index`)
