@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use availability_server::runtime::sim::SimConn;
+use availability_server::server::SimServer;
+
 use super::common;
 use super::{PEER, WINDOW_BYTES, receive, send, server};
 
@@ -24,6 +27,20 @@ fn chunked(body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Waits for the writer, then expects the PATCH's 200 with this generation.
+fn expect_write_answered(s: &mut SimServer, conn: &SimConn, generation: u64) {
+    assert!(
+        s.worker.settle(Duration::from_secs(10)),
+        "the writer replied"
+    );
+    let (text, _) = receive(s, conn);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert!(
+        text.contains(&format!("\"generation\":{generation}")),
+        "{text}"
+    );
+}
+
 fn chunked_patch(body: &[u8]) -> Vec<u8> {
     let head = format!(
         "PATCH /availability HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {}\r\n\
@@ -41,13 +58,7 @@ fn a_chunked_body_sent_a_byte_at_a_time_is_decoded_whole_and_the_next_starts_afr
     for byte in &first {
         send(&mut s, &conn, std::slice::from_ref(byte));
     }
-    assert!(
-        s.worker.settle(Duration::from_secs(10)),
-        "the writer replied"
-    );
-    let (text, _) = receive(&mut s, &conn);
-    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
-    assert!(text.contains("\"generation\":1"), "{text}");
+    expect_write_answered(&mut s, &conn, 1);
 
     // The second body is split inside a chunk-size line, then inside chunk data; a
     // decoder left over from the first would misread it.
@@ -64,13 +75,7 @@ fn a_chunked_body_sent_a_byte_at_a_time_is_decoded_whole_and_the_next_starts_afr
     ] {
         send(&mut s, &conn, piece);
     }
-    assert!(
-        s.worker.settle(Duration::from_secs(10)),
-        "the writer replied"
-    );
-    let (text, _) = receive(&mut s, &conn);
-    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
-    assert!(text.contains("\"generation\":2"), "{text}");
+    expect_write_answered(&mut s, &conn, 2);
 
     send(
         &mut s,
