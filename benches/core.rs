@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the pieces a request or a write touches: head parsing,
 //! query parsing + zone lookup, one zone's grid, a full snapshot rebuild,
-//! single-slot rendering and the `Date` header.
+//! single-slot rendering, the `Date` header, and PATCH bodies (a full batch, and a
+//! 16 KiB body built to make the duplicate-key check work hard).
 //!
 //! Run with `make bench` (`cargo bench --bench core`). Measurement is kept short
 //! (2 s, 20 samples) so the whole suite finishes in about two minutes on 2 cores;
@@ -10,6 +11,7 @@ use std::hint::black_box;
 use std::mem::MaybeUninit;
 use std::time::Duration;
 
+use availability_server::api::parse_patch_body;
 use availability_server::http::date::{IMF_FIXDATE_LEN, format_imf_fixdate};
 use availability_server::http::query::{MAX_TZ_LEN_BYTES, parse_read_params};
 use availability_server::http::request::parse_head;
@@ -205,6 +207,29 @@ fn bench_render(c: &mut Criterion) {
     });
 }
 
+fn bench_patch_body(c: &mut Criterion) {
+    // 100 entries, the most a batch may hold.
+    let entries: Vec<String> = (0..100)
+        .map(|i| format!(r#"{{"day":{},"slot":{},"status":"maybe"}}"#, i % 7, i % 48))
+        .collect();
+    let batch = format!(r#"{{"slots":[{}]}}"#, entries.join(","));
+    c.bench_function("patch/parse_patch_body(100 entries)", |b| {
+        b.iter(|| black_box(parse_patch_body(black_box(batch.as_bytes())).is_ok()))
+    });
+    // ~16 KiB: 1,300 repeats of one key, 120 levels under an 8,000-byte key.
+    let repeats = format!("{{{}}}", vec![r#""k":1"#; 1300].join(","));
+    let hostile = format!(
+        r#"{{"{}":{}{}{}}}"#,
+        "a".repeat(8000),
+        "[".repeat(120),
+        repeats,
+        "]".repeat(120)
+    );
+    c.bench_function("patch/parse_patch_body(16 KiB of repeated keys)", |b| {
+        b.iter(|| black_box(parse_patch_body(black_box(hostile.as_bytes())).is_err()))
+    });
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -215,6 +240,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_parse, bench_query, bench_grid, bench_snapshot, bench_render
+    targets = bench_parse, bench_query, bench_grid, bench_snapshot, bench_render,
+        bench_patch_body
 }
 criterion_main!(benches);

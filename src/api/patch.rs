@@ -133,7 +133,7 @@ pub fn parse_patch_body(body: &[u8]) -> Result<Vec<Edit>, BodyError> {
     // entry (or anything inside it) as that entry's error, in its turn; elsewhere as
     // the body's.
     let entry_of = |repeat: &Repeat| match repeat.path.as_slice() {
-        [Step::Key(slots), Step::Index(index), ..] if slots == "slots" => Some(*index),
+        [Step::Key(slots), Step::Index(index), ..] if &**slots == "slots" => Some(*index),
         _ => None,
     };
     if let Some(repeat) = repeats.iter().find(|r| entry_of(r).is_none()) {

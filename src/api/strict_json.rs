@@ -4,21 +4,32 @@
 //! `{"day":0,…,"day":5}` would write Saturday. For a PATCH body that is an ambiguous
 //! intent, refused like an unknown field: this parser lists every repeat with its path,
 //! so that the caller can refuse the first bad entry in order.
+//!
+//! Only the first [`MAX_PATH_STEPS`] steps of the path are tracked, and their keys are
+//! shared (`Rc<str>`), not copied, per repeat: with the whole path copied per repeat,
+//! a 16 KiB body nesting ~1,300 repeats 120 levels under an 8 KB key cost a worker
+//! ~1.7 ms.
 
 use std::cell::RefCell;
 use std::fmt;
+use std::rc::Rc;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+/// Steps of a repeat's path that are kept: enough to tell which entry of a
+/// top-level array it is in.
+pub const MAX_PATH_STEPS: usize = 2;
+
 /// One step of the path to a value: an object key or an array index.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
-    Key(String),
+    Key(Rc<str>),
     Index(usize),
 }
 
-/// A key given twice in the object at `path` (the value kept is the first).
+/// A key given twice in an object (the value kept is the first); `path` is the first
+/// [`MAX_PATH_STEPS`] steps of the path to that object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Repeat {
     pub path: Vec<Step>,
@@ -34,11 +45,30 @@ pub fn from_slice(bytes: &[u8]) -> Result<(Value, Vec<Repeat>), serde_json::Erro
     Ok((value, state.repeats.into_inner()))
 }
 
-/// The path to the value being parsed, and the repeats found so far.
+/// The path to the value being parsed (its first [`MAX_PATH_STEPS`] steps, and its
+/// length), and the repeats found so far.
 #[derive(Default)]
 struct State {
     path: RefCell<Vec<Step>>,
+    depth: std::cell::Cell<usize>,
     repeats: RefCell<Vec<Repeat>>,
+}
+
+impl State {
+    /// Enters a value; `step` is built only if it is among the steps kept.
+    fn enter(&self, step: impl FnOnce() -> Step) {
+        if self.depth.get() < MAX_PATH_STEPS {
+            self.path.borrow_mut().push(step());
+        }
+        self.depth.set(self.depth.get() + 1);
+    }
+
+    fn leave(&self) {
+        self.depth.set(self.depth.get() - 1);
+        if self.depth.get() < MAX_PATH_STEPS {
+            self.path.borrow_mut().pop();
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -90,9 +120,9 @@ impl<'de> Visitor<'de> for Seed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
         loop {
-            self.0.path.borrow_mut().push(Step::Index(items.len()));
+            self.0.enter(|| Step::Index(items.len()));
             let item = seq.next_element_seed(self)?;
-            self.0.path.borrow_mut().pop();
+            self.0.leave();
             match item {
                 Some(value) => items.push(value),
                 None => return Ok(Value::Array(items)),
@@ -103,9 +133,9 @@ impl<'de> Visitor<'de> for Seed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut fields = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            self.0.path.borrow_mut().push(Step::Key(key.clone()));
+            self.0.enter(|| Step::Key(Rc::from(key.as_str())));
             let value = map.next_value_seed(self)?;
-            self.0.path.borrow_mut().pop();
+            self.0.leave();
             if fields.contains_key(&key) {
                 let path = self.0.path.borrow().clone();
                 self.0.repeats.borrow_mut().push(Repeat { path, key });
@@ -141,7 +171,7 @@ mod tests {
 
     #[test]
     fn names_where_keys_repeat_and_keeps_the_first_value() {
-        let key = |k: &str| Step::Key(k.to_owned());
+        let key = |k: &str| Step::Key(k.into());
         assert_eq!(
             repeats(r#"{"slots":[],"slots":[]}"#),
             [(vec![], "slots".to_owned())]
@@ -156,10 +186,8 @@ mod tests {
         assert_eq!(
             repeats(r#"[{"a":[0,{"x":{"y":1,"y":2}}]},{"b":1,"b":2}]"#),
             [
-                (
-                    vec![Step::Index(0), key("a"), Step::Index(1), key("x")],
-                    "y".to_owned()
-                ),
+                // The first two steps of [0].a[1].x
+                (vec![Step::Index(0), key("a")], "y".to_owned()),
                 (vec![Step::Index(1)], "b".to_owned()),
             ]
         );
