@@ -9,8 +9,8 @@
 //! (`Store::commit_writes`); each gets its own generation in its reply. The
 //! snapshot for the result is rendered once the commit is durable and swapped in
 //! before anyone is answered 200. If the commit fails, every write of the group
-//! gets 503. A write whose key needs bcrypt waits until the writes behind it that
-//! need none are done (see `batch`).
+//! gets 503. A write whose key needs bcrypt waits while writes that need none go
+//! ahead (see `batch`).
 
 mod batch;
 mod reply;

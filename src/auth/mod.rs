@@ -4,7 +4,8 @@
 //! bcrypt is deliberately slow (~250 ms at cost 12), so [`KeyStore::verify`] must only run
 //! on the writer thread, never on a worker serving reads. After one successful bcrypt
 //! check the store remembers an HMAC tag of the accepted key under a random per-process
-//! secret, so the owner's following writes cost one HMAC instead of another bcrypt.
+//! secret, so the owner's following writes cost one HMAC instead of another bcrypt, and
+//! so does refusing any other key (no second key can match the same hash).
 
 use std::fs;
 use std::io::Write;

@@ -2,12 +2,13 @@
 //! order, answering refusals at once; apply the admitted ones to one week; commit it
 //! once; render its snapshot, swap it in, answer.
 //!
-//! A key the writer has not seen pass needs bcrypt (~250 ms at cost 12). Such writes
-//! wait in `Writer::awaiting_bcrypt` (at most [`MAX_AWAITING_BCRYPT`]), and the writer
-//! checks one of them after each group and whenever nothing else is queued: a stream
-//! of wrong keys from many addresses delays the owner's writes by at most one bcrypt,
-//! instead of by the whole queue of checks ahead of them, and a steady stream of
-//! writes cannot keep the waiting ones from their check.
+//! Until a key has passed once (a start or a reload with only its hash), every key
+//! needs bcrypt (~250 ms at cost 12); after that, `KeyStore::verify_fast` settles
+//! every key without it. Writes that need bcrypt wait in `Writer::awaiting_bcrypt` (at
+//! most [`MAX_AWAITING_BCRYPT`]), and the writer checks one of them after each group
+//! and whenever nothing else is queued: wrong keys from many addresses delay other
+//! writes by at most one bcrypt, not by the whole queue of checks ahead of them, and
+//! a steady stream of writes cannot keep the waiting ones from their checks.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
