@@ -145,6 +145,50 @@ fn pipelined_requests_over_tls_are_answered_in_order() {
     assert!(body.starts_with(b"Time,Monday"));
 }
 
+#[test]
+fn a_burst_of_pipelined_requests_larger_than_rustls_buffers_is_answered() {
+    let server = https_server(|_| {});
+    let mut stream = connect(server.addr, &server.dir.join(CERT_FILE_NAME));
+    let mut pending = Vec::new();
+    assert_eq!(
+        get(&mut stream, &mut pending, "/health").0,
+        200,
+        "handshake"
+    );
+    let count = 400;
+    let mut batch = Vec::new();
+    for i in 0..count {
+        batch.extend_from_slice(
+            format!(
+                "GET /availability/slot?day=3&slot={} HTTP/1.1\r\nHost: x\r\n\r\n",
+                i % 48
+            )
+            .as_bytes(),
+        );
+    }
+    // Every record in one write: the server finds more ciphertext at once than rustls
+    // holds undecrypted (18,437 bytes). It used to drop such a client unanswered.
+    stream.conn.writer().write_all(&batch).expect("encrypt");
+    let mut ciphertext = Vec::new();
+    while stream.conn.wants_write() {
+        stream.conn.write_tls(&mut ciphertext).expect("records");
+    }
+    assert!(ciphertext.len() > 20_000, "{} bytes", ciphertext.len());
+    stream.sock.write_all(&ciphertext).expect("send");
+    for i in 0..count {
+        let (status, _, body) = read_response(&mut stream, &mut pending).expect("response");
+        assert_eq!(status, 200);
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        let slot = i % 48;
+        let want = format!(
+            "{:02}:{}",
+            slot / 2,
+            if slot % 2 == 1 { "30" } else { "00" }
+        );
+        assert_eq!(v["time"], want.as_str(), "answer {i}");
+    }
+}
+
 fn write_cert_pair(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
     let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");

@@ -220,7 +220,11 @@ fn read_tls<S: Stream>(
 ) -> ReadResult {
     let mut socket_eof = false;
     let mut socket_drained = false;
-    // Pull ciphertext until the socket is empty or rustls has a record buffered.
+    // Pull ciphertext and decrypt it, a read at a time, until there is plaintext to
+    // hand over or the socket is empty. rustls holds at most about one maximal record
+    // of undecrypted input (18,437 bytes) and refuses more ("message buffer full")
+    // until it has processed what it holds: reading on before processing dropped a
+    // client that sent a burst of pipelined requests larger than that.
     loop {
         match tls.read_tls(socket) {
             Ok(0) => {
@@ -233,19 +237,19 @@ fn read_tls<S: Stream>(
                 break;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // rustls refuses more input while its buffer is full: process first.
+            // Its plaintext buffer is full: hand that over first.
             Err(e) if e.kind() == io::ErrorKind::Other => break,
             Err(_) => return ReadResult::Error,
         }
-        if tls.wants_read() {
-            continue;
+        match tls.process_new_packets() {
+            Ok(state) if state.plaintext_bytes_to_read() > 0 => break,
+            Ok(_) => {}
+            Err(_) => {
+                // Try to tell the peer why (the alert is queued by rustls).
+                let _ = tls.write_tls(socket);
+                return ReadResult::Error;
+            }
         }
-        break;
-    }
-    if tls.process_new_packets().is_err() {
-        // Try to tell the peer why (the alert is queued by rustls).
-        let _ = tls.write_tls(socket);
-        return ReadResult::Error;
     }
     let mut got = 0;
     let mut peer_closed = socket_eof;
