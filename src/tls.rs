@@ -36,6 +36,23 @@ pub fn load_or_generate(
     cert: Option<&Path>,
     key: Option<&Path>,
 ) -> Result<TlsSetup, String> {
+    if cert.is_none() && key.is_none() && would_generate(data_dir) {
+        let cert_path = data_dir.join(CERT_FILE_NAME);
+        let key_path = data_dir.join(KEY_FILE_NAME);
+        return generate(data_dir, &cert_path, &key_path);
+    }
+    load_configured(data_dir, cert, key)
+}
+
+/// Loads the pair from where it is configured (`cert` and `key`, or the data
+/// directory's), never generating one: what a reload does, so that a pair moved
+/// away in the middle of a rotation is an error that keeps the current certificate,
+/// not a new self-signed one served in silence.
+pub fn load_configured(
+    data_dir: &Path,
+    cert: Option<&Path>,
+    key: Option<&Path>,
+) -> Result<TlsSetup, String> {
     match (cert, key) {
         (Some(cert), Some(key)) => load(cert, key),
         (None, None) => {
@@ -43,7 +60,11 @@ pub fn load_or_generate(
             let key_path = data_dir.join(KEY_FILE_NAME);
             match (cert_path.exists(), key_path.exists()) {
                 (true, true) => load(&cert_path, &key_path),
-                (false, false) => generate(data_dir, &cert_path, &key_path),
+                (false, false) => Err(format!(
+                    "{} and {} are missing",
+                    cert_path.display(),
+                    key_path.display()
+                )),
                 (true, false) => Err(missing_pair(&key_path, &cert_path)),
                 (false, true) => Err(missing_pair(&cert_path, &key_path)),
             }

@@ -273,6 +273,26 @@ fn reload_swaps_the_certificate_without_dropping_connections() {
     let _ = std::fs::remove_file(old_copy);
 }
 
+#[test]
+fn a_reload_with_the_certificate_pair_gone_keeps_the_current_one_and_makes_none() {
+    let server = https_server(|_| {});
+    let cert = server.dir.join(CERT_FILE_NAME);
+    let moved = common::temp_dir("moved");
+    std::fs::create_dir_all(&moved).expect("mkdir");
+    std::fs::rename(&cert, moved.join(CERT_FILE_NAME)).expect("move cert");
+    std::fs::rename(server.dir.join(KEY_FILE_NAME), moved.join(KEY_FILE_NAME)).expect("move key");
+    let reloaded = server.handle.reload();
+    let Some(Err(why)) = &reloaded.certificate else {
+        panic!("the reload must fail: {reloaded:?}");
+    };
+    assert!(why.contains("missing"), "{why}");
+    assert!(!cert.exists(), "no new self-signed certificate");
+    // New connections still get the certificate in force.
+    let mut stream = connect(server.addr, &moved.join(CERT_FILE_NAME));
+    assert_eq!(get(&mut stream, &mut Vec::new(), "/health").0, 200);
+    let _ = std::fs::remove_dir_all(moved);
+}
+
 /// PATCHes one cell with `key` over `stream`; returns the status.
 fn patch_with(stream: &mut TlsStream, pending: &mut Vec<u8>, key: &str) -> u16 {
     let patch = r#"{"slots":[{"day":1,"slot":3,"status":"maybe"}]}"#;

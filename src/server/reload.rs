@@ -37,7 +37,7 @@ impl ServerHandle {
     pub fn reload(&self) -> Reloaded {
         let certificate = self.tls_config.as_ref().map(|current| {
             let c = &self.config;
-            crate::tls::load_or_generate(&c.data_dir, c.tls_cert.as_deref(), c.tls_key.as_deref())
+            crate::tls::load_configured(&c.data_dir, c.tls_cert.as_deref(), c.tls_key.as_deref())
                 .map(|setup| current.store(setup.server_config))
         });
         let api_key = key_source(&self.config).and_then(|source| {
