@@ -92,6 +92,13 @@ pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) ->
         "Stalled connections cut off early, while every I/O buffer was in use, to lend their buffer to a waiting one.",
         per_worker(&|w| w.reclaimed.get()),
     );
+    family(
+        &mut out,
+        "availability_tls_errors_total",
+        "counter",
+        "TLS connections closed because the peer broke the protocol (bad record, alert, failed handshake).",
+        per_worker(&|w| w.tls_errors.get()),
+    );
     let responses = workers.iter().enumerate().flat_map(|(i, w)| {
         w.responses.iter().enumerate().map(move |(slot, c)| {
             (

@@ -167,7 +167,10 @@ pub enum ReadResult {
     },
     WouldBlock,
     Eof,
+    /// The socket failed (a reset, say).
     Error,
+    /// The peer broke the TLS protocol (a bad record, an alert, a failed handshake).
+    TlsError,
 }
 
 /// Reads what arrived into `buf[*len..]` (through TLS when the transport has it),
@@ -247,7 +250,7 @@ fn read_tls<S: Stream>(
             Err(_) => {
                 // Try to tell the peer why (the alert is queued by rustls).
                 let _ = tls.write_tls(socket);
-                return ReadResult::Error;
+                return ReadResult::TlsError;
             }
         }
     }

@@ -101,6 +101,10 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                     c.peer_closed = true;
                 }
                 ReadResult::Error => return self.close(idx),
+                ReadResult::TlsError => {
+                    self.cfg.stats[self.index].tls_errors.inc();
+                    return self.close(idx);
+                }
             }
             // Counted after a new head's clock started, so its first bytes count.
             c.rate_bytes += received_bytes;

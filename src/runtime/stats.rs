@@ -32,6 +32,8 @@ pub struct WorkerStats {
     pub timeouts: Counter,
     /// Stalled connections cut off to lend their buffer to a waiting one.
     pub reclaimed: Counter,
+    /// TLS connections closed because the peer broke the protocol.
+    pub tls_errors: Counter,
     /// Responses by status: `TRACKED_STATUSES` order, then "other".
     pub responses: [Counter; TRACKED_STATUSES.len() + 1],
 }
