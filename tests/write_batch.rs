@@ -106,11 +106,14 @@ impl Rig {
     /// Starts the writer with only a bcrypt hash of the key (of this cost): its first
     /// right key costs a bcrypt check, like every wrong one.
     fn start_with_hash(&mut self, cost: u32) {
-        let hash = bcrypt::hash(KEY, cost).expect("hash");
-        let keys = availability_server::auth::bootstrap(&self.dir, None, Some(&hash), cost)
-            .expect("keys")
-            .keys;
-        self.start_with(keys);
+        let (writer, inbox) = self.writer_here(cost);
+        self.thread = Some(std::thread::spawn(move || writer.run(inbox)));
+    }
+
+    /// Starts the writer thread with these keys.
+    fn start_with(&mut self, keys: availability_server::auth::KeyStore) {
+        let (writer, inbox) = self.writer_with(keys);
+        self.thread = Some(std::thread::spawn(move || writer.run(inbox)));
     }
 
     /// The writer (with only a hash of the key, of this cost) and its queue, to be
@@ -120,19 +123,19 @@ impl Rig {
         let keys = availability_server::auth::bootstrap(&self.dir, None, Some(&hash), cost)
             .expect("keys")
             .keys;
+        self.writer_with(keys)
+    }
+
+    fn writer_with(
+        &mut self,
+        keys: availability_server::auth::KeyStore,
+    ) -> (Writer, Receiver<Command>) {
         let (store, inbox) = self.writer.take().expect("not started yet");
         let calendar = Calendar::new(zones::utc(), now_s());
         (
             Writer::new(store, keys, calendar, self.shared.clone()),
             inbox,
         )
-    }
-
-    fn start_with(&mut self, keys: availability_server::auth::KeyStore) {
-        let (store, inbox) = self.writer.take().expect("not started yet");
-        let calendar = Calendar::new(zones::utc(), now_s());
-        let writer = Writer::new(store, keys, calendar, self.shared.clone());
-        self.thread = Some(std::thread::spawn(move || writer.run(inbox)));
     }
 
     /// The next reply: connection index, status, JSON body; and the generation of
