@@ -1,11 +1,14 @@
 //! The in-memory transport (`runtime::sim`, used by the connection fuzzer)
 //! runs the real worker state machine: these check that it answers, blocks,
 //! times out and closes the way the socket-backed worker does. Buffer reclaiming
-//! and the write deadline are in `sim/reclaim.rs`, request framing in `sim/framing.rs`.
+//! and the write deadline are in `sim/reclaim.rs`, request framing in `sim/framing.rs`,
+//! the lingering close in `sim/linger.rs`.
 
 mod common;
 #[path = "sim/framing.rs"]
 mod framing;
+#[path = "sim/linger.rs"]
+mod linger;
 #[path = "sim/reclaim.rs"]
 mod reclaim;
 

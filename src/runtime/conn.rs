@@ -25,6 +25,9 @@ pub enum Phase {
     Writing,
     /// A deferred request (a write) is with the writer thread.
     Awaiting,
+    /// Every answer is sent and our write half is shut; what the client still
+    /// sends is read and dropped until it closes (see `runtime::linger`).
+    Lingering,
 }
 
 pub enum Transport {
@@ -70,6 +73,9 @@ pub struct Conn<S> {
     /// A `100 Continue` went out for the request whose body is awaited.
     pub continue_sent: bool,
     pub close_after_flush: bool,
+    /// The connection's last answer refused a request whose bytes were not all
+    /// read: the client may still be sending them, so its close lingers.
+    pub unread_input: bool,
     /// Registered for writable events (only while a write is blocked).
     pub wants_writable: bool,
     pub waiting_for_buffer: bool,
@@ -99,6 +105,7 @@ impl<S> Conn<S> {
             fin_seen: false,
             continue_sent: false,
             close_after_flush: false,
+            unread_input: false,
             wants_writable: false,
             waiting_for_buffer: false,
         }

@@ -147,6 +147,9 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 return;
             }
         }
+        if c.phase == Phase::Lingering {
+            return self.close(idx); // the client had its time to finish sending
+        }
         self.cfg.stats[self.index].timeouts.inc();
         match c.phase {
             Phase::Head | Phase::Body if c.out_is_empty() => {

@@ -6,6 +6,7 @@
 
 mod conn;
 mod lifecycle;
+mod linger;
 pub mod listener;
 pub mod out;
 pub mod pool;

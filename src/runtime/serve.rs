@@ -18,6 +18,9 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             if !self.conns[idx as usize].is_open() {
                 return;
             }
+            if self.conns[idx as usize].phase == Phase::Lingering {
+                return self.linger(idx);
+            }
             match self.flush_conn(idx) {
                 FlushResult::Done => {}
                 FlushResult::Blocked => break,
@@ -36,7 +39,10 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 && c.is_quiet()
                 && !c.read_pending
                 && c.listener == super::ListenerKind::Public;
-            if c.close_after_flush || drain_closes {
+            if c.close_after_flush {
+                return self.finish(idx);
+            }
+            if drain_closes {
                 return self.close(idx);
             }
             let mut in_body = false;
@@ -66,6 +72,8 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 // A request whose encoding (say, chunk extensions) outgrows the
                 // buffer although its head and decoded body are within limits.
                 self.reject_and_close(idx, super::requests::TOO_LARGE_ENCODED);
+                // The client is still sending that request: its close lingers.
+                self.conns[idx as usize].unread_input = true;
                 continue;
             }
             let c = &mut self.conns[idx as usize];
@@ -129,7 +137,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
 
     /// After driving: re-arm the deadline for the phase and lend the buffer back
     /// if the connection is quiet.
-    fn settle(&mut self, idx: u32) {
+    pub(super) fn settle(&mut self, idx: u32) {
         let c = &mut self.conns[idx as usize];
         if !c.is_open() {
             return;
@@ -142,6 +150,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             Phase::Idle => self.cfg.idle_timeout_ms,
             Phase::Body => self.cfg.body_timeout_ms,
             Phase::Writing => self.cfg.write_timeout_ms,
+            Phase::Lingering => super::linger::LINGER_MS,
             Phase::Awaiting => {
                 self.wheel.disarm(&mut self.timers, idx);
                 return;

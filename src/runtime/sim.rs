@@ -38,6 +38,8 @@ struct Pipe {
     to_client_cap_bytes: usize,
     /// The server dropped or shut down its end.
     server_closed: bool,
+    /// The server shut its write half only (a lingering close): it still reads.
+    server_fin: bool,
     /// It did so with client bytes unread: a real kernel answers with RST.
     reset: bool,
     /// What the worker registered for; `None` before `register` or after `deregister`.
@@ -68,7 +70,7 @@ impl Read for MemStream {
 impl Write for MemStream {
     fn write(&mut self, src: &[u8]) -> io::Result<usize> {
         let mut pipe = self.0.borrow_mut();
-        if pipe.server_closed {
+        if pipe.server_closed || pipe.server_fin {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
         let space = pipe.to_client_cap_bytes - pipe.to_client.len();
@@ -107,6 +109,11 @@ impl Stream for MemStream {
 
     fn shutdown_both(&mut self) -> io::Result<()> {
         self.0.borrow_mut().close_server_end();
+        Ok(())
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.0.borrow_mut().server_fin = true;
         Ok(())
     }
 
@@ -196,7 +203,7 @@ impl SimConn {
             return ClientRead::Reset;
         }
         dst.extend(pipe.to_client.drain(..));
-        if pipe.server_closed {
+        if pipe.server_closed || pipe.server_fin {
             ClientRead::Eof
         } else {
             ClientRead::Open
@@ -255,6 +262,7 @@ impl<H: Handler> SimWorker<H> {
             to_client: VecDeque::new(),
             to_client_cap_bytes: window_bytes.max(1),
             server_closed: false,
+            server_fin: false,
             reset: false,
             interest: None,
         }));

@@ -24,6 +24,9 @@ pub trait Stream: io::Read + io::Write + mio::event::Source {
     /// Shuts both directions; a stream that is already disconnected is fine.
     fn shutdown_both(&mut self) -> io::Result<()>;
 
+    /// Shuts our sending direction only (the peer reads EOF after what was sent).
+    fn shutdown_write(&mut self) -> io::Result<()>;
+
     /// Bytes written but not yet taken by the peer (on TCP, `SIOCOUTQ`: not yet
     /// acknowledged); 0 where unknown. Off the read path: only for a worker short of
     /// buffers judging whether a blocked reader is reading.
@@ -90,6 +93,10 @@ impl Stream for mio::net::TcpStream {
             Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
             _ => Ok(()),
         }
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
     }
 
     fn unacked_bytes(&self) -> u64 {

@@ -67,6 +67,8 @@ pub(super) struct Worker<H: Handler, S: Stream = TcpStream> {
     pub(super) date: DateCache,
     pub(super) cfg: RuntimeConfig,
     pub(super) tls_stage: Box<[u8]>,
+    /// Where a lingering close reads what it drops.
+    pub(super) discard: Box<[u8]>,
     pub(super) now_ms: u64,
     pub(super) draining: bool,
     pub(super) listeners: Vec<Listening>,
@@ -192,6 +194,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             handler,
             date: DateCache::new(unix_now_secs()),
             tls_stage: vec![0; TLS_STAGE_BYTES].into_boxed_slice(),
+            discard: vec![0; super::linger::DISCARD_BYTES].into_boxed_slice(),
             now_ms: 0,
             draining: false,
             listeners,

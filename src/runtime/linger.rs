@@ -1,0 +1,88 @@
+//! Lingering close: how a connection ends when the client may still be sending.
+//!
+//! Closing a TCP socket with unread input makes the kernel answer with RST, and a
+//! client still writing its request then sees `EPIPE` or `ECONNRESET` instead of
+//! the answer that explains why (a 413 for a body far over the limit, a 400, the
+//! first answer of a pipeline sent after `Connection: close`). So such a connection
+//! first shuts only its write half (the client reads our answer, then EOF), then
+//! reads and discards whatever still comes until the client closes, for at most
+//! `LINGER_MS` and `LINGER_MAX_BYTES` (nginx's `lingering_close` does the same).
+//! A connection whose input was all consumed closes at once, as before.
+
+use super::Handler;
+use super::conn::Phase;
+use super::stream::Stream;
+use super::worker::Worker;
+
+/// How long a closing connection keeps reading what the client still sends.
+pub(super) const LINGER_MS: u64 = 2_000;
+/// How much it reads and discards before giving up (a client sending more is
+/// not one that a 16 KiB API's refusal can help).
+pub(super) const LINGER_MAX_BYTES: u64 = 8 * 1024 * 1024;
+/// The worker's scratch for discarded bytes.
+pub(super) const DISCARD_BYTES: usize = 16 * 1024;
+
+impl<H: Handler, S: Stream> Worker<H, S> {
+    /// Ends a connection whose answers are all sent: at once when nothing more can
+    /// come from the client, else by lingering.
+    pub(super) fn finish(&mut self, idx: u32) {
+        let c = &self.conns[idx as usize];
+        let may_send_more = c.unread_input || c.read_len_bytes > 0 || c.read_pending;
+        if c.peer_closed || !may_send_more || self.draining {
+            return self.close(idx);
+        }
+        let c = &mut self.conns[idx as usize];
+        let Some(socket) = c.socket.as_mut() else {
+            return;
+        };
+        if let super::conn::Transport::Tls(tls) = &mut c.transport {
+            tls.send_close_notify();
+            let _ = tls.write_tls(socket);
+        }
+        if socket.shutdown_write().is_err() {
+            return self.close(idx);
+        }
+        c.read_len_bytes = 0;
+        c.read_pending = true; // bytes may have come with the request's last ones
+        c.enter_phase(Phase::Lingering, self.now_ms);
+        if let Some(buf) = c.buf.take() {
+            c.hold = None;
+            c.owned.clear();
+            self.pool.give_back(idx, buf);
+        }
+        self.linger(idx);
+    }
+
+    /// Reads and drops what the client sends, until it closes, errs, or the byte
+    /// bound is reached (the deadline is the timer's, armed by `settle`).
+    pub(super) fn linger(&mut self, idx: u32) {
+        loop {
+            let c = &mut self.conns[idx as usize];
+            let Some(socket) = c.socket.as_mut() else {
+                return;
+            };
+            if !c.read_pending {
+                break;
+            }
+            // Raw bytes, even under TLS: our close_notify is sent, and nothing the
+            // client says now is read.
+            match socket.recv_into(&mut self.discard) {
+                Ok(0) => return self.close(idx),
+                Ok(n) => {
+                    c.rate_bytes += n as u64;
+                    c.read_pending = n == self.discard.len();
+                    if c.rate_bytes >= LINGER_MAX_BYTES {
+                        return self.close(idx);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => c.read_pending = false,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return self.close(idx),
+            }
+        }
+        if self.conns[idx as usize].fin_seen {
+            return self.close(idx);
+        }
+        self.settle(idx);
+    }
+}

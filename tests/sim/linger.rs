@@ -1,0 +1,118 @@
+//! Lingering close: a connection that refuses a request the client is still
+//! sending shuts only its write half and drops what keeps coming, so the client
+//! can finish its write and read the refusal instead of meeting a reset.
+
+use availability_server::runtime::sim::ClientRead;
+
+use super::{PEER, WINDOW_BYTES, receive, send, server};
+
+const OVERSIZED_HEAD: &[u8] =
+    b"PATCH /availability HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n";
+
+#[test]
+fn a_refused_body_is_read_and_dropped_after_the_answer_until_the_client_closes() {
+    let (mut s, dir) = server(|_| {});
+    let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    send(&mut s, &conn, OVERSIZED_HEAD);
+    let (text, end) = receive(&mut s, &conn);
+    assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+    assert!(text.contains("Connection: close\r\n"), "{text}");
+    assert_eq!(end, ClientRead::Eof, "the answer, then our FIN: {text}");
+    // The client goes on with its body: every window is taken and dropped.
+    let piece = vec![b'x'; WINDOW_BYTES];
+    for _ in 0..20 {
+        send(&mut s, &conn, &piece);
+        assert_eq!(conn.unread_by_server_bytes(), 0, "read and dropped");
+    }
+    assert_eq!(s.worker.open_connections(), 1, "still lingering");
+    conn.shutdown_write();
+    s.worker.notify(&conn);
+    assert_eq!(s.worker.open_connections(), 0, "closed at the client's FIN");
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_lingering_connection_closes_after_its_time_even_if_the_client_stays() {
+    let (mut s, dir) = server(|_| {});
+    let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    send(&mut s, &conn, OVERSIZED_HEAD);
+    let (text, _) = receive(&mut s, &conn);
+    assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+    s.worker.advance_ms(1_500);
+    assert_eq!(s.worker.open_connections(), 1, "within the linger time");
+    s.worker.advance_ms(1_000);
+    assert_eq!(
+        s.worker.open_connections(),
+        0,
+        "the linger is bounded in time"
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_lingering_connection_closes_after_its_byte_budget() {
+    let (mut s, dir) = server(|_| {});
+    let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    send(&mut s, &conn, OVERSIZED_HEAD);
+    let _ = receive(&mut s, &conn);
+    let piece = vec![b'x'; WINDOW_BYTES];
+    let mut sent_bytes = 0;
+    while s.worker.open_connections() == 1 && sent_bytes < 16 * 1024 * 1024 {
+        send(&mut s, &conn, &piece);
+        sent_bytes += piece.len();
+    }
+    assert_eq!(
+        s.worker.open_connections(),
+        0,
+        "the linger is bounded in bytes"
+    );
+    assert!(
+        (8 * 1024 * 1024..=8 * 1024 * 1024 + WINDOW_BYTES).contains(&sent_bytes),
+        "closed at 8 MiB: {sent_bytes}"
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_connection_with_nothing_more_to_read_closes_at_once() {
+    let (mut s, dir) = server(|_| {});
+    let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    send(
+        &mut s,
+        &conn,
+        b"GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    let (text, end) = receive(&mut s, &conn);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert_eq!(end, ClientRead::Eof);
+    assert_eq!(
+        s.worker.open_connections(),
+        0,
+        "no linger without input left"
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_request_pipelined_after_connection_close_lingers_instead_of_resetting() {
+    let (mut s, dir) = server(|_| {});
+    let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    send(
+        &mut s,
+        &conn,
+        b"GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /health HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    let (text, end) = receive(&mut s, &conn);
+    assert_eq!(end, ClientRead::Eof, "not a reset: {text}");
+    assert_eq!(text.matches("HTTP/1.1 200 ").count(), 1, "{text}");
+    assert_eq!(s.worker.open_connections(), 1, "lingering");
+    conn.shutdown_write();
+    s.worker.notify(&conn);
+    assert_eq!(s.worker.open_connections(), 0);
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
