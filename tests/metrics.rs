@@ -76,6 +76,8 @@ fn admin_metrics_count_responses_writes_and_connections() {
     );
     assert_eq!(sample(&text, "availability_generation"), 1);
     assert_eq!(sample(&text, "availability_writes_awaiting_key_check"), 0);
+    // The plaintext key is configured: it passed at start, so no key needed bcrypt.
+    assert_eq!(sample(&text, "availability_bcrypt_checks_total"), 0);
     assert_eq!(sample(&text, "availability_ready"), 1);
     assert!(
         sample(&text, "availability_connections_open{worker=\"0\"}") >= 2,

@@ -163,6 +163,13 @@ impl Rig {
         self.shared.snapshot.load_full()
     }
 
+    fn bcrypt_checks(&self) -> u64 {
+        self.shared
+            .writer_stats
+            .bcrypt_checks
+            .load(Ordering::Relaxed)
+    }
+
     fn rebuilds(&self) -> u64 {
         self.shared.writer_stats.rebuilds.load(Ordering::Relaxed)
     }
@@ -467,4 +474,49 @@ fn the_next_write_starts_over(rig: Rig, index: u32) {
     let mut expected = Week::empty();
     expected.set(5, 5, Status::Maybe);
     assert_eq!(reopened.record().week, expected);
+}
+
+#[test]
+fn a_reload_with_the_same_hash_keeps_the_key_that_passed() {
+    let mut rig = Rig::new(|_| {});
+    let hash = bcrypt::hash(KEY, 4).expect("hash");
+    let keys = availability_server::auth::bootstrap(&rig.dir, None, Some(&hash), 4)
+        .expect("keys")
+        .keys;
+    let (mut writer, inbox) = rig.writer_with(keys);
+    rig.queue(0, KEY, &cell(4, 4, "available"));
+    assert!(writer.turn(&inbox));
+    assert_eq!(rig.reply().1, 200, "the right key passes bcrypt");
+    let reload = |hash: String, dir: std::path::PathBuf| {
+        Command::ReloadKeys(Box::new(move |keys| {
+            keys.reload(&dir, None, Some(&hash), 4).expect("reload")
+        }))
+    };
+    // A SIGHUP that changed nothing: a wrong key is still refused without bcrypt.
+    rig.commands
+        .send(reload(hash.clone(), rig.dir.clone()))
+        .expect("queued");
+    assert!(writer.turn(&inbox));
+    rig.queue(1, "wrong-key-number-1", &cell(0, 0, "maybe"));
+    assert!(writer.turn(&inbox));
+    assert_eq!(rig.reply().1, 401);
+    assert_eq!(
+        rig.bcrypt_checks(),
+        1,
+        "the same hash kept the key that passed"
+    );
+    // A new hash: the next key needs bcrypt again.
+    let other = bcrypt::hash("another-key-entirely", 4).expect("hash");
+    rig.commands
+        .send(reload(other, rig.dir.clone()))
+        .expect("queued");
+    assert!(writer.turn(&inbox));
+    rig.queue(2, "wrong-key-number-2", &cell(0, 0, "maybe"));
+    assert!(writer.turn(&inbox));
+    assert_eq!(rig.reply().1, 401);
+    assert_eq!(
+        rig.bcrypt_checks(),
+        2,
+        "a new hash forgets the key that passed"
+    );
 }

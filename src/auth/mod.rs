@@ -134,8 +134,9 @@ impl KeyStore {
     }
 
     /// Re-reads the key from the same sources as [`bootstrap`] (for SIGHUP) but never
-    /// generates one. On error the current key stays in force. Success forgets the
-    /// fast-path tag (unless the plaintext key is configured, which re-arms it).
+    /// generates one. On error the current key stays in force. A new hash forgets the
+    /// fast-path tag (unless the plaintext key is configured, which re-arms it); the
+    /// same hash keeps it, so a SIGHUP that changed nothing costs no bcrypt.
     pub fn reload(
         &mut self,
         data_dir: &Path,
@@ -144,6 +145,8 @@ impl KeyStore {
         bcrypt_cost: u32,
     ) -> Result<(), String> {
         match load_configured(data_dir, api_key, api_key_hash, bcrypt_cost)? {
+            // The same hash: the key that passed still does, without a new bcrypt.
+            Some(keys) if keys.hash == self.hash => Ok(()),
             Some(keys) => {
                 *self = keys;
                 Ok(())

@@ -32,7 +32,7 @@ pub use reload::{KeyReload, Reloaded};
 /// Writes waiting for the writer thread; beyond this a PATCH gets 503.
 const WRITE_QUEUE_LEN: usize = 256;
 const RATE_TABLE_SLOTS: usize = 1 << 16;
-const AUTH_TABLE_SLOTS: usize = 1 << 12;
+const AUTH_TABLE_SLOTS: usize = 1 << 16;
 /// Buffers per worker: busy connections at once (idle ones need none).
 const MAX_BUFFERS_PER_WORKER: usize = 1024;
 

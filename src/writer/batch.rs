@@ -133,6 +133,8 @@ impl Writer {
         if !self.within_failure_budget(&job) {
             return;
         }
+        let stats = &self.shared.writer_stats;
+        stats.bcrypt_checks.fetch_add(1, Ordering::Relaxed);
         if self.keys.verify_slow(&job.key) {
             self.awaiting_bcrypt.push_front(job);
             self.write_group(Vec::new());
