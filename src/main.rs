@@ -23,6 +23,7 @@ fn main() {
             std::process::exit(1);
         }
     };
+    raise_fd_limit(config.max_connections);
     let configured_home_tz = config
         .home_tz_configured
         .then(|| availability_server::week::zones::name(config.home_tz));
@@ -128,4 +129,42 @@ fn stdout_is_dev_null() -> bool {
         return false;
     };
     out.file_type().is_char_device() && out.rdev() == null.rdev()
+}
+
+/// Descriptors the server needs beyond one per connection: listeners, epoll and
+/// waker per worker, the data file and directory, stdio.
+const FD_OVERHEAD: u64 = 64;
+
+/// Raises the soft limit on open files to the hard limit (the usual soft limit,
+/// 1,024, is far below the default `--max-connections`), and warns when even that
+/// cannot hold `max_connections`: past it, `accept` fails and newcomers wait in
+/// the backlog instead of being served.
+fn raise_fd_limit(max_connections: usize) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        }
+    }
+    let needed = max_connections as u64 + FD_OVERHEAD;
+    if limit.rlim_cur < needed {
+        say_err!(
+            "availability-server: warning: the open-file limit ({}) is below --max-connections \
+             ({max_connections}) plus {FD_OVERHEAD}; connections past it wait in the backlog \
+             (raise `ulimit -n` or lower --max-connections)",
+            limit.rlim_cur
+        );
+    }
 }

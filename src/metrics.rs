@@ -101,6 +101,13 @@ pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) ->
         "TLS connections closed because the peer broke the protocol (bad record, alert, failed handshake).",
         per_worker(&|w| w.tls_errors.get()),
     );
+    family(
+        &mut out,
+        "availability_accept_errors_total",
+        "counter",
+        "Failed accepts (out of file descriptors or memory); the connection waits in the backlog and is retried every 100 ms.",
+        per_worker(&|w| w.accept_errors.get()),
+    );
     let responses = workers.iter().enumerate().flat_map(|(i, w)| {
         w.responses.iter().enumerate().map(move |(slot, c)| {
             (

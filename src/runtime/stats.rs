@@ -34,6 +34,8 @@ pub struct WorkerStats {
     pub reclaimed: Counter,
     /// TLS connections closed because the peer broke the protocol.
     pub tls_errors: Counter,
+    /// Failed `accept` calls (EMFILE and the like): the connection waits in the backlog.
+    pub accept_errors: Counter,
     /// Responses by status: `TRACKED_STATUSES` order, then "other".
     pub responses: [Counter; TRACKED_STATUSES.len() + 1],
 }

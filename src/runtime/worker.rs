@@ -23,6 +23,8 @@ pub(super) const LISTENER_TOKEN_BASE: usize = usize::MAX - 16;
 const TIMER_TICK_MS: u64 = 100;
 const TIMER_SLOTS: usize = 1024;
 const EVENTS_CAPACITY: usize = 1024;
+/// A failing `accept` (say, out of descriptors) is logged at most this often.
+const ACCEPT_LOG_INTERVAL_MS: u64 = 10_000;
 /// One TLS record's worth of plaintext.
 const TLS_STAGE_BYTES: usize = 16 * 1024;
 /// Response scratch per busy connection: ≥ 16 pipelined slot answers.
@@ -77,6 +79,10 @@ pub(super) struct Worker<H: Handler, S: Stream = TcpStream> {
     /// Deferred replies being handed over (write path only).
     pub(super) replies: Vec<(super::ConnRef, Vec<u8>)>,
     pub(super) clock_origin: Instant,
+    /// An `accept` failed with connections left in a backlog: retry at the next tick.
+    pub(super) accept_retry: bool,
+    pub(super) next_accept_retry_ms: u64,
+    pub(super) next_accept_log_ms: u64,
 }
 
 /// A running worker thread and the waker that interrupts its poll.
@@ -201,6 +207,9 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             admin_reserve,
             replies: Vec::new(),
             clock_origin: Instant::now(),
+            accept_retry: false,
+            next_accept_retry_ms: 0,
+            next_accept_log_ms: 0,
             cfg,
         };
         Ok((worker, waker))
@@ -260,6 +269,12 @@ impl<H: Handler> Worker<H, TcpStream> {
             }
             self.expire_timers();
             self.serve_buffer_waiters();
+            if self.accept_retry && self.now_ms >= self.next_accept_retry_ms {
+                self.accept_retry = false;
+                for i in 0..self.listeners.len() {
+                    self.accept(i);
+                }
+            }
             if !self.draining && self.cfg.draining.load(Ordering::Acquire) {
                 self.start_drain();
                 drain_deadline_ms = self.now_ms + self.cfg.drain_timeout_ms;
@@ -292,8 +307,20 @@ impl<H: Handler> Worker<H, TcpStream> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // EMFILE and friends: leave the rest in the backlog for now.
-                    crate::say_err!("worker {}: accept failed: {e}", self.index);
+                    // EMFILE and friends: leave the rest in the backlog. epoll is
+                    // edge-triggered, so nothing would call us again for them until
+                    // another client connects: the timer tick retries (`run`).
+                    self.accept_retry = true;
+                    self.next_accept_retry_ms = self.now_ms + TIMER_TICK_MS;
+                    self.cfg.stats[self.index].accept_errors.inc();
+                    if self.now_ms >= self.next_accept_log_ms {
+                        crate::say_err!(
+                            "worker {}: accept failed: {e} (retrying every {TIMER_TICK_MS} ms; \
+                             logged at most every 10 s, counted in availability_accept_errors_total)",
+                            self.index
+                        );
+                        self.next_accept_log_ms = self.now_ms + ACCEPT_LOG_INTERVAL_MS;
+                    }
                     return;
                 }
             };

@@ -1,0 +1,124 @@
+//! Out of file descriptors: `accept` fails (EMFILE) and the connection stays in
+//! the kernel's backlog. With edge-triggered epoll nothing would wake the worker
+//! for it again until another client connects; the worker retries on its timer
+//! tick, so the waiting client is served once descriptors come free.
+//!
+//! The server runs as a child process under `ulimit -n 64`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_availability-server");
+
+fn listening(lines: &[String], label: &str) -> SocketAddr {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(&format!("{label} listening on ")))
+        .expect("listening line")
+        .parse()
+        .expect("address")
+}
+
+fn get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("answer");
+    text
+}
+
+#[test]
+fn a_client_left_in_the_backlog_by_emfile_is_served_once_descriptors_free_up() {
+    let dir = std::env::temp_dir().join(format!("avail-test-fd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let script = format!(
+        "ulimit -n 64 && exec '{BIN}' --data-dir '{}' --no-tls --http-listen 127.0.0.1:0 \
+         --admin-listen 127.0.0.1:0 --workers 1 --bcrypt-cost 4",
+        dir.display()
+    );
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .env("API_KEY", "fd-limit-test-key")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let (tx, rx) = mpsc::channel();
+    for out in [
+        Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,
+        Box::new(child.stderr.take().expect("stderr")),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lines.iter().any(|l: &String| l.contains("ready")) {
+        assert!(Instant::now() < deadline, "never ready: {lines:#?}");
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            lines.push(line);
+        }
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("open-file limit (64)")),
+        "the low limit is reported at start: {lines:#?}"
+    );
+    let http = listening(&lines, "http");
+    let admin = listening(&lines, "admin");
+
+    // 100 connections: more than the server has descriptors for.
+    let held: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(http).expect("the backlog takes it"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut victim = TcpStream::connect(http).expect("the backlog takes it");
+    victim
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    victim
+        .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    std::thread::sleep(Duration::from_millis(300));
+    // Free the server's descriptors; nobody else connects.
+    let freed_at = Instant::now();
+    drop(held);
+    let mut got = [0u8; 256];
+    let n = victim
+        .read(&mut got)
+        .expect("answered once descriptors are free");
+    assert!(got[..n].starts_with(b"HTTP/1.1 200 "), "{:?}", &got[..n]);
+    assert!(freed_at.elapsed() < Duration::from_secs(2));
+    drop(victim);
+    std::thread::sleep(Duration::from_millis(300));
+    let metrics = get(admin, "/metrics");
+    let failed: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("availability_accept_errors_total{worker=\"0\"} "))
+        .and_then(|v| v.parse().ok())
+        .expect("the counter");
+    assert!(failed >= 1, "accept failures are counted: {metrics}");
+    let logged = rx
+        .try_iter()
+        .filter(|l| l.contains("accept failed"))
+        .count();
+    assert!(
+        (1..=2).contains(&logged),
+        "logged at most every 10 s, not once per try ({failed} failures): {logged} lines"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
