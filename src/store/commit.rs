@@ -1,8 +1,9 @@
 //! The durable write procedure shared by `Store::open` (new file) and `Store::commit`:
 //! temp file (O_CREAT|O_EXCL) → write → fsync → map and verify → rename → fsync directory.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
 
 use memmap2::{Mmap, MmapOptions};
@@ -126,13 +127,19 @@ pub(super) fn write_image(
     stop_after: Option<CommitStep>,
 ) -> Result<Option<Renamed>, StoreError> {
     let stop = |step: CommitStep| stop_after == Some(step);
+    // A temporary file left by a commit whose clean-up failed (say, while the file
+    // system was read-only) would fail every later O_EXCL create: the store holds
+    // the directory's lock, so nobody else can be writing it.
+    remove_temp(dir, &paths.temp);
     // O_EXCL: never write through a file someone else created or a symlink.
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&paths.temp)
-        .map_err(|err| io_err(&paths.temp, "create the temporary file", err))?;
+    let file = at(dir, super::TEMP_FILE_NAME, |fd, name| {
+        let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
+        // SAFETY: `name` is a NUL-terminated C string; `fd` is the open directory.
+        unsafe { libc::openat(fd, name, flags, 0o666 as libc::c_uint) }
+    })
+    // SAFETY: openat returned a new descriptor that nothing else owns.
+    .map(|fd| unsafe { File::from_raw_fd(fd) })
+    .map_err(|err| io_err(&paths.temp, "create the temporary file", err))?;
     if stop(CommitStep::CreatedTemp) {
         return Ok(None);
     }
@@ -140,12 +147,19 @@ pub(super) fn write_image(
         Ok(Some(map)) => map,
         Ok(None) => return Ok(None),
         Err(err) => {
-            let _ = fs::remove_file(&paths.temp);
+            remove_temp(dir, &paths.temp);
             return Err(err);
         }
     };
-    if let Err(err) = fs::rename(&paths.temp, &paths.data) {
-        let _ = fs::remove_file(&paths.temp);
+    let data = std::ffi::CString::new(super::DATA_FILE_NAME).map_err(io::Error::other);
+    let renamed = data.and_then(|data| {
+        at(dir, super::TEMP_FILE_NAME, |fd, temp| {
+            // SAFETY: both names are NUL-terminated C strings; `fd` is the directory.
+            unsafe { libc::renameat(fd, temp, fd, data.as_ptr()) }
+        })
+    });
+    if let Err(err) = renamed {
+        remove_temp(dir, &paths.temp);
         return Err(io_err(&paths.data, "rename the temporary file over", err));
     }
     if stop(CommitStep::Renamed) {
@@ -160,6 +174,38 @@ pub(super) fn write_image(
         return Ok(None);
     }
     Ok(Some(Renamed { map, dir_sync }))
+}
+
+/// Runs `call` with the held directory's descriptor and `name` as a C string. The
+/// commit works relative to the directory the store opened and locked, not by path:
+/// if the directory is moved or replaced while the server runs, writes keep going
+/// to (and fsyncing) the one that is locked, rather than into whatever now has its
+/// name, unlocked and unsynced.
+fn at(
+    dir: &File,
+    name: &str,
+    call: impl FnOnce(libc::c_int, *const libc::c_char) -> libc::c_int,
+) -> io::Result<libc::c_int> {
+    let name = std::ffi::CString::new(name).map_err(io::Error::other)?;
+    let rc = call(dir.as_raw_fd(), name.as_ptr());
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// Removes the temporary file if it is there; a failure other than its absence is
+/// logged (the next commit tries again before its create).
+fn remove_temp(dir: &File, temp: &Path) {
+    // SAFETY: `name` is a NUL-terminated C string; `fd` is the open directory.
+    match at(dir, super::TEMP_FILE_NAME, |fd, name| unsafe {
+        libc::unlinkat(fd, name, 0)
+    }) {
+        Ok(_) => {}
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => crate::say_err!("could not remove {}: {err}", temp.display()),
+    }
 }
 
 /// Writes and fsyncs the image into the open temporary file, then maps it and checks it

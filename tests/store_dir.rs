@@ -1,0 +1,68 @@
+//! The store's directory changing under a running server: a temporary file left
+//! behind, or the whole directory moved. Commits work relative to the directory
+//! the store opened and locked, never by a path that may now name another one.
+
+use std::fs;
+use std::path::PathBuf;
+
+use availability_server::store::{DATA_FILE_NAME, Store, TEMP_FILE_NAME};
+use availability_server::week::zones;
+use availability_server::week::{Status, Week};
+
+fn root(label: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "availability-store-dir-{}-{label}",
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&path);
+    fs::create_dir_all(&path).expect("root");
+    path
+}
+
+fn open(dir: &std::path::Path) -> Store {
+    let zone = zones::lookup(b"Europe/Berlin").expect("zone");
+    Store::open(dir, zone, 1_000).expect("the store opens")
+}
+
+fn week_with(day: usize) -> Week {
+    let mut week = Week::empty();
+    week.set(day, 10, Status::Maybe);
+    week
+}
+
+#[test]
+fn a_temporary_file_left_behind_does_not_block_the_next_commit() {
+    let root = root("stale-temp");
+    let dir = root.join("data");
+    let mut store = open(&dir);
+    // What a commit whose clean-up failed (a read-only moment) leaves behind.
+    fs::write(dir.join(TEMP_FILE_NAME), b"half an image").expect("leftover");
+    let record = store.commit(&week_with(1), 2_000).expect("the commit succeeds");
+    assert_eq!(record.generation, 1);
+    assert!(!dir.join(TEMP_FILE_NAME).exists());
+    drop(store);
+    assert_eq!(open(&dir).record().week, week_with(1));
+    let _ = fs::remove_dir_all(&root);
+}
+
+#[test]
+fn commits_follow_the_locked_directory_when_it_is_moved() {
+    let root = root("moved");
+    let dir = root.join("data");
+    let moved = root.join("data.moved");
+    let mut store = open(&dir);
+    store.commit(&week_with(1), 2_000).expect("first commit");
+    fs::rename(&dir, &moved).expect("move the directory away");
+    fs::create_dir(&dir).expect("a new, empty directory at the old path");
+    let record = store.commit(&week_with(2), 3_000).expect("second commit");
+    assert_eq!(record.generation, 2);
+    assert!(
+        !dir.join(DATA_FILE_NAME).exists() && !dir.join(TEMP_FILE_NAME).exists(),
+        "nothing written into the unlocked directory now at the old path"
+    );
+    drop(store);
+    let reopened = open(&moved);
+    assert_eq!(reopened.record().generation, 2);
+    assert_eq!(reopened.record().week, week_with(2));
+    let _ = fs::remove_dir_all(&root);
+}
