@@ -37,7 +37,9 @@ fn a_temporary_file_left_behind_does_not_block_the_next_commit() {
     let mut store = open(&dir);
     // What a commit whose clean-up failed (a read-only moment) leaves behind.
     fs::write(dir.join(TEMP_FILE_NAME), b"half an image").expect("leftover");
-    let record = store.commit(&week_with(1), 2_000).expect("the commit succeeds");
+    let record = store
+        .commit(&week_with(1), 2_000)
+        .expect("the commit succeeds");
     assert_eq!(record.generation, 1);
     assert!(!dir.join(TEMP_FILE_NAME).exists());
     drop(store);

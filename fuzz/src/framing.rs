@@ -25,6 +25,7 @@ pub struct Framed {
     pub minor_version: u8,
     pub keep_alive: bool,
     pub authorization: Option<Vec<u8>>,
+    pub content_encoded: bool,
     /// `Expect: 100-continue` with a body to come: a `100 Continue` may precede the
     /// answer (the worker sends one if it sees the head before any body byte).
     pub expects_continue: bool,
@@ -96,7 +97,9 @@ fn frame_with(bytes: &[u8], base: usize, body: &mut [u8]) -> Framing {
             Ok(head) => head,
             Err(HeadError::Incomplete) if buffer_full => break reject(413, head_like(input)),
             Err(HeadError::Incomplete) => break need_more(input.len(), false),
-            Err(HeadError::TooLarge) => break reject(431, head_like(input)),
+            Err(HeadError::TooLarge | HeadError::TooManyFields) => {
+                break reject(431, head_like(input));
+            }
             Err(HeadError::Bad(_)) => break reject(400, head_like(input)),
             Err(HeadError::UnsupportedVersion) => break reject(505, head_like(input)),
         };
@@ -140,6 +143,7 @@ fn frame_with(bytes: &[u8], base: usize, body: &mut [u8]) -> Framing {
             minor_version: head.minor_version,
             keep_alive: head.keep_alive,
             authorization: head.authorization.map(<[u8]>::to_vec),
+            content_encoded: head.content_encoded,
             expects_continue: expects_continue(input),
             body: body[..body_len].to_vec(),
             start: base + at,

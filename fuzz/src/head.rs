@@ -170,6 +170,12 @@ fn check_accepted(data: &[u8], max: usize, head: &Head<'_>) {
         "Expect: 100-continue"
     );
 
+    let encoded = lines
+        .values(b"content-encoding")
+        .iter()
+        .any(|v| !v.trim_ascii().eq_ignore_ascii_case(b"identity"));
+    assert_eq!(head.content_encoded, encoded, "Content-Encoding");
+
     // The head is self-delimiting: what follows it does not matter.
     let alone = parse_head(&data[..len], max);
     assert!(
@@ -196,8 +202,18 @@ fn check_prefix(data: &[u8], max: usize, full: &Result<Head<'_>, HeadError>, k: 
         // Refused either way. Which refusal (400 or 431, and the message) may depend on
         // how much has arrived: e.g. the 65th field line is seen before a later bare LF.
         (
-            Err(HeadError::TooLarge | HeadError::Bad(_) | HeadError::UnsupportedVersion),
-            Err(HeadError::TooLarge | HeadError::Bad(_) | HeadError::UnsupportedVersion),
+            Err(
+                HeadError::TooLarge
+                | HeadError::TooManyFields
+                | HeadError::Bad(_)
+                | HeadError::UnsupportedVersion,
+            ),
+            Err(
+                HeadError::TooLarge
+                | HeadError::TooManyFields
+                | HeadError::Bad(_)
+                | HeadError::UnsupportedVersion,
+            ),
         ) => {}
         _ => panic!("prefix of {k} bytes: {part:?}, whole input: {full:?}"),
     }
@@ -236,6 +252,9 @@ fn check_reserialised(head: &Head<'_>) {
     if head.expect_continue {
         text.extend_from_slice(b"Expect: 100-continue\r\n");
     }
+    if head.content_encoded {
+        text.extend_from_slice(b"Content-Encoding: gzip\r\n");
+    }
     if let Some(value) = head.authorization {
         text.extend_from_slice(b"Authorization: ");
         text.extend_from_slice(value);
@@ -261,6 +280,7 @@ fn check_reserialised(head: &Head<'_>) {
             && back.keep_alive == head.keep_alive
             && back.body == head.body
             && back.expect_continue == head.expect_continue
+            && back.content_encoded == head.content_encoded
             && auth_same,
         "re-serialised head means something else: {head:?} vs {back:?}"
     );
@@ -276,5 +296,6 @@ pub fn same_head(a: &Head<'_>, b: &Head<'_>) -> bool {
         && a.body == b.body
         && a.authorization == b.authorization
         && a.expect_continue == b.expect_continue
+        && a.content_encoded == b.content_encoded
         && a.head_len_bytes == b.head_len_bytes
 }

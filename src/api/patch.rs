@@ -211,6 +211,20 @@ impl ApiHandler {
             );
             return Outcome::Done;
         }
+        // A gzip body (say) would otherwise be read as JSON; RFC 9110 §15.5.16.
+        if req.head.content_encoded {
+            write_error(
+                sink,
+                415,
+                "unsupported_encoding",
+                "the body must be sent without a Content-Encoding (identity only)",
+                None,
+                rate,
+                Extra::None,
+                false,
+            );
+            return Outcome::Done;
+        }
         let key = match parse_bearer(req.head.authorization) {
             Ok(key) => key,
             Err(e) => {

@@ -1,5 +1,5 @@
 //! The header fields of a request head: framing (`Content-Length`, `Transfer-Encoding`),
-//! `Connection`, `Host`, `Authorization` and `Expect` (SPEC §5). Split from
+//! `Connection`, `Host`, `Authorization`, `Expect` and `Content-Encoding` (SPEC §5). Split from
 //! [`super::request`], which handles the request line and line framing.
 
 use super::request::{BodyKind, HeadError};
@@ -10,6 +10,7 @@ pub(super) struct Fields<'a> {
     pub(super) body: BodyKind,
     pub(super) authorization: Option<&'a [u8]>,
     pub(super) expect_continue: bool,
+    pub(super) content_encoded: bool,
 }
 
 /// Reads the header fields httparse split out, applying SPEC §5's framing rules.
@@ -24,6 +25,7 @@ pub(super) fn read_fields<'a>(
     let mut transfer_encoding_count = 0usize;
     let mut authorization = None;
     let mut expect_continue = false;
+    let mut content_encoded = false;
     let (mut close, mut keep_alive_token) = (false, false);
 
     for header in headers {
@@ -56,6 +58,8 @@ pub(super) fn read_fields<'a>(
                 return Err(HeadError::Bad("more than one Authorization header"));
             }
             authorization = Some(value);
+        } else if name.eq_ignore_ascii_case(b"content-encoding") {
+            content_encoded |= !value.trim_ascii().eq_ignore_ascii_case(b"identity");
         } else if name.eq_ignore_ascii_case(b"expect") {
             // RFC 9110 §10.1.1: an HTTP/1.0 client's Expect is ignored.
             expect_continue |=
@@ -106,6 +110,7 @@ pub(super) fn read_fields<'a>(
         body,
         authorization,
         expect_continue,
+        content_encoded,
     })
 }
 

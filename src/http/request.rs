@@ -56,6 +56,8 @@ pub struct Head<'a> {
     /// `Expect: 100-continue` was sent (HTTP/1.1 only): the client waits for a
     /// `100 Continue` before sending the body.
     pub expect_continue: bool,
+    /// A `Content-Encoding` other than `identity` was sent: the body is not plain JSON.
+    pub content_encoded: bool,
     /// Bytes consumed through the final CRLFCRLF, including one ignored leading CRLF.
     pub head_len_bytes: usize,
 }
@@ -65,8 +67,10 @@ pub struct Head<'a> {
 pub enum HeadError {
     /// No complete head yet; read more bytes and call again.
     Incomplete,
-    /// The head is, or would become, longer than the limit, or has too many fields (431).
+    /// The head is, or would become, longer than the limit (431).
     TooLarge,
+    /// The head has more than [`MAX_HEADERS`] field lines (431).
+    TooManyFields,
     /// A malformed or ambiguous request (400, then close); the message is for the JSON body.
     Bad(&'static str),
     /// A request line ending in an `HTTP/…` version other than 1.0 and 1.1 (505, then
@@ -209,6 +213,7 @@ fn build_head<'a>(
         body: fields.body,
         authorization: fields.authorization,
         expect_continue: fields.expect_continue,
+        content_encoded: fields.content_encoded,
         head_len_bytes,
     })
 }
@@ -260,7 +265,7 @@ fn scan_line_endings(bytes: &[u8]) -> Result<Option<usize>, HeadError> {
 fn map_httparse_error(error: httparse::Error, head: &[u8]) -> HeadError {
     match error {
         httparse::Error::Version if names_an_http_version(head) => HeadError::UnsupportedVersion,
-        httparse::Error::TooManyHeaders => HeadError::TooLarge,
+        httparse::Error::TooManyHeaders => HeadError::TooManyFields,
         httparse::Error::HeaderName => HeadError::Bad("invalid header name"),
         httparse::Error::HeaderValue => HeadError::Bad("invalid header value"),
         httparse::Error::NewLine => HeadError::Bad("invalid line ending"),

@@ -19,6 +19,11 @@ const TOO_LARGE_HEAD: Rejection = Rejection {
     code: "header_too_large",
     message: "request line and headers exceed the limit",
 };
+const TOO_MANY_FIELDS: Rejection = Rejection {
+    status: 431,
+    code: "header_too_large",
+    message: "more than 64 header fields",
+};
 const UNSUPPORTED_VERSION: Rejection = Rejection {
     status: 505,
     code: "http_version_not_supported",
@@ -120,6 +125,7 @@ impl<H: Handler, S: super::stream::Stream> Worker<H, S> {
                 }
                 Err(HeadError::Incomplete) => break,
                 Err(HeadError::TooLarge) => (None, Framing::Refused(TOO_LARGE_HEAD)),
+                Err(HeadError::TooManyFields) => (None, Framing::Refused(TOO_MANY_FIELDS)),
                 Err(HeadError::UnsupportedVersion) => (None, Framing::Refused(UNSUPPORTED_VERSION)),
                 Err(HeadError::Bad(message)) => (
                     None,

@@ -107,7 +107,7 @@ fn too_many_headers_is_too_large() {
     more.push("X-last: v");
     assert_eq!(
         parse_head(&with_headers(&more), MAX).err(),
-        Some(HeadError::TooLarge)
+        Some(HeadError::TooManyFields)
     );
 }
 

@@ -77,6 +77,12 @@ pub fn predict(r: &Framed) -> Predicted {
 }
 
 fn predict_patch(r: &Framed) -> u16 {
+    if !r.query.is_empty() {
+        return 400;
+    }
+    if r.content_encoded {
+        return 415;
+    }
     match parse_bearer(r.authorization.as_deref()) {
         Ok(key) if key == API_KEY.as_bytes() => {}
         _ => return 401,
