@@ -184,3 +184,34 @@ fn zero_burst_disables_rate_limiting() {
         assert_eq!(r.status, 200, "request {i}: {}", r.text());
     }
 }
+
+/// The availability is public: its reads, and their errors, are readable from a web
+/// page on any origin. Writes, other routes and the admin listener say nothing.
+#[test]
+fn public_reads_and_their_errors_allow_any_origin_and_nothing_else_does() {
+    let server = common::start(|c| c.admin_listen = Some("127.0.0.1:0".parse().expect("addr")));
+    let cors = |r: &Response| r.header("Access-Control-Allow-Origin").map(str::to_owned);
+    for path in [
+        "/availability?tz=UTC",
+        "/availability?tz=UTC&date=2020-01-06",
+        "/availability/csv?tz=Asia/Kolkata",
+        "/availability/slot?day=1&slot=3",
+        "/availability?tz=Nowhere/Never",
+        "/availability/slot?day=1&time=01:15",
+    ] {
+        let r = common::get(server.addr, path);
+        assert_eq!(cors(&r).as_deref(), Some("*"), "{path}: {:?}", r.headers);
+    }
+    for path in ["/nope", "/health"] {
+        assert_eq!(cors(&common::get(server.addr, path)), None, "{path}");
+    }
+    let admin = server.handle.admin_addr.expect("admin");
+    assert_eq!(cors(&common::get(admin, "/metrics")), None, "/metrics");
+    let r = common::patch(
+        server.addr,
+        Some(common::API_KEY),
+        r#"{"slots":[{"day":2,"time":"14:00","status":"maybe"}]}"#,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(cors(&r), None, "PATCH");
+}

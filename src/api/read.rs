@@ -8,7 +8,7 @@ use super::ApiHandler;
 use super::reply::{Extra, put_tail, write_error};
 use crate::http::query::{MAX_TZ_LEN_BYTES, ReadParams, parse_read_params};
 use crate::http::request::Method;
-use crate::http::response::{ByteWriter, CACHE_READ, JSON_TYPE, status_line};
+use crate::http::response::{ByteWriter, CACHE_READ, CORS_ANY, JSON_TYPE, status_line};
 use crate::ratelimit::Decision;
 use crate::runtime::{Request, Sink};
 use crate::snapshot::{self, Kind};
@@ -62,7 +62,7 @@ impl ApiHandler {
                     e.message,
                     None,
                     rate,
-                    Extra::None,
+                    Extra::Cors,
                     head_only,
                 );
                 return None;
@@ -80,7 +80,7 @@ impl ApiHandler {
                         "unknown timezone",
                         Some(name),
                         rate,
-                        Extra::None,
+                        Extra::Cors,
                         head_only,
                     );
                     return None;
@@ -157,7 +157,7 @@ impl ApiHandler {
             return;
         };
         let fail = |sink: &mut Sink<'_>, code, message| {
-            write_error(sink, 400, code, message, None, rate, Extra::None, head_only)
+            write_error(sink, 400, code, message, None, rate, Extra::Cors, head_only)
         };
         let Some(day) = params.day else {
             return fail(
@@ -215,6 +215,7 @@ impl ApiHandler {
             w.put(status_line(200))
                 .put(JSON_TYPE)
                 .put(CACHE_READ)
+                .put(CORS_ANY)
                 .put(b"Content-Length: ")
                 .put_u64(body.len_bytes() as u64)
                 .put(b"\r\n");

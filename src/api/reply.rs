@@ -13,6 +13,8 @@ pub enum Extra {
     Allow(&'static [u8]),
     RetryAfter(u32),
     Authenticate(&'static [u8]),
+    /// An error of a public read: readable from any origin, like the answer.
+    Cors,
 }
 
 /// Date, RateLimit-*, Connection and the blank line that ends the head.
@@ -42,6 +44,9 @@ fn put_extra(w: &mut ByteWriter<'_>, extra: Extra) {
         Extra::None => {}
         Extra::Allow(line) | Extra::Authenticate(line) => {
             w.put(line);
+        }
+        Extra::Cors => {
+            w.put(response::CORS_ANY);
         }
         Extra::RetryAfter(secs) => {
             w.put(b"Retry-After: ")

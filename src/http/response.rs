@@ -125,6 +125,10 @@ pub const CSV_TYPE: &[u8] = b"Content-Type: text/csv; charset=utf-8\r\n";
 /// Reads may change on any write or week rollover: caches must revalidate.
 pub const CACHE_READ: &[u8] = b"Cache-Control: no-cache\r\n";
 pub const CACHE_NONE: &[u8] = b"Cache-Control: no-store\r\n";
+/// On the public read answers and their errors: the availability is public, so a
+/// web page on any origin may read it (no credentials are involved; writes answer
+/// no CORS preflight, so a page cannot PATCH).
+pub const CORS_ANY: &[u8] = b"Access-Control-Allow-Origin: *\r\n";
 
 /// Writes `Date: …\r\n`.
 pub fn put_date(w: &mut ByteWriter<'_>, date: &[u8; IMF_FIXDATE_LEN]) {

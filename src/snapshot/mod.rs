@@ -126,10 +126,11 @@ fn push_span(arena: &mut Vec<u8>, render: impl FnOnce(&mut Vec<u8>)) -> Span {
 
 /// `HTTP/1.1 200 OK` through `Content-Length`, for a body of `len_bytes`.
 pub fn render_head(content_type: &[u8], len_bytes: usize, out: &mut Vec<u8>) {
-    use crate::http::response::{CACHE_READ, status_line};
+    use crate::http::response::{CACHE_READ, CORS_ANY, status_line};
     out.extend_from_slice(status_line(200));
     out.extend_from_slice(content_type);
     out.extend_from_slice(CACHE_READ);
+    out.extend_from_slice(CORS_ANY);
     out.extend_from_slice(b"Content-Length: ");
     push_length_tail(len_bytes, out);
 }
