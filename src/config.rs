@@ -58,6 +58,8 @@ pub struct Config {
     pub write_timeout_ms: u64,
     /// Longest shutdown waits for in-flight requests.
     pub drain_timeout_ms: u64,
+    /// Peers whose `X-Forwarded-For` names the client for rate limiting.
+    pub trusted_proxies: crate::forwarded::TrustedProxies,
     /// Per-IP burst; 0 disables rate limiting.
     pub rate_limit_burst: u32,
     /// Per-IP sustained rate; 0 disables rate limiting.
@@ -102,6 +104,7 @@ impl std::fmt::Debug for Config {
             .field("body_timeout_ms", &c.body_timeout_ms)
             .field("write_timeout_ms", &c.write_timeout_ms)
             .field("drain_timeout_ms", &c.drain_timeout_ms)
+            .field("trusted_proxies", &c.trusted_proxies)
             .field("rate_limit_burst", &c.rate_limit_burst)
             .field("rate_limit_per_s", &c.rate_limit_per_s)
             .field("auth_fail_burst", &c.auth_fail_burst)
@@ -234,6 +237,13 @@ fn merge(args: Args, file: FileConfig, api_key: Option<String>) -> Result<Config
     if tls_cert.is_some() != tls_key.is_some() {
         return Err("--tls-cert and --tls-key must be given together (or neither)".into());
     }
+    let trusted_proxies = crate::forwarded::TrustedProxies::parse(
+        args.trusted_proxies
+            .as_deref()
+            .or(file.trusted_proxies.as_deref())
+            .unwrap_or(""),
+    )
+    .map_err(|e| bad("trusted_proxies", e))?;
     let api_key_hash_file = match (&args.api_key_hash, &file.api_key_hash) {
         (None, Some(_)) => args.config.clone(),
         _ => None,
@@ -275,6 +285,7 @@ fn merge(args: Args, file: FileConfig, api_key: Option<String>) -> Result<Config
         body_timeout_ms: setting!(body_timeout_ms, 10_000, 1, MAX_TIMEOUT_MS),
         write_timeout_ms: setting!(write_timeout_ms, 10_000, 1, MAX_TIMEOUT_MS),
         drain_timeout_ms: setting!(drain_timeout_ms, 10_000, 1, MAX_TIMEOUT_MS),
+        trusted_proxies,
         rate_limit_burst: setting!(rate_limit_burst, 1000, 0, u32::MAX),
         rate_limit_per_s: setting!(rate_limit_per_s, 1000, 0, u32::MAX),
         auth_fail_burst: setting!(auth_fail_burst, 5, 1, 1_000_000),

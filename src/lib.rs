@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod forwarded;
 pub mod http;
 pub mod log;
 pub mod metrics;

@@ -162,8 +162,8 @@ fn help_mentions_every_environment_variable() {
         AVAILABILITY_IDLE_TIMEOUT_MS AVAILABILITY_BODY_TIMEOUT_MS AVAILABILITY_WRITE_TIMEOUT_MS \
         AVAILABILITY_DRAIN_TIMEOUT_MS AVAILABILITY_RATE_LIMIT_BURST AVAILABILITY_RATE_LIMIT_PER_S \
         AVAILABILITY_AUTH_FAIL_BURST AVAILABILITY_AUTH_FAIL_REFILL_MS AVAILABILITY_BCRYPT_COST \
-        AVAILABILITY_TLS_CERT AVAILABILITY_TLS_KEY API_KEY_HASH";
-    assert_eq!(names.split_whitespace().count(), 25);
+        AVAILABILITY_TLS_CERT AVAILABILITY_TLS_KEY AVAILABILITY_TRUSTED_PROXIES API_KEY_HASH";
+    assert_eq!(names.split_whitespace().count(), 26);
     // `API_KEY` followed by spaces: the plaintext key's own entry, not API_KEY_HASH.
     for name in names.split_whitespace().chain(["API_KEY "]) {
         assert!(
@@ -183,7 +183,7 @@ fn help_mentions_every_environment_variable() {
 #[test]
 fn validation_errors_name_the_setting() {
     let _lock = env_lock();
-    let cases: [(&[&str], &str); 14] = [
+    let cases: [(&[&str], &str); 15] = [
         (&["--workers", "0"], "workers"),
         (
             &[
@@ -209,6 +209,7 @@ fn validation_errors_name_the_setting() {
         (&["--tls-cert", "/c.pem"], "--tls-key"),
         (&["--no-tls"], "no listener"),
         (&["--api-key-hash", "plaintext"], "api_key_hash"),
+        (&["--trusted-proxies", "10.0.0.0/33"], "trusted_proxies"),
     ];
     for (argv, needle) in cases {
         let err = parse(argv).expect_err(&format!("{argv:?} should be rejected"));

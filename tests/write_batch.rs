@@ -55,6 +55,7 @@ impl Rig {
             auth_failures: RateLimiter::with_interval(100, 60_000, 64),
             state: AtomicU8::new(STATE_SERVING),
             writer: commands.clone(),
+            trusted_proxies: Default::default(),
             runtime_stats: Arc::from(Vec::new()),
             writer_stats: Default::default(),
         });

@@ -175,6 +175,14 @@ fn check_accepted(data: &[u8], max: usize, head: &Head<'_>) {
         .iter()
         .any(|v| !v.trim_ascii().eq_ignore_ascii_case(b"identity"));
     assert_eq!(head.content_encoded, encoded, "Content-Encoding");
+    assert_eq!(
+        head.forwarded_for.map(<[u8]>::trim_ascii),
+        lines
+            .values(b"x-forwarded-for")
+            .last()
+            .map(|v| v.trim_ascii()),
+        "the last X-Forwarded-For line"
+    );
 
     // The head is self-delimiting: what follows it does not matter.
     let alone = parse_head(&data[..len], max);
@@ -255,6 +263,11 @@ fn check_reserialised(head: &Head<'_>) {
     if head.content_encoded {
         text.extend_from_slice(b"Content-Encoding: gzip\r\n");
     }
+    if let Some(value) = head.forwarded_for {
+        text.extend_from_slice(b"X-Forwarded-For: ");
+        text.extend_from_slice(value);
+        text.extend_from_slice(b"\r\n");
+    }
     if let Some(value) = head.authorization {
         text.extend_from_slice(b"Authorization: ");
         text.extend_from_slice(value);
@@ -281,6 +294,8 @@ fn check_reserialised(head: &Head<'_>) {
             && back.body == head.body
             && back.expect_continue == head.expect_continue
             && back.content_encoded == head.content_encoded
+            && back.forwarded_for.map(<[u8]>::trim_ascii)
+                == head.forwarded_for.map(<[u8]>::trim_ascii)
             && auth_same,
         "re-serialised head means something else: {head:?} vs {back:?}"
     );
@@ -297,5 +312,6 @@ pub fn same_head(a: &Head<'_>, b: &Head<'_>) -> bool {
         && a.authorization == b.authorization
         && a.expect_continue == b.expect_continue
         && a.content_encoded == b.content_encoded
+        && a.forwarded_for == b.forwarded_for
         && a.head_len_bytes == b.head_len_bytes
 }

@@ -39,6 +39,8 @@ pub struct Shared {
     pub auth_failures: RateLimiter,
     pub state: AtomicU8,
     pub writer: SyncSender<Command>,
+    /// Proxies whose `X-Forwarded-For` names the client that limits apply to.
+    pub trusted_proxies: crate::forwarded::TrustedProxies,
     pub runtime_stats: Arc<[crate::runtime::stats::WorkerStats]>,
     pub writer_stats: crate::metrics::WriterStats,
 }
@@ -135,9 +137,11 @@ impl Handler for ApiHandler {
     }
 
     fn handle(&mut self, req: &Request<'_>, sink: &mut Sink<'_>) -> Outcome {
+        let client_ip =
+            (self.shared.trusted_proxies).client_ip(req.peer_ip, req.head.forwarded_for);
         let rate = match req.listener {
             ListenerKind::Admin => None,
-            ListenerKind::Public => self.rate_check(req.peer_ip),
+            ListenerKind::Public => self.rate_check(client_ip),
         };
         if let Some(d) = rate
             && !d.allowed
@@ -183,7 +187,7 @@ impl Handler for ApiHandler {
             ALLOW_READ
         };
         match (req.head.method, route) {
-            (Method::Patch, Route::Week) => return self.patch(req, sink, rate),
+            (Method::Patch, Route::Week) => return self.patch(req, client_ip, sink, rate),
             (Method::Get | Method::Head, Route::Week) => {
                 self.week(req, sink, rate, crate::snapshot::Kind::WeekJson)
             }

@@ -190,9 +190,12 @@ pub fn parse_patch_body(body: &[u8]) -> Result<Vec<Edit>, BodyError> {
 }
 
 impl ApiHandler {
+    /// `client_ip`: the address its failed keys count against (the peer, or the
+    /// client a trusted proxy names).
     pub(super) fn patch(
         &mut self,
         req: &Request<'_>,
+        client_ip: std::net::IpAddr,
         sink: &mut Sink<'_>,
         rate: Option<Decision>,
     ) -> Outcome {
@@ -245,7 +248,7 @@ impl ApiHandler {
                 return Outcome::Done;
             }
         };
-        let failures = self.shared.auth_failures.peek(req.peer_ip, monotonic_ns());
+        let failures = self.shared.auth_failures.peek(client_ip, monotonic_ns());
         if !failures.allowed {
             let extra = Extra::RetryAfter(failures.retry_after_secs);
             write_error(
@@ -263,7 +266,7 @@ impl ApiHandler {
         let job = WriteJob {
             conn: req.conn,
             reply: self.reply_to.clone(),
-            peer_ip: req.peer_ip,
+            peer_ip: client_ip,
             key: key.to_vec(),
             edits: parse_patch_body(req.body),
             close: sink.close,

@@ -103,6 +103,9 @@ pub struct Args {
     /// TLS private key (PEM); requires --tls-cert [default: self-signed, in the data dir]
     #[arg(long, env = "AVAILABILITY_TLS_KEY", value_name = "PATH")]
     pub tls_key: Option<PathBuf>,
+    /// Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For names the client for rate limits [default: none]
+    #[arg(long, env = "AVAILABILITY_TRUSTED_PROXIES", value_name = "LIST")]
+    pub trusted_proxies: Option<String>,
     /// bcrypt hash of the API key ($2b$…) [default: API_KEY, else the hash file in the data dir]
     #[arg(
         long,
@@ -140,5 +143,6 @@ pub(super) struct FileConfig {
     pub(super) bcrypt_cost: Option<u32>,
     pub(super) tls_cert: Option<PathBuf>,
     pub(super) tls_key: Option<PathBuf>,
+    pub(super) trusted_proxies: Option<String>,
     pub(super) api_key_hash: Option<String>,
 }

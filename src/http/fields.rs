@@ -1,5 +1,6 @@
 //! The header fields of a request head: framing (`Content-Length`, `Transfer-Encoding`),
-//! `Connection`, `Host`, `Authorization`, `Expect` and `Content-Encoding` (SPEC §5). Split from
+//! `Connection`, `Host`, `Authorization`, `Expect`, `Content-Encoding` and
+//! `X-Forwarded-For` (SPEC §5). Split from
 //! [`super::request`], which handles the request line and line framing.
 
 use super::request::{BodyKind, HeadError};
@@ -11,6 +12,7 @@ pub(super) struct Fields<'a> {
     pub(super) authorization: Option<&'a [u8]>,
     pub(super) expect_continue: bool,
     pub(super) content_encoded: bool,
+    pub(super) forwarded_for: Option<&'a [u8]>,
 }
 
 /// Reads the header fields httparse split out, applying SPEC §5's framing rules.
@@ -26,6 +28,7 @@ pub(super) fn read_fields<'a>(
     let mut authorization = None;
     let mut expect_continue = false;
     let mut content_encoded = false;
+    let mut forwarded_for = None;
     let (mut close, mut keep_alive_token) = (false, false);
 
     for header in headers {
@@ -58,6 +61,8 @@ pub(super) fn read_fields<'a>(
                 return Err(HeadError::Bad("more than one Authorization header"));
             }
             authorization = Some(value);
+        } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
+            forwarded_for = Some(value); // the last line: the nearest proxy's
         } else if name.eq_ignore_ascii_case(b"content-encoding") {
             content_encoded |= !value.trim_ascii().eq_ignore_ascii_case(b"identity");
         } else if name.eq_ignore_ascii_case(b"expect") {
@@ -111,6 +116,7 @@ pub(super) fn read_fields<'a>(
         authorization,
         expect_continue,
         content_encoded,
+        forwarded_for,
     })
 }
 

@@ -58,6 +58,8 @@ pub struct Head<'a> {
     pub expect_continue: bool,
     /// A `Content-Encoding` other than `identity` was sent: the body is not plain JSON.
     pub content_encoded: bool,
+    /// The last `X-Forwarded-For` line, if any (read only from trusted proxies).
+    pub forwarded_for: Option<&'a [u8]>,
     /// Bytes consumed through the final CRLFCRLF, including one ignored leading CRLF.
     pub head_len_bytes: usize,
 }
@@ -214,6 +216,7 @@ fn build_head<'a>(
         authorization: fields.authorization,
         expect_continue: fields.expect_continue,
         content_encoded: fields.content_encoded,
+        forwarded_for: fields.forwarded_for,
         head_len_bytes,
     })
 }

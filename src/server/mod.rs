@@ -112,6 +112,7 @@ fn prepare(config: &Config) -> Result<Core, String> {
         ),
         state: AtomicU8::new(STATE_STARTING),
         writer: writer_tx.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
         runtime_stats: runtime_stats.clone(),
         writer_stats: Default::default(),
     });

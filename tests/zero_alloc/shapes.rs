@@ -1,7 +1,8 @@
 //! The rarer read shapes, each checked on its own: `date=` weeks (this one and
 //! the next, which the snapshot also holds), HEAD of errors, refusals made before
 //! any route runs (431, 505, 400), `Connection: close` and HTTP/1.0 (a connection
-//! accepted and closed inside the counted window), the admin listener (no
+//! accepted and closed inside the counted window), a client named by a trusted
+//! proxy's `X-Forwarded-For`, the admin listener (no
 //! RateLimit headers), a reader whose answers block the server's write, the 429
 //! of the rate limiter and a server with the limiter off.
 
@@ -81,6 +82,11 @@ fn workers_do_not_allocate_for_the_rarer_read_shapes() {
             c.rate_limit_burst = 1_000_000;
             c.rate_limit_per_s = 1_000_000;
             c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+            // Every request comes through a "trusted proxy": the client's address
+            // is read from X-Forwarded-For where there is one.
+            c.trusted_proxies =
+                availability_server::forwarded::TrustedProxies::parse("127.0.0.1, 10.0.0.0/8")
+                    .expect("list");
         },
         Some(tag_worker),
     );
@@ -129,6 +135,11 @@ fn workers_do_not_allocate_for_the_rarer_read_shapes() {
         ),
         (
             "GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            200,
+        ),
+        (
+            "GET /availability/slot?day=1&slot=3 HTTP/1.1\r\nHost: a\r\n\
+             X-Forwarded-For: 198.51.100.7, [2001:db8::9]:443, 10.1.1.1\r\n\r\n",
             200,
         ),
     ] {
