@@ -138,12 +138,20 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             // The socket takes bytes in lumps (room is reported once a third of its
             // buffer drains), so a client reading steadily from what is queued may not
             // have let it take one for the whole deadline: what it acknowledged says.
+            // Checked every quarter of the timeout, so a client that stops reading is
+            // cut off between 1 and 1.25 timeouts after it last took bytes (checking
+            // only at each full timeout let that grow to nearly 2).
             let acked_bytes = c.progress_bytes();
             if acked_bytes > c.acked_at_deadline {
                 c.acked_at_deadline = acked_bytes;
                 c.phase_started_ms = self.now_ms;
-                let deadline_ms = self.now_ms + self.cfg.write_timeout_ms;
-                self.wheel.arm(&mut self.timers, idx, deadline_ms);
+            }
+            let cut_off_ms = c.phase_started_ms + self.cfg.write_timeout_ms;
+            if self.now_ms < cut_off_ms {
+                let next_check_ms =
+                    self.now_ms + write_check_interval_ms(self.cfg.write_timeout_ms);
+                self.wheel
+                    .arm(&mut self.timers, idx, next_check_ms.min(cut_off_ms));
                 return;
             }
         }
@@ -278,4 +286,9 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             }
         }
     }
+}
+
+/// How often a blocked answer's progress is checked: a quarter of the write timeout.
+pub(super) fn write_check_interval_ms(write_timeout_ms: u64) -> u64 {
+    (write_timeout_ms / 4).max(1)
 }

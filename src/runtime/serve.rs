@@ -149,7 +149,8 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             Phase::Fresh | Phase::Head => self.cfg.header_timeout_ms,
             Phase::Idle => self.cfg.idle_timeout_ms,
             Phase::Body => self.cfg.body_timeout_ms,
-            Phase::Writing => self.cfg.write_timeout_ms,
+            // Checked every quarter; `on_timeout` cuts off after a whole timeout.
+            Phase::Writing => super::lifecycle::write_check_interval_ms(self.cfg.write_timeout_ms),
             Phase::Lingering => super::linger::LINGER_MS,
             Phase::Awaiting => {
                 self.wheel.disarm(&mut self.timers, idx);

@@ -279,3 +279,36 @@ fn the_write_deadline_spares_a_reader_who_reads_what_is_queued_and_cuts_one_who_
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_reader_who_stops_is_cut_off_within_a_quarter_timeout_of_the_write_timeout() {
+    let (mut s, dir) = server(|c| c.write_timeout_ms = 4_000);
+    let conn = s.worker.connect(PEER, 4096).expect("a slot");
+    send(
+        &mut s,
+        &conn,
+        b"GET /availability?tz=Asia/Tokyo HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    // It takes a few bytes early on (unannounced, as a kernel reports room in lumps),
+    // then nothing more.
+    s.worker.advance_ms(200);
+    let mut got = Vec::new();
+    conn.receive_at_most(100, &mut got);
+    let last_read_ms = s.worker.now_ms();
+    // One timeout after that read it may still be open; by 1.25 it must be gone. (A
+    // check only at every full timeout let it stay until about 2.)
+    while s.worker.now_ms() < last_read_ms + 3_900 {
+        s.worker.advance_ms(100); // the event loop wakes at least every 100 ms
+    }
+    assert_eq!(s.worker.open_connections(), 1, "not before one timeout");
+    while s.worker.now_ms() < last_read_ms + 5_000 + 100 {
+        s.worker.advance_ms(100);
+    }
+    assert_eq!(
+        s.worker.open_connections(),
+        0,
+        "cut off by 1.25 timeouts after the last read"
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
