@@ -81,8 +81,24 @@ impl Writer {
         }
     }
 
+    /// Runs until stopped. A panic here stops the whole process: a server whose
+    /// writer is gone would answer every PATCH 503 (or never), stop rolling the weeks
+    /// and still report itself ready, with no supervisor the wiser. The data file is
+    /// crash-safe, so the next start serves the last durable week.
     pub fn run(mut self, commands: Receiver<Command>) {
-        while self.turn(&commands) {}
+        let ran =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                || {
+                    while self.turn(&commands) {}
+                },
+            ));
+        if ran.is_err() {
+            crate::say_err!(
+                "the writer thread panicked: stopping the process (the data file keeps the \
+                 last durable week)"
+            );
+            std::process::abort();
+        }
     }
 
     /// One turn of the writer's loop: roll the weeks if one ended, then handle the

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
@@ -29,6 +30,8 @@ mod reload;
 use made::Made;
 pub use reload::{KeyReload, Reloaded};
 
+/// How long a shutdown waits for the writer after the workers are done.
+const WRITER_GRACE_MS: u64 = 1_000;
 /// Writes waiting for the writer thread; beyond this a PATCH gets 503.
 const WRITE_QUEUE_LEN: usize = 256;
 const RATE_TABLE_SLOTS: usize = 1 << 16;
@@ -313,7 +316,9 @@ impl ServerHandle {
 
     /// Drains: readiness turns 503, accepting stops, in-flight requests finish,
     /// idle connections close; returns when every worker and the writer exit
-    /// (workers give up on stragglers after the drain timeout).
+    /// (workers give up on stragglers after the drain timeout; the writer gets
+    /// `WRITER_GRACE_MS` more, then is left behind: a stalled fsync or a long
+    /// bcrypt must not hold the exit, and a commit cut short is crash-safe).
     pub fn shutdown(&self) {
         // The workers' flag first: a writer that reads DRAINING (and so answers with
         // `Connection: close`) then also sees, through the reply channel, the flag that
@@ -328,10 +333,24 @@ impl ServerHandle {
             let _ = w.thread.join();
         }
         self.shared.state.store(STATE_STOPPED, Ordering::Release);
-        let _ = self.writer_tx.send(Command::Stop);
-        if let Some(thread) = self.writer_thread.lock().expect("writer handle").take() {
-            let _ = thread.join();
+        let Some(thread) = self.writer_thread.lock().expect("writer handle").take() else {
+            return;
+        };
+        // Not `send`: it blocks while the queue is full, and the writer may be stuck.
+        let give_up = Instant::now() + Duration::from_millis(WRITER_GRACE_MS);
+        let mut stop_sent = false;
+        while Instant::now() < give_up {
+            stop_sent = stop_sent || self.writer_tx.try_send(Command::Stop).is_ok();
+            if thread.is_finished() {
+                let _ = thread.join();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
+        crate::say_err!(
+            "the writer thread is still busy {WRITER_GRACE_MS} ms after the drain (a stalled \
+             fsync or bcrypt?); exiting without it: nothing it holds was acknowledged"
+        );
     }
 
     pub fn generation(&self) -> u64 {

@@ -1,0 +1,124 @@
+//! When the writer thread fails: a panic stops the whole process (a server with
+//! no writer would still call itself ready), and a writer stuck in a long bcrypt
+//! (or a stalled fsync) does not hold the exit past the drain.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU8;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use availability_server::api::{STATE_SERVING, Shared};
+use availability_server::ratelimit::RateLimiter;
+use availability_server::snapshot::Calendar;
+use availability_server::store::Store;
+use availability_server::week::zones;
+use availability_server::writer::{Command, Writer};
+
+const CHILD: &str = "AVAILABILITY_TEST_WRITER_PANIC_CHILD";
+
+/// The writer thread of a real store, with its command queue.
+fn writer(
+    dir: &std::path::Path,
+) -> (
+    std::thread::JoinHandle<()>,
+    std::sync::mpsc::SyncSender<Command>,
+) {
+    let store = Store::open(dir, zones::utc(), 1_000).expect("store opens");
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let calendar = Calendar::new(zones::utc(), now_s);
+    let record = store.record();
+    let (commands, inbox) = std::sync::mpsc::sync_channel(16);
+    let shared = Arc::new(Shared {
+        snapshot: Arc::new(ArcSwap::from_pointee(
+            calendar.build(&record.week, record.generation),
+        )),
+        limiter: RateLimiter::new(0, 0, 1),
+        auth_failures: RateLimiter::with_interval(5, 12_000, 64),
+        state: AtomicU8::new(STATE_SERVING),
+        writer: commands.clone(),
+        trusted_proxies: Default::default(),
+        runtime_stats: Arc::from(Vec::new()),
+        writer_stats: Default::default(),
+    });
+    let keys = availability_server::auth::bootstrap(dir, Some(common::API_KEY), None, 4)
+        .expect("keys")
+        .keys;
+    let writer = Writer::new(store, keys, calendar, shared);
+    (std::thread::spawn(move || writer.run(inbox)), commands)
+}
+
+#[test]
+fn a_panic_on_the_writer_thread_aborts_the_process() {
+    if std::env::var_os(CHILD).is_some() {
+        let dir = common::temp_dir("writer-panic");
+        let (_thread, commands) = writer(&dir);
+        commands
+            .send(Command::ReloadKeys(Box::new(|_| {
+                panic!("an injected writer panic")
+            })))
+            .expect("queued");
+        std::thread::sleep(Duration::from_secs(10));
+        panic!("still running 10 s after the writer panicked");
+    }
+    // Run the scenario above in a child process: it must die by SIGABRT.
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "a_panic_on_the_writer_thread_aborts_the_process",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .expect("the child runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "{:?}: {stderr}",
+        out.status
+    );
+    assert!(stderr.contains("the writer thread panicked"), "{stderr}");
+}
+
+/// A bcrypt hash of cost 16 (about 5 s per check here) of some key: a wrong key
+/// keeps the writer busy long past the drain.
+const COST_16_HASH: &str = "$2b$16$87PxCUQsuvwNfPTWNFEGSuSgmKWLoE75yH5wJQG31aL3.qwN8V/Q.";
+
+#[test]
+fn a_writer_stuck_in_a_long_bcrypt_does_not_hold_the_exit() {
+    let server = common::start(|c| {
+        c.api_key = None;
+        c.api_key_hash = Some(COST_16_HASH.to_string());
+        c.drain_timeout_ms = 300;
+    });
+    let body = r#"{"slots":[{"day":0,"slot":0,"status":"maybe"}]}"#;
+    let mut client = common::Client::connect(server.addr);
+    client.send(
+        format!(
+            "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer not-the-key\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    std::thread::sleep(Duration::from_millis(300)); // the writer is in bcrypt now
+    let started = Instant::now();
+    server.handle.shutdown();
+    let took = started.elapsed();
+    // The drain (0.3 s), then at most the writer's grace (1 s); the check alone
+    // takes about 5 s.
+    assert!(
+        took < Duration::from_millis(2_500),
+        "shutdown took {took:?}"
+    );
+    assert!(
+        client.read_response(false).is_none(),
+        "nothing was acknowledged: the connection ended without an answer"
+    );
+}
