@@ -137,6 +137,9 @@ impl<H: Handler, S: Stream> Worker<H, S> {
 
     /// After driving: re-arm the deadline for the phase and lend the buffer back
     /// if the connection is quiet.
+    // Inlined into `drive`, the hot caller (a lingering close calls it too): as a
+    // call of its own it cost ~60 instructions per request more (callgrind).
+    #[inline(always)]
     pub(super) fn settle(&mut self, idx: u32) {
         let c = &mut self.conns[idx as usize];
         if !c.is_open() {

@@ -270,10 +270,7 @@ impl<H: Handler> Worker<H, TcpStream> {
             self.expire_timers();
             self.serve_buffer_waiters();
             if self.accept_retry && self.now_ms >= self.next_accept_retry_ms {
-                self.accept_retry = false;
-                for i in 0..self.listeners.len() {
-                    self.accept(i);
-                }
+                self.retry_accepts();
             }
             if !self.draining && self.cfg.draining.load(Ordering::Acquire) {
                 self.start_drain();
@@ -292,6 +289,17 @@ impl<H: Handler> Worker<H, TcpStream> {
         self.open_conns == 0
             && (self.listeners.is_empty()
                 || self.cfg.stats.iter().all(|s| s.open_connections() == 0))
+    }
+
+    /// After a failed `accept`, tries every listener again (see `accept`). Cold and
+    /// out of line: it must not change how the hot loop is compiled.
+    #[cold]
+    #[inline(never)]
+    fn retry_accepts(&mut self) {
+        self.accept_retry = false;
+        for i in 0..self.listeners.len() {
+            self.accept(i);
+        }
     }
 
     fn accept(&mut self, listener_index: usize) {
