@@ -14,6 +14,9 @@
 
 use std::net::IpAddr;
 
+/// Entries of an `X-Forwarded-For` line looked at, from the right, at most.
+const MAX_ENTRIES_EXAMINED: usize = 16;
+
 /// Networks whose connections are proxies allowed to name the client.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
@@ -76,7 +79,9 @@ impl TrustedProxies {
         let Some(line) = forwarded_for else {
             return peer;
         };
-        for entry in line.rsplit(|&b| b == b',') {
+        // Bounded: only a client inside the trusted ranges could send a long run of
+        // trusted entries, and looking further would buy nothing.
+        for entry in line.rsplit(|&b| b == b',').take(MAX_ENTRIES_EXAMINED) {
             match parse_entry(entry) {
                 Some(ip) if self.contains(ip) => continue,
                 Some(ip) => return ip,
@@ -193,6 +198,15 @@ mod tests {
             t.client_ip(stranger, Some(b"203.0.113.7")),
             stranger,
             "an untrusted peer cannot name another client"
+        );
+        let long: Vec<u8> = std::iter::repeat_n(&b"10.0.0.1"[..], 5_000)
+            .collect::<Vec<_>>()
+            .join(&b","[..]);
+        let long = [&b"203.0.113.7,"[..], &long].concat();
+        assert_eq!(
+            t.client_ip(proxy, Some(&long)),
+            proxy,
+            "past 16 trusted entries the line counts for nothing"
         );
         let nobody = TrustedProxies::default();
         assert_eq!(nobody.client_ip(proxy, Some(b"203.0.113.7")), proxy);

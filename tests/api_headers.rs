@@ -215,3 +215,25 @@ fn public_reads_and_their_errors_allow_any_origin_and_nothing_else_does() {
     assert_eq!(r.status, 200);
     assert_eq!(cors(&r), None, "PATCH");
 }
+
+/// A rate-limited read is still readable from a web page: its 429 and `Retry-After`
+/// carry the CORS header too.
+#[test]
+fn a_rate_limited_read_is_readable_from_any_origin() {
+    let server = common::start(|c| {
+        c.rate_limit_burst = 1;
+        c.rate_limit_per_s = 1;
+    });
+    assert_eq!(common::get(server.addr, "/availability?tz=UTC").status, 200);
+    let r = common::get(server.addr, "/availability?tz=UTC");
+    assert_eq!(r.status, 429);
+    assert!(r.header("Retry-After").is_some());
+    assert_eq!(r.header("Access-Control-Allow-Origin"), Some("*"));
+    let r = common::get(server.addr, "/health");
+    assert_eq!(r.status, 429);
+    assert_eq!(
+        r.header("Access-Control-Allow-Origin"),
+        None,
+        "not a public read"
+    );
+}

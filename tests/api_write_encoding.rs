@@ -30,7 +30,18 @@ fn an_encoded_patch_body_is_415_and_nothing_is_written() {
         assert_eq!(r.json()["error"]["code"], "unsupported_encoding");
     }
     assert_eq!(server.handle.generation(), 0, "nothing was written");
-    let r = patch_with(&server, "identity");
-    assert_eq!(r.status, 200, "identity is no coding: {}", r.text());
-    assert_eq!(server.handle.generation(), 1);
+    let r = patch_with(&server, "x-unknown");
+    assert_eq!(
+        r.header("Accept-Encoding"),
+        Some("identity"),
+        "RFC 9110 §15.5.16: the 415 says what is accepted"
+    );
+    for (n, encoding) in ["identity", "Identity, identity", "identity, "]
+        .into_iter()
+        .enumerate()
+    {
+        let r = patch_with(&server, encoding);
+        assert_eq!(r.status, 200, "{encoding:?} is no coding: {}", r.text());
+        assert_eq!(server.handle.generation(), n as u64 + 1);
+    }
 }

@@ -36,13 +36,29 @@ fn get(addr: SocketAddr, path: &str) -> String {
     text
 }
 
-#[test]
-fn a_client_left_in_the_backlog_by_emfile_is_served_once_descriptors_free_up() {
-    let dir = std::env::temp_dir().join(format!("avail-test-fd-{}", std::process::id()));
+/// The server under `ulimit -n 64`, with its output lines so far (up to "ready") and
+/// the receiver of the rest.
+struct Limited {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    lines: Vec<String>,
+    rx: mpsc::Receiver<String>,
+}
+
+impl Drop for Limited {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn start_limited(tag: &str, extra_args: &str) -> Limited {
+    let dir = std::env::temp_dir().join(format!("avail-test-fd-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let script = format!(
         "ulimit -n 64 && exec '{BIN}' --data-dir '{}' --no-tls --http-listen 127.0.0.1:0 \
-         --admin-listen 127.0.0.1:0 --workers 1 --bcrypt-cost 4",
+         --admin-listen 127.0.0.1:0 --workers 1 --bcrypt-cost 4 {extra_args}",
         dir.display()
     );
     let mut child = Command::new("sh")
@@ -72,12 +88,20 @@ fn a_client_left_in_the_backlog_by_emfile_is_served_once_descriptors_free_up() {
             lines.push(line);
         }
     }
-    assert!(
-        lines.iter().any(|l| l.contains("open-file limit (64)")),
-        "the low limit is reported at start: {lines:#?}"
-    );
-    let http = listening(&lines, "http");
-    let admin = listening(&lines, "admin");
+    Limited {
+        child,
+        dir,
+        lines,
+        rx,
+    }
+}
+
+#[test]
+fn a_client_left_in_the_backlog_by_emfile_is_served_once_descriptors_free_up() {
+    let server = start_limited("backlog", "");
+    let (lines, rx) = (&server.lines, &server.rx);
+    let http = listening(lines, "http");
+    let admin = listening(lines, "admin");
 
     // 100 connections: more than the server has descriptors for.
     let held: Vec<TcpStream> = (0..100)
@@ -118,7 +142,27 @@ fn a_client_left_in_the_backlog_by_emfile_is_served_once_descriptors_free_up() {
         (1..=2).contains(&logged),
         "logged at most every 10 s, not once per try ({failed} failures): {logged} lines"
     );
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// While descriptors are short, a freed one goes to the admin listener first: a
+/// `/ready` probe does not wait behind the whole public backlog.
+#[test]
+fn the_admin_listener_is_served_first_when_descriptors_free_up() {
+    let server = start_limited("admin", "--header-timeout-ms 1000");
+    let http = listening(&server.lines, "http");
+    let admin = listening(&server.lines, "admin");
+    // 400 silent clients: the server holds what it can, the rest wait in the backlog
+    // and are accepted as the silent ones time out (1 s) and free descriptors.
+    let _silent: Vec<TcpStream> = (0..400)
+        .map(|_| TcpStream::connect(http).expect("the backlog takes it"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    let answer = get(admin, "/ready");
+    let waited = asked.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(
+        waited < Duration::from_millis(2_500),
+        "the probe waited {waited:?} behind the public backlog"
+    );
 }

@@ -98,3 +98,27 @@ fn failed_keys_count_against_the_forwarded_client() {
         owner.text()
     );
 }
+
+/// A refusal made before the head is understood (400 for a GET with a body) cannot
+/// know which client behind the proxy sent it: it states no budget rather than the
+/// proxy's own.
+#[test]
+fn a_protocol_refusal_from_a_trusted_proxy_states_no_rate_budget() {
+    let server = common::start(|c| {
+        tight_limits(c);
+        c.trusted_proxies =
+            availability_server::forwarded::TrustedProxies::parse("127.0.0.1").expect("list");
+    });
+    let mut c = Client::connect(server.addr);
+    c.send(b"GET /health HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 203.0.113.1\r\nContent-Length: 2\r\n\r\nab");
+    let r = c.read_response(false).expect("a response");
+    assert_eq!(r.status, 400);
+    assert_eq!(r.header("RateLimit-Remaining"), None, "{:?}", r.headers);
+    // From an untrusted peer the same refusal states the peer's budget.
+    let plain = common::start(tight_limits);
+    let mut c = Client::connect(plain.addr);
+    c.send(b"GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nab");
+    let r = c.read_response(false).expect("a response");
+    assert_eq!(r.status, 400);
+    assert!(r.header("RateLimit-Remaining").is_some());
+}

@@ -81,3 +81,42 @@ fn a_lingering_connection_is_closed_when_its_time_is_up() {
         "it lingered first: closed after {ended:?}"
     );
 }
+
+/// A complete request with `Connection: close` over TLS: the connection closes at
+/// once (the TLS read stops at the first plaintext, so "more may be waiting" is only
+/// a guess, which one look settles), rather than lingering for 2 s.
+#[test]
+fn a_tls_request_with_connection_close_closes_at_once() {
+    use std::sync::Arc;
+    let server = common::start(|c| {
+        c.https_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        c.no_tls = false;
+    });
+    let cert = server.dir.join(availability_server::tls::CERT_FILE_NAME);
+    let config = availability_server::tls::client_config_trusting(&cert).expect("client config");
+    let name = pki_types::ServerName::try_from("localhost").expect("name");
+    let conn = rustls::ClientConnection::new(Arc::clone(&config), name).expect("client");
+    let tcp = TcpStream::connect(server.handle.https_addr.expect("https")).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200 "),
+        "{}",
+        answer.escape_ascii()
+    );
+    // Fully closed: within a moment a raw write meets the reset.
+    std::thread::sleep(Duration::from_millis(200));
+    let tcp = tls.get_mut();
+    let started = Instant::now();
+    let refused = (0..20).any(|_| {
+        let failed = tcp.write(b"x").is_err();
+        std::thread::sleep(Duration::from_millis(20));
+        failed
+    });
+    assert!(refused, "still lingering after {:?}", started.elapsed());
+}

@@ -170,10 +170,12 @@ fn check_accepted(data: &[u8], max: usize, head: &Head<'_>) {
         "Expect: 100-continue"
     );
 
-    let encoded = lines
-        .values(b"content-encoding")
-        .iter()
-        .any(|v| !v.trim_ascii().eq_ignore_ascii_case(b"identity"));
+    let encoded = lines.values(b"content-encoding").iter().any(|v| {
+        v.split(|&b| b == b',').any(|coding| {
+            let coding = coding.trim_ascii();
+            !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity")
+        })
+    });
     assert_eq!(head.content_encoded, encoded, "Content-Encoding");
     assert_eq!(
         head.forwarded_for.map(<[u8]>::trim_ascii),

@@ -146,7 +146,16 @@ impl Handler for ApiHandler {
         if let Some(d) = rate
             && !d.allowed
         {
-            let extra = Extra::RetryAfter(d.retry_after_secs);
+            let read = matches!(req.head.method, Method::Get | Method::Head)
+                && matches!(
+                    req.head.path,
+                    b"/availability" | b"/availability/slot" | b"/availability/csv"
+                );
+            let extra = if read {
+                Extra::RetryAfterCors(d.retry_after_secs)
+            } else {
+                Extra::RetryAfter(d.retry_after_secs)
+            };
             write_error(
                 sink,
                 429,
@@ -233,9 +242,13 @@ impl Handler for ApiHandler {
         rejection: Rejection,
         sink: &mut Sink<'_>,
     ) {
-        // Protocol errors still state the client's limit, without spending a token.
+        // Protocol errors still state the client's limit, without spending a token;
+        // not behind a trusted proxy, where the client is unknown without a head.
         let rate = match listener {
-            ListenerKind::Public if self.shared.limiter.is_enabled() => {
+            ListenerKind::Public
+                if self.shared.limiter.is_enabled()
+                    && !self.shared.trusted_proxies.contains(peer_ip) =>
+            {
                 Some(self.shared.limiter.peek(peer_ip, monotonic_ns()))
             }
             _ => None,

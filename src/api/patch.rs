@@ -223,7 +223,7 @@ impl ApiHandler {
                 "the body must be sent without a Content-Encoding (identity only)",
                 None,
                 rate,
-                Extra::None,
+                Extra::Line(b"Accept-Encoding: identity\r\n"),
                 false,
             );
             return Outcome::Done;

@@ -15,6 +15,10 @@ pub enum Extra {
     Authenticate(&'static [u8]),
     /// An error of a public read: readable from any origin, like the answer.
     Cors,
+    /// A 429 to a public read: `Retry-After`, readable from any origin.
+    RetryAfterCors(u32),
+    /// One more header line (CRLF included).
+    Line(&'static [u8]),
 }
 
 /// Date, RateLimit-*, Connection and the blank line that ends the head.
@@ -42,7 +46,7 @@ pub fn put_tail(
 fn put_extra(w: &mut ByteWriter<'_>, extra: Extra) {
     match extra {
         Extra::None => {}
-        Extra::Allow(line) | Extra::Authenticate(line) => {
+        Extra::Allow(line) | Extra::Authenticate(line) | Extra::Line(line) => {
             w.put(line);
         }
         Extra::Cors => {
@@ -52,6 +56,10 @@ fn put_extra(w: &mut ByteWriter<'_>, extra: Extra) {
             w.put(b"Retry-After: ")
                 .put_u64(secs.max(1) as u64)
                 .put(b"\r\n");
+        }
+        Extra::RetryAfterCors(secs) => {
+            put_extra(w, Extra::RetryAfter(secs));
+            w.put(response::CORS_ANY);
         }
     }
 }

@@ -64,7 +64,11 @@ pub(super) fn read_fields<'a>(
         } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
             forwarded_for = Some(value); // the last line: the nearest proxy's
         } else if name.eq_ignore_ascii_case(b"content-encoding") {
-            content_encoded |= !value.trim_ascii().eq_ignore_ascii_case(b"identity");
+            // A list (RFC 9110 §8.4); empty elements are allowed and mean nothing.
+            content_encoded |= value.split(|&b| b == b',').any(|coding| {
+                let coding = coding.trim_ascii();
+                !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity")
+            });
         } else if name.eq_ignore_ascii_case(b"expect") {
             // RFC 9110 §10.1.1: an HTTP/1.0 client's Expect is ignored.
             expect_continue |=

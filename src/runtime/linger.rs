@@ -26,15 +26,27 @@ impl<H: Handler, S: Stream> Worker<H, S> {
     /// Ends a connection whose answers are all sent: at once when nothing more can
     /// come from the client, else by lingering.
     pub(super) fn finish(&mut self, idx: u32) {
-        let c = &self.conns[idx as usize];
-        let may_send_more = c.unread_input || c.read_len_bytes > 0 || c.read_pending;
-        if c.peer_closed || !may_send_more || self.draining {
+        let c = &mut self.conns[idx as usize];
+        if c.peer_closed || self.draining {
             return self.close(idx);
         }
-        let c = &mut self.conns[idx as usize];
         let Some(socket) = c.socket.as_mut() else {
             return;
         };
+        let mut probed_bytes = 0;
+        if !c.unread_input && c.read_len_bytes == 0 {
+            // Every request was read whole. `read_pending` is only a "maybe" here (set
+            // for a reply the writer delivered, or by a TLS read that stopped at the
+            // first plaintext): one look says whether the client sent more. Nothing
+            // there, the usual case, closes at once.
+            if !c.read_pending {
+                return self.close(idx);
+            }
+            match socket.recv_into(&mut self.discard) {
+                Ok(n) if n > 0 => probed_bytes = n as u64,
+                _ => return self.close(idx), // nothing more, the client's FIN, or an error
+            }
+        }
         if let super::conn::Transport::Tls(tls) = &mut c.transport {
             tls.send_close_notify();
             let _ = tls.write_tls(socket);
@@ -45,6 +57,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         c.read_len_bytes = 0;
         c.read_pending = true; // bytes may have come with the request's last ones
         c.enter_phase(Phase::Lingering, self.now_ms);
+        c.rate_bytes = probed_bytes;
         if let Some(buf) = c.buf.take() {
             c.hold = None;
             c.owned.clear();

@@ -297,8 +297,14 @@ impl<H: Handler> Worker<H, TcpStream> {
     #[inline(never)]
     fn retry_accepts(&mut self) {
         self.accept_retry = false;
-        for i in 0..self.listeners.len() {
-            self.accept(i);
+        // The admin listener first: each freed descriptor would otherwise go to the
+        // public backlog, and `/ready` probes wait behind it.
+        for admin_first in [true, false] {
+            for i in 0..self.listeners.len() {
+                if (self.listeners[i].kind == ListenerKind::Admin) == admin_first {
+                    self.accept(i);
+                }
+            }
         }
     }
 

@@ -116,3 +116,29 @@ fn a_request_pipelined_after_connection_close_lingers_instead_of_resetting() {
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_patch_answered_with_connection_close_closes_at_once() {
+    // The writer's reply marks the socket "maybe readable"; with nothing there, the
+    // connection must close, not linger.
+    let (mut s, dir) = server(|_| {});
+    let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    let body = br#"{"slots":[{"day":2,"time":"14:00","status":"maybe"}]}"#;
+    let head = format!(
+        "PATCH /availability HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\
+         Authorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
+        super::common::API_KEY,
+        body.len()
+    );
+    send(&mut s, &conn, &[head.as_bytes(), body].concat());
+    assert!(
+        s.worker.settle(std::time::Duration::from_secs(10)),
+        "the writer replied"
+    );
+    let (text, end) = receive(&mut s, &conn);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert_eq!(end, ClientRead::Eof);
+    assert_eq!(s.worker.open_connections(), 0, "closed at once, no linger");
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
