@@ -1,7 +1,10 @@
 //! Micro-benchmarks of the pieces a request or a write touches: head parsing,
-//! query parsing + zone lookup, one zone's grid, a full snapshot rebuild,
-//! single-slot rendering, the `Date` header, and PATCH bodies (a full batch, and a
-//! 16 KiB body built to make the duplicate-key check work hard).
+//! query parsing + zone lookup, one zone's grid (a plain week and a DST week), the
+//! calendar of every zone, a full snapshot rebuild, single-slot rendering, the
+//! `Date` header, and PATCH bodies (a full batch, and a 16 KiB body built to make
+//! the duplicate-key check work hard); plus whole requests through the real worker
+//! over the in-memory transport (parse, route, zone lookup, answer, flush), which
+//! is routing measured in place.
 //!
 //! Run with `make bench` (`cargo bench --bench core`). Measurement is kept short
 //! (2 s, 20 samples) so the whole suite finishes in about two minutes on 2 cores;
@@ -152,6 +155,15 @@ fn bench_grid(c: &mut Criterion) {
     c.bench_function("grid/CellMap::build(New_York->Kolkata)", |b| {
         b.iter(|| CellMap::build(black_box(home), black_box(viewer), black_box(start)))
     });
+    // The week the US moves its clocks (2026-03-08) and the UK does not yet: the
+    // cells around the change map to other home cells than the rest of the week.
+    let (london, dst_week) = (
+        zone("Europe/London"),
+        NaiveDate::from_ymd_opt(2026, 3, 2).expect("a date"),
+    );
+    c.bench_function("grid/CellMap::build(New_York->London, DST week)", |b| {
+        b.iter(|| CellMap::build(black_box(home), black_box(london), black_box(dst_week)))
+    });
     let map = CellMap::build(home, viewer, start);
     let week = office_week();
     c.bench_function("grid/CellMap::apply", |b| {
@@ -167,6 +179,10 @@ fn bench_snapshot(c: &mut Criterion) {
     // One build takes milliseconds: flat sampling keeps the sample count without
     // criterion's linear ramp of 1+2+…+20 iterations.
     group.sampling_mode(SamplingMode::Flat);
+    // Every zone's cell maps for two weeks: what a start and a week rollover pay.
+    group.bench_function("Calendar::new(all zones, two weeks)", |b| {
+        b.iter(|| Calendar::new(black_box(home), black_box(NOW_UNIX_S)))
+    });
     group.bench_function(
         BenchmarkId::new(
             "Calendar::build(all zones)",
@@ -230,6 +246,48 @@ fn bench_patch_body(c: &mut Criterion) {
     });
 }
 
+/// Whole keep-alive requests through one real worker (the connection state machine,
+/// routing, the handlers, the snapshot) over the in-memory transport of
+/// `runtime::sim`: the user-space part of a request, without the kernel. Rate
+/// limiting off (a benchmark is millions of requests from one address).
+fn bench_request(c: &mut Criterion) {
+    let dir = std::env::temp_dir().join(format!("availability-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = availability_server::config::Config::for_tests(dir.clone());
+    config.workers = 1;
+    config.rate_limit_burst = 0;
+    let mut server = availability_server::server::start_sim(config).expect("sim server");
+    let peer = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    let conn = server.worker.connect(peer, 64 * 1024).expect("a slot");
+    let mut group = c.benchmark_group("request");
+    for (name, target) in [
+        (
+            "slot",
+            "/availability/slot?tz=Asia/Kolkata&day=2&time=14:00",
+        ),
+        ("week", "/availability?tz=Asia/Kolkata"),
+        ("csv", "/availability/csv?tz=Asia/Kolkata"),
+        ("404", "/nowhere"),
+    ] {
+        let request = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n");
+        let mut answer = Vec::with_capacity(64 * 1024);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                conn.send(request.as_bytes());
+                server.worker.notify(&conn);
+                answer.clear();
+                conn.receive(&mut answer);
+                server.worker.notify(&conn);
+                black_box(answer.len())
+            })
+        });
+        assert!(answer.starts_with(b"HTTP/1.1 "), "{name} was answered");
+    }
+    group.finish();
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -241,6 +299,6 @@ criterion_group! {
     name = benches;
     config = config();
     targets = bench_parse, bench_query, bench_grid, bench_snapshot, bench_render,
-        bench_patch_body
+        bench_patch_body, bench_request
 }
 criterion_main!(benches);

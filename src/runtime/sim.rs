@@ -202,7 +202,11 @@ impl SimConn {
             pipe.to_client.clear();
             return ClientRead::Reset;
         }
-        dst.extend(pipe.to_client.drain(..));
+        // In bulk: a byte-wise drain made a 23 KB answer cost more than serving it.
+        let (front, back) = pipe.to_client.as_slices();
+        dst.extend_from_slice(front);
+        dst.extend_from_slice(back);
+        pipe.to_client.clear();
         if pipe.server_closed || pipe.server_fin {
             ClientRead::Eof
         } else {
