@@ -68,12 +68,7 @@ impl Running {
     }
 
     fn addr(lines: &[String], label: &str) -> std::net::SocketAddr {
-        lines
-            .iter()
-            .find_map(|l| l.strip_prefix(&format!("{label} listening on ")))
-            .expect("listening line")
-            .parse()
-            .expect("address")
+        common::listening_addr(lines, label)
     }
 
     fn terminate(mut self) -> std::process::ExitStatus {

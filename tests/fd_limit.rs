@@ -5,6 +5,8 @@
 //!
 //! The server runs as a child process under `ulimit -n 64`.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
@@ -12,15 +14,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_availability-server");
-
-fn listening(lines: &[String], label: &str) -> SocketAddr {
-    lines
-        .iter()
-        .find_map(|l| l.strip_prefix(&format!("{label} listening on ")))
-        .expect("listening line")
-        .parse()
-        .expect("address")
-}
 
 fn get(addr: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect(addr).expect("connect");
@@ -100,8 +93,8 @@ fn start_limited(tag: &str, extra_args: &str) -> Limited {
 fn a_client_left_in_the_backlog_by_emfile_is_served_once_descriptors_free_up() {
     let server = start_limited("backlog", "");
     let (lines, rx) = (&server.lines, &server.rx);
-    let http = listening(lines, "http");
-    let admin = listening(lines, "admin");
+    let http = common::listening_addr(lines, "http");
+    let admin = common::listening_addr(lines, "admin");
 
     // 100 connections: more than the server has descriptors for.
     let held: Vec<TcpStream> = (0..100)
@@ -149,8 +142,8 @@ fn a_client_left_in_the_backlog_by_emfile_is_served_once_descriptors_free_up() {
 #[test]
 fn the_admin_listener_is_served_first_when_descriptors_free_up() {
     let server = start_limited("admin", "--header-timeout-ms 1000");
-    let http = listening(&server.lines, "http");
-    let admin = listening(&server.lines, "admin");
+    let http = common::listening_addr(&server.lines, "http");
+    let admin = common::listening_addr(&server.lines, "admin");
     // 400 silent clients: the server holds what it can, the rest wait in the backlog
     // and are accepted as the silent ones time out (1 s) and free descriptors.
     let _silent: Vec<TcpStream> = (0..400)

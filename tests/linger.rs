@@ -18,18 +18,24 @@ fn oversized_patch_head() -> String {
     )
 }
 
+/// A connection that has sent the head of a PATCH whose body is far over the limit.
+fn oversized_patch(server: &common::TestServer) -> TcpStream {
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream
+        .write_all(oversized_patch_head().as_bytes())
+        .expect("head");
+    stream
+}
+
 #[test]
 fn a_client_that_sends_a_body_far_over_the_limit_reads_the_413() {
     let server = common::start(|_| {});
     let body = vec![b' '; BODY_BYTES];
     for attempt in 0..3 {
-        let mut stream = TcpStream::connect(server.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        stream
-            .write_all(oversized_patch_head().as_bytes())
-            .expect("head");
+        let mut stream = oversized_patch(&server);
         // Without the lingering close the kernel resets the connection partway
         // through this write (EPIPE / ECONNRESET).
         stream
@@ -49,13 +55,7 @@ fn a_client_that_sends_a_body_far_over_the_limit_reads_the_413() {
 #[test]
 fn a_lingering_connection_is_closed_when_its_time_is_up() {
     let server = common::start(|_| {});
-    let mut stream = TcpStream::connect(server.addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    stream
-        .write_all(oversized_patch_head().as_bytes())
-        .expect("head");
+    let mut stream = oversized_patch(&server);
     stream.write_all(&[b' '; 1000]).expect("some body");
     let mut answer = Vec::new();
     stream

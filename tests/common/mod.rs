@@ -242,3 +242,13 @@ impl Client {
         self.stream.write_all(bytes)
     }
 }
+
+/// The address a server process announced on its `LABEL listening on ADDR` line.
+pub fn listening_addr(lines: &[String], label: &str) -> SocketAddr {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(&format!("{label} listening on ")))
+        .expect("listening line")
+        .parse()
+        .expect("address")
+}
