@@ -156,7 +156,10 @@ pub fn parse_patch_body(body: &[u8]) -> Result<Vec<Edit>, BodyError> {
             entry: None,
         });
     }
-    let Some(entries) = object.get("slots").and_then(Value::as_array) else {
+    let Some(slots) = object.get("slots") else {
+        return Err(whole("invalid_body", "\"slots\" is required"));
+    };
+    let Some(entries) = slots.as_array() else {
         return Err(whole("invalid_body", "\"slots\" must be an array"));
     };
     if entries.is_empty() || entries.len() > MAX_BATCH_ENTRIES {
@@ -402,5 +405,10 @@ mod tests {
                 .code,
             "invalid_body"
         );
+        // A missing field and a wrong type get messages of their own.
+        let missing = parse_patch_body(b"{}").expect_err("no slots");
+        assert_eq!(missing.message, "\"slots\" is required");
+        let wrong = parse_patch_body(br#"{"slots":{}}"#).expect_err("not an array");
+        assert_eq!(wrong.message, "\"slots\" must be an array");
     }
 }
