@@ -21,3 +21,11 @@ pub mod store;
 pub mod tls;
 pub mod week;
 pub mod writer;
+
+/// Wall-clock milliseconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

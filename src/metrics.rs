@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::runtime::stats::{TRACKED_STATUSES, WorkerStats};
+use crate::unix_now_ms;
 
 /// What the writer thread counts.
 #[derive(Default)]
@@ -18,6 +19,8 @@ pub struct WriterStats {
     pub awaiting_key_check: AtomicU64,
     /// bcrypt checks run (each ~250 ms of the writer's time at cost 12).
     pub bcrypt_checks: AtomicU64,
+    /// When the writer began what it is doing now (Unix ms); 0 while it waits.
+    pub busy_since_unix_ms: AtomicU64,
 }
 
 impl WriterStats {
@@ -176,6 +179,18 @@ pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) ->
                 .load(Ordering::Relaxed)
                 .to_string(),
         ),
+    );
+    let busy_since_ms = writer.busy_since_unix_ms.load(Ordering::Relaxed);
+    let busy_us = match busy_since_ms {
+        0 => 0,
+        since_ms => unix_now_ms().saturating_sub(since_ms) * 1_000,
+    };
+    family(
+        &mut out,
+        "availability_writer_busy_seconds",
+        "gauge",
+        "How long the writer has been on its current work (a commit, a bcrypt check); 0 while idle. Reads do not depend on it; a large value means writes are stuck (a stalled fsync, say).",
+        scalar(secs(busy_us)),
     );
     family(
         &mut out,

@@ -28,6 +28,7 @@ use crate::ratelimit::Decision;
 use crate::runtime::ConnRef;
 use crate::snapshot::Calendar;
 use crate::store::Store;
+use crate::unix_now_ms;
 
 /// At most this many queued writes share one commit (the queue holds 256).
 const MAX_GROUP: usize = 256;
@@ -60,13 +61,6 @@ pub struct Writer {
     awaiting_bcrypt: VecDeque<WriteJob>,
     /// A command met while gathering a group, handled next.
     next_command: Option<Command>,
-}
-
-fn unix_now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 impl Writer {
@@ -109,7 +103,17 @@ impl Writer {
         let waiting = self.awaiting_bcrypt.len() as u64;
         let stats = &self.shared.writer_stats;
         stats.awaiting_key_check.store(waiting, Ordering::Relaxed);
+        stats.busy_since_unix_ms.store(0, Ordering::Relaxed);
         running
+    }
+
+    /// Work begins (not the wait for it): a stuck fsync or bcrypt shows in the
+    /// `availability_writer_busy_seconds` gauge.
+    fn mark_busy(&self) {
+        let stats = &self.shared.writer_stats;
+        stats
+            .busy_since_unix_ms
+            .store(unix_now_ms(), Ordering::Relaxed);
     }
 
     fn turn_once(&mut self, commands: &Receiver<Command>) -> bool {
@@ -125,6 +129,7 @@ impl Writer {
             None if !self.awaiting_bcrypt.is_empty() => match commands.try_recv() {
                 Ok(command) => command,
                 Err(TryRecvError::Empty) => {
+                    self.mark_busy();
                     self.check_one_bcrypt();
                     return true;
                 }
@@ -143,6 +148,7 @@ impl Writer {
                 }
             }
         };
+        self.mark_busy();
         match command {
             Command::Write(job) => {
                 let mut group = vec![*job];

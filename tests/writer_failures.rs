@@ -122,3 +122,41 @@ fn a_writer_stuck_in_a_long_bcrypt_does_not_hold_the_exit() {
         "nothing was acknowledged: the connection ended without an answer"
     );
 }
+
+/// `/ready` stays 200 while the writer is stuck (reads do not need it), so the
+/// gauge `availability_writer_busy_seconds` is what shows it.
+#[test]
+fn a_busy_writer_shows_in_the_metrics() {
+    let server = common::start(|c| {
+        c.api_key = None;
+        c.api_key_hash = Some(COST_16_HASH.to_string());
+        c.drain_timeout_ms = 300;
+        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    });
+    let admin = server.handle.admin_addr.expect("admin");
+    let busy = || -> f64 {
+        let text = common::get(admin, "/metrics").text();
+        text.lines()
+            .find_map(|l| l.strip_prefix("availability_writer_busy_seconds "))
+            .and_then(|v| v.parse().ok())
+            .expect("the gauge")
+    };
+    assert_eq!(busy(), 0.0, "idle");
+    let body = r#"{"slots":[{"day":0,"slot":0,"status":"maybe"}]}"#;
+    let mut client = common::Client::connect(server.addr);
+    client.send(
+        format!(
+            "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer not-the-key\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    std::thread::sleep(Duration::from_millis(1_200));
+    let seconds = busy();
+    assert!(
+        (1.0..5.0).contains(&seconds),
+        "in a cost-16 bcrypt for about 1.2 s: {seconds}"
+    );
+    assert_eq!(common::get(admin, "/ready").status, 200, "reads still work");
+}

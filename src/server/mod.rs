@@ -21,6 +21,7 @@ use crate::runtime::sim::SimWorker;
 use crate::runtime::{Listeners, RuntimeConfig, WorkerHandle, listener, spawn_workers};
 use crate::snapshot::Calendar;
 use crate::store::Store;
+use crate::unix_now_ms;
 use crate::week::zones;
 use crate::writer::{Command, Writer};
 
@@ -58,13 +59,6 @@ pub struct ServerHandle {
     writer_tx: SyncSender<Command>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     tls_config: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
-}
-
-fn unix_now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 pub fn start(config: Config) -> Result<ServerHandle, String> {
