@@ -143,14 +143,23 @@ impl Handler for ApiHandler {
             ListenerKind::Admin => None,
             ListenerKind::Public => self.rate_check(client_ip),
         };
+        let head_only = req.head.method == Method::Head;
+        // Routed before the rate check (which answers first), so that the 429 of a
+        // public read can say what the read's answer says.
+        let route = match (req.listener, req.head.path) {
+            (ListenerKind::Public, b"/availability") => Some(Route::Week),
+            (ListenerKind::Public, b"/availability/slot") => Some(Route::Slot),
+            (ListenerKind::Public, b"/availability/csv") => Some(Route::Csv),
+            (_, b"/health") => Some(Route::Health),
+            (_, b"/ready") => Some(Route::Ready),
+            (ListenerKind::Admin, b"/metrics") => Some(Route::Metrics),
+            _ => None,
+        };
         if let Some(d) = rate
             && !d.allowed
         {
             let read = matches!(req.head.method, Method::Get | Method::Head)
-                && matches!(
-                    req.head.path,
-                    b"/availability" | b"/availability/slot" | b"/availability/csv"
-                );
+                && matches!(route, Some(Route::Week | Route::Slot | Route::Csv));
             let extra = if read {
                 Extra::RetryAfterCors(d.retry_after_secs)
             } else {
@@ -164,31 +173,22 @@ impl Handler for ApiHandler {
                 None,
                 rate,
                 extra,
-                req.head.method == Method::Head,
+                head_only,
             );
             return Outcome::Done;
         }
-        let head_only = req.head.method == Method::Head;
-        let route = match (req.listener, req.head.path) {
-            (ListenerKind::Public, b"/availability") => Route::Week,
-            (ListenerKind::Public, b"/availability/slot") => Route::Slot,
-            (ListenerKind::Public, b"/availability/csv") => Route::Csv,
-            (_, b"/health") => Route::Health,
-            (_, b"/ready") => Route::Ready,
-            (ListenerKind::Admin, b"/metrics") => Route::Metrics,
-            _ => {
-                write_error(
-                    sink,
-                    404,
-                    "not_found",
-                    "no such resource",
-                    Some(req.head.path),
-                    rate,
-                    Extra::None,
-                    head_only,
-                );
-                return Outcome::Done;
-            }
+        let Some(route) = route else {
+            write_error(
+                sink,
+                404,
+                "not_found",
+                "no such resource",
+                Some(req.head.path),
+                rate,
+                Extra::None,
+                head_only,
+            );
+            return Outcome::Done;
         };
         let allow = if matches!(route, Route::Week) {
             ALLOW_WEEK

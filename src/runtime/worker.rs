@@ -79,9 +79,8 @@ pub(super) struct Worker<H: Handler, S: Stream = TcpStream> {
     /// Deferred replies being handed over (write path only).
     pub(super) replies: Vec<(super::ConnRef, Vec<u8>)>,
     pub(super) clock_origin: Instant,
-    /// An `accept` failed with connections left in a backlog: retry at the next tick.
-    pub(super) accept_retry: bool,
-    pub(super) next_accept_retry_ms: u64,
+    /// An `accept` failed with connections left in a backlog: when to retry.
+    pub(super) accept_retry_at_ms: Option<u64>,
     pub(super) next_accept_log_ms: u64,
 }
 
@@ -207,8 +206,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             admin_reserve,
             replies: Vec::new(),
             clock_origin: Instant::now(),
-            accept_retry: false,
-            next_accept_retry_ms: 0,
+            accept_retry_at_ms: None,
             next_accept_log_ms: 0,
             cfg,
         };
@@ -269,7 +267,10 @@ impl<H: Handler> Worker<H, TcpStream> {
             }
             self.expire_timers();
             self.serve_buffer_waiters();
-            if self.accept_retry && self.now_ms >= self.next_accept_retry_ms {
+            if self
+                .accept_retry_at_ms
+                .is_some_and(|at_ms| self.now_ms >= at_ms)
+            {
                 self.retry_accepts();
             }
             if !self.draining && self.cfg.draining.load(Ordering::Acquire) {
@@ -296,7 +297,7 @@ impl<H: Handler> Worker<H, TcpStream> {
     #[cold]
     #[inline(never)]
     fn retry_accepts(&mut self) {
-        self.accept_retry = false;
+        self.accept_retry_at_ms = None;
         // The admin listener first: each freed descriptor would otherwise go to the
         // public backlog, and `/ready` probes wait behind it.
         for admin_first in [true, false] {
@@ -324,14 +325,14 @@ impl<H: Handler> Worker<H, TcpStream> {
                     // EMFILE and friends: leave the rest in the backlog. epoll is
                     // edge-triggered, so nothing would call us again for them until
                     // another client connects: the timer tick retries (`run`).
-                    self.accept_retry = true;
-                    self.next_accept_retry_ms = self.now_ms + TIMER_TICK_MS;
+                    self.accept_retry_at_ms = Some(self.now_ms + TIMER_TICK_MS);
                     self.cfg.stats[self.index].accept_errors.inc();
                     if self.now_ms >= self.next_accept_log_ms {
                         crate::say_err!(
                             "worker {}: accept failed: {e} (retrying every {TIMER_TICK_MS} ms; \
-                             logged at most every 10 s, counted in availability_accept_errors_total)",
-                            self.index
+                             logged at most every {} s, counted in availability_accept_errors_total)",
+                            self.index,
+                            ACCEPT_LOG_INTERVAL_MS / 1000
                         );
                         self.next_accept_log_ms = self.now_ms + ACCEPT_LOG_INTERVAL_MS;
                     }
