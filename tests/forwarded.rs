@@ -29,6 +29,11 @@ fn patch_as(server: &common::TestServer, client: &str, key: &str) -> Response {
     c.read_response(false).expect("a response")
 }
 
+/// Trusts the proxies in `list` (addresses or CIDR networks).
+fn trust(c: &mut availability_server::config::Config, list: &str) {
+    c.trusted_proxies = availability_server::forwarded::TrustedProxies::parse(list).expect("list");
+}
+
 fn tight_limits(c: &mut availability_server::config::Config) {
     c.rate_limit_burst = 2;
     c.rate_limit_per_s = 1;
@@ -38,8 +43,7 @@ fn tight_limits(c: &mut availability_server::config::Config) {
 fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_rate_budget() {
     let server = common::start(|c| {
         tight_limits(c);
-        c.trusted_proxies =
-            availability_server::forwarded::TrustedProxies::parse("127.0.0.0/8").expect("list");
+        trust(c, "127.0.0.0/8");
     });
     let a = "198.51.100.1, 203.0.113.1"; // the client wrote the first entry itself
     assert_eq!(
@@ -71,8 +75,7 @@ fn from_an_untrusted_peer_x_forwarded_for_is_ignored() {
 fn failed_keys_count_against_the_forwarded_client() {
     let server = common::start(|c| {
         c.auth_fail_burst = 2;
-        c.trusted_proxies =
-            availability_server::forwarded::TrustedProxies::parse("127.0.0.1").expect("list");
+        trust(c, "127.0.0.1");
     });
     let guesser = "203.0.113.66";
     for _ in 0..2 {
@@ -106,8 +109,7 @@ fn failed_keys_count_against_the_forwarded_client() {
 fn a_protocol_refusal_from_a_trusted_proxy_states_no_rate_budget() {
     let server = common::start(|c| {
         tight_limits(c);
-        c.trusted_proxies =
-            availability_server::forwarded::TrustedProxies::parse("127.0.0.1").expect("list");
+        trust(c, "127.0.0.1");
     });
     let mut c = Client::connect(server.addr);
     c.send(b"GET /health HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 203.0.113.1\r\nContent-Length: 2\r\n\r\nab");
