@@ -72,7 +72,7 @@ fn read_requests() -> Vec<(Vec<u8>, bool)> {
     let this_week = grid::current_week_start(tokyo, now_s)
         .format("%Y-%m-%d")
         .to_string();
-    let targets: Vec<(&str, String)> = vec![
+    let mut targets: Vec<(&str, String)> = vec![
         ("GET", "/availability?tz=Asia/Tokyo".into()),
         ("GET", "/availability?tz=america/new_york".into()),
         ("GET", "/availability".into()),
@@ -103,11 +103,36 @@ fn read_requests() -> Vec<(Vec<u8>, bool)> {
         ("GET", "/no/such/path".into()),
         ("DELETE", "/availability".into()),
     ];
+    // Conditional reads: `*` answers 304 (the server's tags are random per process),
+    // a list of other tags is parsed through and answers 200.
+    const STAR: &str = "\r\nIf-None-Match: *";
+    const OTHERS: &str = "\r\nIf-None-Match: W/\"x\", \"0123456789abcdef\"";
+    let conditional: Vec<(&str, String)> = vec![
+        ("GET", format!("/availability?tz=Asia/Tokyo{STAR}")),
+        ("GET", format!("/availability/csv?tz=Europe/London{OTHERS}")),
+        (
+            "GET",
+            format!("/availability/slot?tz=UTC&day=1&slot=3{STAR}"),
+        ),
+        ("HEAD", format!("/availability/csv?tz=UTC{STAR}")),
+        (
+            "GET",
+            format!("/availability?tz=Asia/Tokyo&date={this_week}{STAR}"),
+        ),
+        ("GET", format!("/availability/slot?day=2&slot=9{OTHERS}")),
+    ];
+    targets.extend(conditional);
     targets
         .into_iter()
-        .map(|(method, path)| {
+        .map(|(method, path_and_field)| {
+            // The path ends at the first CR; a conditional field follows it.
+            let (path, field) = path_and_field
+                .split_once('\r')
+                .map_or((path_and_field.as_str(), String::new()), |(p, f)| {
+                    (p, format!("\r{f}"))
+                });
             (
-                format!("{method} {path} HTTP/1.1\r\nHost: bench\r\n\r\n").into_bytes(),
+                format!("{method} {path} HTTP/1.1\r\nHost: bench{field}\r\n\r\n").into_bytes(),
                 method == "HEAD",
             )
         })
@@ -126,7 +151,8 @@ pub(crate) fn read_one(stream: &mut impl Read, pending: &mut Vec<u8>, head: bool
                 .find_map(|l| l.strip_prefix("Content-Length: "))
                 .map(|v| v.trim().parse().expect("length"))
                 .expect("Content-Length");
-            let total = end + 4 + if head { 0 } else { len };
+            // A 304's Content-Length is the 200's; it has no body.
+            let total = end + 4 + if head || status == 304 { 0 } else { len };
             while pending.len() < total {
                 fill(stream, pending);
             }
@@ -154,7 +180,7 @@ fn drive<S: Read + Write>(
 ) -> u64 {
     let expected: Vec<u16> = vec![
         200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 400, 400, 400,
-        404, 405,
+        404, 405, 304, 200, 304, 304, 304, 200,
     ];
     let mut sent = 0;
     let mut pending: Vec<Vec<u8>> = conns.iter().map(|_| Vec::with_capacity(1 << 20)).collect();
@@ -199,7 +225,7 @@ fn workers_do_not_allocate_while_serving_reads() {
         Some(tag_worker),
     );
     let requests = read_requests();
-    assert_eq!(requests.len(), 20);
+    assert_eq!(requests.len(), 26);
 
     // Plain HTTP: 4 keep-alive connections (spread over both workers).
     let http_addr = server.handle.http_addr.expect("http");

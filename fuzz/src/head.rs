@@ -185,6 +185,15 @@ fn check_accepted(data: &[u8], max: usize, head: &Head<'_>) {
             .map(|v| v.trim_ascii()),
         "the last X-Forwarded-For line"
     );
+    let if_none_match = lines.values(b"if-none-match");
+    assert_eq!(
+        head.if_none_match.map(<[u8]>::trim_ascii),
+        match if_none_match.as_slice() {
+            [one] => Some(one.trim_ascii()),
+            _ => None, // several lines: the condition is not evaluated
+        },
+        "If-None-Match"
+    );
 
     // The head is self-delimiting: what follows it does not matter.
     let alone = parse_head(&data[..len], max);
@@ -270,6 +279,11 @@ fn check_reserialised(head: &Head<'_>) {
         text.extend_from_slice(value);
         text.extend_from_slice(b"\r\n");
     }
+    if let Some(value) = head.if_none_match {
+        text.extend_from_slice(b"If-None-Match: ");
+        text.extend_from_slice(value);
+        text.extend_from_slice(b"\r\n");
+    }
     if let Some(value) = head.authorization {
         text.extend_from_slice(b"Authorization: ");
         text.extend_from_slice(value);
@@ -298,6 +312,8 @@ fn check_reserialised(head: &Head<'_>) {
             && back.content_encoded == head.content_encoded
             && back.forwarded_for.map(<[u8]>::trim_ascii)
                 == head.forwarded_for.map(<[u8]>::trim_ascii)
+            && back.if_none_match.map(<[u8]>::trim_ascii)
+                == head.if_none_match.map(<[u8]>::trim_ascii)
             && auth_same,
         "re-serialised head means something else: {head:?} vs {back:?}"
     );
@@ -315,5 +331,6 @@ pub fn same_head(a: &Head<'_>, b: &Head<'_>) -> bool {
         && a.expect_continue == b.expect_continue
         && a.content_encoded == b.content_encoded
         && a.forwarded_for == b.forwarded_for
+        && a.if_none_match == b.if_none_match
         && a.head_len_bytes == b.head_len_bytes
 }

@@ -6,9 +6,10 @@ use chrono::NaiveDate;
 
 use super::ApiHandler;
 use super::reply::{Extra, put_tail, write_error};
+use crate::http::etag;
 use crate::http::query::{MAX_TZ_LEN_BYTES, ReadParams, parse_read_params};
 use crate::http::request::Method;
-use crate::http::response::{ByteWriter, CACHE_READ, CORS_ANY, JSON_TYPE, status_line};
+use crate::http::response::{ByteWriter, CACHE_READ, CORS_ANY, CSV_TYPE, JSON_TYPE, status_line};
 use crate::ratelimit::Decision;
 use crate::runtime::{Request, Sink};
 use crate::snapshot::{self, Kind};
@@ -119,10 +120,14 @@ impl ApiHandler {
         };
         match answer {
             Some(a) => {
-                let (head, parts) = match kind {
-                    Kind::WeekJson => (a.json_head, [a.json_prefix, a.json_slots]),
-                    Kind::Csv => (a.csv_head, [a.csv_body, Default::default()]),
+                let (head, parts, tag) = match kind {
+                    Kind::WeekJson => (a.json_head, [a.json_prefix, a.json_slots], a.json_tag),
+                    Kind::Csv => (a.csv_head, [a.csv_body, Default::default()], a.csv_tag),
                 };
+                let len_bytes = parts.iter().map(|p| p.len as usize).sum();
+                if not_modified(req, sink, Validator::of(kind, tag, len_bytes), rate) {
+                    return;
+                }
                 sink.push_shared(&self.snap, head);
                 assert!(
                     sink.write(tail),
@@ -136,8 +141,12 @@ impl ApiHandler {
             }
             None => {
                 let week_start = self.week_start_for(zone, params.date);
-                let (head, body, _) =
-                    snapshot::render_on_demand(&self.snap, zone, week_start, kind);
+                let built = snapshot::render_on_demand(&self.snap, zone, week_start, kind);
+                let validator = Validator::of(kind, built.tag, built.body.len());
+                if not_modified(req, sink, validator, rate) {
+                    return;
+                }
+                let (head, body) = (built.head, built.body);
                 sink.push_owned(head);
                 assert!(
                     sink.write(tail),
@@ -185,8 +194,8 @@ impl ApiHandler {
             Some(d) => self.snap.answer_for_week(zone, week_start_of(d)),
         };
         let mut on_demand: Option<Box<Grid>> = None;
-        let (week_start_text, status) = match answer {
-            Some(a) => (a.week_start_text, self.snap.grid(a)[cell]),
+        let (week_start_text, status, tag) = match answer {
+            Some(a) => (a.week_start_text, self.snap.grid(a)[cell], a.json_tag),
             None => {
                 let week_start = self.week_start_for(zone, params.date);
                 let grid = on_demand.insert(Box::new(
@@ -195,7 +204,8 @@ impl ApiHandler {
                 ));
                 let mut text = [0u8; 10];
                 crate::http::date::write_ymd(week_start, &mut text);
-                (text, grid[cell])
+                let key = &self.snap.tag_key;
+                (text, grid[cell], key.json(key.grid(grid), zone, week_start))
             }
         };
         let mut body_buf = [0u8; 512];
@@ -208,6 +218,11 @@ impl ApiHandler {
             status.as_str(),
         );
         assert!(!body.overflowed(), "slot bodies are bounded");
+        // A slot is part of its week: the week's tag changes whenever the slot can.
+        let validator = Validator::of(Kind::WeekJson, tag, body.len_bytes());
+        if not_modified(req, sink, validator, rate) {
+            return;
+        }
         sink.status = 200;
         let date = *sink.date;
         let (close, keep_alive) = (sink.close, sink.http10_keep_alive);
@@ -216,7 +231,9 @@ impl ApiHandler {
                 .put(JSON_TYPE)
                 .put(CACHE_READ)
                 .put(CORS_ANY)
-                .put(b"Content-Length: ")
+                .put(b"ETag: ")
+                .put(&etag::render(tag))
+                .put(b"\r\nContent-Length: ")
                 .put_u64(body.len_bytes() as u64)
                 .put(b"\r\n");
             put_tail(w, &date, rate, close, keep_alive);
@@ -226,4 +243,62 @@ impl ApiHandler {
         });
         assert!(fitted, "the runtime reserves scratch for one response");
     }
+}
+
+/// What a `304` repeats of the answer it stands for.
+struct Validator {
+    tag: u64,
+    content_type: &'static [u8],
+    len_bytes: usize,
+}
+
+impl Validator {
+    fn of(kind: Kind, tag: u64, len_bytes: usize) -> Validator {
+        let content_type = match kind {
+            Kind::WeekJson => JSON_TYPE,
+            Kind::Csv => CSV_TYPE,
+        };
+        Validator {
+            tag,
+            content_type,
+            len_bytes,
+        }
+    }
+}
+
+/// Answers `304 Not Modified` if the request's `If-None-Match` names the answer's tag
+/// (RFC 9110 §13.1.2). No body; the fields SPEC §4 puts on every response, with the
+/// `Content-Type` and `Content-Length` of the 200 it stands for (§8.6 allows exactly
+/// that length), and `ETag`, `Cache-Control` and CORS as on the 200 (§15.4.5).
+/// Returns whether it answered.
+fn not_modified(
+    req: &Request<'_>,
+    sink: &mut Sink<'_>,
+    validator: Validator,
+    rate: Option<Decision>,
+) -> bool {
+    let Some(value) = req.head.if_none_match else {
+        return false;
+    };
+    let quoted = etag::render(validator.tag);
+    if !etag::none_match(value, &quoted) {
+        return false;
+    }
+    sink.status = 304;
+    let date = *sink.date;
+    let (close, keep_alive) = (sink.close, sink.http10_keep_alive);
+    let fitted = sink.write(|w| {
+        w.put(status_line(304))
+            .put(validator.content_type)
+            .put(CACHE_READ)
+            .put(CORS_ANY)
+            .put(b"ETag: ")
+            .put(&quoted)
+            .put(b"\r\nContent-Length: ")
+            .put_u64(validator.len_bytes as u64)
+            .put(b"\r\n");
+        put_tail(w, &date, rate, close, keep_alive);
+    });
+    assert!(fitted, "the runtime reserves scratch for one response");
+    true
 }

@@ -1,6 +1,6 @@
 //! The header fields of a request head: framing (`Content-Length`, `Transfer-Encoding`),
-//! `Connection`, `Host`, `Authorization`, `Expect`, `Content-Encoding` and
-//! `X-Forwarded-For` (SPEC §5). Split from
+//! `Connection`, `Host`, `Authorization`, `Expect`, `Content-Encoding`,
+//! `X-Forwarded-For` (SPEC §5) and `If-None-Match`. Split from
 //! [`super::request`], which handles the request line and line framing.
 
 use super::request::{BodyKind, HeadError};
@@ -13,6 +13,7 @@ pub(super) struct Fields<'a> {
     pub(super) expect_continue: bool,
     pub(super) content_encoded: bool,
     pub(super) forwarded_for: Option<&'a [u8]>,
+    pub(super) if_none_match: Option<&'a [u8]>,
 }
 
 /// Reads the header fields httparse split out, applying SPEC §5's framing rules.
@@ -29,6 +30,7 @@ pub(super) fn read_fields<'a>(
     let mut expect_continue = false;
     let mut content_encoded = false;
     let mut forwarded_for = None;
+    let (mut if_none_match, mut if_none_match_lines) = (None, 0u8);
     let (mut close, mut keep_alive_token) = (false, false);
 
     for header in headers {
@@ -69,6 +71,9 @@ pub(super) fn read_fields<'a>(
                 let coding = coding.trim_ascii();
                 !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity")
             });
+        } else if name.eq_ignore_ascii_case(b"if-none-match") {
+            if_none_match_lines = if_none_match_lines.saturating_add(1);
+            if_none_match = Some(value);
         } else if name.eq_ignore_ascii_case(b"expect") {
             // RFC 9110 §10.1.1: an HTTP/1.0 client's Expect is ignored.
             expect_continue |=
@@ -121,6 +126,13 @@ pub(super) fn read_fields<'a>(
         expect_continue,
         content_encoded,
         forwarded_for,
+        // Several lines make one list (RFC 9110 §5.3); rather than join them, such a
+        // request gets the full answer, which is always a correct reply.
+        if_none_match: if if_none_match_lines == 1 {
+            if_none_match
+        } else {
+            None
+        },
     })
 }
 

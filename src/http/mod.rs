@@ -1,12 +1,13 @@
 //! HTTP/1.1 wire format, without I/O: parsing request heads ([`request`]), decoding
-//! chunked bodies ([`chunked`]), reading the read routes' query parameters ([`query`])
-//! and formatting dates ([`date`]).
+//! chunked bodies ([`chunked`]), reading the read routes' query parameters ([`query`]),
+//! entity tags and `If-None-Match` ([`etag`]) and formatting dates ([`date`]).
 //!
 //! Everything on the read path here (head parsing, query parsing, the `Date` cache)
 //! works on borrowed bytes and fixed-size arrays and never allocates.
 
 pub mod chunked;
 pub mod date;
+pub mod etag;
 mod fields;
 pub mod query;
 pub mod request;

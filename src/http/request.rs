@@ -60,6 +60,9 @@ pub struct Head<'a> {
     pub content_encoded: bool,
     /// The last `X-Forwarded-For` line, if any (read only from trusted proxies).
     pub forwarded_for: Option<&'a [u8]>,
+    /// The `If-None-Match` value when exactly one such line was sent (several: `None`,
+    /// and the read gets its full answer).
+    pub if_none_match: Option<&'a [u8]>,
     /// Bytes consumed through the final CRLFCRLF, including one ignored leading CRLF.
     pub head_len_bytes: usize,
 }
@@ -217,6 +220,7 @@ fn build_head<'a>(
         expect_continue: fields.expect_continue,
         content_encoded: fields.content_encoded,
         forwarded_for: fields.forwarded_for,
+        if_none_match: fields.if_none_match,
         head_len_bytes,
     })
 }

@@ -103,6 +103,7 @@ impl<'a> ByteWriter<'a> {
 pub fn status_line(status: u16) -> &'static [u8] {
     match status {
         200 => b"HTTP/1.1 200 OK\r\n",
+        304 => b"HTTP/1.1 304 Not Modified\r\n",
         400 => b"HTTP/1.1 400 Bad Request\r\n",
         401 => b"HTTP/1.1 401 Unauthorized\r\n",
         404 => b"HTTP/1.1 404 Not Found\r\n",

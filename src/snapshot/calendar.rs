@@ -7,6 +7,7 @@ use chrono::{Days, NaiveDate};
 
 use super::Snapshot;
 use super::prefix::Prefixes;
+use super::tags::TagKey;
 use crate::http::date::write_ymd;
 use crate::week::Week;
 use crate::week::grid::{CellMap, current_week_start, week_end_unix_secs};
@@ -29,6 +30,8 @@ pub struct Calendar {
     zones: Vec<ZoneWeeks>,
     /// Kept in step with `zones` (see `prefix.rs`).
     prefixes: Prefixes,
+    /// Every snapshot's entity tags are made with it (see `tags.rs`).
+    tag_key: TagKey,
 }
 
 impl Calendar {
@@ -39,6 +42,7 @@ impl Calendar {
             maps: Vec::new(),
             zones: Vec::new(),
             prefixes: Prefixes::render(&[]),
+            tag_key: TagKey::new(),
         };
         let mut index = HashMap::new();
         let zones: Vec<ZoneWeeks> = zones::all()
@@ -143,6 +147,7 @@ impl Calendar {
             &self.maps,
             &self.zones,
             &self.prefixes,
+            &self.tag_key,
         )
     }
 }

@@ -11,16 +11,19 @@ mod calendar;
 pub mod csv;
 pub mod json;
 mod prefix;
+mod tags;
 
 use chrono::NaiveDate;
 
 use crate::http::date::write_ymd;
+use crate::http::etag::ETAG_LEN_BYTES;
 use crate::runtime::{SharedBytes, Span};
 use crate::week::grid::{CellMap, Grid};
 use crate::week::zones::{self, ZoneId};
 use crate::week::{SLOTS_PER_WEEK, Week};
 
 pub use calendar::Calendar;
+pub use tags::TagKey;
 
 /// One zone's answers for one week.
 #[derive(Clone, Copy, Debug)]
@@ -28,7 +31,11 @@ pub struct WeekAnswer {
     pub week_start: NaiveDate,
     pub week_start_text: [u8; 10],
     pub grid: u32,
-    /// `HTTP/1.1 200 OK` … `Content-Length: n\r\n` (no Date, no final CRLF).
+    /// Entity tags (see `tags.rs`): the week JSON's, which the slot answers share,
+    /// and the CSV's.
+    pub json_tag: u64,
+    pub csv_tag: u64,
+    /// `HTTP/1.1 200 OK` … `ETag` … `Content-Length: n\r\n` (no Date, no final CRLF).
     pub json_head: Span,
     pub json_prefix: Span,
     pub json_slots: Span,
@@ -54,6 +61,8 @@ pub struct Snapshot {
     pub generation: u64,
     pub home_tz: ZoneId,
     pub home_week: Week,
+    /// The key every tag of this process is made with (answers built on demand too).
+    pub tag_key: TagKey,
 }
 
 /// Debug builds poison a dropped snapshot's bytes, so a response that still
@@ -125,14 +134,9 @@ fn push_span(arena: &mut Vec<u8>, render: impl FnOnce(&mut Vec<u8>)) -> Span {
 }
 
 /// `HTTP/1.1 200 OK` through `Content-Length`, for a body of `len_bytes`.
-pub fn render_head(content_type: &[u8], len_bytes: usize, out: &mut Vec<u8>) {
-    use crate::http::response::{CACHE_READ, CORS_ANY, status_line};
-    out.extend_from_slice(status_line(200));
-    out.extend_from_slice(content_type);
-    out.extend_from_slice(CACHE_READ);
-    out.extend_from_slice(CORS_ANY);
-    out.extend_from_slice(b"Content-Length: ");
-    push_length_tail(len_bytes, out);
+pub fn render_head(content_type: &[u8], tag: u64, len_bytes: usize, out: &mut Vec<u8>) {
+    out.extend_from_slice(&head_start(content_type));
+    push_tag_and_length(tag, len_bytes, out);
 }
 
 /// Which answer a request wants, for answers built on demand.
@@ -142,16 +146,30 @@ pub enum Kind {
     Csv,
 }
 
-/// Builds one answer outside the snapshot (a `date=` week it does not hold):
-/// `(head, body, grid)`. Allocates; never used for the current week.
+/// An answer built outside the snapshot.
+pub struct OnDemand {
+    pub head: Vec<u8>,
+    pub body: Vec<u8>,
+    pub grid: Box<Grid>,
+    pub tag: u64,
+}
+
+/// Builds one answer outside the snapshot (a `date=` week it does not hold).
+/// Allocates; never used for the current week.
 pub fn render_on_demand(
     snapshot: &Snapshot,
     zone: ZoneId,
     week_start: NaiveDate,
     kind: Kind,
-) -> (Vec<u8>, Vec<u8>, Box<Grid>) {
+) -> OnDemand {
     let grid =
         Box::new(CellMap::build(snapshot.home_tz, zone, week_start).apply(&snapshot.home_week));
+    let key = &snapshot.tag_key;
+    let grid_tag = key.grid(&grid);
+    let tag = match kind {
+        Kind::WeekJson => key.json(grid_tag, zone, week_start),
+        Kind::Csv => key.csv(grid_tag),
+    };
     let mut body = Vec::with_capacity(32 * 1024);
     let content_type = match kind {
         Kind::WeekJson => {
@@ -166,9 +184,14 @@ pub fn render_on_demand(
             crate::http::response::CSV_TYPE
         }
     };
-    let mut head = Vec::with_capacity(128);
-    render_head(content_type, body.len(), &mut head);
-    (head, body, grid)
+    let mut head = Vec::with_capacity(160);
+    render_head(content_type, tag, body.len(), &mut head);
+    OnDemand {
+        head,
+        body,
+        grid,
+        tag,
+    }
 }
 
 /// Renders a snapshot from distinct cell maps: `zone_weeks[zone].maps = [map index; 2]`.
@@ -183,6 +206,7 @@ pub(crate) fn build(
     maps: &[CellMap],
     zone_weeks: &[calendar::ZoneWeeks],
     prefixes: &prefix::Prefixes,
+    tag_key: &TagKey,
 ) -> Snapshot {
     use std::collections::HashMap;
     let home = home_week.statuses();
@@ -202,23 +226,27 @@ pub(crate) fn build(
                 })
         })
         .collect();
+    let grid_tags: Vec<u64> = grids.iter().map(|grid| tag_key.grid(grid)).collect();
     let json_head_start = head_start(crate::http::response::JSON_TYPE);
     let per_grid_bytes = json::longest_slots_len_bytes()
         + csv::longest_len_bytes()
         + head_start(crate::http::response::CSV_TYPE).len()
-        + LENGTH_TAIL_MAX_BYTES;
+        + TAG_AND_LENGTH_MAX_BYTES;
     let capacity_bytes = grids.len() * per_grid_bytes
         + prefixes.bytes.len()
-        + zone_weeks.len() * 2 * (json_head_start.len() + LENGTH_TAIL_MAX_BYTES);
+        + zone_weeks.len() * 2 * (json_head_start.len() + TAG_AND_LENGTH_MAX_BYTES);
     let mut arena = Vec::with_capacity(capacity_bytes);
     // Per distinct grid: the shared bodies and the CSV head (no zone in it).
+    let csv_head_start = head_start(crate::http::response::CSV_TYPE);
     let shared: Vec<(Span, Span, Span)> = grids
         .iter()
-        .map(|grid| {
+        .zip(&grid_tags)
+        .map(|(grid, &grid_tag)| {
             let slots = push_span(&mut arena, |out| json::render_slots(grid, out));
             let csv_body = push_span(&mut arena, |out| csv::render(grid, out));
             let csv_head = push_span(&mut arena, |out| {
-                render_head(crate::http::response::CSV_TYPE, csv_body.len as usize, out)
+                out.extend_from_slice(&csv_head_start);
+                push_tag_and_length(tag_key.csv(grid_tag), csv_body.len as usize, out);
             });
             (slots, csv_body, csv_head)
         })
@@ -234,14 +262,19 @@ pub(crate) fn build(
                 let (json_slots, csv_body, csv_head) = shared[grid as usize];
                 let json_prefix = prefixes.span_at(prefix_base, zone_index, w);
                 let body_len = (json_prefix.len + json_slots.len) as usize;
+                let grid_tag = grid_tags[grid as usize];
+                let zone = ZoneId(zone_index as u16);
+                let json_tag = tag_key.json(grid_tag, zone, zw.starts[w]);
                 let json_head = push_span(&mut arena, |out| {
                     out.extend_from_slice(&json_head_start);
-                    push_length_tail(body_len, out);
+                    push_tag_and_length(json_tag, body_len, out);
                 });
                 WeekAnswer {
                     week_start: zw.starts[w],
                     week_start_text: zw.start_texts[w],
                     grid,
+                    json_tag,
+                    csv_tag: tag_key.csv(grid_tag),
                     json_head,
                     json_prefix,
                     json_slots,
@@ -271,140 +304,30 @@ pub(crate) fn build(
         generation,
         home_tz,
         home_week: *home_week,
+        tag_key: tag_key.clone(),
     }
 }
 
-/// Longest `{n}\r\n` after `Content-Length: ` (a u32 length).
-const LENGTH_TAIL_MAX_BYTES: usize = 10 + 2;
+/// Longest `ETag: "…"\r\nContent-Length: {n}\r\n` (a u32 length).
+const TAG_AND_LENGTH_MAX_BYTES: usize =
+    ETAG_PREFIX.len() + ETAG_LEN_BYTES + 2 + LENGTH_PREFIX.len() + 10 + 2;
+const ETAG_PREFIX: &[u8] = b"ETag: ";
+const LENGTH_PREFIX: &[u8] = b"Content-Length: ";
 
-/// A 200 head up to and including `Content-Length: `.
+/// A 200 head up to the `ETag` field: status, type, caching and CORS.
 fn head_start(content_type: &[u8]) -> Vec<u8> {
-    let mut head = Vec::with_capacity(128);
-    render_head(content_type, 0, &mut head);
-    head.truncate(head.len() - b"0\r\n".len());
-    head
+    use crate::http::response::{CACHE_READ, CORS_ANY, status_line};
+    [status_line(200), content_type, CACHE_READ, CORS_ANY].concat()
 }
 
-fn push_length_tail(len_bytes: usize, out: &mut Vec<u8>) {
+fn push_tag_and_length(tag: u64, len_bytes: usize, out: &mut Vec<u8>) {
+    out.extend_from_slice(ETAG_PREFIX);
+    out.extend_from_slice(&crate::http::etag::render(tag));
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(LENGTH_PREFIX);
     out.extend_from_slice(itoa::Buffer::new().format(len_bytes).as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::week::Status;
-    use crate::week::grid::{current_week_start, viewer_grid};
-
-    fn zone(name: &str) -> ZoneId {
-        zones::lookup(name.as_bytes()).expect("known zone")
-    }
-
-    // 2026-11-27T12:00:00Z, a Friday.
-    const NOW_S: i64 = 1_795_780_800;
-
-    #[test]
-    fn answers_are_the_rule_applied_and_bodies_are_shared() {
-        let home = zone("America/New_York");
-        let mut week = Week::empty();
-        week.set(2, 28, Status::Available); // Wednesday 14:00 New York
-        let cal = Calendar::new(home, NOW_S);
-        let snap = cal.build(&week, 3);
-        assert_eq!(snap.generation, 3);
-        for name in [
-            "Asia/Tokyo",
-            "Asia/Kathmandu",
-            "Europe/London",
-            "America/New_York",
-        ] {
-            let z = zone(name);
-            let a = snap.answer(z, NOW_S).expect("current week");
-            assert_eq!(a.week_start, current_week_start(z, NOW_S));
-            assert_eq!(
-                snap.grid(a),
-                &viewer_grid(home, &week, z, a.week_start),
-                "{name}"
-            );
-            let body = [snap.bytes(a.json_prefix), snap.bytes(a.json_slots)].concat();
-            let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
-            assert_eq!(v["timezone"], name);
-            let head = String::from_utf8(snap.bytes(a.json_head).to_vec()).expect("ascii");
-            assert!(
-                head.ends_with(&format!("Content-Length: {}\r\n", body.len())),
-                "{head}"
-            );
-        }
-        // Tokyo and Seoul have the same offsets all year: one shared body.
-        let (tokyo, seoul) = (
-            snap.answer(zone("Asia/Tokyo"), NOW_S).expect("a"),
-            snap.answer(zone("Asia/Seoul"), NOW_S).expect("b"),
-        );
-        assert_eq!(tokyo.grid, seoul.grid);
-        assert_eq!(tokyo.json_slots, seoul.json_slots);
-        assert_ne!(tokyo.json_prefix, seoul.json_prefix);
-        assert!(
-            snap.distinct_grids() < zones::count() / 4,
-            "{} grids",
-            snap.distinct_grids()
-        );
-    }
-
-    #[test]
-    fn the_next_week_is_ready_before_the_rollover() {
-        let tokyo = zone("Asia/Tokyo");
-        let mut cal = Calendar::new(zones::utc(), NOW_S);
-        let snap = cal.build(&Week::empty(), 0);
-        let z = snap.zone(tokyo);
-        // Tokyo's week of 2026-11-23 ends at Monday 00:00 JST = Sunday 15:00 UTC.
-        assert_eq!(z.switch_at_unix_s, 1_795_964_400);
-        let before = snap.answer(tokyo, z.switch_at_unix_s - 1).expect("current");
-        let after = snap.answer(tokyo, z.switch_at_unix_s).expect("next");
-        assert_eq!(before.week_start.to_string(), "2026-11-23");
-        assert_eq!(after.week_start.to_string(), "2026-11-30");
-        assert!(
-            snap.answer(tokyo, z.expires_at_unix_s).is_none(),
-            "no answer past the window"
-        );
-        // Tokyo's week of 2026-11-23 began at Sunday 2026-11-22 15:00 UTC; a clock
-        // stepped back before that is not in this snapshot's window either.
-        assert_eq!(z.starts_at_unix_s, 1_795_964_400 - 7 * 86_400);
-        assert!(snap.answer(tokyo, z.starts_at_unix_s).is_some());
-        assert!(snap.answer(tokyo, z.starts_at_unix_s - 1).is_none());
-        // Rolling after the switch moves the window one week on.
-        let first_switch = cal.next_switch_unix_s();
-        assert!(first_switch <= z.switch_at_unix_s);
-        assert!(
-            !cal.roll(first_switch - 1),
-            "nothing rolls before the first switch"
-        );
-        assert!(cal.roll(z.switch_at_unix_s + 1));
-        let rolled = cal.build(&Week::empty(), 0);
-        let r = rolled
-            .answer(tokyo, z.switch_at_unix_s + 1)
-            .expect("current after roll");
-        assert_eq!(r.week_start.to_string(), "2026-11-30");
-        assert_eq!(
-            rolled.zone(tokyo).weeks[1].week_start.to_string(),
-            "2026-12-07"
-        );
-    }
-
-    #[test]
-    fn on_demand_answers_match_the_snapshot_rendering() {
-        let cal = Calendar::new(zone("Europe/Berlin"), NOW_S);
-        let mut week = Week::empty();
-        week.set(0, 0, Status::Maybe);
-        let snap = cal.build(&week, 1);
-        let z = zone("Australia/Lord_Howe");
-        let a = *snap.answer(z, NOW_S).expect("current");
-        let (head, body, grid) = render_on_demand(&snap, z, a.week_start, Kind::WeekJson);
-        assert_eq!(head, snap.bytes(a.json_head));
-        assert_eq!(
-            body,
-            [snap.bytes(a.json_prefix), snap.bytes(a.json_slots)].concat()
-        );
-        assert_eq!(&*grid, snap.grid(&a));
-        let (_, csv, _) = render_on_demand(&snap, z, a.week_start, Kind::Csv);
-        assert_eq!(csv, snap.bytes(a.csv_body));
-    }
-}
+mod tests;

@@ -148,7 +148,8 @@ impl Client {
                     .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
                     .map(|(_, v)| v.parse().expect("content-length"))
                     .unwrap_or(0);
-                let body_len = if head { 0 } else { len };
+                // A 304's Content-Length is the 200's; it has no body (RFC 9112 §6.3).
+                let body_len = if head || status == 304 { 0 } else { len };
                 while self.buf.len() < end + 4 + body_len {
                     if !self.fill() {
                         panic!("connection closed inside a response body");

@@ -170,6 +170,8 @@ impl Wire {
                 .filter(|(n, _)| n.eq_ignore_ascii_case(name))
                 .count()
         };
+        // A 304 never has a body (RFC 9112 §6.3), whatever its Content-Length says.
+        let not_modified = status == 304;
         for required in ["Content-Length", "Content-Type", "Date", "Cache-Control"] {
             if count(required) != 1 {
                 return Err(format!(
@@ -193,7 +195,7 @@ impl Wire {
             .collect();
         let body_start = head_end + 4;
         let available = self.buf.len() - body_start;
-        let body_len = if head_only {
+        let body_len = if head_only || not_modified {
             0
         } else if available < length {
             return Ok(None);

@@ -60,8 +60,8 @@ pub fn predict(r: &Framed) -> Predicted {
     let read = matches!(r.method, Method::Get | Method::Head);
     let status = match r.path.as_slice() {
         b"/availability" if r.method == Method::Patch => predict_patch(r),
-        b"/availability" | b"/availability/csv" if read => predict_read(&r.query, false),
-        b"/availability/slot" if read => predict_read(&r.query, true),
+        b"/availability" | b"/availability/csv" if read => predict_read(r, false),
+        b"/availability/slot" if read => predict_read(r, true),
         b"/health" | b"/ready" if read => 200,
         b"/availability"
         | b"/availability/csv"
@@ -94,9 +94,9 @@ fn predict_patch(r: &Framed) -> u16 {
     }
 }
 
-fn predict_read(query: &[u8], slot_route: bool) -> u16 {
+fn predict_read(r: &Framed, slot_route: bool) -> u16 {
     let mut scratch = [0u8; MAX_TZ_LEN_BYTES];
-    let Ok(params) = parse_read_params(query, &mut scratch) else {
+    let Ok(params) = parse_read_params(&r.query, &mut scratch) else {
         return 400;
     };
     if params.tz.is_some_and(|tz| zones::lookup(tz).is_none()) {
@@ -106,7 +106,12 @@ fn predict_read(query: &[u8], slot_route: bool) -> u16 {
     if slot_route && (params.day.is_none() || !one_slot) {
         return 400;
     }
-    200
+    // `*` matches any current answer (RFC 9110 §13.1.2). A listed tag could match only
+    // if the fuzzer guessed a keyed 64-bit hash.
+    match &r.if_none_match {
+        Some(value) if value.trim_ascii() == b"*" => 304,
+        _ => 200,
+    }
 }
 
 /// Checks a response to `r` (already known to be the right one by order) and applies
@@ -133,7 +138,7 @@ pub fn check_response(
     if r.minor_version == 0 && r.keep_alive && !resp.close && !resp.keep_alive {
         return Err("HTTP/1.0 keep-alive answered without Connection: keep-alive".into());
     }
-    let csv = resp.status == 200 && r.path == b"/availability/csv";
+    let csv = matches!(resp.status, 200 | 304) && r.path == b"/availability/csv";
     let content_type = if csv {
         "text/csv; charset=utf-8"
     } else {
@@ -141,6 +146,15 @@ pub fn check_response(
     };
     if resp.header("Content-Type") != Some(content_type) {
         return Err(format!("Content-Type {:?}", resp.header("Content-Type")));
+    }
+    if resp.status == 304 {
+        // The 200's fields and validator, no body (RFC 9110 §15.4.5).
+        let tagged = resp.header("ETag").is_some_and(|t| t.len() == 18);
+        return if tagged && resp.body.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("a 304 with {:?}", resp.headers))
+        };
     }
     if predicted.head_only {
         return Ok(());

@@ -54,11 +54,27 @@ pub fn build(item: u8, arg: u8, seq: u64) -> MenuRequest {
             let path = format!("/availability/slot?day={day}&time={time}");
             (get(&path, ""), 200, Some(format!("\"time\":\"{time}\"")))
         }
-        5 => (
-            get("/availability/csv?tz=UTC", ""),
-            200,
-            Some("Time,Monday".into()),
-        ),
+        // Conditional now and then: `*` matches any answer; a made-up tag matches none.
+        5 => match a % 4 {
+            0 => (
+                get("/availability/csv?tz=UTC", "If-None-Match: *\r\n"),
+                304,
+                None,
+            ),
+            1 => (
+                get(
+                    "/availability/csv?tz=UTC",
+                    "If-None-Match: W/\"0123456789abcdef\"\r\n",
+                ),
+                200,
+                Some("Time,Monday".into()),
+            ),
+            _ => (
+                get("/availability/csv?tz=UTC", ""),
+                200,
+                Some("Time,Monday".into()),
+            ),
+        },
         6 => {
             let path = format!("/missing/{seq}");
             (get(&path, ""), 404, Some(path))
