@@ -84,25 +84,27 @@ fn main() {
     show("http", handle.http_addr);
     show("admin", handle.admin_addr);
     say!("home timezone {}; ready", handle.home_tz);
+    let handle = std::sync::Arc::new(handle);
+    let reloading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in signals.forever() {
         match signal {
             SIGHUP => {
-                let reloaded = handle.reload();
-                match reloaded.certificate {
-                    Some(Ok(())) => say!("reloaded the TLS certificate"),
-                    Some(Err(e)) => {
-                        say_err!("certificate reload failed, keeping the old one: {e}")
-                    }
-                    None => {}
+                // On a thread of its own: a reload waits for the writer thread, which a
+                // stuck commit or a long key check can hold, and a SIGTERM meanwhile
+                // must still drain and exit in time. One reload at a time.
+                if reloading.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                    say_err!("a reload is still waiting for the writer thread; SIGHUP ignored");
+                    continue;
                 }
-                match reloaded.api_key {
-                    Ok(server::KeyReload::Reloaded { from }) => {
-                        say!("reloaded the API key hash from {from}")
-                    }
-                    Ok(server::KeyReload::Unchanged { why }) => {
-                        say_err!("API key unchanged: {why}; restart to change it")
-                    }
-                    Err(e) => say_err!("API key reload failed, keeping the old key: {e}"),
+                let (handle, reloading) = (handle.clone(), reloading.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("reload".into())
+                    .spawn(move || {
+                        report_reload(handle.reload());
+                        reloading.store(false, std::sync::atomic::Ordering::Release);
+                    });
+                if let Err(e) = spawned {
+                    say_err!("cannot start the reload: {e}");
                 }
             }
             _ => {
@@ -112,6 +114,21 @@ fn main() {
                 return;
             }
         }
+    }
+}
+
+fn report_reload(reloaded: server::Reloaded) {
+    match reloaded.certificate {
+        Some(Ok(())) => say!("reloaded the TLS certificate"),
+        Some(Err(e)) => say_err!("certificate reload failed, keeping the old one: {e}"),
+        None => {}
+    }
+    match reloaded.api_key {
+        Ok(server::KeyReload::Reloaded { from }) => say!("reloaded the API key hash from {from}"),
+        Ok(server::KeyReload::Unchanged { why }) => {
+            say_err!("API key unchanged: {why}; restart to change it")
+        }
+        Err(e) => say_err!("API key reload failed, keeping the old key: {e}"),
     }
 }
 

@@ -94,7 +94,7 @@ pub fn discard_generated(data_dir: &Path) {
 
 fn missing_pair(missing: &Path, present: &Path) -> String {
     format!(
-        "{} is missing but {} exists; restore it or remove both to generate a new pair",
+        "{} is missing but {} exists; restore it, or remove both and restart to generate a new pair",
         missing.display(),
         present.display()
     )

@@ -86,41 +86,22 @@ fn a_panic_on_the_writer_thread_aborts_the_process() {
     assert!(stderr.contains("the writer thread panicked"), "{stderr}");
 }
 
-/// A bcrypt hash of cost 16 (about 5 s per check here) of some key: a wrong key
-/// keeps the writer busy long past the drain.
-const COST_16_HASH: &str = "$2b$16$87PxCUQsuvwNfPTWNFEGSuSgmKWLoE75yH5wJQG31aL3.qwN8V/Q.";
-
 /// A server whose key is known only by its cost-16 hash, with a 0.3 s drain.
 fn slow_key_server(
     tweak: impl FnOnce(&mut availability_server::config::Config),
 ) -> common::TestServer {
     common::start(|c| {
         c.api_key = None;
-        c.api_key_hash = Some(COST_16_HASH.to_string());
+        c.api_key_hash = Some(common::COST_16_HASH.to_string());
         c.drain_timeout_ms = 300;
         tweak(c);
     })
 }
 
-/// Sends a PATCH with a wrong key (a ~5 s bcrypt for the writer); does not wait.
-fn send_a_wrong_key(server: &common::TestServer) -> common::Client {
-    let body = r#"{"slots":[{"day":0,"slot":0,"status":"maybe"}]}"#;
-    let mut client = common::Client::connect(server.addr);
-    client.send(
-        format!(
-            "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer not-the-key\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    );
-    client
-}
-
 #[test]
 fn a_writer_stuck_in_a_long_bcrypt_does_not_hold_the_exit() {
     let server = slow_key_server(|_| {});
-    let mut client = send_a_wrong_key(&server);
+    let mut client = common::send_a_wrong_key(server.addr);
     std::thread::sleep(Duration::from_millis(300)); // the writer is in bcrypt now
     let started = Instant::now();
     server.handle.shutdown();
@@ -151,7 +132,7 @@ fn a_busy_writer_shows_in_the_metrics() {
             .expect("the gauge")
     };
     assert_eq!(busy(), 0.0, "idle");
-    let _client = send_a_wrong_key(&server); // held open while the writer works
+    let _client = common::send_a_wrong_key(server.addr); // held open while the writer works
     // The PATCH reaches the writer within moments; its check takes about 5 s.
     std::thread::sleep(Duration::from_millis(1_500));
     let seconds = busy();

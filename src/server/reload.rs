@@ -1,6 +1,9 @@
 //! SIGHUP: the certificate and the API key hash are read again from where they were
 //! configured, each on its own, and swapped in without dropping a connection.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::mpsc::TrySendError;
 use std::time::Duration;
 
 use super::ServerHandle;
@@ -26,7 +29,14 @@ pub enum KeyReload {
 }
 
 /// How long a reload waits for the writer thread to swap the key.
-const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
+pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The life of one key swap handed to the writer: whoever moves it out of
+/// `PENDING` first decides whether it happens, so a reload that gave up waiting
+/// (and said the old key stays) is never applied later behind the operator's back.
+const PENDING: u8 = 0;
+const APPLYING: u8 = 1;
+const ABANDONED: u8 = 2;
 
 impl ServerHandle {
     /// SIGHUP: reloads the certificate and the key hash, each on its own (a bad
@@ -35,6 +45,11 @@ impl ServerHandle {
     /// then it waits for the writer thread, which owns the keys, to swap the new hash
     /// in (it may be finishing a commit).
     pub fn reload(&self) -> Reloaded {
+        self.reload_waiting(RELOAD_TIMEOUT)
+    }
+
+    /// [`ServerHandle::reload`], waiting at most `timeout` for the writer thread.
+    pub fn reload_waiting(&self, timeout: Duration) -> Reloaded {
         let certificate = self.tls_config.as_ref().map(|current| {
             let c = &self.config;
             crate::tls::load_configured(&c.data_dir, c.tls_cert.as_deref(), c.tls_key.as_deref())
@@ -47,16 +62,56 @@ impl ServerHandle {
             };
             let c = self.config.clone();
             let (done_tx, done_rx) = std::sync::mpsc::sync_channel(1);
+            let state = Arc::new(AtomicU8::new(PENDING));
+            let writer_state = Arc::clone(&state);
             let reload = move |keys: &mut crate::auth::KeyStore| {
-                let swapped = keys.reload(&c.data_dir, None, Some(&hash), c.bcrypt_cost);
-                let _ = done_tx.send(swapped);
+                let claim = writer_state.compare_exchange(
+                    PENDING,
+                    APPLYING,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+                if claim.is_ok() {
+                    let swapped = keys.reload(&c.data_dir, None, Some(&hash), c.bcrypt_cost);
+                    let _ = done_tx.send(swapped);
+                }
             };
-            self.writer_tx
-                .send(Command::ReloadKeys(Box::new(reload)))
-                .map_err(|_| "the writer thread has stopped".to_string())?;
-            done_rx
-                .recv_timeout(RELOAD_TIMEOUT)
-                .map_err(|_| "the writer thread did not answer".to_string())??;
+            // Not `send`: it blocks while the queue is full, which anyone can make it
+            // with wrong-key PATCHes.
+            match self
+                .writer_tx
+                .try_send(Command::ReloadKeys(Box::new(reload)))
+            {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    return Err("the writer thread's queue is full; send SIGHUP again".into());
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    return Err("the writer thread has stopped".into());
+                }
+            }
+            match done_rx.recv_timeout(timeout) {
+                Ok(swapped) => swapped?,
+                Err(_) => {
+                    let gave_up = state.compare_exchange(
+                        PENDING,
+                        ABANDONED,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
+                    if gave_up.is_ok() {
+                        return Err(format!(
+                            "the writer thread did not take the new key within {} s \
+                             (a commit or a key check may be stuck); send SIGHUP again",
+                            timeout.as_secs_f64()
+                        ));
+                    }
+                    // The writer claimed it just now: the swap is quick, wait for it.
+                    done_rx
+                        .recv()
+                        .map_err(|_| "the writer thread stopped during the swap".to_string())??;
+                }
+            }
             Ok(KeyReload::Reloaded { from })
         });
         Reloaded {

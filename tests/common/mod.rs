@@ -253,3 +253,23 @@ pub fn listening_addr(lines: &[String], label: &str) -> SocketAddr {
         .parse()
         .expect("address")
 }
+
+/// A bcrypt hash of cost 16 (about 5 s per check here) of some key: a wrong key
+/// keeps the writer busy long past a drain or a reload's patience.
+pub const COST_16_HASH: &str = "$2b$16$87PxCUQsuvwNfPTWNFEGSuSgmKWLoE75yH5wJQG31aL3.qwN8V/Q.";
+
+/// Sends a PATCH with a wrong key (for a [`COST_16_HASH`] server, a ~5 s bcrypt for
+/// the writer); does not wait for the answer.
+pub fn send_a_wrong_key(addr: SocketAddr) -> Client {
+    let body = r#"{"slots":[{"day":0,"slot":0,"status":"maybe"}]}"#;
+    let mut client = Client::connect(addr);
+    client.send(
+        format!(
+            "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer not-the-key\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    client
+}
