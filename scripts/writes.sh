@@ -95,12 +95,14 @@ run_loadgen() {
 }
 
 # One row: scenario, what, rps, latency percentiles, statuses; plus the server's
-# view (generation, PATCH 200s, last commit and rebuild times). Appends to JSON_OUT.
+# view (generation, PATCH 200s, commits, last commit and rebuild times). Appends to
+# JSON_OUT. `only_patches` = 1 when every request of this client was a PATCH: its
+# 200s must then be exactly the server's (none lost or invented on the way).
 report() {
-    local scenario="$1" what="$2" client="$3" metrics="$4"
-    python3 - "$scenario" "$what" "$client" "$metrics" "$JSON_OUT" <<'EOF'
+    local scenario="$1" what="$2" client="$3" metrics="$4" only_patches="${5:-0}"
+    python3 - "$scenario" "$what" "$client" "$metrics" "$JSON_OUT" "$only_patches" <<'EOF'
 import json, re, sys
-scenario, what, client, metrics, json_out = sys.argv[1:6]
+scenario, what, client, metrics, json_out, only_patches = sys.argv[1:7]
 r = json.load(open(client))
 lat = r["latency_us"]
 text = open(metrics).read()
@@ -109,13 +111,14 @@ def metric(name):
     return float(m.group(1)) if m else float("nan")
 generation = int(metric("availability_generation"))
 ok_writes = int(metric('availability_writes_total{status="200"}'))
+commits = int(metric("availability_commits_total"))
 errors = {k: v for k, v in r["errors"].items() if v}
 row = {
     "scenario": scenario, "what": what, "rps": round(r["rps"], 1),
     "p50_us": lat["p50"], "p90_us": lat["p90"], "p99_us": lat["p99"],
     "p999_us": lat["p999"], "max_us": lat["max"], "status": r["status"],
     "errors": errors, "unsent": r["unsent"], "generation": generation,
-    "writes_200": ok_writes,
+    "writes_200": ok_writes, "commits": commits,
     "last_commit_ms": metric("availability_commit_seconds") * 1e3,
     "last_rebuild_ms": metric("availability_snapshot_build_seconds") * 1e3,
 }
@@ -124,12 +127,17 @@ print(f"{scenario:<6} {what:<22} {row['rps']:>8.0f} {ms(lat['p50']):>7} {ms(lat[
       f"{ms(lat['p99']):>7} {ms(lat['p999']):>7} {ms(lat['max']):>7}  "
       f"{json.dumps(r['status'], separators=(',', ':'))} unsent={r['unsent']} "
       f"errors={json.dumps(errors, separators=(',', ':'))} | server: generation {generation}, "
-      f"last commit {row['last_commit_ms']:.2f} ms, last rebuild {row['last_rebuild_ms']:.2f} ms")
+      f"{commits} commits, last commit {row['last_commit_ms']:.2f} ms, last rebuild {row['last_rebuild_ms']:.2f} ms")
 if json_out:
     with open(json_out, "a") as f:
         f.write(json.dumps(row) + "\n")
 if generation != ok_writes:
     print(f"MISMATCH: generation {generation} but {ok_writes} PATCH 200s", file=sys.stderr)
+    sys.exit(1)
+client_ok = r["status"].get("200", 0)
+if only_patches == "1" and client_ok != ok_writes:
+    print(f"MISMATCH: the client saw {client_ok} PATCH 200s, the server sent {ok_writes}",
+          file=sys.stderr)
     sys.exit(1)
 EOF
 }
@@ -138,7 +146,7 @@ scenario_patch() {
     run_loadgen "$WORKDIR/patch.json" -c"$PATCH_CONNS" -R"$RATE" \
         --request "1 PATCH $SERVER_URL/availability @$WORKDIR/body.json"
     curl -fsS "$ADMIN_URL/metrics" -o "$WORKDIR/patch.metrics"
-    report patch "PATCH -R$RATE -c$PATCH_CONNS" "$WORKDIR/patch.json" "$WORKDIR/patch.metrics"
+    report patch "PATCH -R$RATE -c$PATCH_CONNS" "$WORKDIR/patch.json" "$WORKDIR/patch.metrics" 1
 }
 
 scenario_mix() {
@@ -159,7 +167,7 @@ scenario_probe() {
     wait "$readers" || die "the read load failed"
     curl -fsS "$ADMIN_URL/metrics" -o "$WORKDIR/probe.metrics"
     report probe "GET -R$READ_RATE (reads)" "$WORKDIR/probe-reads.json" "$WORKDIR/probe.metrics"
-    report probe "PATCH -R$PROBE_RATE (writes)" "$WORKDIR/probe-patch.json" "$WORKDIR/probe.metrics"
+    report probe "PATCH -R$PROBE_RATE (writes)" "$WORKDIR/probe-patch.json" "$WORKDIR/probe.metrics" 1
 }
 
 # Four cells in the home zone: a typical small edit.

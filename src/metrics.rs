@@ -5,13 +5,14 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::runtime::stats::{TRACKED_STATUSES, WorkerStats};
-use crate::unix_now_ms;
 
 /// What the writer thread counts.
 #[derive(Default)]
 pub struct WriterStats {
-    /// Write replies by status: `TRACKED_STATUSES` order, then "other".
-    pub replies: [AtomicU64; TRACKED_STATUSES.len() + 1],
+    /// Write replies by status: `WRITER_STATUSES` order, then "other".
+    pub replies: [AtomicU64; WRITER_STATUSES.len() + 1],
+    /// Durable commits (a group commit takes every write waiting when it starts).
+    pub commits: AtomicU64,
     pub rebuilds: AtomicU64,
     pub last_rebuild_us: AtomicU64,
     pub last_commit_us: AtomicU64,
@@ -19,22 +20,37 @@ pub struct WriterStats {
     pub awaiting_key_check: AtomicU64,
     /// bcrypt checks run (each ~250 ms of the writer's time at cost 12).
     pub bcrypt_checks: AtomicU64,
-    /// When the writer began what it is doing now (Unix ms); 0 while it waits.
-    pub busy_since_unix_ms: AtomicU64,
+    /// When the writer began what it is doing now ([`monotonic_ms`]); 0 while it waits.
+    pub busy_since_ms: AtomicU64,
+}
+
+/// The statuses the writer thread answers with.
+pub const WRITER_STATUSES: [u16; 5] = [200, 400, 401, 429, 503];
+
+/// Milliseconds on a monotonic clock, never 0 (0 means "not busy"): a wall clock
+/// stepped back by NTP would hide a stuck writer, and one stepped forward invent one.
+pub fn monotonic_ms() -> u64 {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    ORIGIN
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+        + 1
 }
 
 impl WriterStats {
     pub fn record_reply(&self, status: u16) {
-        let slot = TRACKED_STATUSES
+        let slot = WRITER_STATUSES
             .iter()
             .position(|&s| s == status)
-            .unwrap_or(TRACKED_STATUSES.len());
+            .unwrap_or(WRITER_STATUSES.len());
         self.replies[slot].fetch_add(1, Ordering::Relaxed);
     }
 }
 
-fn status_label(slot: usize) -> String {
-    TRACKED_STATUSES
+/// The label of counter `slot` of a by-status array over `statuses`.
+fn status_label(statuses: &[u16], slot: usize) -> String {
+    statuses
         .get(slot)
         .map_or_else(|| "other".to_string(), |s| s.to_string())
 }
@@ -108,13 +124,16 @@ pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) ->
         &mut out,
         "availability_accept_errors_total",
         "counter",
-        "Failed accepts (out of file descriptors or memory); the connection waits in the backlog and is retried every 100 ms.",
+        "Failed accept attempts (out of file descriptors or memory), retries included: the connection waits in the backlog and is retried every 100 ms.",
         per_worker(&|w| w.accept_errors.get()),
     );
     let responses = workers.iter().enumerate().flat_map(|(i, w)| {
         w.responses.iter().enumerate().map(move |(slot, c)| {
             (
-                format!("{{worker=\"{i}\",status=\"{}\"}}", status_label(slot)),
+                format!(
+                    "{{worker=\"{i}\",status=\"{}\"}}",
+                    status_label(&TRACKED_STATUSES, slot)
+                ),
                 c.get().to_string(),
             )
         })
@@ -123,12 +142,12 @@ pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) ->
         &mut out,
         "availability_responses_total",
         "counter",
-        "Responses written by workers, by status.",
+        "Responses written by workers, by status (interim 100 Continue included).",
         responses,
     );
     let writes = writer.replies.iter().enumerate().map(|(slot, c)| {
         (
-            format!("{{status=\"{}\"}}", status_label(slot)),
+            format!("{{status=\"{}\"}}", status_label(&WRITER_STATUSES, slot)),
             c.load(Ordering::Relaxed).to_string(),
         )
     });
@@ -165,8 +184,15 @@ pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) ->
         &mut out,
         "availability_commit_seconds",
         "gauge",
-        "Time the last durable commit (write, fsync, rename, fsync) took.",
+        "Time the last commit attempt (write, fsync, rename, fsync) took, failed ones included.",
         scalar(secs(writer.last_commit_us.load(Ordering::Relaxed))),
+    );
+    family(
+        &mut out,
+        "availability_commits_total",
+        "counter",
+        "Durable commits; each takes every write waiting when it starts (group commit).",
+        scalar(writer.commits.load(Ordering::Relaxed).to_string()),
     );
     family(
         &mut out,
@@ -180,10 +206,10 @@ pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) ->
                 .to_string(),
         ),
     );
-    let busy_since_ms = writer.busy_since_unix_ms.load(Ordering::Relaxed);
+    let busy_since_ms = writer.busy_since_ms.load(Ordering::Relaxed);
     let busy_us = match busy_since_ms {
         0 => 0,
-        since_ms => unix_now_ms().saturating_sub(since_ms) * 1_000,
+        since_ms => monotonic_ms().saturating_sub(since_ms) * 1_000,
     };
     family(
         &mut out,

@@ -103,7 +103,7 @@ impl Writer {
         let waiting = self.awaiting_bcrypt.len() as u64;
         let stats = &self.shared.writer_stats;
         stats.awaiting_key_check.store(waiting, Ordering::Relaxed);
-        stats.busy_since_unix_ms.store(0, Ordering::Relaxed);
+        stats.busy_since_ms.store(0, Ordering::Relaxed);
         running
     }
 
@@ -112,8 +112,8 @@ impl Writer {
     fn mark_busy(&self) {
         let stats = &self.shared.writer_stats;
         stats
-            .busy_since_unix_ms
-            .store(unix_now_ms(), Ordering::Relaxed);
+            .busy_since_ms
+            .store(crate::metrics::monotonic_ms(), Ordering::Relaxed);
     }
 
     fn turn_once(&mut self, commands: &Receiver<Command>) -> bool {

@@ -75,6 +75,12 @@ fn admin_metrics_count_responses_writes_and_connections() {
         1
     );
     assert_eq!(sample(&text, "availability_generation"), 1);
+    assert_eq!(sample(&text, "availability_commits_total"), 1);
+    // The writer's replies list only the statuses the writer answers with.
+    for never in ["100", "304", "408", "413", "431", "505"] {
+        let series = format!("availability_writes_total{{status=\"{never}\"}}");
+        assert!(!text.contains(&series), "{series}");
+    }
     assert_eq!(sample(&text, "availability_writes_awaiting_key_check"), 0);
     // The plaintext key is configured: it passed at start, so no key needed bcrypt.
     assert_eq!(sample(&text, "availability_bcrypt_checks_total"), 0);

@@ -84,6 +84,10 @@ impl Writer {
         match committed {
             Ok(record) => {
                 debug_assert_eq!(record.generation, before.generation + writes);
+                self.shared
+                    .writer_stats
+                    .commits
+                    .fetch_add(1, Ordering::Relaxed);
                 self.publish();
                 for (i, (job, updated)) in admitted.iter().enumerate() {
                     let body = format!(
