@@ -255,6 +255,15 @@ fn merge(args: Args, file: FileConfig, api_key: Option<String>) -> Result<Config
         .transpose()?;
     if let Some(key) = &api_key {
         auth::check_api_key(key)?;
+        // Two keys in force at once would leave one of them silently unused (an old
+        // API_KEY still exported would keep working over the hash meant to replace it).
+        if api_key_hash.is_some() {
+            return Err(
+                "API_KEY and an API key hash (--api-key-hash, API_KEY_HASH or \
+                        api_key_hash in the config file) are both set; give only one"
+                    .into(),
+            );
+        }
     }
     // `setting!(key, default, min, max)`: flag/env, else file, else default; range-checked.
     macro_rules! setting {

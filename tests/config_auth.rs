@@ -283,11 +283,28 @@ fn api_key_comes_from_the_environment_only() {
         assert!(parse(&[]).expect_err("bad key").contains("API_KEY"));
     }
     let hash = bcrypt::hash("k", 4).expect("hash");
-    let _env = EnvVars::set(&[("API_KEY_HASH", &hash)]);
-    assert_eq!(
-        parse(&[]).expect("hash").api_key_hash.as_deref(),
-        Some(hash.as_str())
-    );
+    {
+        let _env = EnvVars::set(&[("API_KEY_HASH", &hash)]);
+        assert_eq!(
+            parse(&[]).expect("hash").api_key_hash.as_deref(),
+            Some(hash.as_str())
+        );
+    }
+    // A plaintext key and a hash at once: one would be silently unused (API_KEY used
+    // to win, even over the flag), so the start is refused instead.
+    let dir = temp_dir("two-keys");
+    let file = write_toml(&dir, &format!("api_key_hash = \"{hash}\"\n"));
+    let _env = EnvVars::set(&[("API_KEY", "an-old-key")]);
+    for argv in [
+        vec!["--api-key-hash", hash.as_str()],
+        vec!["--config", file.as_str()],
+    ] {
+        let err = parse(&argv).expect_err("two keys");
+        assert!(err.contains("both set"), "{argv:?}: {err}");
+    }
+    let _env2 = EnvVars::set(&[("API_KEY_HASH", &hash)]);
+    assert!(parse(&[]).expect_err("two keys").contains("both set"));
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

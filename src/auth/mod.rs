@@ -152,7 +152,7 @@ impl KeyStore {
                 Ok(())
             }
             None => Err(format!(
-                "no API key configured and {} is missing; keeping the current key",
+                "{} is missing (a new key is generated only by a start that finds none)",
                 hash_path(data_dir).display()
             )),
         }
@@ -210,7 +210,8 @@ pub fn read_hash_file(data_dir: &Path) -> Result<Option<String>, String> {
             let hash = text.trim();
             if !looks_like_bcrypt_hash(hash) {
                 return Err(format!(
-                    "{} does not hold a bcrypt hash; delete it to generate a new key",
+                    "{} does not hold a bcrypt hash; write one there, or delete it and \
+                     restart to generate a new key",
                     path.display()
                 ));
             }

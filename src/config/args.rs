@@ -106,7 +106,7 @@ pub struct Args {
     /// Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For names the client for rate limits [default: none]
     #[arg(long, env = "AVAILABILITY_TRUSTED_PROXIES", value_name = "LIST")]
     pub trusted_proxies: Option<String>,
-    /// bcrypt hash of the API key ($2b$…) [default: API_KEY, else the hash file in the data dir]
+    /// bcrypt hash of the API key ($2b$…); not together with API_KEY [default: the hash file in the data dir]
     #[arg(
         long,
         env = "API_KEY_HASH",

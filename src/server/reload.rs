@@ -160,7 +160,7 @@ fn key_source(c: &Config) -> Result<KeySource, String> {
             from: path.display().to_string(),
         }),
         None => Err(format!(
-            "no API key configured and {} is missing; keeping the current key",
+            "{} is missing (a new key is generated only by a start that finds none)",
             path.display()
         )),
     }
