@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 
 use super::ApiHandler;
 use super::reply::{Extra, put_tail, write_error};
-use crate::http::etag;
+use crate::http::etag::{self, ETag};
 use crate::http::query::{MAX_TZ_LEN_BYTES, ReadParams, parse_read_params};
 use crate::http::request::Method;
 use crate::http::response::{ByteWriter, CACHE_READ, CORS_ANY, CSV_TYPE, JSON_TYPE, status_line};
@@ -124,9 +124,11 @@ impl ApiHandler {
                     Kind::WeekJson => (a.json_head, [a.json_prefix, a.json_slots], a.json_tag),
                     Kind::Csv => (a.csv_head, [a.csv_body, Default::default()], a.csv_tag),
                 };
-                let len_bytes = parts.iter().map(|p| p.len as usize).sum();
-                if not_modified(req, sink, Validator::of(kind, tag, len_bytes), rate) {
-                    return;
+                if req.head.if_none_match.is_some() {
+                    let len_bytes = parts.iter().map(|p| p.len as usize).sum();
+                    if not_modified(req, sink, Validator::of(kind, tag, len_bytes), rate) {
+                        return;
+                    }
                 }
                 sink.push_shared(&self.snap, head);
                 assert!(
@@ -205,7 +207,8 @@ impl ApiHandler {
                 let mut text = [0u8; 10];
                 crate::http::date::write_ymd(week_start, &mut text);
                 let key = &self.snap.tag_key;
-                (text, grid[cell], key.json(key.grid(grid), zone, week_start))
+                let tag = key.json(key.grid(grid), zone, week_start);
+                (text, grid[cell], etag::render(tag))
             }
         };
         let mut body_buf = [0u8; 512];
@@ -219,9 +222,11 @@ impl ApiHandler {
         );
         assert!(!body.overflowed(), "slot bodies are bounded");
         // A slot is part of its week: the week's tag changes whenever the slot can.
-        let validator = Validator::of(Kind::WeekJson, tag, body.len_bytes());
-        if not_modified(req, sink, validator, rate) {
-            return;
+        if req.head.if_none_match.is_some() {
+            let validator = Validator::of(Kind::WeekJson, tag, body.len_bytes());
+            if not_modified(req, sink, validator, rate) {
+                return;
+            }
         }
         sink.status = 200;
         let date = *sink.date;
@@ -232,7 +237,7 @@ impl ApiHandler {
                 .put(CACHE_READ)
                 .put(CORS_ANY)
                 .put(b"ETag: ")
-                .put(&etag::render(tag))
+                .put(&tag)
                 .put(b"\r\nContent-Length: ")
                 .put_u64(body.len_bytes() as u64)
                 .put(b"\r\n");
@@ -247,13 +252,13 @@ impl ApiHandler {
 
 /// What a `304` repeats of the answer it stands for.
 struct Validator {
-    tag: u64,
+    tag: ETag,
     content_type: &'static [u8],
     len_bytes: usize,
 }
 
 impl Validator {
-    fn of(kind: Kind, tag: u64, len_bytes: usize) -> Validator {
+    fn of(kind: Kind, tag: ETag, len_bytes: usize) -> Validator {
         let content_type = match kind {
             Kind::WeekJson => JSON_TYPE,
             Kind::Csv => CSV_TYPE,
@@ -280,7 +285,7 @@ fn not_modified(
     let Some(value) = req.head.if_none_match else {
         return false;
     };
-    let quoted = etag::render(validator.tag);
+    let quoted = validator.tag;
     if !etag::none_match(value, &quoted) {
         return false;
     }

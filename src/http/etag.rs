@@ -7,8 +7,11 @@
 /// `"` + 16 lowercase hex digits + `"`: a strong tag naming one 64-bit value.
 pub const ETAG_LEN_BYTES: usize = 18;
 
+/// An entity tag as sent, quotes included. Kept rendered: the read path copies it.
+pub type ETag = [u8; ETAG_LEN_BYTES];
+
 /// The quoted tag for `tag`, as it appears after `ETag: `.
-pub fn render(tag: u64) -> [u8; ETAG_LEN_BYTES] {
+pub fn render(tag: u64) -> ETag {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [b'"'; ETAG_LEN_BYTES];
     for (i, digit) in out[1..ETAG_LEN_BYTES - 1].iter_mut().enumerate() {

@@ -16,7 +16,7 @@ mod tags;
 use chrono::NaiveDate;
 
 use crate::http::date::write_ymd;
-use crate::http::etag::ETAG_LEN_BYTES;
+use crate::http::etag::{ETAG_LEN_BYTES, ETag, render as render_tag};
 use crate::runtime::{SharedBytes, Span};
 use crate::week::grid::{CellMap, Grid};
 use crate::week::zones::{self, ZoneId};
@@ -33,8 +33,8 @@ pub struct WeekAnswer {
     pub grid: u32,
     /// Entity tags (see `tags.rs`): the week JSON's, which the slot answers share,
     /// and the CSV's.
-    pub json_tag: u64,
-    pub csv_tag: u64,
+    pub json_tag: ETag,
+    pub csv_tag: ETag,
     /// `HTTP/1.1 200 OK` … `ETag` … `Content-Length: n\r\n` (no Date, no final CRLF).
     pub json_head: Span,
     pub json_prefix: Span,
@@ -134,7 +134,7 @@ fn push_span(arena: &mut Vec<u8>, render: impl FnOnce(&mut Vec<u8>)) -> Span {
 }
 
 /// `HTTP/1.1 200 OK` through `Content-Length`, for a body of `len_bytes`.
-pub fn render_head(content_type: &[u8], tag: u64, len_bytes: usize, out: &mut Vec<u8>) {
+pub fn render_head(content_type: &[u8], tag: &ETag, len_bytes: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(&head_start(content_type));
     push_tag_and_length(tag, len_bytes, out);
 }
@@ -151,7 +151,7 @@ pub struct OnDemand {
     pub head: Vec<u8>,
     pub body: Vec<u8>,
     pub grid: Box<Grid>,
-    pub tag: u64,
+    pub tag: ETag,
 }
 
 /// Builds one answer outside the snapshot (a `date=` week it does not hold).
@@ -166,10 +166,10 @@ pub fn render_on_demand(
         Box::new(CellMap::build(snapshot.home_tz, zone, week_start).apply(&snapshot.home_week));
     let key = &snapshot.tag_key;
     let grid_tag = key.grid(&grid);
-    let tag = match kind {
+    let tag = render_tag(match kind {
         Kind::WeekJson => key.json(grid_tag, zone, week_start),
         Kind::Csv => key.csv(grid_tag),
-    };
+    });
     let mut body = Vec::with_capacity(32 * 1024);
     let content_type = match kind {
         Kind::WeekJson => {
@@ -185,7 +185,7 @@ pub fn render_on_demand(
         }
     };
     let mut head = Vec::with_capacity(160);
-    render_head(content_type, tag, body.len(), &mut head);
+    render_head(content_type, &tag, body.len(), &mut head);
     OnDemand {
         head,
         body,
@@ -246,7 +246,8 @@ pub(crate) fn build(
             let csv_body = push_span(&mut arena, |out| csv::render(grid, out));
             let csv_head = push_span(&mut arena, |out| {
                 out.extend_from_slice(&csv_head_start);
-                push_tag_and_length(tag_key.csv(grid_tag), csv_body.len as usize, out);
+                let csv_tag = render_tag(tag_key.csv(grid_tag));
+                push_tag_and_length(&csv_tag, csv_body.len as usize, out);
             });
             (slots, csv_body, csv_head)
         })
@@ -264,17 +265,17 @@ pub(crate) fn build(
                 let body_len = (json_prefix.len + json_slots.len) as usize;
                 let grid_tag = grid_tags[grid as usize];
                 let zone = ZoneId(zone_index as u16);
-                let json_tag = tag_key.json(grid_tag, zone, zw.starts[w]);
+                let json_tag = render_tag(tag_key.json(grid_tag, zone, zw.starts[w]));
                 let json_head = push_span(&mut arena, |out| {
                     out.extend_from_slice(&json_head_start);
-                    push_tag_and_length(json_tag, body_len, out);
+                    push_tag_and_length(&json_tag, body_len, out);
                 });
                 WeekAnswer {
                     week_start: zw.starts[w],
                     week_start_text: zw.start_texts[w],
                     grid,
                     json_tag,
-                    csv_tag: tag_key.csv(grid_tag),
+                    csv_tag: render_tag(tag_key.csv(grid_tag)),
                     json_head,
                     json_prefix,
                     json_slots,
@@ -320,9 +321,9 @@ fn head_start(content_type: &[u8]) -> Vec<u8> {
     [status_line(200), content_type, CACHE_READ, CORS_ANY].concat()
 }
 
-fn push_tag_and_length(tag: u64, len_bytes: usize, out: &mut Vec<u8>) {
+fn push_tag_and_length(tag: &ETag, len_bytes: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(ETAG_PREFIX);
-    out.extend_from_slice(&crate::http::etag::render(tag));
+    out.extend_from_slice(tag);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(LENGTH_PREFIX);
     out.extend_from_slice(itoa::Buffer::new().format(len_bytes).as_bytes());
