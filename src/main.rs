@@ -24,6 +24,7 @@ fn main() {
         }
     };
     raise_fd_limit(config.max_connections);
+    let key_source = key_source(&config);
     let configured_home_tz = config
         .home_tz_configured
         .then(|| availability_server::week::zones::name(config.home_tz));
@@ -71,6 +72,10 @@ fn main() {
                 );
             }
         }
+    }
+    if handle.generated_key.is_none() {
+        // Which key is in force: an exported API_KEY overrides the hash file unseen.
+        say!("API key: {key_source}");
     }
     if let Some(cert) = &handle.generated_cert {
         say!("Created a self-signed TLS certificate: {}", cert.display());
@@ -129,6 +134,32 @@ fn report_reload(reloaded: server::Reloaded) {
             say_err!("API key unchanged: {why}; restart to change it")
         }
         Err(e) => say_err!("API key reload failed, keeping the old key: {e}"),
+    }
+}
+
+/// Where the API key in force comes from, for the start-up log.
+fn key_source(config: &Config) -> String {
+    match (
+        &config.api_key,
+        &config.api_key_hash,
+        &config.api_key_hash_file,
+    ) {
+        (Some(_), _, _) => format!(
+            "from API_KEY (for this run only; {} is not used)",
+            config
+                .data_dir
+                .join(availability_server::auth::HASH_FILE_NAME)
+                .display()
+        ),
+        (None, Some(_), Some(file)) => format!("hash from api_key_hash in {}", file.display()),
+        (None, Some(_), None) => "hash from --api-key-hash or API_KEY_HASH".to_string(),
+        (None, None, _) => format!(
+            "hash from {}",
+            config
+                .data_dir
+                .join(availability_server::auth::HASH_FILE_NAME)
+                .display()
+        ),
     }
 }
 

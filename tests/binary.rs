@@ -125,6 +125,10 @@ fn the_documented_plain_http_invocation_just_works_and_drains_on_sigterm() {
                 && l.contains("home timezone America/New_York")),
         "a first start says it made the data file: {lines:#?}"
     );
+    assert!(
+        lines.iter().any(|l| l.starts_with("API key: from API_KEY")),
+        "the start says which key is in force: {lines:#?}"
+    );
     let http = Running::addr(&lines, "http");
     let admin = Running::addr(&lines, "admin");
     assert_eq!(common::get(admin, "/ready").status, 200);

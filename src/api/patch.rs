@@ -124,6 +124,12 @@ pub fn parse_patch_body(body: &[u8]) -> Result<Vec<Edit>, BodyError> {
         message: message.to_string(),
         entry: None,
     };
+    if body.trim_ascii().is_empty() {
+        return Err(whole(
+            "invalid_json",
+            "the body is empty; expected {\"slots\":[{\"day\":…,\"time\":…,\"status\":…}]}",
+        ));
+    }
     let (value, repeats) = strict_json::from_slice(body).map_err(|e| BodyError {
         code: "invalid_json",
         message: format!("body is not valid JSON: {e}"),
@@ -386,6 +392,11 @@ mod tests {
             parse_patch_body(b"{").expect_err("json").code,
             "invalid_json"
         );
+        for empty in [&b""[..], b" \r\n"] {
+            let e = parse_patch_body(empty).expect_err("empty");
+            assert_eq!(e.code, "invalid_json");
+            assert!(e.message.starts_with("the body is empty"), "{}", e.message);
+        }
         let twice =
             parse_patch_body(br#"{"slots":[{"day":0,"slot":1,"status":"maybe"}],"slots":[]}"#)
                 .expect_err("slots twice");

@@ -42,10 +42,13 @@ const INVALID_QUERY: QueryError = QueryError {
     code: "invalid_query",
     message: "malformed percent-escape in query",
 };
-const DUPLICATE: QueryError = QueryError {
-    code: "duplicate_parameter",
-    message: "a query parameter was given more than once",
-};
+/// A known parameter given twice; the message names it.
+const fn duplicate(message: &'static str) -> QueryError {
+    QueryError {
+        code: "duplicate_parameter",
+        message,
+    }
+}
 const INVALID_TZ: QueryError = QueryError {
     code: "invalid_timezone",
     message: "tz must be a non-empty UTF-8 zone name of at most 128 bytes",
@@ -170,7 +173,13 @@ impl Parsed {
             Key::Slot => params.slot.is_some(),
         };
         if seen {
-            return Err(DUPLICATE);
+            return Err(duplicate(match key {
+                Key::Tz => "tz was given more than once",
+                Key::Date => "date was given more than once",
+                Key::Day => "day was given more than once",
+                Key::Time => "time was given more than once",
+                Key::Slot => "slot was given more than once",
+            }));
         }
         match key {
             Key::Tz => self.tz_len = Some(decode_tz(raw_value, tz_scratch)?),

@@ -17,7 +17,7 @@ const MAX_OWNED_OUT_BYTES: usize = 64 * 1024;
 const TOO_LARGE_HEAD: Rejection = Rejection {
     status: 431,
     code: "header_too_large",
-    message: "request line and headers exceed the limit",
+    message: "request line and headers exceed the server's limit (its --max-head-bytes)",
 };
 const TOO_MANY_FIELDS: Rejection = Rejection {
     status: 431,
@@ -32,7 +32,7 @@ const UNSUPPORTED_VERSION: Rejection = Rejection {
 const TOO_LARGE_BODY: Rejection = Rejection {
     status: 413,
     code: "body_too_large",
-    message: "request body exceeds the limit",
+    message: "request body exceeds the server's limit (its --max-body-bytes)",
 };
 const BODY_ON_READ: Rejection = Rejection {
     status: 400,

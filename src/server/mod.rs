@@ -201,23 +201,26 @@ fn launch(
         )?),
         None => None,
     };
-    let bind = |addr: SocketAddr| {
+    let bind = |addr: SocketAddr, flag: &str| {
         listener::bind_group(addr, config.workers)
-            .map_err(|e| format!("cannot listen on {addr}: {e}"))
+            .map_err(|e| format!("cannot listen on {addr} ({flag}): {e}"))
     };
     let tls_config = tls
         .as_ref()
         .map(|t| Arc::new(ArcSwap::new(t.server_config.clone())));
     let https = match (config.https_listen, &tls_config) {
-        (Some(addr), Some(cfg)) => Some((bind(addr)?, cfg.clone())),
+        (Some(addr), Some(cfg)) => Some((bind(addr, "--listen")?, cfg.clone())),
         _ => None,
     };
-    let http = config.http_listen.map(bind).transpose()?;
+    let http = config
+        .http_listen
+        .map(|addr| bind(addr, "--http-listen"))
+        .transpose()?;
     let admin = config
         .admin_listen
         .map(|addr| {
             std::net::TcpListener::bind(addr)
-                .map_err(|e| format!("cannot listen on {addr} (admin): {e}"))
+                .map_err(|e| format!("cannot listen on {addr} (admin, --admin-listen): {e}"))
         })
         .transpose()?;
     let listeners = Listeners { https, http, admin };

@@ -323,6 +323,13 @@ fn ensure_dir(dir: &Path) -> Result<(), StoreError> {
     if dir.is_dir() {
         return Ok(());
     }
+    if dir.exists() {
+        let not_a_dir = io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "it exists and is not a directory",
+        );
+        return Err(io_err(dir, "use as the data directory", not_a_dir));
+    }
     fs::create_dir_all(dir).map_err(|err| io_err(dir, "create the data directory", err))?;
     match dir.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent),
