@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Throughput of wrk vs loadgen against examples/fixed_server: server pinned to core 0,
-# client to core 1, rounds alternate so background noise hits both alike. Also prints
+# client to core 1, rounds alternate which client goes first so background noise hits
+# both alike. Also prints
 # each client's CPU time per request (user+sys from /usr/bin/time), which is far less
 # sensitive to a busy machine than req/s.
 # Usage: loadgen/compare_wrk.sh [SECONDS] [ROUNDS] [CONNECTIONS]
@@ -16,8 +17,14 @@ url=http://127.0.0.1:$port/
 
 taskset -c 0 "$bin/examples/fixed_server" "127.0.0.1:$port" 2>/dev/null &
 server=$!
-trap 'kill "$server"' EXIT
-sleep 0.5
+trap 'kill "$server" 2>/dev/null' EXIT
+# Ready when it answers (a port already taken, or a missing build, fails here).
+for _ in $(seq 50); do
+    curl -fsS --max-time 1 -o /dev/null "$url" 2>/dev/null && break
+    kill -0 "$server" 2>/dev/null || { echo "fixed_server did not start (port $port taken?)" >&2; exit 1; }
+    sleep 0.1
+done
+curl -fsS --max-time 1 -o /dev/null "$url" || { echo "fixed_server does not answer on $url" >&2; exit 1; }
 
 # Runs a client under /usr/bin/time; prints "<req/s> <client CPU µs per request>".
 measure() {
@@ -31,7 +38,14 @@ measure() {
 
 echo "nproc=$(nproc) cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) kernel=$(uname -r)"
 for round in $(seq "$rounds"); do
-    w=$(measure taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" "$url")
-    l=$(measure taskset -c 1 "$bin/loadgen" -t1 -c"$conns" -d"${secs}s" --no-pin -q "$url")
+    run_wrk() { measure taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" "$url"; }
+    run_loadgen() { measure taskset -c 1 "$bin/loadgen" -t1 -c"$conns" -d"${secs}s" --no-pin -q "$url"; }
+    if ((round % 2 == 1)); then
+        w=$(run_wrk)
+        l=$(run_loadgen)
+    else
+        l=$(run_loadgen)
+        w=$(run_wrk)
+    fi
     echo "round $round: wrk $w | loadgen $l | load $(cut -d' ' -f1 /proc/loadavg)"
 done

@@ -52,7 +52,7 @@ for side in A B; do
     PID[$side]="$SERVER_PID"
 done
 for target in $TARGETS; do
-    curl -fsS "${URL[A]}${PATHS[$target]}" -o "$WORKDIR/a.body"
+    curl -fsS --max-time 10 "${URL[A]}${PATHS[$target]}" -o "$WORKDIR/a.body"
     check_same_body "${URL[B]}${PATHS[$target]}" "$WORKDIR/a.body"
 done
 
@@ -69,7 +69,8 @@ for target in $TARGETS; do
                 line="$(run_client "$CLIENT" "$mode" "$CLIENT_CPU" "$CONNECTIONS" "$DURATION" \
                     "${URL[$side]}${PATHS[$target]}")"
                 measure_end
-                read -r rps p50 p99 requests errors <<<"$line"
+                read -r rps p50 p99 requests errors client_cpu <<<"$line"
+                flag_client_core "$client_cpu"
                 per_req="$(awk -v c="$MEASURED_CPU_US" -v n="$requests" \
                     'BEGIN { printf "%.2f", c / (n > 0 ? n : 1) }')"
                 RUNS[$side]+="$per_req|$rps | $p50 | $p99 | $errors | $MEASURED_UTIL | $MEASURED_BUSY_SERVER / $MEASURED_BUSY_CLIENT$MEASURED_FLAG"$'\n'

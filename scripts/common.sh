@@ -108,9 +108,16 @@ cpu_ticks_sum() {
     echo "$total"
 }
 
-# Busy (non-idle, non-iowait) ticks of one CPU from /proc/stat, all processes included.
+# Busy ticks of one CPU from /proc/stat, all processes included: user, nice, system,
+# irq, softirq and steal (time the CPU was not idle for us).
 cpu_busy_ticks() {
     awk -v cpu="cpu$1" '$1 == cpu { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+}
+
+# Ticks of work this machine did on CPU $1 (user, nice, system, irq, softirq; no steal);
+# with "" for $1, summed over all CPUs.
+cpu_work_ticks() {
+    awk -v cpu="cpu$1" '$1 == cpu { print $2 + $3 + $4 + $7 + $8 }' /proc/stat
 }
 
 # Ticks the hypervisor gave to someone else while CPU $1 wanted to run (steal, /proc/stat);
@@ -122,9 +129,15 @@ cpu_steal_ticks() {
 rss_bytes() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
 
 # Waits until `curl URL` answers 200 or the deadline passes.
+#   wait_http_ok URL [SECONDS] [PID [LOG]]: with PID, stops at once (showing the end of
+#   LOG) if that process exits before answering.
 wait_http_ok() {
-    local url="$1" deadline=$((SECONDS + ${2:-10}))
+    local url="$1" deadline=$((SECONDS + ${2:-10})) pid="${3:-}" log="${4:-}"
     until curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; do
+        if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+            [[ -n "$log" && -s "$log" ]] && tail -n 20 "$log" >&2
+            die "the process for $url (pid $pid) exited before answering"
+        fi
         ((SECONDS < deadline)) || die "no 200 from $url"
         sleep 0.05
     done
@@ -271,7 +284,7 @@ EOF
     taskset -c "$cpus" nginx -p "$prefix/" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" &
     NGINX_PID=$!
     track_pid "$NGINX_PID"
-    wait_http_ok "http://127.0.0.1:$port/health"
+    wait_http_ok "http://127.0.0.1:$port/health" 10 "$NGINX_PID" "$prefix/logs/error.log"
     local worker
     worker="$(pgrep -P "$NGINX_PID" | head -n1)"
     [[ -n "$worker" ]] || die "nginx worker not found"
@@ -294,7 +307,9 @@ client_supports() {
     [[ "$1" == loadgen || "$2" != close ]]
 }
 
-# Runs one bounded load test and prints one line "rps p50_us p99_us requests errors".
+# Runs one bounded load test and prints one line
+# "rps p50_us p99_us requests errors client_cpu_percent" (the client's own user+sys time
+# as % of its wall time, for flag_client_core).
 #   run_client CLIENT MODE CPUS CONNECTIONS DURATION_S URL
 # MODE is keepalive, close (new connection per request) or pipeline (depth $PIPELINE,
 # default 16). The client runs one thread, pinned with `taskset -c CPUS`. The raw
@@ -314,9 +329,10 @@ run_client() {
             ;;
         *) die "wrk cannot run mode $mode (it has no new-connection-per-request mode)" ;;
         esac
-        taskset -c "$cpus" wrk "${args[@]}" "$url" "${script_args[@]}" >"$out" 2>&1 \
-            || die "wrk failed: $(cat "$out")"
-        parse_wrk "$out"
+        local TIMEFORMAT='%3R %3U %3S'
+        { time taskset -c "$cpus" wrk "${args[@]}" "$url" "${script_args[@]}" >"$out" 2>&1; } \
+            2>"$out.time" || die "wrk failed: $(cat "$out")"
+        echo "$(parse_wrk "$out") $(client_cpu_percent "$out.time")"
         ;;
     loadgen)
         [[ -x "$LOADGEN_BIN" ]] || die "$LOADGEN_BIN is missing (cargo build --release -p loadgen)"
@@ -327,12 +343,28 @@ run_client() {
         pipeline) args+=(--pipeline "$depth") ;;
         *) die "unknown mode $mode" ;;
         esac
-        taskset -c "$cpus" "$LOADGEN_BIN" "${args[@]}" "$url" >"$out" 2>"$out.err" \
-            || die "loadgen failed: $(cat "$out" "$out.err")"
-        parse_loadgen "$out"
+        local TIMEFORMAT='%3R %3U %3S'
+        { time taskset -c "$cpus" "$LOADGEN_BIN" "${args[@]}" "$url" >"$out" 2>"$out.err"; } \
+            2>"$out.time" || die "loadgen failed: $(cat "$out" "$out.err")"
+        echo "$(parse_loadgen "$out") $(client_cpu_percent "$out.time")"
         ;;
     *) die "CLIENT must be wrk or loadgen, not $client" ;;
     esac
+}
+
+# "wall user sys" seconds (bash `time`, TIMEFORMAT='%3R %3U %3S') → user+sys as % of wall.
+client_cpu_percent() {
+    awk '{ printf "%d", ($1 > 0 ? ($2 + $3) * 100 / $1 : 0) }' "$1"
+}
+
+# After measure_end: also flags the run (MEASURED_FLAG " ⚠") when the client's core was
+# busier than the client by > 15 points: something else ran there, so the client ran
+# slower, and fewer requests per wake-up make each cost the server more.
+#   flag_client_core CLIENT_CPU_PERCENT
+flag_client_core() {
+    if ((MEASURED_BUSY_CLIENT - $1 > 15)); then
+        MEASURED_FLAG=" ⚠"
+    fi
 }
 
 # wrk has no pipelining flag; this script sends DEPTH copies of the request at once.
@@ -406,8 +438,8 @@ define_bench_paths() {
 save_answers() {
     local www="$1" base="$2" slot="$3" week="$4"
     mkdir -p "$www"
-    curl -fsS "$base$week" -o "$www/week.json"
-    curl -fsS "$base$slot" -o "$www/slot.json"
+    curl -fsS --max-time 10 "$base$week" -o "$www/week.json"
+    curl -fsS --max-time 10 "$base$slot" -o "$www/slot.json"
     printf '{"status":"ok"}' >"$www/health.json"
     chmod -R a+rX "$www"
 }
@@ -416,7 +448,7 @@ save_answers() {
 check_same_body() {
     local url="$1" file="$2"
     shift 2
-    curl -fsS "$@" "$url" -o "$WORKDIR/check.body" || die "GET $url failed"
+    curl -fsS --max-time 10 "$@" "$url" -o "$WORKDIR/check.body" || die "GET $url failed"
     cmp -s "$WORKDIR/check.body" "$file" || die "$url serves a different body than $file"
 }
 
@@ -430,7 +462,8 @@ check_same_body() {
 # MEASURED_STEAL_SERVER (% of the window the hypervisor took from the server core) and
 # MEASURED_FLAG (" ⚠" when the server core was busier than the server by > 15 points —
 # something else ran there — or steal on it was over 3 %: on a shared host a run with
-# steal is slower for reasons outside the machine, and worth rerunning).
+# steal is slower for reasons outside the machine, and worth rerunning; run_client's
+# callers add the client core's check with flag_client_core).
 measure_begin() {
     MEASURE_CPUS=("$1" "$2")
     shift 2

@@ -10,7 +10,10 @@
 # meaningful when the client saturates first. "CPU busy %" is each core's non-idle time
 # from /proc/stat (every process): when it is well above "server CPU %" on the server
 # core, something else ran there; such rows are marked with ⚠ and worth rerunning, as are
-# rows where the hypervisor stole over 3 % of the server core (steal in /proc/stat).
+# rows where the hypervisor stole over 3 % of the server core (steal in /proc/stat), and
+# rows where the client's core was busier than the client (timed with bash `time`) by over
+# 15 points: a slowed client lowers the rate, and fewer requests per wake-up cost the
+# server more each.
 #
 # When loadgen's example `fixed_server` is built (a bare mio loop answering every request
 # head with fixed bytes of the same length), it is measured too, as the floor.
@@ -52,6 +55,7 @@ if [[ "${FLOOR:-1}" == 1 && "${SKIP_BUILD:-0}" != 1 ]]; then
         || log "loadgen's fixed_server example does not build: no floor row"
 fi
 init_workdir
+LOAD_AT_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- servers -----------------------------------------------------------------------
 declare -A PORT=() PIDS=()
@@ -63,9 +67,9 @@ declare -A RESPONSE_BYTES=()
 for target in $TARGETS; do
     for server in ours nginx; do
         url="http://127.0.0.1:${PORT[$server]}${PATHS[$target]}"
-        curl -fsS "$url" -o "$WORKDIR/check.body" || die "$server: GET $url failed"
+        curl -fsS --max-time 10 "$url" -o "$WORKDIR/check.body" || die "$server: GET $url failed"
         cmp -s "$WORKDIR/check.body" "$WWW/$target.json" || die "$server serves a different $target body"
-        RESPONSE_BYTES[$server.$target]="$(curl -fsS -i "$url" | wc -c)"
+        RESPONSE_BYTES[$server.$target]="$(curl -fsS --max-time 10 -i "$url" | wc -c)"
     done
 done
 
@@ -77,7 +81,7 @@ if [[ "${FLOOR:-1}" == 1 && -x "$FLOOR_BIN" ]]; then
         start_floor "$SERVER_CPU" "${RESPONSE_BYTES[ours.$target]}" "floor-$target"
         PORT[floor.$target]="$FLOOR_PORT"
         PIDS[floor.$target]="$FLOOR_PID"
-        RESPONSE_BYTES[floor.$target]="$(curl -fsS -i "http://127.0.0.1:$FLOOR_PORT/" | wc -c)"
+        RESPONSE_BYTES[floor.$target]="$(curl -fsS --max-time 10 -i "http://127.0.0.1:$FLOOR_PORT/" | wc -c)"
     done
 fi
 
@@ -124,7 +128,8 @@ for target in $TARGETS; do
                 measure_begin "$SERVER_CPU" "$CLIENT_CPU" "${pids[@]}"
                 line="$(run_client "$client" "$mode" "$CLIENT_CPU" "$conns" "$DURATION" "$url")"
                 measure_end
-                read -r rps p50 p99 requests errors <<<"$line"
+                read -r rps p50 p99 requests errors client_cpu <<<"$line"
+                flag_client_core "$client_cpu"
                 syscalls=""
                 if [[ "$SYSCALLS" == 1 ]]; then
                     kill -INT "$perf_pid"
@@ -172,8 +177,8 @@ for target in $TARGETS; do
     sizes="$sizes;"
 done
 echo
-echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1), Linux $(uname -r);" \
-    "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), $(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}')."
+machine_line
+echo "$(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}')."
 echo "Servers on CPU $SERVER_CPU, client on CPU $CLIENT_CPU; ${DURATION} s per run, median of $REPEAT;" \
     "pipeline depth ${PIPELINE:-16}; zone $ZONE."
 echo "Response sizes (head + body, bytes):${sizes%;}."

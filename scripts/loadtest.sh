@@ -25,7 +25,7 @@ SERVER_CPUS=0 CLIENT_CPUS=0
 (($(nproc) > 1)) && CLIENT_CPUS=1
 start_server "$SERVER_CPUS"
 url="$SERVER_URL$TARGET_PATH"
-curl -fsS "$url" -o /dev/null || die "GET $url failed"
+curl -fsS --max-time 10 "$url" -o /dev/null || die "GET $url failed"
 
 log "$CLIENT -t1 -c$CONNECTIONS -d${DURATION}s $url"
 before="$(cpu_ticks "$SERVER_PID")"

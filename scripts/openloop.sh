@@ -103,7 +103,7 @@ SERVERS="ours nginx"
 if [[ "${FLOOR:-1}" == 1 && -x "$FLOOR_BIN" ]]; then
     SERVERS="ours nginx floor"
     for target in $TARGETS; do
-        start_floor "$SERVER_CPU" "$(curl -fsS -i "$SERVER_URL${PATHS[$target]}" | wc -c)" "floor-$target"
+        start_floor "$SERVER_CPU" "$(curl -fsS --max-time 10 -i "$SERVER_URL${PATHS[$target]}" | wc -c)" "floor-$target"
         PORT[floor.$target]="$FLOOR_PORT"
         PIDS[floor.$target]="$FLOOR_PID"
     done

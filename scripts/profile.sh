@@ -53,7 +53,7 @@ nginx)
 floor)
     # The floor's response is as long as ours: measure ours once, then stop it.
     start_server "$SERVER_CPU"
-    total="$(curl -fsS -i "$SERVER_URL${PATHS[$TARGET]}" | wc -c)"
+    total="$(curl -fsS --max-time 10 -i "$SERVER_URL${PATHS[$TARGET]}" | wc -c)"
     kill -TERM "$SERVER_PID"
     wait "$SERVER_PID" 2>/dev/null || true
     start_floor "$SERVER_CPU" "$total"

@@ -145,7 +145,7 @@ EOF
 scenario_patch() {
     run_loadgen "$WORKDIR/patch.json" -c"$PATCH_CONNS" -R"$RATE" \
         --request "1 PATCH $SERVER_URL/availability @$WORKDIR/body.json"
-    curl -fsS "$ADMIN_URL/metrics" -o "$WORKDIR/patch.metrics"
+    curl -fsS --max-time 10 "$ADMIN_URL/metrics" -o "$WORKDIR/patch.metrics"
     report patch "PATCH -R$RATE -c$PATCH_CONNS" "$WORKDIR/patch.json" "$WORKDIR/patch.metrics" 1
 }
 
@@ -153,7 +153,7 @@ scenario_mix() {
     run_loadgen "$WORKDIR/mix.json" -c"$MIX_CONNS" \
         --request "90 GET $SERVER_URL$READ_PATH" \
         --request "10 PATCH $SERVER_URL/availability @$WORKDIR/body.json"
-    curl -fsS "$ADMIN_URL/metrics" -o "$WORKDIR/mix.metrics"
+    curl -fsS --max-time 10 "$ADMIN_URL/metrics" -o "$WORKDIR/mix.metrics"
     report mix "90GET/10PATCH -c$MIX_CONNS" "$WORKDIR/mix.json" "$WORKDIR/mix.metrics"
 }
 
@@ -165,7 +165,7 @@ scenario_probe() {
     run_loadgen "$WORKDIR/probe-patch.json" -c2 -R"$PROBE_RATE" \
         --request "1 PATCH $SERVER_URL/availability @$WORKDIR/body.json"
     wait "$readers" || die "the read load failed"
-    curl -fsS "$ADMIN_URL/metrics" -o "$WORKDIR/probe.metrics"
+    curl -fsS --max-time 10 "$ADMIN_URL/metrics" -o "$WORKDIR/probe.metrics"
     report probe "GET -R$READ_RATE (reads)" "$WORKDIR/probe-reads.json" "$WORKDIR/probe.metrics"
     report probe "PATCH -R$PROBE_RATE (writes)" "$WORKDIR/probe-patch.json" "$WORKDIR/probe.metrics" 1
 }
