@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::runtime::stats::{TRACKED_STATUSES, WorkerStats};
+use crate::runtime::stats::{TIMEOUT_PHASES, TRACKED_STATUSES, WorkerStats};
 
 /// What the writer thread counts.
 #[derive(Default)]
@@ -99,12 +99,23 @@ pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) ->
         "Client connections accepted, per worker.",
         per_worker(&|w| w.accepted.get()),
     );
+    let timeouts = workers.iter().enumerate().flat_map(|(i, w)| {
+        TIMEOUT_PHASES
+            .iter()
+            .zip(&w.timeouts)
+            .map(move |(phase, c)| {
+                (
+                    format!("{{worker=\"{i}\",phase=\"{phase}\"}}"),
+                    c.get().to_string(),
+                )
+            })
+    });
     family(
         &mut out,
         "availability_timeouts_total",
         "counter",
-        "Connections cut off by a header, body, idle or write deadline.",
-        per_worker(&|w| w.timeouts.get()),
+        "Deadlines passed, by phase: idle (a kept-alive connection with no next request: routine), fresh (connected, sent nothing), head, body (a request too slow to arrive), write (a client that stopped reading), awaiting.",
+        timeouts,
     );
     family(
         &mut out,

@@ -93,3 +93,39 @@ fn admin_metrics_count_responses_writes_and_connections() {
     // Metrics are for operators: not on the public listener.
     assert_eq!(common::get(server.addr, "/metrics").status, 404);
 }
+
+#[test]
+fn timeouts_are_counted_by_phase() {
+    let server = common::start(|c| {
+        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        c.workers = 1;
+        c.header_timeout_ms = 300;
+        c.idle_timeout_ms = 300;
+    });
+    let admin = server.handle.admin_addr.expect("admin listener");
+    // Silent from the start; kept alive after one answer; half a request head.
+    let mut silent = common::Client::connect(server.addr);
+    let mut idle = common::Client::connect(server.addr);
+    assert_eq!(idle.get("/health").status, 200);
+    let mut slow = common::Client::connect(server.addr);
+    slow.send(b"GET /health HTTP/1.1\r\nHo");
+    for client in [&mut silent, &mut idle] {
+        assert!(client.is_closed(), "closed at its deadline");
+    }
+    let r = slow.read_response(false).expect("a 408");
+    assert_eq!(r.status, 408);
+    let text = common::get(admin, "/metrics").text();
+    let timeouts = |phase: &str| {
+        sample(
+            &text,
+            &format!("availability_timeouts_total{{worker=\"0\",phase=\"{phase}\"}}"),
+        )
+    };
+    assert_eq!(timeouts("fresh"), 1, "{text}");
+    assert_eq!(timeouts("idle"), 1);
+    assert_eq!(timeouts("head"), 1);
+    assert_eq!(
+        timeouts("body") + timeouts("write") + timeouts("awaiting"),
+        0
+    );
+}

@@ -158,7 +158,15 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         if c.phase == Phase::Lingering {
             return self.close(idx); // the client had its time to finish sending
         }
-        self.cfg.stats[self.index].timeouts.inc();
+        let phase_slot = match c.phase {
+            Phase::Fresh => 0,
+            Phase::Idle => 1,
+            Phase::Head => 2,
+            Phase::Body => 3,
+            Phase::Writing => 4,
+            Phase::Awaiting | Phase::Lingering => 5,
+        };
+        self.cfg.stats[self.index].timeouts[phase_slot].inc();
         match c.phase {
             Phase::Head | Phase::Body if c.out_is_empty() => {
                 // Tell the client why before closing. When the 408 does not fit in the

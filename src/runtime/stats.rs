@@ -8,6 +8,11 @@ pub const TRACKED_STATUSES: [u16; 15] = [
     100, 200, 304, 400, 401, 404, 405, 408, 413, 415, 429, 431, 500, 503, 505,
 ];
 
+/// Where a connection was when its deadline passed, as `availability_timeouts_total`
+/// labels it: `idle` is the routine end of a kept-alive connection; the others are
+/// clients that were too slow (or silent) mid-request, or stopped reading.
+pub const TIMEOUT_PHASES: [&str; 6] = ["fresh", "idle", "head", "body", "write", "awaiting"];
+
 #[derive(Default)]
 pub struct Counter(AtomicU64);
 
@@ -29,7 +34,8 @@ impl Counter {
 pub struct WorkerStats {
     pub accepted: Counter,
     pub closed: Counter,
-    pub timeouts: Counter,
+    /// Deadlines passed, by `TIMEOUT_PHASES`.
+    pub timeouts: [Counter; TIMEOUT_PHASES.len()],
     /// Stalled connections cut off to lend their buffer to a waiting one.
     pub reclaimed: Counter,
     /// TLS connections closed because the peer broke the protocol.
