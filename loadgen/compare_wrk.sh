@@ -25,6 +25,9 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 curl -fsS --max-time 1 -o /dev/null "$url" || { echo "fixed_server does not answer on $url" >&2; exit 1; }
+# Whatever answered, it must be ours: a fixed_server that lost the port has exited.
+sleep 0.2
+kill -0 "$server" 2>/dev/null || { echo "fixed_server exited (port $port taken by another program?)" >&2; exit 1; }
 
 # Runs a client under /usr/bin/time; prints "<req/s> <client CPU µs per request>".
 measure() {

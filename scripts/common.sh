@@ -519,6 +519,7 @@ measured_loadgen() {
     measure_end
     local stats flag="-"
     read -r -a stats <<<"$(loadgen_stats "$out")"
+    flag_client_core "$(client_cpu_percent "$out.time")"
     [[ -n "$MEASURED_FLAG" ]] && flag="!"
     echo "${stats[*]:0:11} $MEASURED_UTIL $MEASURED_BUSY_SERVER $MEASURED_BUSY_CLIENT $flag" \
         "$(awk -v c="$MEASURED_CPU_US" -v n="${stats[7]}" 'BEGIN { printf "%.2f", c / (n > 0 ? n : 1) }')" \

@@ -21,7 +21,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 }
 sample_s="${QUIET_SAMPLE_S:-10}"
 max_wait_s="${QUIET_MAX_WAIT_S:-900}"
-cpus="$(nproc)"
+# Every CPU of the machine (the /proc/stat totals are over all of them, whatever
+# affinity this script runs with).
+cpus="$(grep -c '^cpu[0-9]' /proc/stat)"
 
 waited_s=0
 while :; do

@@ -95,20 +95,23 @@ fn main() {
         match signal {
             SIGHUP => {
                 // On a thread of its own: a reload waits for the writer thread, which a
-                // stuck commit or a long key check can hold, and a SIGTERM meanwhile
-                // must still drain and exit in time. One reload at a time.
+                // stalled commit or one very long key check can hold, and a SIGTERM
+                // meanwhile must still drain and exit in time. One reload at a time.
                 if reloading.swap(true, std::sync::atomic::Ordering::AcqRel) {
                     say_err!("a reload is still waiting for the writer thread; SIGHUP ignored");
                     continue;
                 }
-                let (handle, reloading) = (handle.clone(), reloading.clone());
+                let (handle, done) = (handle.clone(), reloading.clone());
                 let spawned = std::thread::Builder::new()
                     .name("reload".into())
                     .spawn(move || {
-                        report_reload(handle.reload());
-                        reloading.store(false, std::sync::atomic::Ordering::Release);
+                        // The certificate's outcome is logged before the key's wait.
+                        report_certificate(handle.reload_certificate());
+                        report_key(handle.reload_api_key(server::RELOAD_TIMEOUT));
+                        done.store(false, std::sync::atomic::Ordering::Release);
                     });
                 if let Err(e) = spawned {
+                    reloading.store(false, std::sync::atomic::Ordering::Release);
                     say_err!("cannot start the reload: {e}");
                 }
             }
@@ -122,13 +125,16 @@ fn main() {
     }
 }
 
-fn report_reload(reloaded: server::Reloaded) {
-    match reloaded.certificate {
+fn report_certificate(certificate: Option<Result<(), String>>) {
+    match certificate {
         Some(Ok(())) => say!("reloaded the TLS certificate"),
         Some(Err(e)) => say_err!("certificate reload failed, keeping the old one: {e}"),
         None => {}
     }
-    match reloaded.api_key {
+}
+
+fn report_key(api_key: Result<server::KeyReload, String>) {
+    match api_key {
         Ok(server::KeyReload::Reloaded { from }) => say!("reloaded the API key hash from {from}"),
         Ok(server::KeyReload::Unchanged { why }) => {
             say_err!("API key unchanged: {why}; restart to change it")

@@ -114,7 +114,7 @@ pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) ->
         &mut out,
         "availability_timeouts_total",
         "counter",
-        "Deadlines passed, by phase: idle (a kept-alive connection with no next request: routine), fresh (connected, sent nothing), head, body (a request too slow to arrive), write (a client that stopped reading), awaiting.",
+        "Deadlines passed, by phase: idle (a kept-alive connection with no next request: routine), fresh (connected, sent nothing), head, body (a request too slow to arrive), write (a client that stopped reading), awaiting (a connection whose write was with the writer thread at its deadline).",
         timeouts,
     );
     family(
@@ -202,7 +202,7 @@ pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) ->
         &mut out,
         "availability_commits_total",
         "counter",
-        "Durable commits; each takes every write waiting when it starts (group commit).",
+        "Durable commits; each takes the writes queued when it starts whose keys are checked, up to a group limit (group commit).",
         scalar(writer.commits.load(Ordering::Relaxed).to_string()),
     );
     family(

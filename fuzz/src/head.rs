@@ -52,15 +52,16 @@ pub fn check(data: &[u8]) {
 }
 
 /// A refused head is refused whatever the split; only 400-vs-431 may differ (see
-/// `check_prefix`).
+/// `check_prefix`): a head that is both malformed and too big (too long, or more than
+/// 64 fields) gets whichever refusal the bytes buffered so far show first.
 fn normalise(stop: Stop) -> Stop {
     match stop {
         Stop::Reject {
             status: 431,
-            head_method: None,
+            head_method,
         } => Stop::Reject {
             status: 400,
-            head_method: None,
+            head_method,
         },
         other => other,
     }

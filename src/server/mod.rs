@@ -29,7 +29,7 @@ mod made;
 mod reload;
 
 use made::Made;
-pub use reload::{KeyReload, Reloaded};
+pub use reload::{KeyReload, RELOAD_TIMEOUT, Reloaded};
 
 /// How long a shutdown waits for the writer after the workers are done.
 const WRITER_GRACE_MS: u64 = 1_000;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::mpsc::TrySendError;
+use std::sync::mpsc::{RecvTimeoutError, TrySendError};
 use std::time::Duration;
 
 use super::ServerHandle;
@@ -50,12 +50,26 @@ impl ServerHandle {
 
     /// [`ServerHandle::reload`], waiting at most `timeout` for the writer thread.
     pub fn reload_waiting(&self, timeout: Duration) -> Reloaded {
-        let certificate = self.tls_config.as_ref().map(|current| {
+        let certificate = self.reload_certificate();
+        let api_key = self.reload_api_key(timeout);
+        Reloaded {
+            certificate,
+            api_key,
+        }
+    }
+
+    /// The certificate half of a reload, at once (`None` when HTTPS is off).
+    pub fn reload_certificate(&self) -> Option<Result<(), String>> {
+        self.tls_config.as_ref().map(|current| {
             let c = &self.config;
             crate::tls::load_configured(&c.data_dir, c.tls_cert.as_deref(), c.tls_key.as_deref())
                 .map(|setup| current.store(setup.server_config))
-        });
-        let api_key = key_source(&self.config).and_then(|source| {
+        })
+    }
+
+    /// The key half of a reload: waits at most `timeout` for the writer thread.
+    pub fn reload_api_key(&self, timeout: Duration) -> Result<KeyReload, String> {
+        key_source(&self.config).and_then(|source| {
             let (hash, from) = match source {
                 KeySource::Unchanged(why) => return Ok(KeyReload::Unchanged { why }),
                 KeySource::Hash { hash, from } => (hash, from),
@@ -92,7 +106,11 @@ impl ServerHandle {
             }
             match done_rx.recv_timeout(timeout) {
                 Ok(swapped) => swapped?,
-                Err(_) => {
+                // The writer stopped (a shutdown) and dropped the queued swap unrun.
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err("the writer thread stopped before the swap".into());
+                }
+                Err(RecvTimeoutError::Timeout) => {
                     let gave_up = state.compare_exchange(
                         PENDING,
                         ABANDONED,
@@ -102,7 +120,7 @@ impl ServerHandle {
                     if gave_up.is_ok() {
                         return Err(format!(
                             "the writer thread did not take the new key within {} s \
-                             (a commit or a key check may be stuck); send SIGHUP again",
+                             (a commit or one key check may be stuck); send SIGHUP again",
                             timeout.as_secs_f64()
                         ));
                     }
@@ -113,11 +131,7 @@ impl ServerHandle {
                 }
             }
             Ok(KeyReload::Reloaded { from })
-        });
-        Reloaded {
-            certificate,
-            api_key,
-        }
+        })
     }
 }
 
