@@ -5,8 +5,6 @@ CARGO ?= cargo
 DATA_DIR ?= ./data
 HTTP_LISTEN ?= 127.0.0.1:8080
 ARGS ?=
-# Where cargo puts the release build (it follows CARGO_TARGET_DIR).
-BIN := $(or $(CARGO_TARGET_DIR),target)/release/availability-server
 
 .PHONY: all build release run test lint fmt bench loadtest compare writes openloop tls pinning startup fuzz clean
 
@@ -22,7 +20,8 @@ release:
 # start), plain HTTP on $(HTTP_LISTEN) for local curl, admin on 127.0.0.1:9090.
 # The first start prints a generated API key once. Other flags go in ARGS.
 run: release
-	$(BIN) --data-dir $(DATA_DIR) --http-listen $(HTTP_LISTEN) $(ARGS)
+	$(CARGO) run --release -q --bin availability-server -- \
+		--data-dir $(DATA_DIR) --http-listen $(HTTP_LISTEN) $(ARGS)
 
 # Formatting, lints as errors, then every test in the workspace.
 test: lint

@@ -25,7 +25,7 @@ pub struct WriterStats {
 }
 
 /// The statuses the writer thread answers with.
-pub const WRITER_STATUSES: [u16; 5] = [200, 400, 401, 429, 503];
+pub const WRITER_STATUSES: [u16; 6] = [200, 400, 401, 412, 429, 503];
 
 /// Milliseconds on a monotonic clock, never 0 (0 means "not busy"): a wall clock
 /// stepped back by NTP would hide a stuck writer, and one stepped forward invent one.

@@ -236,3 +236,65 @@ fn pipelined_conditional_reads_answer_in_order() {
         }
     }
 }
+
+/// A PATCH with preconditions: `If-Match: *` holds, `If-None-Match: *` fails (412), and
+/// an entity tag in either is refused as unsupported (400) rather than ignored; a wrong
+/// key is still 401 first; nothing refused is applied.
+#[test]
+fn writes_never_skip_a_precondition_silently() {
+    let server = common::start(|_| {});
+    let body = r#"{"slots":[{"day":1,"slot":2,"status":"maybe"}]}"#;
+    let patch = |key: &str, fields: &str| {
+        let mut client = Client::connect(server.addr);
+        client.send(
+            format!(
+                "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {key}\r\n\
+                 {fields}Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        client.read_response(false).expect("an answer")
+    };
+    let tag = etag_of(&common::get(server.addr, "/availability"));
+    for (fields, status, code) in [
+        (
+            format!("If-Match: {tag}\r\n"),
+            400,
+            "unsupported_precondition",
+        ),
+        (
+            "If-Match: W/\"x\", \"y\"\r\n".to_string(),
+            400,
+            "unsupported_precondition",
+        ),
+        (
+            "If-Match: *\r\nIf-Match: *\r\n".to_string(),
+            400,
+            "unsupported_precondition",
+        ),
+        (
+            "If-None-Match: *\r\n".to_string(),
+            412,
+            "precondition_failed",
+        ),
+        (
+            format!("If-None-Match: {tag}\r\n"),
+            400,
+            "unsupported_precondition",
+        ),
+    ] {
+        let r = patch(common::API_KEY, &fields);
+        assert_eq!(r.status, status, "{fields:?}: {}", r.text());
+        assert_eq!(r.error_code(), code, "{fields:?}");
+    }
+    assert_eq!(
+        etag_of(&common::get(server.addr, "/availability")),
+        tag,
+        "nothing refused was applied"
+    );
+    assert_eq!(patch("not-the-key", "If-None-Match: *\r\n").status, 401);
+    let r = patch(common::API_KEY, "If-Match: *\r\n");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["generation"], 1);
+}

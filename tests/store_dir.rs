@@ -68,3 +68,18 @@ fn commits_follow_the_locked_directory_when_it_is_moved() {
     assert_eq!(reopened.record().week, week_with(2));
     let _ = fs::remove_dir_all(&root);
 }
+
+#[test]
+fn a_file_where_the_data_directory_should_be_is_named_as_such() {
+    let root = root("not-a-dir");
+    let path = root.join("afile");
+    std::fs::write(&path, b"x").expect("write");
+    let err = Store::open(&path, zones::utc(), 1_000)
+        .err()
+        .expect("a file is no data directory")
+        .to_string();
+    assert!(err.contains("not a directory"), "{err}");
+    assert!(err.contains("afile"), "{err}");
+    assert_eq!(std::fs::read(&path).expect("read"), b"x", "left as it was");
+    let _ = std::fs::remove_dir_all(root);
+}

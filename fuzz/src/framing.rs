@@ -28,6 +28,8 @@ pub struct Framed {
     pub content_encoded: bool,
     /// The `If-None-Match` value the server evaluates (one line only).
     pub if_none_match: Option<Vec<u8>>,
+    pub if_none_match_lines: u8,
+    pub if_match: Option<Vec<u8>>,
     /// `Expect: 100-continue` with a body to come: a `100 Continue` may precede the
     /// answer (the worker sends one if it sees the head before any body byte).
     pub expects_continue: bool,
@@ -147,6 +149,8 @@ fn frame_with(bytes: &[u8], base: usize, body: &mut [u8]) -> Framing {
             authorization: head.authorization.map(<[u8]>::to_vec),
             content_encoded: head.content_encoded,
             if_none_match: head.if_none_match.map(<[u8]>::to_vec),
+            if_none_match_lines: head.if_none_match_lines,
+            if_match: head.if_match.map(<[u8]>::to_vec),
             expects_continue: expects_continue(input),
             body: body[..body_len].to_vec(),
             start: base + at,

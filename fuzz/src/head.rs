@@ -195,6 +195,21 @@ fn check_accepted(data: &[u8], max: usize, head: &Head<'_>) {
         },
         "If-None-Match"
     );
+    assert_eq!(
+        usize::from(head.if_none_match_lines),
+        if_none_match.len().min(255),
+        "If-None-Match lines"
+    );
+    let if_match = lines.values(b"if-match");
+    assert_eq!(
+        head.if_match.map(<[u8]>::trim_ascii),
+        match if_match.as_slice() {
+            [] => None,
+            [one] => Some(one.trim_ascii()),
+            _ => Some(&b""[..]), // several lines: no write precondition accepts them
+        },
+        "If-Match"
+    );
 
     // The head is self-delimiting: what follows it does not matter.
     let alone = parse_head(&data[..len], max);
@@ -284,6 +299,20 @@ fn check_reserialised(head: &Head<'_>) {
         text.extend_from_slice(b"If-None-Match: ");
         text.extend_from_slice(value);
         text.extend_from_slice(b"\r\n");
+    } else {
+        // Several lines (none kept): as many again, any value.
+        for _ in 0..head.if_none_match_lines {
+            text.extend_from_slice(b"If-None-Match: *\r\n");
+        }
+    }
+    match head.if_match {
+        Some(b"") => text.extend_from_slice(b"If-Match: *\r\nIf-Match: *\r\n"),
+        Some(value) => {
+            text.extend_from_slice(b"If-Match: ");
+            text.extend_from_slice(value);
+            text.extend_from_slice(b"\r\n");
+        }
+        None => {}
     }
     if let Some(value) = head.authorization {
         text.extend_from_slice(b"Authorization: ");
@@ -315,6 +344,8 @@ fn check_reserialised(head: &Head<'_>) {
                 == head.forwarded_for.map(<[u8]>::trim_ascii)
             && back.if_none_match.map(<[u8]>::trim_ascii)
                 == head.if_none_match.map(<[u8]>::trim_ascii)
+            && back.if_none_match_lines == head.if_none_match_lines
+            && back.if_match.map(<[u8]>::trim_ascii) == head.if_match.map(<[u8]>::trim_ascii)
             && auth_same,
         "re-serialised head means something else: {head:?} vs {back:?}"
     );
@@ -333,5 +364,7 @@ pub fn same_head(a: &Head<'_>, b: &Head<'_>) -> bool {
         && a.content_encoded == b.content_encoded
         && a.forwarded_for == b.forwarded_for
         && a.if_none_match == b.if_none_match
+        && a.if_none_match_lines == b.if_none_match_lines
+        && a.if_match == b.if_match
         && a.head_len_bytes == b.head_len_bytes
 }

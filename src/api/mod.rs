@@ -2,6 +2,7 @@
 //! and the hand-off of writes to the writer thread.
 
 mod patch;
+mod precondition;
 mod read;
 mod reply;
 mod strict_json;
@@ -22,6 +23,7 @@ use crate::snapshot::Snapshot;
 use crate::writer::Command;
 
 pub use patch::{BodyError, Edit, parse_patch_body};
+pub use precondition::check_preconditions;
 pub use reply::{Extra, write_error};
 
 /// Server lifecycle as `/ready` reports it.

@@ -277,7 +277,12 @@ impl ApiHandler {
             reply: self.reply_to.clone(),
             peer_ip: client_ip,
             key: key.to_vec(),
-            edits: parse_patch_body(req.body),
+            edits: super::precondition::check_preconditions(
+                req.head.if_match,
+                req.head.if_none_match_lines,
+                req.head.if_none_match,
+            )
+            .and_then(|()| parse_patch_body(req.body)),
             close: sink.close,
             http10_keep_alive: sink.http10_keep_alive,
             rate,

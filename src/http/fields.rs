@@ -1,6 +1,6 @@
 //! The header fields of a request head: framing (`Content-Length`, `Transfer-Encoding`),
 //! `Connection`, `Host`, `Authorization`, `Expect`, `Content-Encoding`,
-//! `X-Forwarded-For` (SPEC §5) and `If-None-Match`. Split from
+//! `X-Forwarded-For` (SPEC §5), `If-None-Match` and `If-Match`. Split from
 //! [`super::request`], which handles the request line and line framing.
 
 use super::request::{BodyKind, HeadError};
@@ -14,6 +14,8 @@ pub(super) struct Fields<'a> {
     pub(super) content_encoded: bool,
     pub(super) forwarded_for: Option<&'a [u8]>,
     pub(super) if_none_match: Option<&'a [u8]>,
+    pub(super) if_none_match_lines: u8,
+    pub(super) if_match: Option<&'a [u8]>,
 }
 
 /// Reads the header fields httparse split out, applying SPEC §5's framing rules.
@@ -31,6 +33,7 @@ pub(super) fn read_fields<'a>(
     let mut content_encoded = false;
     let mut forwarded_for = None;
     let (mut if_none_match, mut if_none_match_lines) = (None, 0u8);
+    let (mut if_match, mut if_match_lines) = (None, 0u8);
     let (mut close, mut keep_alive_token) = (false, false);
 
     for header in headers {
@@ -74,6 +77,9 @@ pub(super) fn read_fields<'a>(
         } else if name.eq_ignore_ascii_case(b"if-none-match") {
             if_none_match_lines = if_none_match_lines.saturating_add(1);
             if_none_match = Some(value);
+        } else if name.eq_ignore_ascii_case(b"if-match") {
+            if_match_lines = if_match_lines.saturating_add(1);
+            if_match = Some(value);
         } else if name.eq_ignore_ascii_case(b"expect") {
             // RFC 9110 §10.1.1: an HTTP/1.0 client's Expect is ignored.
             expect_continue |=
@@ -132,6 +138,13 @@ pub(super) fn read_fields<'a>(
             if_none_match
         } else {
             None
+        },
+        if_none_match_lines,
+        // Several lines: the empty value, which no write precondition accepts.
+        if_match: if if_match_lines > 1 {
+            Some(b"")
+        } else {
+            if_match
         },
     })
 }

@@ -63,6 +63,10 @@ pub struct Head<'a> {
     /// The `If-None-Match` value when exactly one such line was sent (several: `None`,
     /// and the read gets its full answer).
     pub if_none_match: Option<&'a [u8]>,
+    /// `If-None-Match` lines sent (a write refuses any: see `api::patch`).
+    pub if_none_match_lines: u8,
+    /// The `If-Match` value (several lines: empty).
+    pub if_match: Option<&'a [u8]>,
     /// Bytes consumed through the final CRLFCRLF, including one ignored leading CRLF.
     pub head_len_bytes: usize,
 }
@@ -221,6 +225,8 @@ fn build_head<'a>(
         content_encoded: fields.content_encoded,
         forwarded_for: fields.forwarded_for,
         if_none_match: fields.if_none_match,
+        if_none_match_lines: fields.if_none_match_lines,
+        if_match: fields.if_match,
         head_len_bytes,
     })
 }

@@ -108,6 +108,7 @@ pub fn status_line(status: u16) -> &'static [u8] {
         401 => b"HTTP/1.1 401 Unauthorized\r\n",
         404 => b"HTTP/1.1 404 Not Found\r\n",
         405 => b"HTTP/1.1 405 Method Not Allowed\r\n",
+        412 => b"HTTP/1.1 412 Precondition Failed\r\n",
         408 => b"HTTP/1.1 408 Request Timeout\r\n",
         413 => b"HTTP/1.1 413 Content Too Large\r\n",
         415 => b"HTTP/1.1 415 Unsupported Media Type\r\n",

@@ -4,8 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Statuses counted one by one; anything else lands in the last bucket.
-pub const TRACKED_STATUSES: [u16; 15] = [
-    100, 200, 304, 400, 401, 404, 405, 408, 413, 415, 429, 431, 500, 503, 505,
+pub const TRACKED_STATUSES: [u16; 16] = [
+    100, 200, 304, 400, 401, 404, 405, 408, 412, 413, 415, 429, 431, 500, 503, 505,
 ];
 
 /// Where a connection was when its deadline passed, as `availability_timeouts_total`

@@ -326,9 +326,9 @@ fn ensure_dir(dir: &Path) -> Result<(), StoreError> {
     if dir.exists() {
         let not_a_dir = io::Error::new(
             io::ErrorKind::AlreadyExists,
-            "it exists and is not a directory",
+            "something that is not a directory is in its place",
         );
-        return Err(io_err(dir, "use as the data directory", not_a_dir));
+        return Err(io_err(dir, "create the data directory", not_a_dir));
     }
     fs::create_dir_all(dir).map_err(|err| io_err(dir, "create the data directory", err))?;
     match dir.parent() {

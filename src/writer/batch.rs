@@ -165,7 +165,7 @@ impl Writer {
             Ok(edits) => Admission::Admitted(edits),
             Err(e) => {
                 let body = error_body(e.code, &e.message, e.entry);
-                self.refuse(job, 400, &[], &body);
+                self.refuse(job, e.status(), &[], &body);
                 Admission::Refused
             }
         }

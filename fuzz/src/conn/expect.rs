@@ -87,6 +87,19 @@ fn predict_patch(r: &Framed) -> u16 {
         Ok(key) if key == API_KEY.as_bytes() => {}
         _ => return 401,
     }
+    // Preconditions, before the body: `If-Match: *` holds, `If-None-Match: *` fails,
+    // any tag is unsupported (a model of its own, not the server's function).
+    let star = |v: &[u8]| v.trim_ascii() == b"*";
+    if r.if_none_match_lines > 0 {
+        return if r.if_none_match.as_deref().is_some_and(star) {
+            412
+        } else {
+            400
+        };
+    }
+    if r.if_match.as_deref().is_some_and(|v| !star(v)) {
+        return 400;
+    }
     if parse_patch_body(&r.body).is_ok() {
         200
     } else {
