@@ -74,10 +74,10 @@ fn a_file_where_the_data_directory_should_be_is_named_as_such() {
     let root = root("not-a-dir");
     let path = root.join("afile");
     std::fs::write(&path, b"x").expect("write");
-    let err = Store::open(&path, zones::utc(), 1_000)
-        .err()
-        .expect("a file is no data directory")
-        .to_string();
+    let Err(err) = Store::open(&path, zones::utc(), 1_000) else {
+        panic!("a file is no data directory");
+    };
+    let err = err.to_string();
     assert!(err.contains("not a directory"), "{err}");
     assert!(err.contains("afile"), "{err}");
     assert_eq!(std::fs::read(&path).expect("read"), b"x", "left as it was");
