@@ -152,19 +152,13 @@ fn key_source(config: &Config) -> String {
     ) {
         (Some(_), _, _) => format!(
             "from API_KEY (for this run only; {} is not used)",
-            config
-                .data_dir
-                .join(availability_server::auth::HASH_FILE_NAME)
-                .display()
+            availability_server::auth::hash_path(&config.data_dir).display()
         ),
         (None, Some(_), Some(file)) => format!("hash from api_key_hash in {}", file.display()),
         (None, Some(_), None) => "hash from --api-key-hash or API_KEY_HASH".to_string(),
         (None, None, _) => format!(
             "hash from {}",
-            config
-                .data_dir
-                .join(availability_server::auth::HASH_FILE_NAME)
-                .display()
+            availability_server::auth::hash_path(&config.data_dir).display()
         ),
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::runtime::stats::{TIMEOUT_PHASES, TRACKED_STATUSES, WorkerStats};
+use crate::runtime::stats::{TIMEOUT_PHASES, TRACKED_STATUSES, WorkerStats, status_slot};
 
 /// What the writer thread counts.
 #[derive(Default)]
@@ -27,24 +27,16 @@ pub struct WriterStats {
 /// The statuses the writer thread answers with.
 pub const WRITER_STATUSES: [u16; 6] = [200, 400, 401, 412, 429, 503];
 
-/// Milliseconds on a monotonic clock, never 0 (0 means "not busy"): a wall clock
-/// stepped back by NTP would hide a stuck writer, and one stepped forward invent one.
+/// Milliseconds on the process's monotonic clock (`ratelimit::monotonic_ns`), never 0
+/// (0 means "not busy"): a wall clock stepped back by NTP would hide a stuck writer,
+/// and one stepped forward invent one.
 pub fn monotonic_ms() -> u64 {
-    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    ORIGIN
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_millis() as u64
-        + 1
+    crate::ratelimit::monotonic_ns() / 1_000_000 + 1
 }
 
 impl WriterStats {
     pub fn record_reply(&self, status: u16) {
-        let slot = WRITER_STATUSES
-            .iter()
-            .position(|&s| s == status)
-            .unwrap_or(WRITER_STATUSES.len());
-        self.replies[slot].fetch_add(1, Ordering::Relaxed);
+        self.replies[status_slot(&WRITER_STATUSES, status)].fetch_add(1, Ordering::Relaxed);
     }
 }
 

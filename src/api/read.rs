@@ -206,9 +206,11 @@ impl ApiHandler {
                 ));
                 let mut text = [0u8; 10];
                 crate::http::date::write_ymd(week_start, &mut text);
-                let key = &self.snap.tag_key;
-                let tag = key.json(key.grid(grid), zone, week_start);
-                (text, grid[cell], etag::render(tag))
+                let tag = self
+                    .snap
+                    .tag_key
+                    .answer(grid, zone, week_start, Kind::WeekJson);
+                (text, grid[cell], tag)
             }
         };
         let mut body_buf = [0u8; 512];

@@ -222,7 +222,8 @@ pub fn read_hash_file(data_dir: &Path) -> Result<Option<String>, String> {
     }
 }
 
-fn hash_path(data_dir: &Path) -> PathBuf {
+/// Where the data directory keeps the key's bcrypt hash.
+pub fn hash_path(data_dir: &Path) -> PathBuf {
     data_dir.join(HASH_FILE_NAME)
 }
 

@@ -46,13 +46,18 @@ pub struct WorkerStats {
     pub responses: [Counter; TRACKED_STATUSES.len() + 1],
 }
 
+/// The counter of `status` in a by-status array over `statuses`: its position, or
+/// the "other" bucket after them.
+pub fn status_slot(statuses: &[u16], status: u16) -> usize {
+    statuses
+        .iter()
+        .position(|&s| s == status)
+        .unwrap_or(statuses.len())
+}
+
 impl WorkerStats {
     pub fn record_status(&self, status: u16) {
-        let slot = TRACKED_STATUSES
-            .iter()
-            .position(|&s| s == status)
-            .unwrap_or(TRACKED_STATUSES.len());
-        self.responses[slot].inc();
+        self.responses[status_slot(&TRACKED_STATUSES, status)].inc();
     }
 
     pub fn open_connections(&self) -> u64 {

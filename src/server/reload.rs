@@ -167,7 +167,7 @@ fn key_source(c: &Config) -> Result<KeySource, String> {
              cannot re-read",
         ));
     }
-    let path = c.data_dir.join(crate::auth::HASH_FILE_NAME);
+    let path = crate::auth::hash_path(&c.data_dir);
     match crate::auth::read_hash_file(&c.data_dir)? {
         Some(hash) => Ok(KeySource::Hash {
             hash,

@@ -164,12 +164,7 @@ pub fn render_on_demand(
 ) -> OnDemand {
     let grid =
         Box::new(CellMap::build(snapshot.home_tz, zone, week_start).apply(&snapshot.home_week));
-    let key = &snapshot.tag_key;
-    let grid_tag = key.grid(&grid);
-    let tag = render_tag(match kind {
-        Kind::WeekJson => key.json(grid_tag, zone, week_start),
-        Kind::Csv => key.csv(grid_tag),
-    });
+    let tag = snapshot.tag_key.answer(&grid, zone, week_start, kind);
     let mut body = Vec::with_capacity(32 * 1024);
     let content_type = match kind {
         Kind::WeekJson => {
@@ -236,20 +231,20 @@ pub(crate) fn build(
         + prefixes.bytes.len()
         + zone_weeks.len() * 2 * (json_head_start.len() + TAG_AND_LENGTH_MAX_BYTES);
     let mut arena = Vec::with_capacity(capacity_bytes);
-    // Per distinct grid: the shared bodies and the CSV head (no zone in it).
+    // Per distinct grid: the shared bodies, the CSV's tag and head (no zone in them).
     let csv_head_start = head_start(crate::http::response::CSV_TYPE);
-    let shared: Vec<(Span, Span, Span)> = grids
+    let shared: Vec<(Span, Span, Span, ETag)> = grids
         .iter()
         .zip(&grid_tags)
         .map(|(grid, &grid_tag)| {
             let slots = push_span(&mut arena, |out| json::render_slots(grid, out));
             let csv_body = push_span(&mut arena, |out| csv::render(grid, out));
+            let csv_tag = render_tag(tag_key.csv(grid_tag));
             let csv_head = push_span(&mut arena, |out| {
                 out.extend_from_slice(&csv_head_start);
-                let csv_tag = render_tag(tag_key.csv(grid_tag));
                 push_tag_and_length(&csv_tag, csv_body.len as usize, out);
             });
-            (slots, csv_body, csv_head)
+            (slots, csv_body, csv_head, csv_tag)
         })
         .collect();
     let prefix_base = arena.len();
@@ -260,7 +255,7 @@ pub(crate) fn build(
         .map(|(zone_index, zw)| {
             let mut week = |w: usize| {
                 let grid = grid_of_map[zw.maps[w] as usize];
-                let (json_slots, csv_body, csv_head) = shared[grid as usize];
+                let (json_slots, csv_body, csv_head, csv_tag) = shared[grid as usize];
                 let json_prefix = prefixes.span_at(prefix_base, zone_index, w);
                 let body_len = (json_prefix.len + json_slots.len) as usize;
                 let grid_tag = grid_tags[grid as usize];
@@ -275,7 +270,7 @@ pub(crate) fn build(
                     week_start_text: zw.start_texts[w],
                     grid,
                     json_tag,
-                    csv_tag: render_tag(tag_key.csv(grid_tag)),
+                    csv_tag,
                     json_head,
                     json_prefix,
                     json_slots,

@@ -11,6 +11,8 @@ use std::hash::{BuildHasher, RandomState};
 
 use chrono::NaiveDate;
 
+use super::Kind;
+use crate::http::etag::{ETag, render};
 use crate::week::grid::Grid;
 use crate::week::zones::ZoneId;
 
@@ -35,6 +37,16 @@ impl TagKey {
     /// The CSV's tag: the CSV names no zone and no week.
     pub fn csv(&self, grid_tag: u64) -> u64 {
         self.0.hash_one((b'c', grid_tag))
+    }
+
+    /// The quoted tag of one answer built outside a snapshot (the snapshot's build
+    /// hashes each distinct grid once instead); the same value the build gives.
+    pub fn answer(&self, grid: &Grid, zone: ZoneId, week_start: NaiveDate, kind: Kind) -> ETag {
+        let grid_tag = self.grid(grid);
+        render(match kind {
+            Kind::WeekJson => self.json(grid_tag, zone, week_start),
+            Kind::Csv => self.csv(grid_tag),
+        })
     }
 }
 
