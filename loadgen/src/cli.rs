@@ -166,6 +166,26 @@ pub fn parse_cpus(text: &str) -> Result<CpuList, String> {
     Ok(CpuList(cpus))
 }
 
+/// Checks that every core of `--cpus` is one this process may run on: pinning to any
+/// other fails (and a core id past the kernel's CPU set size aborts inside libc).
+fn usable_cpus(wanted: Vec<usize>) -> Result<Vec<usize>, String> {
+    let allowed: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    let limit = libc::CPU_SETSIZE as usize;
+    match wanted
+        .iter()
+        .find(|&&id| id >= limit || !(allowed.is_empty() || allowed.contains(&id)))
+    {
+        Some(id) => Err(format!(
+            "--cpus: core {id} is not one this process may run on (allowed: {allowed:?})"
+        )),
+        None => Ok(wanted),
+    }
+}
+
 impl Args {
     /// Validates flags, reads body files and the bearer key, serialises every request.
     pub fn into_config(self) -> Result<Config, String> {
@@ -273,7 +293,7 @@ impl Args {
             max_requests: self.max_requests,
             cpus: match (self.no_pin, self.cpus) {
                 (true, _) => None,
-                (false, Some(list)) => Some(list.0),
+                (false, Some(list)) => Some(usable_cpus(list.0)?),
                 (false, None) => Some(Vec::new()),
             },
             progress: !self.quiet,

@@ -139,8 +139,17 @@ fn mix_with_body_and_bearer() {
 fn no_pin_wins_over_cpus() {
     let cfg = config(&["--no-pin", "--cpus", "1", "http://127.0.0.1:1/"]).expect("valid");
     assert_eq!(cfg.cpus, None);
-    let cfg = config(&["--cpus", "1", "http://127.0.0.1:1/"]).expect("valid");
-    assert_eq!(cfg.cpus, Some(vec![1]));
+    let cfg = config(&["--cpus", "0", "http://127.0.0.1:1/"]).expect("valid");
+    assert_eq!(cfg.cpus, Some(vec![0]));
+}
+
+#[test]
+fn cpus_this_process_cannot_use_are_refused() {
+    // Past the kernel's CPU set size, and one no machine here has.
+    for cpus in ["5000", "0,1023"] {
+        let err = config(&["--cpus", cpus, "http://127.0.0.1:1/"]).expect_err(cpus);
+        assert!(err.contains("is not one this process may run on"), "{err}");
+    }
 }
 
 #[test]

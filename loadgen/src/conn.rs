@@ -5,10 +5,12 @@
 //!   Closed ──push──► Connecting ──connected──► Open ──server close / --close──► Closed
 //!      ▲                  │ failed                │ read/write/parse/timeout error
 //!      │                  ▼                       ▼
-//!      └──(no work)── Backoff ◄─────────     Closed (requests in flight counted failed)
+//!      └──(no work)── Backoff ◄─────────── Backoff (requests in flight counted failed)
 //! ```
 //! Requests waiting on a failed connect stay queued and are retried after a backoff, so
-//! their latency (from intended send time) includes the outage. Requests still in flight
+//! their latency (from intended send time) includes the outage. A failed open
+//! connection also waits out the backoff before the slot takes new work, so an error
+//! that repeats on every connection is counted at a bounded pace, not in a hot loop. Requests still in flight
 //! when the server announced `Connection: close` were never processed: they are re-sent
 //! on the next connection.
 
@@ -29,8 +31,9 @@ use crate::tls::TlsClient;
 #[path = "conn_io.rs"]
 mod io_paths;
 
-/// Pause before retrying a failed connect, so a dead target is not hammered.
-const CONNECT_BACKOFF_NS: u64 = 10_000_000;
+/// Pause after a failed connect or a failed connection before the slot connects
+/// again, so a dead or broken target is not hammered.
+pub const BACKOFF_NS: u64 = 10_000_000;
 
 /// Read-only facts every connection of a thread needs.
 pub struct Env<'a> {
@@ -52,7 +55,7 @@ pub enum Phase {
     Connecting,
     /// Connected (a TLS handshake may still be running inside rustls).
     Open,
-    /// A connect failed; retry at this time.
+    /// A connect or the connection failed; reconnect (or take work) at this time.
     Backoff { until_ns: u64 },
 }
 
@@ -74,6 +77,7 @@ pub struct Conn {
     tls: Option<Box<ClientConnection>>,
     phase: Phase,
     phase_since_ns: u64,
+    /// A connection of this slot has been established before (so the next is a reconnect).
     ever_connected: bool,
     wbuf: Vec<u8>,
     wpos: usize,
@@ -120,18 +124,20 @@ impl Conn {
         self.inflight.len()
     }
 
+    /// Whether the socket is up and usable: TCP connected and, with TLS, the handshake
+    /// done. Requests in flight on a connection that is not have not reached the server.
+    pub fn established(&self) -> bool {
+        self.phase == Phase::Open && self.tls.as_ref().is_none_or(|t| !t.is_handshaking())
+    }
+
     /// Whether another request may be pushed without exceeding `depth` in flight.
     pub fn has_room(&self, depth: usize) -> bool {
         !matches!(self.phase, Phase::Backoff { .. }) && self.inflight.len() < depth
     }
 
-    /// Opens a new socket (counting a reconnect after the first) and queues every request
-    /// in flight for writing on it.
+    /// Opens a new socket and queues every request in flight for writing on it.
     pub fn connect(&mut self, env: &Env, stats: &mut Stats, now_ns: u64) {
         self.drop_socket();
-        if self.ever_connected {
-            stats.reconnects += 1;
-        }
         let mut sock = match TcpStream::connect(env.addr) {
             Ok(sock) => sock,
             Err(e) => return self.connect_failed(stats, now_ns, &e.to_string()),
@@ -192,11 +198,11 @@ impl Conn {
         };
         let result = match self.tls.as_deref_mut() {
             None => io_paths::write_plain(sock, &self.wbuf, &mut self.wpos),
-            Some(tls) => io_paths::write_tls(sock, tls, &self.wbuf),
+            Some(tls) => io_paths::write_tls(sock, tls, &self.wbuf, &mut self.wpos),
         };
         match result {
             Ok(()) => {
-                if self.tls.is_some() || self.wpos == self.wbuf.len() {
+                if self.wpos == self.wbuf.len() {
                     self.wbuf.clear();
                     self.wpos = 0;
                 }
@@ -231,7 +237,9 @@ impl Conn {
                 Err(e) => return self.connect_failed(stats, now_ns, &e.to_string()),
             }
             self.phase = Phase::Open;
-            self.ever_connected = true;
+            if self.tls.is_none() {
+                self.note_established(stats);
+            }
         }
         if self.phase != Phase::Open {
             return;
@@ -358,7 +366,17 @@ impl Conn {
         }
     }
 
-    /// Gives up every request in flight (counted as `kind`) and closes.
+    /// A connection became usable (TCP connected; with TLS, handshake done): every one
+    /// after the slot's first is a reconnect.
+    fn note_established(&mut self, stats: &mut Stats) {
+        if self.ever_connected {
+            stats.reconnects += 1;
+        }
+        self.ever_connected = true;
+    }
+
+    /// Gives up every request in flight (counted as `kind`), closes, and backs off
+    /// before the slot takes new work.
     fn fail(&mut self, stats: &mut Stats, kind: ErrorKind, why: &str) {
         let lost = self.inflight.len() as u64;
         // An error with nothing in flight (say, garbage on an idle connection) still counts once.
@@ -366,14 +384,16 @@ impl Conn {
         stats.dropped += lost;
         self.inflight.clear();
         self.drop_socket();
-        self.phase = Phase::Closed;
+        self.phase = Phase::Backoff {
+            until_ns: now_ns().saturating_add(BACKOFF_NS),
+        };
     }
 
     fn connect_failed(&mut self, stats: &mut Stats, now_ns: u64, why: &str) {
         stats.error(ErrorKind::Connect, 1, || why.to_owned());
         self.drop_socket();
         self.phase = Phase::Backoff {
-            until_ns: now_ns + CONNECT_BACKOFF_NS,
+            until_ns: now_ns.saturating_add(BACKOFF_NS),
         };
     }
 

@@ -67,6 +67,7 @@ impl Conn {
                 Err(e) => return self.fail(stats, ErrorKind::Read, &e.to_string()),
             }
             let drained = src.short;
+            let was_handshaking = tls.is_handshaking();
             if let Err(e) = tls.process_new_packets() {
                 let _ = tls.write_tls(src.sock); // best effort: tell the server why
                 let why = format!("TLS: {e}");
@@ -75,6 +76,9 @@ impl Conn {
                     return self.connect_failed(stats, now_ns(), &why);
                 }
                 return self.fail(stats, ErrorKind::Read, &why);
+            }
+            if was_handshaking && !tls.is_handshaking() {
+                self.note_established(stats);
             }
             loop {
                 let Some(tls) = self.tls.as_deref_mut() else {
@@ -128,22 +132,34 @@ pub(super) fn write_plain(sock: &mut TcpStream, buf: &[u8], pos: &mut usize) -> 
     Ok(())
 }
 
-/// Hands plaintext to rustls (one record per batch) and writes what it can.
+/// Hands plaintext from `buf[*pos..]` to rustls and writes the TLS records it makes,
+/// in pieces: rustls buffers at most 64 KiB (plaintext before the handshake ends,
+/// records after), so a larger batch goes in as the records drain. When the socket is
+/// full, or rustls holds its limit while the handshake runs, the rest stays in `buf`
+/// (`*pos` marks it) for the next writable event or the end of the handshake.
 pub(super) fn write_tls(
     sock: &mut TcpStream,
     tls: &mut ClientConnection,
-    plain: &[u8],
+    buf: &[u8],
+    pos: &mut usize,
 ) -> io::Result<()> {
-    if !plain.is_empty() {
-        tls.writer().write_all(plain)?;
-    }
-    while tls.wants_write() {
-        match tls.write_tls(sock) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+    loop {
+        while tls.wants_write() {
+            match tls.write_tls(sock) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if *pos == buf.len() {
+            return Ok(());
+        }
+        match tls.writer().write(&buf[*pos..])? {
+            // rustls is full and has nothing to send yet (handshake still running).
+            0 => return Ok(()),
+            n => *pos += n,
         }
     }
-    Ok(())
 }

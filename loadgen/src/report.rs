@@ -48,21 +48,28 @@ pub struct Stats {
     pub latency_us: Histogram<u64>,
     /// Completed responses, whatever their status.
     pub requests: u64,
-    /// Requests handed to connections.
+    /// Requests handed to connections, less those still waiting for their connection
+    /// to come up when the run ended (those never reached the server).
+    /// `issued = requests + dropped + in_flight_at_end`.
     pub issued: u64,
     /// Requests given up (read, write, timeout, parse errors).
     pub dropped: u64,
+    /// Requests sent on an established connection and neither answered nor given up
+    /// when the run ended.
+    pub in_flight_at_end: u64,
     /// Responses by status code (index = code, 100..=599).
     pub status: Box<[u64; 600]>,
     /// Errors by kind, in [`ErrorKind::ALL`] order.
     pub errors: [u64; 5],
     /// First message seen for each error kind, to say *why*.
     pub first_error: [Option<String>; 5],
-    /// Connections opened after a connection's first (server close, `--close`, errors).
+    /// Connections established (TCP connected; with TLS, handshake done) after each
+    /// slot's first (server close, `--close`, errors). Failed attempts are not counted.
     pub reconnects: u64,
     /// Response bytes received (plaintext).
     pub bytes_read: u64,
-    /// Open loop: requests due by the end but never sent.
+    /// Open loop: requests due by the end but never sent: never handed to a connection,
+    /// or still waiting on one that was connecting or backing off at the end.
     pub unsent: u64,
     /// Open loop: how late each request left the client, µs: from the later of its
     /// intended time and a connection being free to take it, until it was sent. It is
@@ -83,6 +90,7 @@ impl Default for Stats {
             requests: 0,
             issued: 0,
             dropped: 0,
+            in_flight_at_end: 0,
             status: Box::new([0; 600]),
             errors: [0; 5],
             first_error: Default::default(),
@@ -150,6 +158,7 @@ impl Stats {
         self.requests += other.requests;
         self.issued += other.issued;
         self.dropped += other.dropped;
+        self.in_flight_at_end += other.in_flight_at_end;
         for (a, b) in self.status.iter_mut().zip(other.status.iter()) {
             *a += b;
         }
@@ -228,6 +237,8 @@ impl Report {
             "mode": if self.offered_rps.is_some() { "open" } else { "closed" },
             "requests": s.requests,
             "issued": s.issued,
+            "dropped": s.dropped,
+            "in_flight_at_end": s.in_flight_at_end,
             "duration_s": self.duration_s,
             "rps": self.rps(),
             "offered_rps": self.offered_rps,
@@ -310,6 +321,11 @@ impl Report {
             self.duration_s,
             s.bytes_read as f64 / (1024.0 * 1024.0),
             s.reconnects
+        );
+        let _ = writeln!(
+            out,
+            "  {} sent: {} answered, {} failed, {} unanswered at the end",
+            s.issued, s.requests, s.dropped, s.in_flight_at_end
         );
         let _ = writeln!(out, "Requests/sec: {:>12.2}", self.rps());
         if let Some(offered) = self.offered_rps {

@@ -46,7 +46,9 @@ fn sample_report() -> Report {
         stats.record(1_000_000, 200); // 1 ms
     }
     stats.record(2_000_000, 404);
-    stats.issued = 5;
+    stats.issued = 6;
+    stats.dropped = 1;
+    stats.in_flight_at_end = 1;
     stats.unsent = 7;
     stats.error(ErrorKind::Read, 1, || "reset".into());
     Report {
@@ -69,6 +71,9 @@ fn json_has_the_documented_schema_and_values() {
     assert_eq!(v["rps"], 2.0);
     assert_eq!(v["offered_rps"], 100.0);
     assert_eq!(v["unsent"], 7);
+    assert_eq!(v["issued"], 6);
+    assert_eq!(v["dropped"], 1);
+    assert_eq!(v["in_flight_at_end"], 1);
     assert_eq!(v["mode"], "open");
     assert_eq!(v["errors"]["read"], 1);
     assert_eq!(v["errors"]["connect"], 0);
@@ -102,4 +107,8 @@ fn human_report_names_rates_statuses_and_errors() {
     assert!(text.contains("200: 3, 404: 1"), "{text}");
     assert!(text.contains("read 1 (first: reset)"), "{text}");
     assert!(text.contains("non-2xx 1"), "{text}");
+    assert!(
+        text.contains("6 sent: 4 answered, 1 failed, 1 unanswered at the end"),
+        "{text}"
+    );
 }

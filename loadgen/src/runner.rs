@@ -35,17 +35,39 @@ pub fn split(total: u64, parts: usize) -> Vec<u64> {
         .collect()
 }
 
-fn plans(cfg: &Config) -> Vec<Plan> {
+/// Splits `total` in proportion to `weights` (largest remainder, ties to the first).
+pub fn split_weighted(total: u64, weights: &[u64]) -> Vec<u64> {
+    let sum: u128 = weights.iter().map(|&w| u128::from(w)).sum();
+    if sum == 0 {
+        return vec![0; weights.len()];
+    }
+    let exact = |w: u64| u128::from(total) * u128::from(w);
+    let mut shares: Vec<u64> = weights.iter().map(|&w| (exact(w) / sum) as u64).collect();
+    let mut left = total - shares.iter().sum::<u64>();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(exact(weights[i]) % sum));
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        shares[i] += 1;
+        left -= 1;
+    }
+    shares
+}
+
+/// Each thread's connections and budget. The open-loop rate follows the connection
+/// share (every connection sees the same pace), and so does the budget, so that every
+/// thread spends its budget in the same time.
+pub fn plans(cfg: &Config) -> Vec<Plan> {
     let conns = split(cfg.connections as u64, cfg.threads);
-    let budgets = cfg.max_requests.map(|n| split(n, cfg.threads));
+    let budgets = cfg.max_requests.map(|n| split_weighted(n, &conns));
     conns
         .iter()
         .enumerate()
         .map(|(index, &c)| Plan {
             index,
             connections: c as usize,
-            // Rate follows the connection share so every connection sees the same pace.
-            rate: cfg.rate.map(|r| r * c as f64 / cfg.connections as f64),
             budget: budgets.as_ref().map(|b| b[index]),
         })
         .collect()
@@ -94,7 +116,7 @@ pub fn run(cfg: &Config, stop: &AtomicBool) -> Result<Report, String> {
             .zip(&progress)
             .map(|(plan, prog)| {
                 let core = core_for(cfg, plan.index);
-                std::thread::Builder::new()
+                let spawned = std::thread::Builder::new()
                     .name(format!("loadgen-{}", plan.index))
                     .spawn_scoped(scope, move || {
                         if let Some(core) = core
@@ -106,8 +128,12 @@ pub fn run(cfg: &Config, stop: &AtomicBool) -> Result<Report, String> {
                             );
                         }
                         worker::run(cfg, plan, prog, stop)
-                    })
-                    .map_err(|e| format!("spawn: {e}"))
+                    });
+                if spawned.is_err() {
+                    // No thread will say it finished: say it for it.
+                    prog.finished.store(true, Ordering::Release);
+                }
+                spawned.map_err(|e| format!("spawn: {e}"))
             })
             .collect();
         if cfg.progress {
@@ -184,5 +210,66 @@ mod tests {
         assert_eq!(split(2, 4), vec![1, 1, 0, 0]);
         assert_eq!(split(64, 1), vec![64]);
         assert_eq!(split(7, 7).iter().sum::<u64>(), 7);
+    }
+
+    #[test]
+    fn weighted_split_is_proportional_and_complete() {
+        assert_eq!(split_weighted(3000, &[2, 1]), vec![2000, 1000]);
+        assert_eq!(split_weighted(333, &[3, 2]), vec![200, 133]);
+        assert_eq!(split_weighted(10, &[1, 1, 1]), vec![4, 3, 3]);
+        assert_eq!(split_weighted(1, &[1, 2]), vec![0, 1]);
+        assert_eq!(
+            split_weighted(u64::MAX, &[1, 1])
+                .iter()
+                .map(|&n| u128::from(n))
+                .sum::<u128>(),
+            u128::from(u64::MAX)
+        );
+    }
+
+    fn config(args: &[&str]) -> Config {
+        let argv = ["loadgen"].iter().chain(args);
+        <crate::Args as clap::Parser>::try_parse_from(argv)
+            .expect("flags")
+            .into_config()
+            .expect("config")
+    }
+
+    #[test]
+    fn the_budget_follows_the_connection_share_like_the_rate() {
+        // -c 3 -t 2: thread 0 has 2 connections and 2/3 of -R; it gets 2/3 of the budget,
+        // so both threads spend theirs in the same second.
+        let cfg = config(&[
+            "-c",
+            "3",
+            "-t",
+            "2",
+            "-R",
+            "3000",
+            "--max-requests",
+            "3000",
+            "http://127.0.0.1:1/",
+        ]);
+        let plans = plans(&cfg);
+        assert_eq!(
+            plans.iter().map(|p| p.connections).collect::<Vec<_>>(),
+            [2, 1]
+        );
+        assert_eq!(
+            plans.iter().map(|p| p.budget).collect::<Vec<_>>(),
+            [Some(2000), Some(1000)]
+        );
+    }
+
+    #[test]
+    fn a_panicking_thread_still_ends_the_progress_line() {
+        let progress = [Progress::default()];
+        let panicked = std::panic::catch_unwind(|| {
+            let _guard = worker::FinishGuard(&progress[0].finished);
+            panic!("a load thread panicked");
+        });
+        assert!(panicked.is_err());
+        // Returns at once instead of looping forever.
+        print_progress(&progress);
     }
 }

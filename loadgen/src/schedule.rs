@@ -19,7 +19,13 @@ pub fn now_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// Constant-rate schedule: request k is intended at `start + k / rate`.
+/// Constant-rate schedule: slot k of the whole run is intended at `start + k / rate`.
+///
+/// With several threads the slots are dealt out by connection: slot k belongs to
+/// connection lane `k mod connections`, and lane l to thread `l mod threads` (the
+/// same counts as the even split of connections), so thread i of n takes slots i,
+/// i + n, i + 2n, … and every slot of the run goes to exactly one thread: the
+/// threads together offer exactly the rate, each paced at its connection share.
 ///
 /// Latency is measured from the intended time, not from when the request could be
 /// written, so a stalled server is charged for every request it delayed
@@ -27,24 +33,62 @@ pub fn now_ns() -> u64 {
 #[derive(Debug, Clone)]
 pub struct OpenLoop {
     start_ns: u64,
+    /// Period of the whole run's schedule (all threads), ns.
     period_ns: f64,
+    /// This thread's index, the number of threads, connection lanes in all, and this
+    /// thread's lanes.
+    index: u64,
+    threads: u64,
+    lanes: u64,
+    mine: u64,
     issued: u64,
 }
 
 impl OpenLoop {
     /// A schedule of `rate_per_s` requests per second starting at `start_ns`.
     pub fn new(start_ns: u64, rate_per_s: f64) -> Self {
+        Self::for_thread(start_ns, rate_per_s, 0, 1, 1)
+    }
+
+    /// Thread `index`'s share of a schedule of `rate_per_s` in total over `threads`
+    /// threads and `connections` connections (split as the runner splits them).
+    pub fn for_thread(
+        start_ns: u64,
+        rate_per_s: f64,
+        index: usize,
+        threads: usize,
+        connections: usize,
+    ) -> Self {
         assert!(rate_per_s > 0.0, "rate is validated positive");
+        assert!(
+            index < threads && threads <= connections,
+            "every thread owns a lane"
+        );
+        let (index, threads, lanes) = (index as u64, threads as u64, connections as u64);
         OpenLoop {
             start_ns,
             period_ns: 1e9 / rate_per_s,
+            index,
+            threads,
+            lanes,
+            mine: (lanes - index).div_ceil(threads),
             issued: 0,
         }
     }
 
-    /// Intended send time of request number `k` (0-based).
+    /// The run-wide slot of this thread's request number `k`.
+    fn slot(&self, k: u64) -> u64 {
+        (k / self.mine)
+            .saturating_mul(self.lanes)
+            .saturating_add(self.index + self.threads * (k % self.mine))
+    }
+
+    /// Intended send time of request number `k` (0-based); saturates at `u64::MAX`
+    /// (never, in effect) for a time beyond the clock's range.
     pub fn intended_ns(&self, k: u64) -> u64 {
-        self.start_ns + (k as f64 * self.period_ns) as u64
+        // f64 → u64 casts saturate, so a huge offset cannot wrap.
+        let offset = (self.slot(k) as f64 * self.period_ns) as u64;
+        self.start_ns.saturating_add(offset)
     }
 
     /// Intended time of the next request not yet handed out.
@@ -64,14 +108,24 @@ impl OpenLoop {
         self.issued
     }
 
-    /// Requests whose intended time is at or before `now_ns` but not yet handed out:
-    /// the backlog a saturated target (or generator) leaves behind.
+    /// This thread's requests whose intended time is at or before `now_ns` but not yet
+    /// handed out: the backlog a saturated target (or generator) leaves behind.
     pub fn backlog(&self, now_ns: u64) -> u64 {
         if now_ns < self.start_ns {
             return 0;
         }
-        let due = ((now_ns - self.start_ns) as f64 / self.period_ns).floor() as u64 + 1;
-        due.saturating_sub(self.issued)
+        let slots =
+            (((now_ns - self.start_ns) as f64 / self.period_ns).floor() as u64).saturating_add(1);
+        let (cycles, rest) = (slots / self.lanes, slots % self.lanes);
+        let partial = if rest > self.index {
+            (rest - self.index).div_ceil(self.threads).min(self.mine)
+        } else {
+            0
+        };
+        cycles
+            .saturating_mul(self.mine)
+            .saturating_add(partial)
+            .saturating_sub(self.issued)
     }
 }
 
@@ -196,6 +250,45 @@ mod tests {
         s.take();
         s.take();
         assert_eq!(s.backlog(9_999_999), 8);
+    }
+
+    #[test]
+    fn threads_share_the_slots_of_one_schedule() {
+        // -R 10 for 1 s: slots at 0, 100 ms, …, 900 ms, each sent by exactly one thread.
+        for (threads, connections) in [(1, 1), (3, 3), (2, 5), (3, 7), (4, 64)] {
+            let mut all = Vec::new();
+            for i in 0..threads {
+                let mut s = OpenLoop::for_thread(0, 10.0, i, threads, connections);
+                let before_end = s.backlog(999_999_999);
+                while s.next_ns() < 1_000_000_000 {
+                    all.push(s.take());
+                }
+                assert_eq!(before_end, s.issued(), "backlog agrees with the schedule");
+            }
+            all.sort_unstable();
+            let want: Vec<u64> = (0..10).map(|k| k * 100_000_000).collect();
+            assert_eq!(all, want, "{threads} threads, {connections} connections");
+        }
+    }
+
+    #[test]
+    fn a_thread_is_paced_at_its_connection_share() {
+        // 2 threads over 3 connections at 3000/s: thread 0 has 2 lanes, 2000/s.
+        let s = OpenLoop::for_thread(0, 3000.0, 0, 2, 3);
+        assert_eq!(s.backlog(999_999_999), 2000);
+        let s = OpenLoop::for_thread(0, 3000.0, 1, 2, 3);
+        assert_eq!(s.backlog(999_999_999), 1000);
+    }
+
+    #[test]
+    fn a_tiny_rate_does_not_wrap() {
+        let start = u64::MAX / 2;
+        let mut s = OpenLoop::new(start, 1e-11);
+        assert_eq!(s.take(), start);
+        assert_eq!(s.next_ns(), u64::MAX, "far beyond the clock saturates");
+        assert_eq!(s.backlog(u64::MAX - 1), 0);
+        let s = OpenLoop::for_thread(5, 1e-300, 1, 2, 2);
+        assert_eq!(s.intended_ns(u64::MAX), u64::MAX);
     }
 
     #[test]

@@ -22,13 +22,12 @@ const TICK_NS: u64 = 10_000_000;
 /// Per-connection read buffer; also the longest response head accepted.
 const RBUF_BYTES: usize = 16 * 1024;
 
-/// What one thread is asked to do.
-#[derive(Debug, Clone)]
+/// What one thread is asked to do. Its share of `--rate` follows from its index (see
+/// [`OpenLoop::for_thread`]): in proportion to its connections, like its budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub index: usize,
     pub connections: usize,
-    /// This thread's share of `--rate`.
-    pub rate: Option<f64>,
     /// This thread's share of `--max-requests`.
     pub budget: Option<u64>,
 }
@@ -41,6 +40,16 @@ pub struct Progress {
     pub requests: AtomicU64,
     pub errors: AtomicU64,
     pub finished: AtomicBool,
+}
+
+/// Sets [`Progress::finished`] when dropped, so the progress printer stops however the
+/// thread ends (a panic included).
+pub struct FinishGuard<'a>(pub &'a AtomicBool);
+
+impl Drop for FinishGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 struct Loop<'a> {
@@ -63,10 +72,8 @@ pub fn run(
     progress: &Progress,
     stop: &AtomicBool,
 ) -> Result<Stats, String> {
-    let result =
-        run_inner(cfg, plan, progress, stop).map_err(|e| format!("thread {}: {e}", plan.index));
-    progress.finished.store(true, Ordering::Release);
-    result
+    let _finished = FinishGuard(&progress.finished);
+    run_inner(cfg, plan, progress, stop).map_err(|e| format!("thread {}: {e}", plan.index))
 }
 
 fn run_inner(
@@ -94,7 +101,8 @@ fn run_inner(
     };
     let weights: Vec<u32> = cfg.requests.iter().map(|r| r.weight).collect();
     let start_ns = now_ns();
-    let end_ns = start_ns + cfg.duration.as_nanos() as u64;
+    let end_ns =
+        start_ns.saturating_add(u64::try_from(cfg.duration.as_nanos()).unwrap_or(u64::MAX));
     let mut lp = Loop {
         cfg,
         conns: (0..plan.connections)
@@ -107,7 +115,9 @@ fn run_inner(
         picker: Picker::new(&weights),
         rng: Rng::new(0x5EED ^ (plan.index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
         remaining: plan.budget.unwrap_or(u64::MAX),
-        sched: plan.rate.map(|r| OpenLoop::new(start_ns, r)),
+        sched: cfg
+            .rate
+            .map(|r| OpenLoop::for_thread(start_ns, r, plan.index, cfg.threads, cfg.connections)),
         ready: VecDeque::with_capacity(plan.connections),
     };
     for i in 0..lp.conns.len() {
@@ -170,11 +180,25 @@ fn run_inner(
     }
     let end = now_ns();
     lp.stats.end_ns = end;
+    // Requests queued on a connection that never came up (connecting, backing off, TLS
+    // handshake unfinished) never reached the server: they are not `issued` but, in
+    // open loop, `unsent`. The rest still in flight were sent and not answered.
+    let (mut waiting, mut in_flight) = (0u64, 0u64);
+    for conn in &lp.conns {
+        let n = conn.in_flight() as u64;
+        if conn.established() {
+            in_flight += n;
+        } else {
+            waiting += n;
+        }
+    }
+    lp.stats.issued -= waiting;
+    lp.stats.in_flight_at_end = in_flight;
     if let Some(sched) = &lp.sched {
         // A request intended exactly at the deadline is not "due" within the run, and
         // one beyond --max-requests was never going to be sent.
         let due = sched.backlog(end.min(end_ns).saturating_sub(1));
-        lp.stats.unsent = due.min(lp.remaining);
+        lp.stats.unsent = due.min(lp.remaining) + waiting;
     }
     progress
         .requests

@@ -219,6 +219,18 @@ fn silent_server_counts_timeouts() {
     ]);
     assert_eq!(num(&v, &["requests"]), 0);
     assert!(num(&v, &["errors", "timeout"]) >= 4, "{v}");
+    // Every request sent timed out or was still waiting at the end.
+    assert_eq!(
+        num(&v, &["dropped"]),
+        num(&v, &["errors", "timeout"]),
+        "{v}"
+    );
+    assert_eq!(
+        num(&v, &["issued"]),
+        num(&v, &["dropped"]) + num(&v, &["in_flight_at_end"]),
+        "{v}"
+    );
+    assert_eq!(num(&v, &["in_flight_at_end"]), 2, "one per connection: {v}");
     assert!(
         v["latency_us"]["p50"].is_null(),
         "no samples, no percentiles"
@@ -234,7 +246,14 @@ fn refused_connections_count_connect_errors() {
     let url = format!("http://127.0.0.1:{port}/");
     let v = loadgen_json(&["-c", "2", "-d", "300ms", &url]);
     assert_eq!(num(&v, &["requests"]), 0);
-    assert!(num(&v, &["errors", "connect"]) >= 2, "{v}");
+    let attempts = num(&v, &["errors", "connect"]);
+    assert!(attempts >= 2, "{v}");
+    // Retried after a 10 ms pause each, not in a hot loop.
+    assert!(attempts <= 2 * 31, "{v}");
+    // A failed attempt is no reconnect, and nothing reached a server.
+    assert_eq!(num(&v, &["reconnects"]), 0, "{v}");
+    assert_eq!(num(&v, &["issued"]), 0, "{v}");
+    assert_eq!(num(&v, &["dropped"]), 0, "{v}");
 }
 
 #[test]

@@ -71,6 +71,31 @@ fn insecure_accepts_the_server_and_close_mode_handshakes_each_time() {
     assert_eq!(num(&v, &["reconnects"]), 38);
 }
 
+/// A pipelined batch larger than what rustls buffers (64 KiB) goes out whole, also
+/// when it is queued before the handshake has finished.
+#[test]
+fn a_pipelined_batch_past_64_kib_is_sent_whole() {
+    let server = tls_server();
+    let url = format!("{}{}", https(&server), "a".repeat(200));
+    let v = loadgen_json(&[
+        "-c",
+        "1",
+        "--pipeline",
+        "1024",
+        "--max-requests",
+        "3072",
+        "--insecure",
+        &url,
+    ]);
+    assert_eq!(num(&v, &["requests"]), 3072, "{v}");
+    assert_eq!(num(&v, &["status", "200"]), 3072, "{v}");
+    assert_eq!(num(&v, &["issued"]), 3072, "{v}");
+    for kind in ["connect", "read", "write", "timeout", "parse"] {
+        assert_eq!(num(&v, &["errors", kind]), 0, "{kind}: {v}");
+    }
+    assert_eq!(server.answered(), 3072);
+}
+
 #[test]
 fn wrong_ca_fails_the_handshake() {
     let server = tls_server();
