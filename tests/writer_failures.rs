@@ -3,6 +3,8 @@
 //! (or a stalled fsync) does not hold the exit past the drain.
 
 mod common;
+#[path = "common/probe.rs"]
+mod probe;
 
 use std::os::unix::process::ExitStatusExt;
 use std::sync::Arc;
@@ -141,4 +143,65 @@ fn a_busy_writer_shows_in_the_metrics() {
         "in a cost-16 bcrypt for about 1.5 s: {seconds}"
     );
     assert_eq!(common::get(admin, "/ready").status, 200, "reads still work");
+}
+
+/// SPEC: bcrypt never runs on a thread that serves reads. With one worker, for the
+/// whole life of a wrong key that worker handed the writer (a ~5 s cost-16 check), it
+/// answers reads and the admin page at once, not after the check.
+#[test]
+fn reads_are_answered_at_once_while_the_writer_is_in_bcrypt() {
+    // Generous for a loaded machine; waiting out the check would take seconds.
+    const LIMIT: Duration = Duration::from_millis(1_000);
+    let server = slow_key_server(|c| {
+        c.workers = 1;
+        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    });
+    let admin = server.handle.admin_addr.expect("admin");
+    let timed = |addr, path: &str| {
+        let started = Instant::now();
+        let r = common::get(addr, path);
+        let took = started.elapsed();
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert!(
+            took < LIMIT,
+            "{path} took {took:?} while a wrong key was being checked"
+        );
+        r
+    };
+    let mut client = common::send_a_wrong_key(server.addr);
+    client
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let (tx, answered) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(client.read_response(false).map(|r| r.status)));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut rounds_in_bcrypt = 0;
+    let status = loop {
+        if let Ok(status) = answered.try_recv() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the wrong key was never answered"
+        );
+        let metrics = timed(admin, "/metrics").text();
+        if probe::metric_in(&metrics, "availability_bcrypt_checks_total") >= 1.0
+            && probe::metric_in(&metrics, "availability_writer_busy_seconds") > 0.0
+        {
+            rounds_in_bcrypt += 1;
+        }
+        for path in [
+            "/health",
+            "/availability?tz=Asia/Tokyo",
+            "/availability/slot?tz=America/New_York&day=2&slot=18",
+            "/availability/csv?tz=Europe/Paris",
+        ] {
+            timed(server.addr, path);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status, Some(401));
+    // The reads did overlap the check (it lasts seconds; a round takes milliseconds).
+    assert!(rounds_in_bcrypt >= 3, "{rounds_in_bcrypt} rounds in bcrypt");
 }

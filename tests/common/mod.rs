@@ -273,3 +273,24 @@ pub fn send_a_wrong_key(addr: SocketAddr) -> Client {
     );
     client
 }
+
+/// The lines a spawned child writes to its piped stdout and stderr, merged, as they
+/// come (one reader thread per stream; the channel closes when both streams end).
+pub fn output_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, lines) = std::sync::mpsc::channel();
+    let outs: [Box<dyn Read + Send>; 2] = [
+        Box::new(child.stdout.take().expect("piped stdout")),
+        Box::new(child.stderr.take().expect("piped stderr")),
+    ];
+    for out in outs {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            std::io::BufReader::new(out)
+                .lines()
+                .map_while(Result::ok)
+                .for_each(|l| drop(tx.send(l)))
+        });
+    }
+    lines
+}

@@ -1,0 +1,44 @@
+//! Bounded polling, and reading one value off the admin `/metrics` page. Declared by
+//! the test files that use it with `#[path = "common/probe.rs"] mod probe;` (next to
+//! `mod common;`, whose `get` it uses).
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Polls `done` every 10 ms until it holds; panics naming `what` after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The value of the unlabelled metric `name` on the admin listener at `admin`.
+pub fn metric(admin: SocketAddr, name: &str) -> f64 {
+    metric_in(&crate::common::get(admin, "/metrics").text(), name)
+}
+
+/// The value of the unlabelled metric `name` in a `/metrics` page.
+pub fn metric_in(text: &str, name: &str) -> f64 {
+    let prefix = format!("{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+}
+
+/// Waits (at most 10 s) until the writer thread is inside a bcrypt check: one has
+/// begun and the writer is still on it. A cost-16 check lasts about 5 s, so the
+/// writer stays there for seconds after this returns.
+pub fn wait_for_writer_in_bcrypt(admin: SocketAddr) {
+    wait_until(
+        Duration::from_secs(10),
+        "the writer is in a bcrypt check",
+        || {
+            metric(admin, "availability_bcrypt_checks_total") >= 1.0
+                && metric(admin, "availability_writer_busy_seconds") > 0.0
+        },
+    );
+}

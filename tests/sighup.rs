@@ -1,0 +1,209 @@
+//! SIGHUP to the shipped binary: the hash file in the data directory is read again
+//! and the new key is in force, on every SIGHUP, not only the first; a SIGHUP while a
+//! reload still waits for a stuck writer thread is refused with a log line, and
+//! reloads work again once that one is done.
+
+mod common;
+#[path = "common/probe.rs"]
+mod probe;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+const CELL: &str = r#"{"slots":[{"day":1,"slot":3,"status":"maybe"}]}"#;
+/// What `main.rs` logs once a SIGHUP has swapped the key hash in.
+const RELOADED: &str = "reloaded the API key hash from";
+
+/// The binary, its stdout and stderr merged line by line.
+struct Server {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary on `dir` (which holds the hash file: no key in the environment)
+/// with HTTPS, plain HTTP and the admin listener on ephemeral ports.
+fn start(dir: &Path) -> (Server, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_availability-server"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        .args(["--admin-listen", "127.0.0.1:0", "--workers", "2"])
+        .env_remove("API_KEY")
+        .env_remove("API_KEY_HASH")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let lines = common::output_lines(&mut child);
+    let server = Server { child, lines };
+    let seen = server.wait_for("ready", Duration::from_secs(20));
+    (server, seen)
+}
+
+impl Server {
+    /// Output from now until a line contains `needle`; panics after `limit`.
+    fn wait_for(&self, needle: &str, limit: Duration) -> Vec<String> {
+        let deadline = Instant::now() + limit;
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            if let Ok(line) = self
+                .lines
+                .recv_timeout(left.min(Duration::from_millis(100)))
+            {
+                let hit = line.contains(needle);
+                seen.push(line);
+                if hit {
+                    return seen;
+                }
+            }
+        }
+        panic!("no line with {needle:?} within {limit:?}; output since: {seen:#?}");
+    }
+
+    fn hup(&self) {
+        // Safety: signalling our own child process by its pid.
+        assert_eq!(
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGHUP) },
+            0
+        );
+    }
+
+    fn terminate(mut self) {
+        // Safety: as above.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "no exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{status:?}");
+    }
+}
+
+/// Replaces the data directory's hash file (via a rename, as an operator's editor or
+/// script might: a reload never reads half a file).
+fn write_hash(dir: &Path, hash: &str) {
+    let tmp = dir.join("api_key.bcrypt.new");
+    std::fs::write(&tmp, format!("{hash}\n")).expect("write");
+    std::fs::rename(&tmp, availability_server::auth::hash_path(dir)).expect("rename");
+}
+
+fn new_hash(key: &str) -> String {
+    bcrypt::hash(key, 4).expect("hash")
+}
+
+fn status(http: SocketAddr, key: &str) -> u16 {
+    common::patch(http, Some(key), CELL).status
+}
+
+#[test]
+fn every_sighup_rereads_the_hash_file() {
+    let dir = common::temp_dir("sighup");
+    std::fs::create_dir_all(&dir).expect("dir");
+    write_hash(&dir, &new_hash("the-first-key"));
+    let (server, lines) = start(&dir);
+    let path = availability_server::auth::hash_path(&dir);
+    assert!(
+        lines
+            .iter()
+            .any(|l| *l == format!("API key: hash from {}", path.display())),
+        "{lines:#?}"
+    );
+    let http = common::listening_addr(&lines, "http");
+    assert_eq!(status(http, "the-first-key"), 200);
+
+    // The second round catches a reload that never ends in the process's eyes (every
+    // SIGHUP after the first ignored); the third, one that ends only once.
+    let mut old = "the-first-key".to_string();
+    for round in 1..=3 {
+        let key = format!("the-key-of-round-{round}");
+        write_hash(&dir, &new_hash(&key));
+        server.hup();
+        let seen = server.wait_for(RELOADED, Duration::from_secs(20));
+        assert!(
+            seen.iter()
+                .any(|l| l.contains("reloaded the TLS certificate")),
+            "round {round}: the certificate is reloaded too: {seen:#?}"
+        );
+        assert!(
+            seen.last()
+                .is_some_and(|l| l.contains(&*path.to_string_lossy())),
+            "round {round}: names the file: {seen:#?}"
+        );
+        assert_eq!(status(http, &key), 200, "round {round}: the new key");
+        assert_eq!(
+            status(http, &old),
+            401,
+            "round {round}: the rotated-out key"
+        );
+        old = key;
+    }
+    server.terminate();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_sighup_while_a_reload_waits_for_the_writer_is_ignored_and_said_so() {
+    let dir = common::temp_dir("sighup-stuck");
+    std::fs::create_dir_all(&dir).expect("dir");
+    // Every wrong key costs the writer a ~5 s bcrypt check.
+    write_hash(&dir, common::COST_16_HASH);
+    let (server, lines) = start(&dir);
+    let http = common::listening_addr(&lines, "http");
+    let admin = common::listening_addr(&lines, "admin");
+    let mut busy = common::send_a_wrong_key(http);
+    probe::wait_for_writer_in_bcrypt(admin);
+
+    let key = "the-key-after-the-stuck-reload";
+    write_hash(&dir, &new_hash(key));
+    server.hup();
+    // Logged by the reload thread before it waits for the writer, and only after the
+    // process has marked a reload in progress.
+    server.wait_for("reloaded the TLS certificate", Duration::from_secs(10));
+    server.hup();
+    let seen = server.wait_for("SIGHUP ignored", Duration::from_secs(10));
+    assert!(
+        seen.last()
+            .is_some_and(|l| l.contains("a reload is still waiting for the writer thread")),
+        "{seen:#?}"
+    );
+    assert!(
+        !seen.iter().any(|l| l.contains(RELOADED)),
+        "the writer is still in bcrypt: {seen:#?}"
+    );
+
+    // The bcrypt ends (401), then the first reload swaps the key in.
+    busy.stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    assert_eq!(busy.read_response(false).expect("an answer").status, 401);
+    server.wait_for(RELOADED, Duration::from_secs(30));
+    assert_eq!(status(http, key), 200);
+
+    // That reload is over: the next SIGHUP is not ignored.
+    let next = "the-key-after-that";
+    write_hash(&dir, &new_hash(next));
+    server.hup();
+    let seen = server.wait_for(RELOADED, Duration::from_secs(20));
+    assert!(
+        !seen.iter().any(|l| l.contains("SIGHUP ignored")),
+        "{seen:#?}"
+    );
+    assert_eq!(status(http, next), 200);
+    assert_eq!(status(http, key), 401);
+    server.terminate();
+    let _ = std::fs::remove_dir_all(dir);
+}
