@@ -23,9 +23,15 @@ run: release
 	$(CARGO) run --release -q --bin availability-server -- \
 		--data-dir $(DATA_DIR) --http-listen $(HTTP_LISTEN) $(ARGS)
 
-# Formatting, lints as errors, then every test in the workspace.
+# Formatting, lints as errors, every test in the workspace, then the fuzz seeds and
+# regressions replayed through the fuzz checks (stable toolchain, no libFuzzer).
+# tests/durability_syscalls.rs traces the binary with strace: installed here when
+# missing and apt can (root); without it that test says SKIPPED.
 test: lint
+	@command -v strace >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& (apt-get install -y -qq strace >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq strace >/dev/null)); } || true
 	$(CARGO) test --workspace
+	$(CARGO) test --manifest-path fuzz/Cargo.toml --test seeds
 
 lint:
 	$(CARGO) fmt --all -- --check

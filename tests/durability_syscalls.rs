@@ -1,0 +1,314 @@
+//! The durability of a commit as the kernel sees it: the shipped binary runs under
+//! `strace`, and the trace must show, for the first start's empty week and for a
+//! PATCH, the temporary file created exclusively, its 168 bytes written and
+//! `fdatasync`ed, renamed over the data file, and the directory `fsync`ed — and the
+//! PATCH's `200` sent only after that last fsync. `tests/store_file.rs` stops a
+//! commit at each step; only a trace can show the fsyncs themselves happen.
+//!
+//! Needs `strace` (and ptrace allowed). Without it the test says so and passes,
+//! unless `REQUIRE_STRACE=1` (set by `.ci/run`), which makes a missing strace fail.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_availability-server");
+const TEMP: &str = "\"availability.dat.tmp\"";
+const DATA: &str = "\"availability.dat\"";
+const FILE_LEN_BYTES: &str = "168";
+
+/// One traced call, joined back together if strace split it (`<unfinished ...>`).
+#[derive(Debug, Clone)]
+struct Call {
+    pid: u32,
+    name: String,
+    args: String,
+    ret: String,
+    /// Trace line where the call started, and where it returned.
+    start: usize,
+    end: usize,
+}
+
+impl Call {
+    fn first_arg(&self) -> &str {
+        self.args.split(", ").next().unwrap_or("")
+    }
+}
+
+/// Parses `strace -f` output into completed calls, in order of return.
+fn parse(log: &str) -> Vec<Call> {
+    let mut pending: std::collections::HashMap<u32, (usize, String)> = Default::default();
+    let mut calls = Vec::new();
+    for (line_no, line) in log.lines().enumerate() {
+        let Some((pid, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        if let Some(head) = rest.strip_suffix(" <unfinished ...>") {
+            pending.insert(pid, (line_no, head.to_owned()));
+            continue;
+        }
+        let (start, whole) = match rest.strip_prefix("<... ") {
+            Some(resumed) => {
+                let Some((start, head)) = pending.remove(&pid) else {
+                    continue;
+                };
+                let tail = resumed.split_once("resumed>").map_or("", |(_, t)| t);
+                (start, format!("{head}{tail}"))
+            }
+            None => (line_no, rest.to_owned()),
+        };
+        // strace pads before ` = RET`; signals and exits have no `(`.
+        let Some((call, ret)) = whole.rsplit_once(" = ") else {
+            continue;
+        };
+        let call = call.trim_end();
+        let (Some(open), Some(args)) = (call.find('('), call.strip_suffix(')')) else {
+            continue;
+        };
+        calls.push(Call {
+            pid,
+            name: call[..open].to_owned(),
+            args: args[open + 1..].to_owned(),
+            ret: ret.split_whitespace().next().unwrap_or("").to_owned(),
+            start,
+            end: line_no,
+        });
+    }
+    calls
+}
+
+/// Every commit in the trace, checked step by step; returns the thread and the
+/// trace line where each commit's directory fsync returned.
+fn commits(calls: &[Call], dir_fd: &str) -> Vec<(u32, usize)> {
+    let mut found = Vec::new();
+    for (i, create) in calls.iter().enumerate() {
+        if !(create.name == "openat"
+            && create.args.starts_with(&format!("{dir_fd}, {TEMP}, "))
+            && create.args.contains("O_CREAT|O_EXCL"))
+        {
+            continue;
+        }
+        let fd = create.ret.as_str();
+        assert!(fd.parse::<u32>().is_ok(), "the create failed: {create:?}");
+        // What this thread then does to the temporary file and the directory.
+        let steps: Vec<&Call> = calls[i + 1..]
+            .iter()
+            .filter(|c| c.pid == create.pid)
+            .filter(|c| {
+                let first = c.first_arg();
+                matches!(c.name.as_str(), "rename" | "renameat" | "renameat2")
+                    || (matches!(c.name.as_str(), "write" | "fdatasync" | "fsync")
+                        && (first == fd || first == dir_fd))
+            })
+            .take(4)
+            .collect();
+        let shape: Vec<String> = steps
+            .iter()
+            .map(|c| format!("{}({}) = {}", c.name, c.args, c.ret))
+            .collect();
+        let ok = steps.len() == 4
+            && steps[0].name == "write"
+            && steps[0].args.ends_with(&format!(", {FILE_LEN_BYTES}"))
+            && steps[0].ret == FILE_LEN_BYTES
+            && steps[1].name == "fdatasync"
+            && steps[1].args == fd
+            && steps[1].ret == "0"
+            && steps[2].name.starts_with("renameat")
+            && steps[2]
+                .args
+                .starts_with(&format!("{dir_fd}, {TEMP}, {dir_fd}, {DATA}"))
+            && steps[2].ret == "0"
+            && steps[3].name == "fsync"
+            && steps[3].args == dir_fd
+            && steps[3].ret == "0";
+        assert!(
+            ok,
+            "commit by thread {} on fd {fd}: want write 168 bytes, fdatasync, renameat \
+             over the data file, fsync of the directory (fd {dir_fd}); got {shape:#?}",
+            create.pid
+        );
+        found.push((create.pid, steps[3].end));
+    }
+    found
+}
+
+struct Traced {
+    strace: Child,
+    server_pid: Option<i32>,
+    lines: Receiver<String>,
+}
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        if let Some(pid) = self.server_pid {
+            // SAFETY: signalling the server this test started, by its pid.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let _ = self.strace.kill();
+        let _ = self.strace.wait();
+    }
+}
+
+fn strace_missing(why: &str) {
+    assert!(
+        std::env::var_os("REQUIRE_STRACE").is_none_or(|v| v != "1"),
+        "REQUIRE_STRACE=1 but {why}"
+    );
+    eprintln!("SKIPPED: {why} (install strace to run this test)");
+}
+
+#[test]
+fn every_commit_fsyncs_the_file_and_the_directory_before_it_is_acknowledged() {
+    if Command::new("strace").arg("-V").output().is_err() {
+        return strace_missing("strace is not installed");
+    }
+    let root = common::temp_dir("strace");
+    std::fs::create_dir_all(&root).expect("dir");
+    let data_dir = root.join("data"); // created by the server
+    let log_path = root.join("trace.log");
+    let calls =
+        "execve,openat,write,fdatasync,fsync,rename,renameat,renameat2,sendto,sendmsg,writev";
+    let mut strace = Command::new("strace")
+        .args(["-f", "-qq", "-s", "48", "-e"])
+        .arg(format!("trace={calls}"))
+        .arg("-o")
+        .arg(&log_path)
+        .arg(BIN)
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["--no-tls", "--http-listen", "127.0.0.1:0"])
+        .args([
+            "--admin-listen",
+            "off",
+            "--workers",
+            "1",
+            "--bcrypt-cost",
+            "4",
+        ])
+        .env("API_KEY", "k")
+        .env_remove("API_KEY_HASH")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn strace");
+    let lines = common::output_lines(&mut strace);
+    let mut traced = Traced {
+        strace,
+        server_pid: None,
+        lines,
+    };
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen.iter().any(|l: &String| l.ends_with("ready")) {
+        match traced.lines.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => seen.push(line),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                // strace (and the server) ended before "ready": ptrace refused?
+                let _ = traced.strace.wait();
+                if seen.iter().any(|l| l.starts_with("strace:")) {
+                    return strace_missing(&format!("strace cannot trace here: {seen:#?}"));
+                }
+                panic!("the server ended before it was ready: {seen:#?}");
+            }
+            Err(_) => assert!(Instant::now() < deadline, "not ready: {seen:#?}"),
+        }
+    }
+    let log = std::fs::read_to_string(&log_path).expect("trace");
+    let server_pid: i32 = log
+        .lines()
+        .find(|l| l.contains(" execve("))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .expect("the server's execve in the trace");
+    traced.server_pid = Some(server_pid);
+
+    let http = common::listening_addr(&seen, "http");
+    let r = common::patch(
+        http,
+        Some("k"),
+        r#"{"slots":[{"day":2,"time":"14:00","status":"available"}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // SAFETY: signalling the server this test started, by its pid.
+    assert_eq!(unsafe { libc::kill(server_pid, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = traced.strace.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    traced.server_pid = None;
+    assert!(status.success(), "{status:?}");
+
+    let log = std::fs::read_to_string(&log_path).expect("trace");
+    let calls = parse(&log);
+    let opened = |path: &Path| {
+        let want = format!("AT_FDCWD, \"{}\", ", path.display());
+        calls
+            .iter()
+            .find(|c| c.name == "openat" && c.args.starts_with(&want) && !c.ret.starts_with('-'))
+            .unwrap_or_else(|| panic!("no open of {}", path.display()))
+            .clone()
+    };
+    // The new data directory's own entry is made durable in its parent.
+    let parent = opened(&root);
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.name == "fsync" && c.args == parent.ret && c.start > parent.end),
+        "the parent of the new data directory is never fsynced"
+    );
+    let dir_fd = opened(&data_dir).ret;
+    let found = commits(&calls, &dir_fd);
+    assert_eq!(
+        found.len(),
+        2,
+        "want two commits (the first start's empty week, the PATCH): {found:?}"
+    );
+    let (writer, synced_at) = found[1];
+    let answer = calls
+        .iter()
+        .find(|c| {
+            matches!(c.name.as_str(), "sendto" | "sendmsg" | "writev")
+                && c.args.contains("HTTP/1.1 200")
+        })
+        .expect("the PATCH's 200 in the trace");
+    assert_ne!(answer.pid, writer, "the answer is sent by a worker");
+    assert!(
+        answer.start > synced_at,
+        "the 200 left (trace line {}) before the directory fsync returned (line {synced_at})",
+        answer.start + 1
+    );
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn the_parser_joins_calls_strace_split() {
+    let log = "\
+7 openat(AT_FDCWD, \"/d\", O_RDONLY|O_CLOEXEC) = 6
+9 fsync(6 <unfinished ...>
+8 sendto(11, \"HTTP/1.1 200 OK\\r\\n\"..., 230, MSG_NOSIGNAL, NULL, 0) = 230
+9 <... fsync resumed>)                  = 0
+7 --- SIGTERM {si_signo=SIGTERM} ---
+";
+    let calls = parse(log);
+    assert_eq!(calls.len(), 3, "{calls:#?}");
+    assert_eq!(
+        (calls[0].name.as_str(), calls[0].ret.as_str()),
+        ("openat", "6")
+    );
+    assert_eq!((calls[1].pid, calls[1].start, calls[1].end), (8, 2, 2));
+    let fsync = &calls[2];
+    assert_eq!((fsync.name.as_str(), fsync.args.as_str()), ("fsync", "6"));
+    assert_eq!((fsync.ret.as_str(), fsync.start, fsync.end), ("0", 1, 3));
+}
