@@ -208,23 +208,29 @@ fn slot_by_time_and_by_index_agree() {
 fn slot_query_errors_are_400() {
     let server = common::start(|_| {});
     let mut client = Client::connect(server.addr);
-    for path in [
-        "/availability/slot?day=2&time=14:15",
-        "/availability/slot?day=2&time=14:01",
-        "/availability/slot?day=2&time=24:00",
-        "/availability/slot?day=2&time=1400",
-        "/availability/slot?day=2&time=14:00&slot=28",
-        "/availability/slot?time=14:00",
-        "/availability/slot?slot=28",
-        "/availability/slot?day=2",
-        "/availability/slot?day=7&slot=0",
-        "/availability/slot?day=2&slot=48",
-        "/availability/slot?day=x&slot=1",
-        "/availability/slot?day=1&slot=1&date=2027-02-30",
+    for (path, code) in [
+        ("/availability/slot?day=2&time=14:15", "invalid_time"),
+        ("/availability/slot?day=2&time=14:01", "invalid_time"),
+        ("/availability/slot?day=2&time=24:00", "invalid_time"),
+        ("/availability/slot?day=2&time=1400", "invalid_time"),
+        (
+            "/availability/slot?day=2&time=14:00&slot=28",
+            "invalid_query",
+        ),
+        ("/availability/slot?time=14:00", "missing_parameter"),
+        ("/availability/slot?slot=28", "missing_parameter"),
+        ("/availability/slot?day=2", "missing_parameter"),
+        ("/availability/slot?day=7&slot=0", "invalid_day"),
+        ("/availability/slot?day=2&slot=48", "invalid_slot"),
+        ("/availability/slot?day=x&slot=1", "invalid_day"),
+        (
+            "/availability/slot?day=1&slot=1&date=2027-02-30",
+            "invalid_date",
+        ),
     ] {
         let r = client.get(path);
         assert_eq!(r.status, 400, "{path}: {}", r.text());
-        assert!(!r.error_code().is_empty(), "{path}: {}", r.text());
+        assert_eq!(r.error_code(), code, "{path}: {}", r.text());
     }
 }
 

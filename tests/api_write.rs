@@ -88,12 +88,20 @@ fn current_week_in_tokyo_matches_chrono_tz() {
     let server = common::start(|c| c.home_tz = new_york());
     ok_generation(&common::patch(server.addr, Some(API_KEY), WEDNESDAY_2PM), 1);
     let tokyo = chrono_tz::Asia::Tokyo;
-    let today = Utc::now().with_timezone(&tokyo).date_naive();
-    let monday = today - chrono::Days::new(u64::from(today.weekday().num_days_from_monday()));
+    let this_monday = || {
+        let today = Utc::now().with_timezone(&tokyo).date_naive();
+        today - chrono::Days::new(u64::from(today.weekday().num_days_from_monday()))
+    };
+    let monday = this_monday();
     let r = common::get(server.addr, "/availability?tz=Asia/Tokyo");
-    if r.json()["week_start"] != monday.to_string() {
+    if this_monday() != monday {
         return; // A Tokyo week boundary passed mid-test.
     }
+    assert_eq!(
+        r.json()["week_start"],
+        monday.to_string(),
+        "the current week"
+    );
     let week = grid(server.addr, &format!("tz=Asia/Tokyo&date={monday}"));
     let start = tokyo
         .from_local_datetime(&monday.and_hms_opt(0, 0, 0).expect("midnight"))
@@ -264,6 +272,7 @@ fn repeated_wrong_keys_lock_the_ip_out_until_refill() {
     }
     let r = common::patch(addr, Some("wrong-key-wrong-key"), WEDNESDAY_2PM);
     assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(r.error_code(), "too_many_auth_failures", "{}", r.text());
     let retry: u64 = r
         .header("Retry-After")
         .and_then(|v| v.parse().ok())

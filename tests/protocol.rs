@@ -20,12 +20,13 @@ fn exchange(addr: SocketAddr, raw: &[u8]) -> (Client, Response) {
 }
 
 /// `raw` is refused with `status`, a JSON error body and `Connection: close`, then closed.
-fn assert_rejected(addr: SocketAddr, raw: &[u8], status: u16) {
+fn assert_rejected(addr: SocketAddr, raw: &[u8], status: u16, code: &str) {
     let shown = String::from_utf8_lossy(raw);
     let (mut client, r) = exchange(addr, raw);
     assert_eq!(r.status, status, "{shown:?}: {}", r.text());
-    assert!(
-        !r.error_code().is_empty(),
+    assert_eq!(
+        r.error_code(),
+        code,
         "{shown:?}: JSON error body: {}",
         r.text()
     );
@@ -192,7 +193,7 @@ fn oversized_head_is_431_and_closed() {
         "GET /health HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
         "a".repeat(9000)
     );
-    assert_rejected(server.addr, raw.as_bytes(), 431);
+    assert_rejected(server.addr, raw.as_bytes(), 431, "header_too_large");
     // Just under the limit is fine.
     let raw = format!(
         "GET /health HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
@@ -225,7 +226,7 @@ fn ambiguous_framing_is_400_and_closed() {
     ];
     for framing in cases {
         let raw = format!("PATCH /availability HTTP/1.1\r\nHost: t\r\n{auth}{framing}\r\n12345");
-        assert_rejected(server.addr, raw.as_bytes(), 400);
+        assert_rejected(server.addr, raw.as_bytes(), 400, "bad_request");
     }
     assert_eq!(server.handle.generation(), 0);
 }
@@ -259,10 +260,15 @@ fn malformed_heads_are_400_and_closed() {
         b"GET /health HTTP/1.1\r\n: empty-name\r\nHost: t\r\n\r\n",
     ];
     for raw in cases {
-        assert_rejected(server.addr, raw, 400);
+        assert_rejected(server.addr, raw, 400, "bad_request");
     }
     // A version httparse does not read is a 505, still closed.
-    assert_rejected(server.addr, b"GET /health HTTP/9.9\r\nHost: t\r\n\r\n", 505);
+    assert_rejected(
+        server.addr,
+        b"GET /health HTTP/9.9\r\nHost: t\r\n\r\n",
+        505,
+        "http_version_not_supported",
+    );
 }
 
 #[test]
@@ -273,6 +279,7 @@ fn garbage_is_rejected_without_waiting_for_a_blank_line() {
         server.addr,
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03abcdefgh",
         400,
+        "bad_request",
     );
 }
 
@@ -304,6 +311,7 @@ fn read_requests_with_a_body_are_400() {
         server.addr,
         b"GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
         400,
+        "unexpected_body",
     );
     // A HEAD's refusal has headers only (no body even for errors), also when the head
     // itself is refused (two Host fields, obs-fold, a bare LF, too large).
@@ -345,6 +353,7 @@ fn read_requests_with_a_body_are_400() {
         server.addr,
         b"GET /health HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
         400,
+        "unexpected_body",
     );
     // An empty body is no body.
     let mut client = Client::connect(server.addr);
@@ -376,7 +385,12 @@ fn chunk_sizes_are_parsed_strictly() {
         format!("\r\n{body}\r\n0\r\n\r\n"),
     ];
     for chunks in bad {
-        assert_rejected(server.addr, chunked_patch(&chunks).as_bytes(), 400);
+        assert_rejected(
+            server.addr,
+            chunked_patch(&chunks).as_bytes(),
+            400,
+            "bad_chunked_body",
+        );
     }
     assert_eq!(server.handle.generation(), 0, "nothing was written");
     // The same body, well formed, is accepted (with an extension and a trailer).
@@ -393,11 +407,16 @@ fn oversized_bodies_are_413_and_closed() {
         "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {API_KEY}\r\nContent-Length: {}\r\n\r\n",
         16 * 1024 + 1
     );
-    assert_rejected(server.addr, raw.as_bytes(), 413);
+    assert_rejected(server.addr, raw.as_bytes(), 413, "body_too_large");
     // Chunked, growing past the limit.
     let chunk = "x".repeat(4096);
     let chunks: String = (0..5).map(|_| format!("1000\r\n{chunk}\r\n")).collect();
-    assert_rejected(server.addr, chunked_patch(&chunks).as_bytes(), 413);
+    assert_rejected(
+        server.addr,
+        chunked_patch(&chunks).as_bytes(),
+        413,
+        "body_too_large",
+    );
 }
 
 #[test]

@@ -216,6 +216,10 @@ fn explicit_certificate_files_are_used() {
     let mut stream = connect(server.addr, &cert_path);
     let mut pending = Vec::new();
     assert_eq!(get(&mut stream, &mut pending, "/health").0, 200);
+    use pki_types::pem::PemObject;
+    let given = pki_types::CertificateDer::from_pem_file(&cert_path).expect("the given cert");
+    let served = stream.conn.peer_certificates().expect("a served chain");
+    assert_eq!(served, [given], "exactly the given certificate is served");
     // A client that trusts some other certificate is refused.
     let other = write_cert_pair(&common::temp_dir("other")).0;
     let mut wrong = connect(server.addr, &other);
