@@ -5,61 +5,21 @@
 mod common;
 #[path = "common/probe.rs"]
 mod probe;
+#[path = "common/writer.rs"]
+mod writer_harness;
 
 use std::os::unix::process::ExitStatusExt;
-use std::sync::Arc;
-use std::sync::atomic::AtomicU8;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
-use availability_server::api::{STATE_SERVING, Shared};
-use availability_server::ratelimit::RateLimiter;
-use availability_server::snapshot::Calendar;
-use availability_server::store::Store;
-use availability_server::week::zones;
-use availability_server::writer::{Command, Writer};
+use availability_server::writer::Command;
 
 const CHILD: &str = "AVAILABILITY_TEST_WRITER_PANIC_CHILD";
-
-/// The writer thread of a real store, with its command queue.
-fn writer(
-    dir: &std::path::Path,
-) -> (
-    std::thread::JoinHandle<()>,
-    std::sync::mpsc::SyncSender<Command>,
-) {
-    let store = Store::open(dir, zones::utc(), 1_000).expect("store opens");
-    let now_s = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64;
-    let calendar = Calendar::new(zones::utc(), now_s);
-    let record = store.record();
-    let (commands, inbox) = std::sync::mpsc::sync_channel(16);
-    let shared = Arc::new(Shared {
-        snapshot: Arc::new(ArcSwap::from_pointee(
-            calendar.build(&record.week, record.generation),
-        )),
-        limiter: RateLimiter::new(0, 0, 1),
-        auth_failures: RateLimiter::with_interval(5, 12_000, 64),
-        state: AtomicU8::new(STATE_SERVING),
-        writer: commands.clone(),
-        trusted_proxies: Default::default(),
-        runtime_stats: Arc::from(Vec::new()),
-        writer_stats: Default::default(),
-    });
-    let keys = availability_server::auth::bootstrap(dir, Some(common::API_KEY), None, 4)
-        .expect("keys")
-        .keys;
-    let writer = Writer::new(store, keys, calendar, shared);
-    (std::thread::spawn(move || writer.run(inbox)), commands)
-}
 
 #[test]
 fn a_panic_on_the_writer_thread_aborts_the_process() {
     if std::env::var_os(CHILD).is_some() {
         let dir = common::temp_dir("writer-panic");
-        let (_thread, commands) = writer(&dir);
+        let (_thread, commands) = writer_harness::spawn(&dir);
         commands
             .send(Command::ReloadKeys(Box::new(|_| {
                 panic!("an injected writer panic")
