@@ -4,17 +4,17 @@
 //! snapshot is in place, and a failed commit fails the whole group.
 
 mod common;
+#[path = "common/writer.rs"]
+mod writer_harness;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
-use availability_server::api::{ReplyTo, STATE_SERVING, Shared, parse_patch_body};
-use availability_server::ratelimit::RateLimiter;
+use availability_server::api::{ReplyTo, Shared, parse_patch_body};
 use availability_server::runtime::ConnRef;
 use availability_server::snapshot::{Calendar, Snapshot};
 use availability_server::store::Store;
@@ -46,19 +46,7 @@ impl Rig {
         prepare(&mut store);
         let (commands, inbox) = sync_channel(256);
         let calendar = Calendar::new(zones::utc(), now_s());
-        let record = store.record();
-        let shared = Arc::new(Shared {
-            snapshot: Arc::new(ArcSwap::from_pointee(
-                calendar.build(&record.week, record.generation),
-            )),
-            limiter: RateLimiter::new(0, 0, 1),
-            auth_failures: RateLimiter::with_interval(100, 60_000, 64),
-            state: AtomicU8::new(STATE_SERVING),
-            writer: commands.clone(),
-            trusted_proxies: Default::default(),
-            runtime_stats: Arc::from(Vec::new()),
-            writer_stats: Default::default(),
-        });
+        let shared = writer_harness::shared(&store, &calendar, commands.clone());
         let poll = mio::Poll::new().expect("poll");
         let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker"));
         let (tx, replies) = channel();

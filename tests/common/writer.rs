@@ -33,25 +33,31 @@ pub fn parts(
 ) -> (Writer, Arc<Shared>, SyncSender<Command>, Receiver<Command>) {
     let store = Store::open(dir, zones::utc(), 1_000).expect("store opens");
     let calendar = Calendar::new(zones::utc(), calendar_now_s);
-    let record = store.record();
     let (commands, inbox) = std::sync::mpsc::sync_channel(16);
-    let shared = Arc::new(Shared {
-        snapshot: Arc::new(ArcSwap::from_pointee(
-            calendar.build(&record.week, record.generation),
-        )),
-        limiter: RateLimiter::new(0, 0, 1),
-        auth_failures: RateLimiter::with_interval(5, 12_000, 64),
-        state: AtomicU8::new(STATE_SERVING),
-        writer: commands.clone(),
-        trusted_proxies: Default::default(),
-        runtime_stats: Arc::from(Vec::new()),
-        writer_stats: Default::default(),
-    });
+    let shared = shared(&store, &calendar, commands.clone());
     let keys = availability_server::auth::bootstrap(dir, Some(crate::common::API_KEY), None, 4)
         .expect("keys")
         .keys;
     let writer = Writer::new(store, keys, calendar, Arc::clone(&shared));
     (writer, shared, commands, inbox)
+}
+
+/// What the workers and the writer share, as `server::start` makes it: the
+/// snapshot of `store` by `calendar`, no rate limit, 100 key failures a minute.
+pub fn shared(store: &Store, calendar: &Calendar, commands: SyncSender<Command>) -> Arc<Shared> {
+    let record = store.record();
+    Arc::new(Shared {
+        snapshot: Arc::new(ArcSwap::from_pointee(
+            calendar.build(&record.week, record.generation),
+        )),
+        limiter: RateLimiter::new(0, 0, 1),
+        auth_failures: RateLimiter::with_interval(100, 60_000, 64),
+        state: AtomicU8::new(STATE_SERVING),
+        writer: commands,
+        trusted_proxies: Default::default(),
+        runtime_stats: Arc::from(Vec::new()),
+        writer_stats: Default::default(),
+    })
 }
 
 /// The writer thread of a real store (calendar built now), with its command queue.
