@@ -4,7 +4,7 @@
 # both alike. Also prints
 # each client's CPU time per request (user+sys from /usr/bin/time), which is far less
 # sensitive to a busy machine than req/s.
-# Usage: loadgen/compare_wrk.sh [SECONDS] [ROUNDS] [CONNECTIONS]
+# Usage: [LOADGEN_B=other/loadgen] loadgen/compare_wrk.sh [SECONDS] [ROUNDS] [CONNECTIONS]
 # Needs wrk and /usr/bin/time on PATH, and release builds in ${CARGO_TARGET_DIR:-target}:
 #   cargo build --release -p loadgen --bin loadgen --example fixed_server
 set -euo pipefail
@@ -40,15 +40,19 @@ measure() {
 }
 
 echo "nproc=$(nproc) cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) kernel=$(uname -r)"
+run_wrk() { measure taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" "$url"; }
+run_loadgen() { measure taskset -c 1 "$1" -t1 -c"$conns" -d"${secs}s" --no-pin -q "$url"; }
+# LOADGEN_B=path/to/another/loadgen adds a third client to each round (an A/B of two
+# loadgen builds against the same server and wrk).
 for round in $(seq "$rounds"); do
-    run_wrk() { measure taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" "$url"; }
-    run_loadgen() { measure taskset -c 1 "$bin/loadgen" -t1 -c"$conns" -d"${secs}s" --no-pin -q "$url"; }
     if ((round % 2 == 1)); then
         w=$(run_wrk)
-        l=$(run_loadgen)
+        l=$(run_loadgen "$bin/loadgen")
+        [ -z "${LOADGEN_B:-}" ] || b=$(run_loadgen "$LOADGEN_B")
     else
-        l=$(run_loadgen)
+        [ -z "${LOADGEN_B:-}" ] || b=$(run_loadgen "$LOADGEN_B")
+        l=$(run_loadgen "$bin/loadgen")
         w=$(run_wrk)
     fi
-    echo "round $round: wrk $w | loadgen $l | load $(cut -d' ' -f1 /proc/loadavg)"
+    echo "round $round: wrk $w | loadgen $l${LOADGEN_B:+ | B $b} | load $(cut -d' ' -f1 /proc/loadavg)"
 done
