@@ -1,13 +1,14 @@
 //! The drain (SIGTERM, SIGINT, `ServerHandle::shutdown`): requests already arriving
-//! are finished, `/ready` says draining, and nothing holds the exit past the drain
-//! timeout.
+//! and writes in flight are finished and answered `Connection: close` with nothing
+//! after, `/ready` says draining, and nothing holds the exit past the drain timeout
+//! (a head that never finishes, writes still queued for bcrypt).
 
 mod common;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use common::Client;
+use common::{API_KEY, Client, patch_request};
 
 /// A request still arriving when the drain starts is finished, and `/ready` then
 /// says 503 draining (and the connection closes).
@@ -90,4 +91,110 @@ fn a_head_that_never_finishes_is_cut_at_the_drain_deadline() {
         "held past the drain deadline: {took:?}"
     );
     assert!(client.is_closed(), "closed by the drain");
+}
+
+/// A server whose key is known only by a cost-12 bcrypt hash (no plaintext fast
+/// path): each key check on the writer takes ~0.25 s, long enough to start a drain
+/// during it.
+fn server_with_a_slow_key(
+    tweak: impl FnOnce(&mut availability_server::config::Config),
+) -> common::TestServer {
+    let hash = bcrypt::hash(API_KEY, 12).expect("hash");
+    common::start(|c| {
+        c.api_key = None;
+        c.api_key_hash = Some(hash);
+        tweak(c);
+    })
+}
+
+/// Starts a server whose key check is a real bcrypt (no plaintext fast path), sends
+/// a PATCH, and starts the drain while the writer is still verifying the key.
+fn drain_during_a_write(check: impl FnOnce(&mut Client, std::time::Instant)) {
+    let server = server_with_a_slow_key(|c| c.drain_timeout_ms = 5000);
+    let mut client = Client::connect(server.addr);
+    client.send(patch_request("1.1", "").as_bytes());
+    std::thread::sleep(Duration::from_millis(50));
+    std::thread::scope(|s| {
+        let started = std::time::Instant::now();
+        let shutdown = s.spawn(|| server.handle.shutdown());
+        check(&mut client, started);
+        shutdown.join().expect("shutdown returns");
+    });
+    assert_eq!(server.handle.generation(), 1, "the write was committed");
+}
+
+#[test]
+fn a_write_in_flight_when_the_drain_starts_is_answered() {
+    drain_during_a_write(|client, _| {
+        let r = client.read_response(false).expect("the PATCH is answered");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["generation"], 1);
+        // Leave at once (the next test checks that the drain closes a connection that stays).
+        let _ = client.stream.shutdown(std::net::Shutdown::Both);
+    });
+}
+
+#[test]
+fn a_connection_closes_once_its_write_is_answered_during_drain() {
+    drain_during_a_write(|client, started| {
+        let r = client.read_response(false).expect("the PATCH is answered");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("Connection"), Some("close"), "the drain closes it");
+        assert!(client.is_closed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "closed {:?} after the drain began (drain timeout 5 s)",
+            started.elapsed()
+        );
+    });
+}
+
+/// A write answered after the drain began says `Connection: close`, and then nothing
+/// follows it on that connection: the GET pipelined behind it is not answered (a
+/// client would take it as never sent). It used to be answered anyway.
+#[test]
+fn nothing_follows_a_write_answered_with_connection_close() {
+    let server = server_with_a_slow_key(|c| c.drain_timeout_ms = 5000);
+    let mut client = Client::connect(server.addr);
+    let mut burst = patch_request("1.1", "");
+    burst.push_str("GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+    client.send(burst.as_bytes());
+    // The writer is now in bcrypt (cost 12) for the PATCH's key.
+    std::thread::sleep(Duration::from_millis(50));
+    std::thread::scope(|s| {
+        let shutdown = s.spawn(|| server.handle.shutdown());
+        let r = client.read_response(false).expect("the PATCH is answered");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("Connection"), Some("close"));
+        assert!(client.is_closed(), "no answer after Connection: close");
+        shutdown.join().expect("shutdown returns");
+    });
+}
+
+/// Writes still queued when the workers have gone (their clients with them) are
+/// dropped, so the shutdown keeps to the drain timeout instead of running each
+/// queued key's bcrypt first.
+#[test]
+fn queued_writes_do_not_hold_the_shutdown_past_the_drain_timeout() {
+    let server = server_with_a_slow_key(|c| {
+        c.drain_timeout_ms = 300;
+        c.auth_fail_burst = 100;
+    });
+    // Eight wrong keys, each a cost-12 bcrypt (~0.25 s) on the writer: ~2 s of work.
+    let mut clients: Vec<Client> = (0..8)
+        .map(|_| {
+            let mut client = Client::connect(server.addr);
+            let raw = patch_request("1.1", "").replace(API_KEY, "wrong-key-wrong-key");
+            client.send(raw.as_bytes());
+            client
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    server.handle.shutdown();
+    let took = started.elapsed();
+    // The drain (0.3 s) plus at most the one bcrypt already running.
+    assert!(took < Duration::from_millis(1200), "shutdown took {took:?}");
+    assert_eq!(server.handle.generation(), 0);
+    clients.clear();
 }

@@ -294,3 +294,16 @@ pub fn output_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receive
     }
     lines
 }
+
+/// One cell, for tests that need some valid PATCH body.
+pub const ONE_CELL: &str = r#"{"slots":[{"day":1,"slot":1,"status":"maybe"}]}"#;
+
+/// A raw PATCH of [`ONE_CELL`] with the right key, over HTTP/`version`, with
+/// `extra_headers` (each ending in CRLF) before its Content-Length.
+pub fn patch_request(version: &str, extra_headers: &str) -> String {
+    format!(
+        "PATCH /availability HTTP/{version}\r\nHost: t\r\nAuthorization: Bearer {API_KEY}\r\n\
+         {extra_headers}Content-Length: {}\r\n\r\n{ONE_CELL}",
+        ONE_CELL.len()
+    )
+}
