@@ -10,9 +10,9 @@
 //! Requests waiting on a failed connect stay queued and are retried after a backoff, so
 //! their latency (from intended send time) includes the outage. A failed open
 //! connection also waits out the backoff before the slot takes new work, so an error
-//! that repeats on every connection is counted at a bounded pace, not in a hot loop. Requests still in flight
-//! when the server announced `Connection: close` were never processed: they are re-sent
-//! on the next connection.
+//! that repeats on every connection is counted at a bounded pace, not in a hot loop.
+//! Requests still in flight when the server announced `Connection: close` were never
+//! processed: they are re-sent on the next connection.
 
 use std::collections::VecDeque;
 use std::io;
