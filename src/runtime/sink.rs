@@ -52,7 +52,7 @@ pub const MIN_SEGMENTS: usize = 8;
 impl<'a> Sink<'a> {
     /// Formats into free scratch and queues the result. Returns false (queueing
     /// nothing) if it did not fit — which the runtime's reserve rules out for
-    /// responses within [`MIN_SCRATCH_BYTES`].
+    /// responses within `MIN_SCRATCH_BYTES` (4 KiB).
     pub fn write(&mut self, fill: impl FnOnce(&mut ByteWriter<'_>)) -> bool {
         let used = self.out.scratch_used_bytes;
         let free = &mut self.scratch[used..];
