@@ -60,16 +60,7 @@ impl Running {
     }
 
     fn terminate(mut self) -> std::process::ExitStatus {
-        // Safety: signalling our own child process by its pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "did not exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        common::signal_and_wait(self.child.id() as i32, libc::SIGTERM, &mut self.child)
     }
 }
 

@@ -237,16 +237,8 @@ fn every_commit_fsyncs_the_file_and_the_directory_before_it_is_acknowledged() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
 
-    // SAFETY: signalling the server this test started, by its pid.
-    assert_eq!(unsafe { libc::kill(server_pid, libc::SIGTERM) }, 0);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = traced.strace.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "no exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    // The server exits on SIGTERM, and strace with it.
+    let status = common::signal_and_wait(server_pid, libc::SIGTERM, &mut traced.strace);
     traced.server_pid = None;
     assert!(status.success(), "{status:?}");
 

@@ -97,16 +97,7 @@ impl Server {
 
     /// Sends `signal` and waits (at most 15 s) for the exit.
     fn stop_with(&mut self, signal: i32) -> std::process::ExitStatus {
-        // Safety: as above.
-        unsafe { libc::kill(self.child.id() as i32, signal) };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "no exit after signal {signal}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        common::signal_and_wait(self.child.id() as i32, signal, &mut self.child)
     }
 }
 

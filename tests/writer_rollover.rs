@@ -18,7 +18,7 @@ const DAY_S: i64 = 86_400;
 
 fn rolls_to_now(tag: &str, calendar_offset_s: i64) {
     let dir = common::temp_dir(tag);
-    let now_s = writer_harness::now_s();
+    let now_s = common::now_s();
     let (mut writer, shared, commands, inbox) =
         writer_harness::parts(&dir, now_s + calendar_offset_s);
     let zones_read = [
@@ -39,7 +39,7 @@ fn rolls_to_now(tag: &str, calendar_offset_s: i64) {
     commands.send(Command::Stop).expect("queued");
     assert!(!writer.turn(&inbox), "stopped");
     assert_eq!(shared.writer_stats.rebuilds.load(Ordering::Relaxed), 1);
-    let now_s = writer_harness::now_s();
+    let now_s = common::now_s();
     let snapshot = shared.snapshot.load();
     for name in zones_read {
         let zone = zones::lookup(name.as_bytes()).expect("zone");

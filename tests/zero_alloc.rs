@@ -64,17 +64,10 @@ pub(crate) fn tag_worker(_index: usize) {
     IS_WORKER.with(|w| w.set(true));
 }
 
-pub(crate) fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
-}
-
 /// The Monday of this week in Tokyo (the zone of the tests' `date=` requests).
 pub(crate) fn this_week_in_tokyo() -> chrono::NaiveDate {
     use availability_server::week::{grid, zones};
-    grid::current_week_start(zones::lookup(b"Asia/Tokyo").expect("zone"), now_s())
+    grid::current_week_start(zones::lookup(b"Asia/Tokyo").expect("zone"), common::now_s())
 }
 
 /// This week's Monday in every zone the tests read.
@@ -90,7 +83,12 @@ fn weeks_now() -> Vec<chrono::NaiveDate> {
         "UTC",
     ]
     .iter()
-    .map(|name| grid::current_week_start(zones::lookup(name.as_bytes()).expect("zone"), now_s()))
+    .map(|name| {
+        grid::current_week_start(
+            zones::lookup(name.as_bytes()).expect("zone"),
+            common::now_s(),
+        )
+    })
     .collect()
 }
 

@@ -307,3 +307,33 @@ pub fn patch_request(version: &str, extra_headers: &str) -> String {
         ONE_CELL.len()
     )
 }
+
+/// The wall clock, in whole seconds since the Unix epoch.
+pub fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+/// Sends `signal` to the process `pid` (one this test started) and waits at most
+/// 15 s for `child` to exit: the same process, or one that runs it (strace).
+pub fn signal_and_wait(
+    pid: i32,
+    signal: i32,
+    child: &mut std::process::Child,
+) -> std::process::ExitStatus {
+    // SAFETY: kill(2) with a pid of a process this test started.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill {pid}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit within 15 s of signal {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

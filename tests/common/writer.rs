@@ -17,13 +17,6 @@ use availability_server::store::Store;
 use availability_server::week::zones;
 use availability_server::writer::{Command, Writer};
 
-pub fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
-}
-
 /// A writer on a store in `dir` (home zone UTC, key `common::API_KEY`) whose
 /// calendar was built as if the time were `calendar_now_s`, with the snapshot
 /// readers would see and the command queue.
@@ -62,6 +55,6 @@ pub fn shared(store: &Store, calendar: &Calendar, commands: SyncSender<Command>)
 
 /// The writer thread of a real store (calendar built now), with its command queue.
 pub fn spawn(dir: &Path) -> (std::thread::JoinHandle<()>, SyncSender<Command>) {
-    let (writer, _shared, commands, inbox) = parts(dir, now_s());
+    let (writer, _shared, commands, inbox) = parts(dir, crate::common::now_s());
     (std::thread::spawn(move || writer.run(inbox)), commands)
 }

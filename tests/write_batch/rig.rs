@@ -38,7 +38,7 @@ impl Rig {
         let mut store = Store::open(&dir, zones::utc(), 1_000).expect("store opens");
         prepare(&mut store);
         let (commands, inbox) = sync_channel(256);
-        let calendar = Calendar::new(zones::utc(), now_s());
+        let calendar = Calendar::new(zones::utc(), common::now_s());
         let shared = writer_harness::shared(&store, &calendar, commands.clone());
         let poll = mio::Poll::new().expect("poll");
         let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker"));
@@ -113,7 +113,7 @@ impl Rig {
         keys: availability_server::auth::KeyStore,
     ) -> (Writer, Receiver<Command>) {
         let (store, inbox) = self.writer.take().expect("not started yet");
-        let calendar = Calendar::new(zones::utc(), now_s());
+        let calendar = Calendar::new(zones::utc(), common::now_s());
         (
             Writer::new(store, keys, calendar, self.shared.clone()),
             inbox,
@@ -192,13 +192,6 @@ pub(crate) fn job(reply: &ReplyTo, index: u32, key: &str, body: &str) -> WriteJo
         http10_keep_alive: false,
         rate: None,
     }
-}
-
-pub(crate) fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
 }
 
 pub(crate) fn cell(day: u8, slot: u8, status: &str) -> String {
