@@ -36,7 +36,7 @@ pub fn split(total: u64, parts: usize) -> Vec<u64> {
 }
 
 /// Splits `total` in proportion to `weights` (largest remainder, ties to the first).
-pub fn split_weighted(total: u64, weights: &[u64]) -> Vec<u64> {
+fn split_weighted(total: u64, weights: &[u64]) -> Vec<u64> {
     let sum: u128 = weights.iter().map(|&w| u128::from(w)).sum();
     if sum == 0 {
         return vec![0; weights.len()];
@@ -59,7 +59,7 @@ pub fn split_weighted(total: u64, weights: &[u64]) -> Vec<u64> {
 /// Each thread's connections and budget. The open-loop rate follows the connection
 /// share (every connection sees the same pace), and so does the budget, so that every
 /// thread spends its budget in the same time.
-pub fn plans(cfg: &Config) -> Vec<Plan> {
+fn plans(cfg: &Config) -> Vec<Plan> {
     let conns = split(cfg.connections as u64, cfg.threads);
     let budgets = cfg.max_requests.map(|n| split_weighted(n, &conns));
     conns

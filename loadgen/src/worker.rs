@@ -24,7 +24,7 @@ const RBUF_BYTES: usize = 16 * 1024;
 
 /// What one thread is asked to do. Its share of `--rate` follows from its index (see
 /// [`OpenLoop::for_thread`]): in proportion to its connections, like its budget.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Plan {
     pub index: usize,
     pub connections: usize,
