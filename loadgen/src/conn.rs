@@ -33,7 +33,7 @@ mod io_paths;
 
 /// Pause after a failed connect or a failed connection before the slot connects
 /// again, so a dead or broken target is not hammered.
-pub const BACKOFF_NS: u64 = 10_000_000;
+const BACKOFF_NS: u64 = 10_000_000;
 
 /// Read-only facts every connection of a thread needs.
 pub struct Env<'a> {
