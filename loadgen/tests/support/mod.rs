@@ -73,6 +73,11 @@ pub fn fixed(status: &str, body: &str, extra: &str) -> Reply {
     }
 }
 
+/// The handler that answers every request `200 ok`.
+pub fn ok_handler(_: &Req, _: u64) -> Option<Reply> {
+    Some(fixed("200 OK", "ok", ""))
+}
+
 /// Starts a plain-HTTP server on an ephemeral loopback port.
 pub fn spawn(handler: Handler) -> Server {
     spawn_with(handler, None)
