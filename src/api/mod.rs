@@ -2,6 +2,7 @@
 //! and the hand-off of writes to the writer thread.
 
 mod patch;
+mod patch_body;
 mod precondition;
 mod read;
 mod reply;
@@ -22,7 +23,7 @@ use crate::runtime::{
 use crate::snapshot::Snapshot;
 use crate::writer::Command;
 
-pub use patch::{BodyError, Edit, parse_patch_body};
+pub use patch_body::{BodyError, Edit, parse_patch_body};
 pub use precondition::check_preconditions;
 pub use reply::{Extra, write_error};
 

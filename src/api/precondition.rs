@@ -1,7 +1,7 @@
 //! Preconditions on a write (`If-Match`, `If-None-Match`), kept apart from the body
 //! parser: they are checked first, and answer 412 where the body's errors answer 400.
 
-use super::patch::BodyError;
+use super::patch_body::BodyError;
 
 impl BodyError {
     /// 412 for a precondition that does not hold, else 400.
