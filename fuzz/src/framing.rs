@@ -56,6 +56,10 @@ pub enum Stop {
     Reject {
         status: u16,
         head_method: Option<Method>,
+        /// The head itself was refused (not its body). Such a 400 may reach a client
+        /// that sent the bytes in pieces as 431: a head that is both malformed and too
+        /// big gets whichever refusal the bytes buffered so far show first.
+        head_refused: bool,
     },
     /// The last framed request did not ask to keep the connection: it is answered, then
     /// the connection closes and nothing after it is read.
@@ -99,13 +103,13 @@ fn frame_with(bytes: &[u8], base: usize, body: &mut [u8]) -> Framing {
         let buffer_full = input.len() == READ_BUFFER_BYTES;
         let head = match parse_head(input, MAX_HEAD_BYTES) {
             Ok(head) => head,
-            Err(HeadError::Incomplete) if buffer_full => break reject(413, head_like(input)),
+            Err(HeadError::Incomplete) if buffer_full => break reject_head(413, input),
             Err(HeadError::Incomplete) => break need_more(input.len(), false),
             Err(HeadError::TooLarge | HeadError::TooManyFields) => {
-                break reject(431, head_like(input));
+                break reject_head(431, input);
             }
-            Err(HeadError::Bad(_)) => break reject(400, head_like(input)),
-            Err(HeadError::UnsupportedVersion) => break reject(505, head_like(input)),
+            Err(HeadError::Bad(_)) => break reject_head(400, input),
+            Err(HeadError::UnsupportedVersion) => break reject_head(505, input),
         };
         let is_read = matches!(head.method, Method::Get | Method::Head);
         let (body_len, request_len) = match head.body {
@@ -228,10 +232,39 @@ pub fn head_like(bytes: &[u8]) -> Option<Method> {
     (request_line.len() >= 5 && &request_line[..5] == b"HEAD ").then_some(Method::Head)
 }
 
+/// Whether the refused head at the start of `bytes` could have been refused as too big
+/// (431) by a worker that had only part of it: some prefix ending a line, or as long as
+/// the head limit, is `TooManyFields` or `TooLarge`. The whole may still be a 400 (a
+/// bare LF further on), which is what [`frame_stream`] reports.
+pub fn a_prefix_is_too_big(bytes: &[u8]) -> bool {
+    let input = &bytes[..bytes.len().min(READ_BUFFER_BYTES)];
+    let line_ends = (0..input.len())
+        .filter(|&i| input[i] == b'\n')
+        .map(|i| i + 1);
+    let limits = [MAX_HEAD_BYTES.min(input.len()), input.len()];
+    line_ends.chain(limits).any(|len_bytes| {
+        matches!(
+            parse_head(&input[..len_bytes], MAX_HEAD_BYTES),
+            Err(HeadError::TooManyFields | HeadError::TooLarge)
+        )
+    })
+}
+
+/// A refusal of a request whose head parsed (its body was the problem).
 fn reject(status: u16, head_method: Option<Method>) -> Stop {
     Stop::Reject {
         status,
         head_method,
+        head_refused: false,
+    }
+}
+
+/// A refusal of a head that could not be parsed, starting at `input`.
+fn reject_head(status: u16, input: &[u8]) -> Stop {
+    Stop::Reject {
+        status,
+        head_method: head_like(input),
+        head_refused: true,
     }
 }
 

@@ -59,9 +59,11 @@ fn normalise(stop: Stop) -> Stop {
         Stop::Reject {
             status: 431,
             head_method,
+            head_refused,
         } => Stop::Reject {
             status: 400,
             head_method,
+            head_refused,
         },
         other => other,
     }
