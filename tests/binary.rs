@@ -2,66 +2,19 @@
 //! and certificate, refusing corrupt or locked data, and SIGTERM draining.
 
 mod common;
+#[path = "common/running.rs"]
+mod running;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_availability-server");
+use running::{BIN, Running, spawn};
 
-struct Running {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Running {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env_remove("API_KEY")
-        .env_remove("API_KEY_HASH");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn");
-    let lines = common::output_lines(&mut child);
-    Running { child, lines }
-}
-
-impl Running {
-    /// Collects output until a line contains `needle` (or 10 s pass).
-    fn wait_for(&self, needle: &str) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut seen = Vec::new();
-        while Instant::now() < deadline {
-            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
-                let hit = line.contains(needle);
-                seen.push(line);
-                if hit {
-                    return seen;
-                }
-            }
-        }
-        panic!("never saw {needle:?}; output: {seen:#?}");
-    }
-
-    fn addr(lines: &[String], label: &str) -> std::net::SocketAddr {
-        common::listening_addr(lines, label)
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        common::signal_and_wait(self.child.id() as i32, libc::SIGTERM, &mut self.child)
-    }
+fn addr(lines: &[String], label: &str) -> std::net::SocketAddr {
+    common::listening_addr(lines, label)
 }
 
 fn run_to_exit(args: &[&str]) -> (i32, String) {
@@ -98,7 +51,7 @@ fn the_documented_plain_http_invocation_just_works_and_drains_on_sigterm() {
         ],
         &[("API_KEY", "k")],
     );
-    let lines = server.wait_for("ready");
+    let lines = server.wait_for("ready", Duration::from_secs(10));
     assert!(
         lines
             .iter()
@@ -110,8 +63,8 @@ fn the_documented_plain_http_invocation_just_works_and_drains_on_sigterm() {
         lines.iter().any(|l| l.starts_with("API key: from API_KEY")),
         "the start says which key is in force: {lines:#?}"
     );
-    let http = Running::addr(&lines, "http");
-    let admin = Running::addr(&lines, "admin");
+    let http = addr(&lines, "http");
+    let admin = addr(&lines, "admin");
     assert_eq!(common::get(admin, "/ready").status, 200);
     assert_eq!(common::get(admin, "/health").json()["status"], "ok");
     let r = common::patch(
@@ -146,7 +99,7 @@ fn the_documented_plain_http_invocation_just_works_and_drains_on_sigterm() {
         .concat(),
         &[("API_KEY", "k")],
     );
-    let lines = again.wait_for("ready");
+    let lines = again.wait_for("ready", Duration::from_secs(10));
     assert!(
         lines
             .iter()
@@ -164,7 +117,7 @@ fn the_documented_plain_http_invocation_just_works_and_drains_on_sigterm() {
         &[&args[..], &["--admin-listen", "off"]].concat(),
         &[("API_KEY", "k")],
     );
-    let lines = plain.wait_for("ready");
+    let lines = plain.wait_for("ready", Duration::from_secs(10));
     assert!(!lines.iter().any(|l| l.contains("is kept")), "{lines:#?}");
     assert!(plain.terminate().success());
     let _ = std::fs::remove_dir_all(dir);
@@ -187,7 +140,7 @@ fn first_start_generates_a_key_and_certificate_once() {
         "4",
     ];
     let server = spawn(&args, &[]);
-    let lines = server.wait_for("ready");
+    let lines = server.wait_for("ready", Duration::from_secs(10));
     let key_line = lines
         .iter()
         .position(|l| l.contains("Generated an API key"))
@@ -208,19 +161,19 @@ fn first_start_generates_a_key_and_certificate_once() {
     assert_eq!(mode, 0o600);
     let stored = std::fs::read_to_string(&hash_file).expect("read");
     assert!(!stored.contains(&key), "only the hash is kept");
-    let http = Running::addr(&lines, "http");
+    let http = addr(&lines, "http");
     let body = r#"{"slots":[{"day":0,"slot":0,"status":"maybe"}]}"#;
     assert_eq!(common::patch(http, Some(&key), body).status, 200);
     assert_eq!(common::patch(http, Some("not-the-key"), body).status, 401);
     assert!(server.terminate().success());
 
     let again = spawn(&args, &[]);
-    let lines = again.wait_for("ready");
+    let lines = again.wait_for("ready", Duration::from_secs(10));
     assert!(
         !lines.iter().any(|l| l.contains("Generated")),
         "no second key: {lines:?}"
     );
-    let http = Running::addr(&lines, "http");
+    let http = addr(&lines, "http");
     assert_eq!(
         common::patch(http, Some(&key), body).status,
         200,
@@ -285,7 +238,7 @@ fn a_second_process_on_the_same_data_dir_is_refused() {
         "off",
     ];
     let first = spawn(&args, &[("API_KEY", "k")]);
-    first.wait_for("ready");
+    first.wait_for("ready", Duration::from_secs(10));
     let out = Command::new(BIN)
         .args(args)
         .env("API_KEY", "k")
@@ -357,8 +310,7 @@ fn a_closed_stdout_does_not_stop_a_reload_or_the_drain() {
         child,
         lines: std::sync::mpsc::channel().1,
     };
-    // Safety: signalling our own child process by its pid.
-    unsafe { libc::kill(running.child.id() as i32, libc::SIGHUP) };
+    running.signal(libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(300));
     let status = running.terminate();
     assert!(status.success(), "exit status {status:?}");

@@ -3,9 +3,9 @@
 //! kept out, and the binary still drains and exits on SIGTERM in time.
 
 mod common;
+#[path = "common/running.rs"]
+mod running;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use availability_server::server::KeyReload;
@@ -76,52 +76,33 @@ fn a_reload_that_gave_up_is_never_applied_later() {
 fn sigterm_during_a_reload_waiting_for_the_writer_still_exits_in_time() {
     let dir = common::temp_dir("bin-reload-stuck");
     let file = config_file("bin-reload-stuck");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_availability-server"))
-        .arg("--data-dir")
-        .arg(&dir)
-        .arg("--config")
-        .arg(&file)
-        .args([
+    let (dir_arg, file_arg) = (dir.to_str().expect("utf-8"), file.to_str().expect("utf-8"));
+    let mut server = running::spawn(
+        &[
+            "--data-dir",
+            dir_arg,
+            "--config",
+            file_arg,
             "--http-listen",
             "127.0.0.1:0",
             "--no-tls",
             "--admin-listen",
             "off",
-        ])
-        .args(["--drain-timeout-ms", "300", "--workers", "1"])
-        .env_remove("API_KEY")
-        .env_remove("API_KEY_HASH")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut lines = Vec::new();
-    while !lines.last().is_some_and(|l: &String| l.contains("ready")) {
-        let mut line = String::new();
-        assert!(stdout.read_line(&mut line).expect("read") > 0, "{lines:?}");
-        lines.push(line.trim_end().to_string());
-    }
+            "--drain-timeout-ms",
+            "300",
+            "--workers",
+            "1",
+        ],
+        &[],
+    );
+    let lines = server.wait_for("ready", Duration::from_secs(20));
     let addr = common::listening_addr(&lines, "http");
     let _busy = common::send_a_wrong_key(addr);
     std::thread::sleep(Duration::from_millis(300)); // the writer is in bcrypt now
-    let pid = child.id() as i32;
-    // Safety: signalling our own child process by its pid.
-    unsafe { libc::kill(pid, libc::SIGHUP) };
+    server.signal(libc::SIGHUP);
     std::thread::sleep(Duration::from_millis(200)); // the reload waits for the writer
     let started = Instant::now();
-    // Safety: as above.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "no exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = server.stop_with(libc::SIGTERM);
     let took = started.elapsed();
     assert!(status.success(), "{status:?}");
     // The drain (0.3 s) and the writer's grace (1 s); the bcrypt alone is ~5 s, which

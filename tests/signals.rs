@@ -7,29 +7,18 @@
 mod common;
 #[path = "common/probe.rs"]
 mod probe;
+#[path = "common/running.rs"]
+mod running;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use running::Running;
 
 const CELL: &str = r#"{"slots":[{"day":1,"slot":3,"status":"maybe"}]}"#;
 /// What `main.rs` logs once a SIGHUP has swapped the key hash in.
 const RELOADED: &str = "reloaded the API key hash from";
-
-/// The binary, its stdout and stderr merged line by line.
-struct Server {
-    child: Child,
-    lines: Receiver<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// HTTPS, plain HTTP and the admin listener on ephemeral ports.
 const ALL_LISTENERS: [&str; 8] = [
@@ -45,60 +34,11 @@ const ALL_LISTENERS: [&str; 8] = [
 
 /// Starts the binary on `dir` (which holds the hash file: no key in the environment)
 /// with `args`.
-fn start(dir: &Path, args: &[&str]) -> (Server, Vec<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_availability-server"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("API_KEY")
-        .env_remove("API_KEY_HASH")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let lines = common::output_lines(&mut child);
-    let server = Server { child, lines };
+fn start(dir: &Path, args: &[&str]) -> (Running, Vec<String>) {
+    let dir = dir.to_str().expect("utf-8 path");
+    let server = running::spawn(&[&["--data-dir", dir], args].concat(), &[]);
     let seen = server.wait_for("ready", Duration::from_secs(20));
     (server, seen)
-}
-
-impl Server {
-    /// Output from now until a line contains `needle`; panics after `limit`.
-    fn wait_for(&self, needle: &str, limit: Duration) -> Vec<String> {
-        let deadline = Instant::now() + limit;
-        let mut seen = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            if let Ok(line) = self
-                .lines
-                .recv_timeout(left.min(Duration::from_millis(100)))
-            {
-                let hit = line.contains(needle);
-                seen.push(line);
-                if hit {
-                    return seen;
-                }
-            }
-        }
-        panic!("no line with {needle:?} within {limit:?}; output since: {seen:#?}");
-    }
-
-    fn hup(&self) {
-        // Safety: signalling our own child process by its pid.
-        assert_eq!(
-            unsafe { libc::kill(self.child.id() as i32, libc::SIGHUP) },
-            0
-        );
-    }
-
-    fn terminate(mut self) {
-        let status = self.stop_with(libc::SIGTERM);
-        assert!(status.success(), "{status:?}");
-    }
-
-    /// Sends `signal` and waits (at most 15 s) for the exit.
-    fn stop_with(&mut self, signal: i32) -> std::process::ExitStatus {
-        common::signal_and_wait(self.child.id() as i32, signal, &mut self.child)
-    }
 }
 
 /// Replaces the data directory's hash file (via a rename, as an operator's editor or
@@ -139,7 +79,7 @@ fn every_sighup_rereads_the_hash_file() {
     for round in 1..=3 {
         let key = format!("the-key-of-round-{round}");
         write_hash(&dir, &new_hash(&key));
-        server.hup();
+        server.signal(libc::SIGHUP);
         let seen = server.wait_for(RELOADED, Duration::from_secs(20));
         assert!(
             seen.iter()
@@ -159,7 +99,7 @@ fn every_sighup_rereads_the_hash_file() {
         );
         old = key;
     }
-    server.terminate();
+    assert!(server.terminate().success());
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -177,11 +117,11 @@ fn a_sighup_while_a_reload_waits_for_the_writer_is_ignored_and_said_so() {
 
     let key = "the-key-after-the-stuck-reload";
     write_hash(&dir, &new_hash(key));
-    server.hup();
+    server.signal(libc::SIGHUP);
     // Logged by the reload thread before it waits for the writer, and only after the
     // process has marked a reload in progress.
     server.wait_for("reloaded the TLS certificate", Duration::from_secs(10));
-    server.hup();
+    server.signal(libc::SIGHUP);
     let seen = server.wait_for("SIGHUP ignored", Duration::from_secs(10));
     assert!(
         seen.last()
@@ -204,7 +144,7 @@ fn a_sighup_while_a_reload_waits_for_the_writer_is_ignored_and_said_so() {
     // That reload is over: the next SIGHUP is not ignored.
     let next = "the-key-after-that";
     write_hash(&dir, &new_hash(next));
-    server.hup();
+    server.signal(libc::SIGHUP);
     let seen = server.wait_for(RELOADED, Duration::from_secs(20));
     assert!(
         !seen.iter().any(|l| l.contains("SIGHUP ignored")),
@@ -212,7 +152,7 @@ fn a_sighup_while_a_reload_waits_for_the_writer_is_ignored_and_said_so() {
     );
     assert_eq!(status(http, next), 200);
     assert_eq!(status(http, key), 401);
-    server.terminate();
+    assert!(server.terminate().success());
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -254,6 +194,6 @@ fn sigint_drains_like_sigterm_and_an_ipv6_listener_serves() {
         "maybe",
         "the write survived the exit"
     );
-    server.terminate();
+    assert!(server.terminate().success());
     let _ = std::fs::remove_dir_all(dir);
 }
