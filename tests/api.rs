@@ -6,7 +6,7 @@ mod common;
 
 use chrono::{Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
-use common::{Client, Response};
+use common::{Client, Response, monday_now};
 
 const DAY_NAMES: [&str; 7] = [
     "Monday",
@@ -17,12 +17,6 @@ const DAY_NAMES: [&str; 7] = [
     "Saturday",
     "Sunday",
 ];
-
-/// The Monday of the week containing today in `tz`, computed independently with chrono-tz.
-fn monday_now(tz: Tz) -> NaiveDate {
-    let today = Utc::now().with_timezone(&tz).date_naive();
-    today - chrono::Days::new(u64::from(today.weekday().num_days_from_monday()))
-}
 
 /// Asserts `week_start` is this week's Monday in `tz`; `before` was computed just
 /// before the request, so a week boundary in between is tolerated.

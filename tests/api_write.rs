@@ -7,7 +7,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use chrono::{Datelike, TimeZone, Timelike, Utc};
+use chrono::{Datelike, TimeZone, Timelike};
 use common::{API_KEY, Client, Response};
 
 fn new_york() -> availability_server::week::zones::ZoneId {
@@ -88,13 +88,9 @@ fn current_week_in_tokyo_matches_chrono_tz() {
     let server = common::start(|c| c.home_tz = new_york());
     ok_generation(&common::patch(server.addr, Some(API_KEY), WEDNESDAY_2PM), 1);
     let tokyo = chrono_tz::Asia::Tokyo;
-    let this_monday = || {
-        let today = Utc::now().with_timezone(&tokyo).date_naive();
-        today - chrono::Days::new(u64::from(today.weekday().num_days_from_monday()))
-    };
-    let monday = this_monday();
+    let monday = common::monday_now(tokyo);
     let r = common::get(server.addr, "/availability?tz=Asia/Tokyo");
-    if this_monday() != monday {
+    if common::monday_now(tokyo) != monday {
         return; // A Tokyo week boundary passed mid-test.
     }
     assert_eq!(

@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{API_KEY, Client};
+use common::{API_KEY, Client, read_until_closed};
 
 const SHORT_MS: u64 = 300;
 
@@ -15,33 +15,6 @@ fn short_timeouts(config: &mut availability_server::config::Config) {
     config.header_timeout_ms = SHORT_MS;
     config.idle_timeout_ms = SHORT_MS;
     config.body_timeout_ms = SHORT_MS;
-}
-
-/// Reads until EOF or reset, returning what arrived and when the stream ended;
-/// panics if it is still open after `limit`.
-fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (Vec<u8>, Duration) {
-    let started = Instant::now();
-    stream
-        .set_read_timeout(Some(limit))
-        .expect("set read timeout");
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 65536];
-    loop {
-        match stream.read(&mut chunk) {
-            Ok(0) => return (got, started.elapsed()),
-            Ok(n) => got.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return (got, started.elapsed()),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                panic!(
-                    "still open after {:?}; got {:?}",
-                    started.elapsed(),
-                    String::from_utf8_lossy(&got)
-                )
-            }
-            Err(e) => panic!("read failed: {e}"),
-        }
-        assert!(started.elapsed() < limit, "still sending after {limit:?}");
-    }
 }
 
 /// Whatever arrived before a timeout close is nothing or one 408.

@@ -2,7 +2,7 @@
 //! port and a small blocking HTTP/1.1 client over real sockets.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -182,7 +182,7 @@ impl Client {
                 self.buf.extend_from_slice(&chunk[..n]);
                 true
             }
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => false,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => false,
             Err(e) => panic!("read failed: {e}"),
         }
     }
@@ -308,6 +308,14 @@ pub fn patch_request(version: &str, extra_headers: &str) -> String {
     )
 }
 
+/// The Monday of the week containing today in `tz`, computed independently with
+/// chrono-tz (not with the server's own week code).
+pub fn monday_now(tz: chrono_tz::Tz) -> chrono::NaiveDate {
+    use chrono::Datelike;
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+    today - chrono::Days::new(u64::from(today.weekday().num_days_from_monday()))
+}
+
 /// The wall clock, in whole seconds since the Unix epoch.
 pub fn now_s() -> i64 {
     std::time::SystemTime::now()
@@ -335,5 +343,32 @@ pub fn signal_and_wait(
             "no exit within 15 s of signal {signal}"
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Reads until EOF or reset, returning what arrived and when the stream ended;
+/// panics if it is still open after `limit`.
+pub fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (Vec<u8>, Duration) {
+    let started = std::time::Instant::now();
+    stream
+        .set_read_timeout(Some(limit))
+        .expect("set read timeout");
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 65536];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return (got, started.elapsed()),
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return (got, started.elapsed()),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                panic!(
+                    "still open after {:?}; got {:?}",
+                    started.elapsed(),
+                    String::from_utf8_lossy(&got)
+                )
+            }
+            Err(e) => panic!("read failed: {e}"),
+        }
+        assert!(started.elapsed() < limit, "still sending after {limit:?}");
     }
 }

@@ -3,7 +3,7 @@
 //! keep-alive one closed, and a paused reader checked and then cut off by the
 //! write timeout.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -20,28 +20,14 @@ const WAIT_PAST_TIMEOUTS_MS: u64 = 1500;
 /// buffers hold, so the server's write blocks.
 const PIPELINED_WEEKS: usize = 600;
 const WEEK: &[u8] = b"GET /availability?tz=Europe/London HTTP/1.1\r\nHost: a\r\n\r\n";
+/// How long any one read or write of the test may take.
+const IO_LIMIT: Duration = Duration::from_secs(10);
 
 fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    s.set_write_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
+    s.set_read_timeout(Some(IO_LIMIT)).expect("timeout");
+    s.set_write_timeout(Some(IO_LIMIT)).expect("timeout");
     s
-}
-
-/// Everything that arrives until the server closes (EOF or reset).
-fn read_until_closed(s: &mut TcpStream) -> Vec<u8> {
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 64 * 1024];
-    loop {
-        match s.read(&mut chunk) {
-            Ok(0) => return got,
-            Ok(n) => got.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return got,
-            Err(e) => panic!("still open, or failed: {e}"),
-        }
-    }
 }
 
 /// One pass: every kind of timer fires once, on connections opened here.
@@ -61,13 +47,21 @@ fn pass(addr: SocketAddr, week_len_bytes: usize) {
         .expect("send");
     std::thread::sleep(Duration::from_millis(WAIT_PAST_TIMEOUTS_MS));
 
-    let got = read_until_closed(&mut partial);
+    let got = common::read_until_closed(&mut partial, IO_LIMIT).0;
     let text = String::from_utf8_lossy(&got);
     assert!(text.starts_with("HTTP/1.1 408 "), "partial head: {text}");
     assert!(text.contains("\"request_timeout\""), "partial head: {text}");
-    assert!(read_until_closed(&mut silent).is_empty(), "silent");
-    assert!(read_until_closed(&mut idle).is_empty(), "idle");
-    let got_bytes = read_until_closed(&mut paused).len();
+    assert!(
+        common::read_until_closed(&mut silent, IO_LIMIT)
+            .0
+            .is_empty(),
+        "silent"
+    );
+    assert!(
+        common::read_until_closed(&mut idle, IO_LIMIT).0.is_empty(),
+        "idle"
+    );
+    let got_bytes = common::read_until_closed(&mut paused, IO_LIMIT).0.len();
     assert!(
         got_bytes < PIPELINED_WEEKS * week_len_bytes,
         "the paused reader got all {got_bytes} bytes: the write timeout never cut it off"
