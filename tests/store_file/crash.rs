@@ -72,18 +72,8 @@ fn failed_fsync_keeps_the_old_record_and_leaves_no_temp_file() {
     };
     assert_eq!(*op, "fsync");
     assert_eq!(source.raw_os_error(), Some(libc::EIO));
-    assert_eq!(store.record(), old);
-    assert_eq!(store.mapped_image(), &old_bytes[..]);
-    assert_eq!(fs::read(store.path()).expect("read"), old_bytes);
-    assert!(!temp.file(TEMP_FILE_NAME).exists());
-
-    // The failure was one-shot: the next commit succeeds on top of the old generation.
-    let next = store
-        .commit(&Week::empty(), 9_500)
-        .expect("commit after failure");
-    assert_eq!(next.generation, old.generation + 1);
-    drop(store);
-    assert_eq!(open(&temp.data_dir()).record(), next);
+    // The failure was one-shot.
+    old_kept_and_next_commit_builds_on_it(&temp, store, old, &old_bytes);
 }
 
 #[test]
@@ -106,12 +96,25 @@ fn failed_directory_fsync_is_an_error_and_the_old_image_is_written_back() {
         "{err:?}"
     );
     // The refused image was renamed in, then the last durable one written back.
+    old_kept_and_next_commit_builds_on_it(&temp, store, old, &old_bytes);
+}
+
+/// After a refused commit: the record, the mapping and the file are the old ones, no
+/// temporary file is left, and the next commit builds on the old generation and is
+/// what a reopen reads.
+fn old_kept_and_next_commit_builds_on_it(
+    temp: &TempDir,
+    mut store: Store,
+    old: Record,
+    old_bytes: &[u8],
+) {
     assert_eq!(store.record(), old);
+    assert_eq!(store.mapped_image(), old_bytes);
     assert_eq!(fs::read(store.path()).expect("read"), old_bytes);
-    assert_eq!(store.mapped_image(), &old_bytes[..]);
     assert!(!temp.file(TEMP_FILE_NAME).exists());
-    // The next commit builds on the old record.
-    let next = store.commit(&Week::empty(), 9_500).expect("commit");
+    let next = store
+        .commit(&Week::empty(), 9_500)
+        .expect("commit after the failure");
     assert_eq!(next.generation, old.generation + 1);
     drop(store);
     assert_eq!(open(&temp.data_dir()).record(), next);
