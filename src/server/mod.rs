@@ -1,6 +1,7 @@
-//! Assembling a running server from a `Config`: open the store, bootstrap the
-//! key and certificate, build the first snapshot, bind, start the writer and
-//! the workers. Also the graceful drain and SIGHUP reload.
+//! Assembling a running server from a `Config`: bind the admin listener (answering
+//! "starting" meanwhile), open the store, bootstrap the key and certificate, build
+//! the first snapshot, bind, start the writer and the workers. Also the graceful
+//! drain and SIGHUP reload.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,9 +28,11 @@ use crate::writer::{Command, Writer};
 
 mod made;
 mod reload;
+mod starting;
 
 use made::Made;
 pub use reload::{KeyReload, RELOAD_TIMEOUT, Reloaded};
+use starting::Starting;
 
 /// How long a shutdown waits for the writer after the workers are done.
 const WRITER_GRACE_MS: u64 = 1_000;
@@ -163,6 +166,16 @@ pub fn start_with_hook(
     config: Config,
     on_worker_start: Option<fn(usize)>,
 ) -> Result<ServerHandle, String> {
+    // The admin listener first, answering 503 "starting" while the rest is prepared,
+    // and failing before anything is generated if its port is taken.
+    let admin = config
+        .admin_listen
+        .map(|addr| {
+            std::net::TcpListener::bind(addr)
+                .and_then(Starting::spawn)
+                .map_err(|e| format!("cannot listen on {addr} (admin, --admin-listen): {e}"))
+        })
+        .transpose()?;
     let core = prepare(&config)?;
     // The generated key and certificate, and a new data file, are announced only once
     // the server is up: if it never comes up, nobody has been told of them, so they
@@ -173,7 +186,7 @@ pub fn start_with_hook(
         && config.tls_cert.is_none()
         && crate::tls::would_generate(&config.data_dir);
     let data_dir = config.data_dir.clone();
-    launch(config, core, on_worker_start).map_err(|mut e| {
+    launch(config, core, admin, on_worker_start).map_err(|mut e| {
         let made = Made {
             key: generates_key,
             cert: generates_cert,
@@ -191,6 +204,7 @@ pub fn start_with_hook(
 fn launch(
     config: Config,
     core: Core,
+    admin: Option<Starting>,
     on_worker_start: Option<fn(usize)>,
 ) -> Result<ServerHandle, String> {
     let tls = match config.https_listen {
@@ -216,13 +230,7 @@ fn launch(
         .http_listen
         .map(|addr| bind(addr, "--http-listen"))
         .transpose()?;
-    let admin = config
-        .admin_listen
-        .map(|addr| {
-            std::net::TcpListener::bind(addr)
-                .map_err(|e| format!("cannot listen on {addr} (admin, --admin-listen): {e}"))
-        })
-        .transpose()?;
+    let admin = admin.map(Starting::finish);
     let listeners = Listeners { https, http, admin };
     let (https_addr, http_addr, admin_addr) = listeners.local_addrs();
 
