@@ -105,7 +105,7 @@ fn sigterm_during_a_reload_waiting_for_the_writer_still_exits_in_time() {
     let status = server.stop_with(libc::SIGTERM);
     let took = started.elapsed();
     assert!(status.success(), "{status:?}");
-    // The drain (0.3 s) and the writer's grace (1 s); the bcrypt alone is ~5 s, which
+    // The drain (0.3 s, the writer left behind at its end); the bcrypt alone is ~5 s, which
     // is what a SIGTERM queued behind the reload used to wait for.
     assert!(took < Duration::from_millis(3_000), "exit took {took:?}");
     let _ = std::fs::remove_dir_all(dir);

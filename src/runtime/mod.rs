@@ -111,6 +111,7 @@ pub struct RuntimeConfig {
     pub idle_timeout_ms: u64,
     pub body_timeout_ms: u64,
     pub write_timeout_ms: u64,
+    /// How long a drain waits for open connections before closing them.
     pub drain_timeout_ms: u64,
     /// Set by the shutdown path; workers stop accepting and drain.
     pub draining: Arc<AtomicBool>,

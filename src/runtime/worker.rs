@@ -245,7 +245,9 @@ impl<H: Handler> Worker<H, TcpStream> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         let mut drain_deadline_ms = u64::MAX;
         loop {
-            let timeout = Duration::from_millis(TIMER_TICK_MS);
+            // Draining, wake on the deadline itself rather than the tick after it.
+            let timeout_ms = TIMER_TICK_MS.min(drain_deadline_ms.saturating_sub(self.now_ms));
+            let timeout = Duration::from_millis(timeout_ms);
             if let Err(e) = self.poll.poll(&mut events, Some(timeout))
                 && e.kind() != io::ErrorKind::Interrupted
             {

@@ -34,8 +34,12 @@ use made::Made;
 pub use reload::{KeyReload, RELOAD_TIMEOUT, Reloaded};
 use starting::Starting;
 
-/// How long a shutdown waits for the writer after the workers are done.
-const WRITER_GRACE_MS: u64 = 1_000;
+/// Of the drain timeout, the part kept for the exit after the workers give up on
+/// stragglers: stopping the writer, freeing the buffers, the process's teardown
+/// (about 10 ms here). The process, not only its workers, is gone within the timeout.
+fn exit_reserve_ms(drain_timeout_ms: u64) -> u64 {
+    (drain_timeout_ms / 10).min(250)
+}
 /// Writes waiting for the writer thread; beyond this a PATCH gets 503.
 const WRITE_QUEUE_LEN: usize = 256;
 const RATE_TABLE_SLOTS: usize = 1 << 16;
@@ -154,7 +158,7 @@ fn runtime_config(
         idle_timeout_ms: config.idle_timeout_ms,
         body_timeout_ms: config.body_timeout_ms,
         write_timeout_ms: config.write_timeout_ms,
-        drain_timeout_ms: config.drain_timeout_ms,
+        drain_timeout_ms: config.drain_timeout_ms - exit_reserve_ms(config.drain_timeout_ms),
         draining,
         on_worker_start,
         stats,
@@ -320,11 +324,14 @@ impl ServerHandle {
     }
 
     /// Drains: readiness turns 503, accepting stops, in-flight requests finish,
-    /// idle connections close; returns when every worker and the writer exit
-    /// (workers give up on stragglers after the drain timeout; the writer gets
-    /// `WRITER_GRACE_MS` more, then is left behind: a stalled fsync or a long
-    /// bcrypt must not hold the exit, and a commit cut short is crash-safe).
+    /// idle connections close; returns when every worker and the writer exit, within
+    /// the drain timeout (workers give up on stragglers [`exit_reserve_ms`] before
+    /// it; a writer still busy half of that reserve before it is left behind: a
+    /// stalled fsync or a long bcrypt must not hold the exit, nothing it holds can
+    /// still be acknowledged, and a commit cut short is crash-safe).
     pub fn shutdown(&self) {
+        let drain_timeout_ms = self.config.drain_timeout_ms;
+        let exit_by = Instant::now() + Duration::from_millis(drain_timeout_ms);
         // The workers' flag first: a writer that reads DRAINING (and so answers with
         // `Connection: close`) then also sees, through the reply channel, the flag that
         // makes the worker close after delivering it.
@@ -342,19 +349,22 @@ impl ServerHandle {
             return;
         };
         // Not `send`: it blocks while the queue is full, and the writer may be stuck.
-        let give_up = Instant::now() + Duration::from_millis(WRITER_GRACE_MS);
+        let give_up = exit_by - Duration::from_millis(exit_reserve_ms(drain_timeout_ms) / 2);
         let mut stop_sent = false;
-        while Instant::now() < give_up {
+        loop {
             stop_sent = stop_sent || self.writer_tx.try_send(Command::Stop).is_ok();
             if thread.is_finished() {
                 let _ = thread.join();
                 return;
             }
-            std::thread::sleep(Duration::from_millis(5));
+            if Instant::now() >= give_up {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
         crate::say_err!(
-            "the writer thread is still busy {WRITER_GRACE_MS} ms after the drain (a stalled \
-             fsync or bcrypt?); exiting without it: nothing it holds was acknowledged"
+            "the writer thread is still busy at the drain deadline (a stalled fsync or \
+             bcrypt?); exiting without it: nothing it holds was acknowledged"
         );
     }
 
