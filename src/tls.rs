@@ -102,8 +102,13 @@ fn missing_pair(missing: &Path, present: &Path) -> String {
 
 fn load(cert_path: &Path, key_path: &Path) -> Result<TlsSetup, String> {
     let chain = read_certs(cert_path)?;
-    let key = PrivateKeyDer::from_pem_file(key_path)
-        .map_err(|e| format!("cannot read a private key from {}: {e}", key_path.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| {
+        format!(
+            "cannot read a private key from {}: {}",
+            key_path.display(),
+            pem_problem(&e)
+        )
+    })?;
     Ok(TlsSetup {
         server_config: server_config(chain, key)
             .map_err(|e| format!("{} / {}: {e}", cert_path.display(), key_path.display()))?,
@@ -112,7 +117,8 @@ fn load(cert_path: &Path, key_path: &Path) -> Result<TlsSetup, String> {
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let err = |e: pki_types::pem::Error| format!("cannot read {}: {e}", path.display());
+    let err =
+        |e: pki_types::pem::Error| format!("cannot read {}: {}", path.display(), pem_problem(&e));
     let chain = CertificateDer::pem_file_iter(path)
         .map_err(err)?
         .collect::<Result<Vec<_>, _>>()
@@ -121,6 +127,24 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
         return Err(format!("{} holds no PEM certificate", path.display()));
     }
     Ok(chain)
+}
+
+/// A PEM error in words: the library's `Display` prints the section's label as a
+/// list of byte values ("missing section end marker: [67, 69, 82, …]").
+fn pem_problem(e: &pki_types::pem::Error) -> String {
+    use pki_types::pem::Error;
+    match e {
+        Error::MissingSectionEnd { end_marker } => format!(
+            "the {} section has no END line (a truncated file?)",
+            String::from_utf8_lossy(end_marker)
+        ),
+        Error::IllegalSectionStart { line } => format!(
+            "malformed BEGIN line `{}`",
+            String::from_utf8_lossy(line).trim()
+        ),
+        Error::NoItemsFound => "no PEM section of the expected kind".into(),
+        other => other.to_string(),
+    }
 }
 
 fn generate(data_dir: &Path, cert_path: &Path, key_path: &Path) -> Result<TlsSetup, String> {
@@ -350,6 +374,33 @@ mod tests {
             "nothing generated over a half pair"
         );
         assert!(client_config_trusting(&dir.join(CERT_FILE_NAME)).is_err());
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_truncated_pem_file_is_named_in_words() {
+        let dir = temp_dir("tls-truncated");
+        load_or_generate(&dir, None, None).expect("generate");
+        for (file, label) in [
+            (CERT_FILE_NAME, "CERTIFICATE"),
+            (KEY_FILE_NAME, "PRIVATE KEY"),
+        ] {
+            let whole = fs::read(dir.join(file)).expect("read");
+            let copy = dir.join(format!("cut-{file}"));
+            fs::write(&copy, &whole[..whole.len() / 2]).expect("write");
+            let (cert, key) = match file {
+                CERT_FILE_NAME => (copy.clone(), dir.join(KEY_FILE_NAME)),
+                _ => (dir.join(CERT_FILE_NAME), copy.clone()),
+            };
+            let err = load_or_generate(&dir, Some(&cert), Some(&key))
+                .err()
+                .expect("a truncated file is refused");
+            assert!(err.contains(&format!("cut-{file}")), "{err}");
+            assert!(
+                err.contains(&format!("the {label} section has no END line")),
+                "{err}"
+            );
+        }
         let _ = fs::remove_dir_all(dir);
     }
 }
