@@ -11,6 +11,9 @@ pub enum StoreError {
     Locked { path: PathBuf },
     /// The data file exists but is not a valid image; it is left untouched.
     Corrupt { path: PathBuf, problem: String },
+    /// The data file's path holds something other than a regular file (`what`: "a
+    /// symbolic link", "a directory", …); it is left untouched.
+    NotAFile { path: PathBuf, what: &'static str },
     /// A system call failed; `op` says what was being attempted on `path`.
     Io {
         path: PathBuf,
@@ -25,6 +28,7 @@ impl StoreError {
         match self {
             StoreError::Locked { path }
             | StoreError::Corrupt { path, .. }
+            | StoreError::NotAFile { path, .. }
             | StoreError::Io { path, .. } => path,
         }
     }
@@ -46,6 +50,13 @@ impl fmt::Display for StoreError {
                  backup or move it away to start empty.",
                 path.display()
             ),
+            StoreError::NotAFile { path, what } => write!(
+                f,
+                "data file {} is {what}, not a regular file; refusing to start (only a \
+                 regular file is read or replaced). Point --data-dir at the directory that \
+                 holds the real file, or move this away to start empty.",
+                path.display()
+            ),
             StoreError::Io { path, op, source } => {
                 write!(
                     f,
@@ -61,7 +72,25 @@ impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             StoreError::Io { source, .. } => Some(source),
-            StoreError::Locked { .. } | StoreError::Corrupt { .. } => None,
+            StoreError::Locked { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::NotAFile { .. } => None,
         }
+    }
+}
+
+/// How [`StoreError::NotAFile`] names what it found.
+pub(super) fn file_type_name(file_type: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_symlink() {
+        "a symbolic link"
+    } else if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "a device"
     }
 }

@@ -81,7 +81,8 @@ impl Store {
     /// Creates `data_dir` if missing, takes the exclusive lock (a second opener, even in
     /// this process, gets [`StoreError::Locked`]), removes a temporary file left by an
     /// interrupted commit, then either maps and validates the existing data file (any
-    /// problem is [`StoreError::Corrupt`]; the file is never touched) or, if there is no
+    /// problem is [`StoreError::Corrupt`] or [`StoreError::NotAFile`]; the file is never
+    /// touched) or, if there is no
     /// data file, durably writes a new one: generation 0, every slot unavailable, home
     /// zone `home_tz_for_new_file`.
     pub fn open(
@@ -110,15 +111,9 @@ impl Store {
         // start an empty week), and opening a FIFO would block the start for good.
         match fs::symlink_metadata(&paths.data) {
             Ok(meta) if !meta.file_type().is_file() => {
-                let problem = if meta.file_type().is_symlink() {
-                    "it is a symbolic link; point --data-dir at the directory that holds \
-                     the real file"
-                } else {
-                    "it is not a regular file"
-                };
-                return Err(StoreError::Corrupt {
+                return Err(StoreError::NotAFile {
                     path: paths.data.clone(),
-                    problem: problem.to_owned(),
+                    what: error::file_type_name(meta.file_type()),
                 });
             }
             Ok(_) => {}
@@ -399,7 +394,10 @@ fn map_existing(path: &Path, file: &File) -> Result<(Mmap, Record), StoreError> 
         .metadata()
         .map_err(|err| io_err(path, "read the metadata of", err))?;
     if !metadata.is_file() {
-        return Err(corrupt("it is not a regular file".to_owned()));
+        return Err(StoreError::NotAFile {
+            path: path.to_path_buf(),
+            what: error::file_type_name(metadata.file_type()),
+        });
     }
     // Checked before mapping: a short file would fault when read through the mapping.
     if metadata.len() != FILE_LEN_BYTES as u64 {
