@@ -150,10 +150,17 @@ fn key_source(config: &Config) -> String {
         &config.api_key_hash,
         &config.api_key_hash_file,
     ) {
-        (Some(_), _, _) => format!(
-            "from API_KEY (for this run only; {} is not used)",
-            availability_server::auth::hash_path(&config.data_dir).display()
-        ),
+        (Some(_), _, _) => {
+            let hash_file = availability_server::auth::hash_path(&config.data_dir);
+            if hash_file.exists() {
+                format!(
+                    "from API_KEY (for this run only; {} is not used)",
+                    hash_file.display()
+                )
+            } else {
+                "from API_KEY (for this run only; not saved)".to_string()
+            }
+        }
         (None, Some(_), Some(file)) => format!("hash from api_key_hash in {}", file.display()),
         (None, Some(_), None) => "hash from --api-key-hash or API_KEY_HASH".to_string(),
         (None, None, _) => format!(
