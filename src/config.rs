@@ -135,7 +135,15 @@ impl Config {
                 return Err("API_KEY is not valid UTF-8".into());
             }
         };
-        merge(args, file, api_key)
+        let config_path = args.config.clone();
+        merge(args.clone(), file, api_key.clone()).map_err(|e| match config_path {
+            // The message names the setting by flag, variable and key; whether the bad
+            // value came from the file shows by merging again without it.
+            Some(path) if merge(args, FileConfig::default(), api_key).err() != Some(e.clone()) => {
+                format!("{e} (set in the config file {})", path.display())
+            }
+            _ => e,
+        })
     }
 
     /// Parses `argv` (program name first) like the binary does, environment included,

@@ -233,9 +233,23 @@ fn validation_errors_name_the_setting() {
     let missing = dir.join("absent.toml");
     let err = parse(&["--config", missing.to_str().expect("utf-8")]).expect_err("missing");
     assert!(err.contains("absent.toml"), "{err}");
-    // Range checks apply to file values too.
-    let err = parse(&["--config", &write_toml(&dir, "bcrypt_cost = 40\n")]).expect_err("cost");
+    // Range checks apply to file values too, and then the error names the file.
+    let file = write_toml(&dir, "bcrypt_cost = 40\n");
+    let err = parse(&["--config", &file]).expect_err("cost");
     assert!(err.contains("bcrypt_cost"), "{err}");
+    assert!(
+        err.ends_with(&format!("(set in the config file {file})")),
+        "{err}"
+    );
+    let file = write_toml(&dir, "home_tz = \"Mars/X\"\n");
+    let err = parse(&["--config", &file]).expect_err("zone");
+    assert!(err.contains("home_tz") && err.contains(&file), "{err}");
+    // A bad flag beside a good file: not the file's fault.
+    let err = parse(&["--config", &file, "--home-tz", "Mars/Y"]).expect_err("flag");
+    assert!(
+        err.contains("Mars/Y") && !err.contains("config file"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 

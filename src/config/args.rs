@@ -19,7 +19,7 @@ API_KEY   The API key in plain text, from the environment only (never a flag, so
           key, prints it once and stores only its bcrypt hash (mode 0600).";
 
 /// Command-line flags (each with an environment twin) of `availability-server`.
-#[derive(Parser, Debug, Default)]
+#[derive(Parser, Debug, Default, Clone)]
 #[command(
     name = "availability-server",
     version,
