@@ -230,27 +230,41 @@ fn a_corrupt_data_file_stops_the_start_with_a_clear_error() {
 fn a_second_process_on_the_same_data_dir_is_refused() {
     let dir = common::temp_dir("lock");
     let d = dir.to_str().expect("utf-8");
-    let args = [
+    let args = ["--data-dir", d, "--http-listen", "127.0.0.1:0", "--no-tls"];
+    let first = spawn(
+        &[&args[..], &["--admin-listen", "127.0.0.1:0"]].concat(),
+        &[("API_KEY", "k")],
+    );
+    let lines = first.wait_for("ready", Duration::from_secs(10));
+    let admin = addr(&lines, "admin").to_string();
+    // The same data directory and, as a copy of the first's command would have,
+    // the same admin port: the lock is what the second is told of.
+    let (code, text) = run_to_exit(&[&args[..], &["--admin-listen", &admin]].concat());
+    assert_ne!(code, 0);
+    assert!(text.contains("is locked"), "says why: {text}");
+    assert!(!text.contains("admin"), "not the port: {text}");
+    // Another directory with the admin port taken: refused before anything is made.
+    let other = common::temp_dir("lock-other");
+    let o = other.to_str().expect("utf-8");
+    let (code, text) = run_to_exit(&[
         "--data-dir",
-        d,
+        o,
         "--http-listen",
         "127.0.0.1:0",
-        "--no-tls",
         "--admin-listen",
-        "off",
-    ];
-    let first = spawn(&args, &[("API_KEY", "k")]);
-    first.wait_for("ready", Duration::from_secs(10));
-    let out = Command::new(BIN)
-        .args(args)
-        .env("API_KEY", "k")
-        .output()
-        .expect("run");
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(text.contains("lock"), "says why: {text}");
+        &admin,
+    ]);
+    assert_ne!(code, 0);
+    assert!(text.contains("--admin-listen"), "{text}");
+    let left: Vec<_> = std::fs::read_dir(&other)
+        .expect("data dir")
+        .map(|e| e.expect("entry").file_name())
+        .filter(|name| name != "availability.lock")
+        .collect();
+    assert!(left.is_empty(), "left behind {left:?}");
     assert!(first.terminate().success());
     let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(other);
 }
 
 #[test]

@@ -1,6 +1,6 @@
-//! Assembling a running server from a `Config`: bind the admin listener (answering
-//! "starting" meanwhile), open the store, bootstrap the key and certificate, build
-//! the first snapshot, bind, start the writer and the workers. Also the graceful
+//! Assembling a running server from a `Config`: open the store, bind the admin
+//! listener (answering "starting" meanwhile), bootstrap the key and certificate,
+//! build the first snapshot, bind, start the writer and the workers. Also the graceful
 //! drain and SIGHUP reload.
 
 use std::net::SocketAddr;
@@ -85,10 +85,14 @@ struct Core {
     created_data_file: Option<PathBuf>,
 }
 
-fn prepare(config: &Config) -> Result<Core, String> {
+/// Opens (and locks) the store: first, so that a second server on the same data
+/// directory is told so before anything else can fail.
+fn open_store(config: &Config) -> Result<Store, String> {
     zones::init();
-    let store =
-        Store::open(&config.data_dir, config.home_tz, unix_now_ms()).map_err(|e| e.to_string())?;
+    Store::open(&config.data_dir, config.home_tz, unix_now_ms()).map_err(|e| e.to_string())
+}
+
+fn prepare(config: &Config, store: Store) -> Result<Core, String> {
     let record = store.record();
     let created_data_file = store.created().then(|| store.data_path().to_path_buf());
     let boot = crate::auth::bootstrap(
@@ -170,17 +174,29 @@ pub fn start_with_hook(
     config: Config,
     on_worker_start: Option<fn(usize)>,
 ) -> Result<ServerHandle, String> {
-    // The admin listener first, answering 503 "starting" while the rest is prepared,
-    // and failing before anything is generated if its port is taken.
-    let admin = config
-        .admin_listen
-        .map(|addr| {
-            std::net::TcpListener::bind(addr)
-                .and_then(Starting::spawn)
-                .map_err(|e| format!("cannot listen on {addr} (admin, --admin-listen): {e}"))
-        })
-        .transpose()?;
-    let core = prepare(&config)?;
+    let store = open_store(&config)?;
+    // Then the admin listener, answering 503 "starting" while the rest is prepared,
+    // and failing before a key or certificate is generated if its port is taken.
+    let admin = config.admin_listen.map(|addr| {
+        std::net::TcpListener::bind(addr)
+            .and_then(Starting::spawn)
+            .map_err(|e| format!("cannot listen on {addr} (admin, --admin-listen): {e}"))
+    });
+    let admin = match admin.transpose() {
+        Ok(admin) => admin,
+        Err(e) => {
+            let created_data_file = store.created().then(|| store.data_path().to_path_buf());
+            drop(store);
+            let made = Made {
+                key: false,
+                cert: false,
+                data_file: created_data_file.as_deref(),
+            };
+            made.discard(&config.data_dir);
+            return Err(e);
+        }
+    };
+    let core = prepare(&config, store)?;
     // The generated key and certificate, and a new data file, are announced only once
     // the server is up: if it never comes up, nobody has been told of them, so they
     // must not outlive this start (the data file holds an empty week: nothing is lost).
@@ -286,7 +302,7 @@ pub fn start_sim(config: Config) -> Result<SimServer, String> {
     if config.workers != 1 {
         return Err("a simulated server has exactly one worker".into());
     }
-    let core = prepare(&config)?;
+    let core = prepare(&config, open_store(&config)?)?;
     let writer_thread = spawn_writer(core.writer, core.writer_rx)?;
     let draining = Arc::new(AtomicBool::new(false));
     let runtime = runtime_config(&config, draining, None, core.runtime_stats);
