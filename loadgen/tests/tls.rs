@@ -120,3 +120,28 @@ fn tls_without_trust_choice_is_refused() {
     assert_eq!(code, 2);
     assert!(stderr.contains("--insecure"), "{stderr}");
 }
+
+/// A server that accepts and never answers the TLS handshake: the requests never
+/// reached it, so each timed-out handshake is a connect error and the requests are
+/// kept for the next attempt, not dropped as response timeouts.
+#[test]
+fn a_handshake_that_never_finishes_is_a_connect_error() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("https://{}/", silent.local_addr().expect("addr"));
+    let v = loadgen_json(&[
+        "-c",
+        "2",
+        "-d",
+        "700ms",
+        "--timeout",
+        "150ms",
+        "--insecure",
+        &url,
+    ]);
+    assert!(num(&v, &["errors", "connect"]) >= 4, "{v}");
+    assert_eq!(num(&v, &["errors", "timeout"]), 0, "{v}");
+    assert_eq!(num(&v, &["dropped"]), 0, "{v}");
+    assert_eq!(num(&v, &["issued"]), 0, "nothing reached a server: {v}");
+    assert_eq!(num(&v, &["requests"]), 0, "{v}");
+    drop(silent);
+}
