@@ -17,6 +17,9 @@ const EXAMPLES: &str = "Examples:
       --request '10 PATCH http://127.0.0.1:8080/availability @patch.json'
   loadgen --insecure -c 32 https://127.0.0.1:8443/health";
 
+/// The highest `-R`: one request per nanosecond.
+const MAX_RATE: f64 = 1e9;
+
 /// HTTP/1.1 load generator: closed loop (wrk) or constant-rate open loop (wrk2).
 #[derive(Debug, Parser)]
 #[command(name = "loadgen", version, after_help = EXAMPLES)]
@@ -30,10 +33,10 @@ pub struct Args {
     #[arg(short = 't', long, default_value_t = 1)]
     pub threads: usize,
     /// Test length: 10s, 500ms, 2m, 1h, 1.5s (a bare number is seconds).
-    #[arg(short = 'd', long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(short = 'd', long, default_value = "10s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub duration: Duration,
     /// Open loop: total requests per second, latency from each request's intended time.
-    #[arg(short = 'R', long, value_name = "N")]
+    #[arg(short = 'R', long, value_name = "N", allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// Requests written back to back per connection before waiting for the answers.
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -63,7 +66,7 @@ pub struct Args {
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
     /// Give up on a response (or a connect) after this long.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub timeout: Duration,
     /// Stop after this many requests in total (still bounded by -d).
     #[arg(long, value_name = "N")]
@@ -198,8 +201,11 @@ impl Args {
         if self.close && self.pipeline > 1 {
             return Err("--close sends one request per connection: no --pipeline".into());
         }
-        if self.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-            return Err("--rate must be a positive number of requests per second".into());
+        // At most one request per nanosecond, the schedule's resolution.
+        if self.rate.is_some_and(|r| !(r > 0.0 && r <= MAX_RATE)) {
+            return Err(format!(
+                "--rate must be a number of requests per second above 0, at most {MAX_RATE:e}"
+            ));
         }
         if self.duration.is_zero() || self.timeout.is_zero() {
             return Err("-d and --timeout must be longer than zero".into());

@@ -82,6 +82,11 @@ fn inconsistent_flags_are_rejected() {
         vec!["--close", "--pipeline", "2", url],
         vec!["-R", "0", url],
         vec!["-R", "-5", url],
+        vec!["-R", "1e300", url],
+        vec!["-R", "nan", url],
+        vec!["-d", "-1", url],
+        vec!["--timeout", "-1s", url],
+        vec!["http://127.0.0.1:0/"],
         vec!["-d", "0s", url],
         vec!["https://127.0.0.1:1/"],
         vec!["--request", "1 GET http://127.0.0.1:1/", url],
@@ -96,6 +101,10 @@ fn inconsistent_flags_are_rejected() {
     ] {
         assert!(config(&args).is_err(), "{args:?}");
     }
+    // Negative numbers reach the checks that explain them, not clap's "unexpected argument".
+    let err = config(&["-R", "-5", url]).expect_err("negative rate");
+    assert!(err.contains("--rate must be"), "{err}");
+    assert!(config(&["-R", "1e9", url]).is_ok());
 }
 
 #[test]

@@ -87,27 +87,45 @@ fn core_for(cfg: &Config, index: usize) -> Option<core_affinity::CoreId> {
     cores.get(index % cores.len().max(1)).copied()
 }
 
-/// Raises the soft open-files limit towards the hard one when `-c` needs it.
-fn raise_fd_limit(connections: usize) {
+/// Descriptors beyond the connections: stdio, epoll, timerfds, wakers, files.
+const SPARE_FDS: u64 = 64;
+
+/// Raises the soft open-files limit towards the hard one when `-c` needs it, and
+/// refuses a `-c` the process cannot open: a run that quietly kept fewer connections
+/// than it says would report a different test.
+fn raise_fd_limit(connections: usize) -> Result<(), String> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: valid out-pointer; failure leaves the limit as it was.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return;
+        return Ok(()); // unknown: let the connects say so
     }
-    let wanted = (connections as libc::rlim_t + 64).min(lim.rlim_max);
-    if wanted > lim.rlim_cur {
-        lim.rlim_cur = wanted;
+    let needed = connections as u64 + SPARE_FDS;
+    if needed > lim.rlim_cur {
+        let raised = libc::rlimit {
+            rlim_cur: needed.min(lim.rlim_max),
+            rlim_max: lim.rlim_max,
+        };
         // SAFETY: valid pointer; raising the soft limit up to the hard one is allowed.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim.rlim_cur = raised.rlim_cur;
+        }
     }
+    if needed > lim.rlim_cur {
+        return Err(format!(
+            "-c {connections} needs about {needed} open files, and this process may have {} \
+             (hard limit {}): lower -c or raise the limit (ulimit -n)",
+            lim.rlim_cur, lim.rlim_max
+        ));
+    }
+    Ok(())
 }
 
 /// Runs the whole test and merges the threads' counters.
 pub fn run(cfg: &Config, stop: &AtomicBool) -> Result<Report, String> {
-    raise_fd_limit(cfg.connections);
+    raise_fd_limit(cfg.connections)?;
     let plans = plans(cfg);
     let progress: Vec<Progress> = plans.iter().map(|_| Progress::default()).collect();
     let results: Vec<Result<Stats, String>> = std::thread::scope(|scope| {

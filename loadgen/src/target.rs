@@ -67,7 +67,11 @@ pub fn parse_url(text: &str) -> Result<Url, String> {
         return Err(bad("no host"));
     }
     let port = match port_text {
-        Some(p) => p.parse::<u16>().map_err(|_| bad("port is not 0..65535"))?,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|&port| port != 0)
+            .ok_or_else(|| bad("port is not 1..65535"))?,
         None if tls => 443,
         None => 80,
     };
