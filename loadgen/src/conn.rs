@@ -263,11 +263,13 @@ impl Conn {
             // Nothing in flight reached the server yet: a connect failure (kept and
             // retried), not requests lost to a timeout. Connect and handshake share
             // one --timeout, from the connect.
-            Phase::Open if !self.established() => {
-                if now_ns.saturating_sub(self.phase_since_ns) > env.timeout_ns {
-                    self.connect_failed(stats, now_ns, "TLS handshake timed out");
-                }
+            Phase::Open
+                if !self.established()
+                    && now_ns.saturating_sub(self.phase_since_ns) > env.timeout_ns =>
+            {
+                self.connect_failed(stats, now_ns, "TLS handshake timed out");
             }
+            Phase::Open if !self.established() => {}
             Phase::Open => {
                 let oldest = self.inflight.front().map(|e| e.sent_ns);
                 if oldest.is_some_and(|t| now_ns.saturating_sub(t) > env.timeout_ns) {
