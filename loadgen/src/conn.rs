@@ -325,7 +325,11 @@ impl Conn {
                         );
                         return false;
                     };
-                    stats.record(now_ns.saturating_sub(done.intended_ns), resp.status);
+                    stats.record(
+                        done.req,
+                        now_ns.saturating_sub(done.intended_ns),
+                        resp.status,
+                    );
                     if !resp.keep_alive || env.close {
                         self.server_closed(env, stats, now_ns);
                         return false;
@@ -349,7 +353,11 @@ impl Conn {
         let now_ns = now_ns();
         if let Some(resp) = self.parser.on_eof() {
             if let Some(done) = self.inflight.pop_front() {
-                stats.record(now_ns.saturating_sub(done.intended_ns), resp.status);
+                stats.record(
+                    done.req,
+                    now_ns.saturating_sub(done.intended_ns),
+                    resp.status,
+                );
             }
             return self.server_closed(env, stats, now_ns);
         }

@@ -8,8 +8,9 @@
 //! one thread's event loop; [`conn`] the connection state machine; [`http`] response
 //! framing; [`schedule`] clock, open-loop schedule and timerfd; [`request`] the request
 //! mix; [`target`] URLs and the loopback rule; [`tls`] rustls setup; [`report`] counters
-//! and output.
+//! and output, [`by_request`] the same per mix entry.
 
+pub mod by_request;
 pub mod cli;
 pub mod conn;
 pub mod http;

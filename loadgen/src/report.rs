@@ -1,12 +1,12 @@
 //! Counting (per thread, merged at the end) and the final report, human or JSON.
 
-use std::fmt::Write as _;
-
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
 
+use crate::by_request::{self, EntryStats};
+
 /// Highest latency the histogram keeps distinct (60 s, in µs); larger values clamp.
-const MAX_LATENCY_US: u64 = 60_000_000;
+pub const MAX_LATENCY_US: u64 = 60_000_000;
 
 /// What went wrong. Every kind but `Connect` counts failed requests; `Connect` counts
 /// failed connection attempts (the requests waiting on them are retried, not dropped).
@@ -77,6 +77,9 @@ pub struct Stats {
     /// server, is what the run measured. (Waiting while every connection is busy is
     /// the server's delay and is not counted here; the latency still includes it.)
     pub send_lag_us: Histogram<u64>,
+    /// Answered requests per mix entry (`--request` order); empty until
+    /// [`Stats::for_mix`] sized it.
+    pub by_request: Vec<EntryStats>,
     /// Monotonic start and end of the thread's run, ns.
     pub start_ns: u64,
     pub end_ns: u64,
@@ -99,6 +102,7 @@ impl Default for Stats {
             unsent: 0,
             send_lag_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
                 .expect("static histogram bounds are valid"),
+            by_request: Vec::new(),
             start_ns: 0,
             end_ns: 0,
         }
@@ -106,10 +110,21 @@ impl Default for Stats {
 }
 
 impl Stats {
-    /// Records one completed response.
-    pub fn record(&mut self, latency_ns: u64, status: u16) {
+    /// Counters for a mix of `entries` requests, each counted on its own too.
+    pub fn for_mix(entries: usize) -> Stats {
+        Stats {
+            by_request: vec![EntryStats::default(); entries],
+            ..Stats::default()
+        }
+    }
+
+    /// Records one completed response to mix entry `req`.
+    pub fn record(&mut self, req: usize, latency_ns: u64, status: u16) {
         let us = (latency_ns / 1000).clamp(1, MAX_LATENCY_US);
         self.latency_us.saturating_record(us);
+        if let Some(entry) = self.by_request.get_mut(req) {
+            entry.record(us, status);
+        }
         self.requests += 1;
         if let Some(slot) = self.status.get_mut(usize::from(status)) {
             *slot += 1;
@@ -167,6 +182,13 @@ impl Stats {
             if self.first_error[i].is_none() {
                 self.first_error[i].clone_from(&other.first_error[i]);
             }
+        }
+        if self.by_request.len() < other.by_request.len() {
+            self.by_request
+                .resize(other.by_request.len(), EntryStats::default());
+        }
+        for (a, b) in self.by_request.iter_mut().zip(&other.by_request) {
+            a.merge(b);
         }
         self.reconnects += other.reconnects;
         self.bytes_read += other.bytes_read;
@@ -256,6 +278,7 @@ impl Report {
                 "max": (!h.is_empty()).then(|| h.max()),
                 "mean": mean,
             },
+            "by_request": by_request::to_json(&s.by_request, &self.mix),
             "send_lag_us": self.offered_rps.map(|_| {
                 let lag = &s.send_lag_us;
                 let q = |q| (!lag.is_empty()).then(|| lag.value_at_quantile(q));
@@ -263,131 +286,10 @@ impl Report {
             }),
         })
     }
-
-    /// wrk-like text report.
-    pub fn human(&self) -> String {
-        let s = &self.stats;
-        let mut out = String::new();
-        let mode = match self.offered_rps {
-            Some(r) => format!("open loop at {r:.0} req/s"),
-            None => "closed loop".to_owned(),
-        };
-        let _ = writeln!(out, "Target {}", self.target);
-        let _ = writeln!(
-            out,
-            "  {} threads and {} connections, {mode}, pipeline {}",
-            self.threads, self.connections, self.pipeline
-        );
-        if self.mix.len() > 1 {
-            for (label, weight) in &self.mix {
-                let _ = writeln!(out, "  mix {weight:>5}  {label}");
-            }
-        }
-        let _ = writeln!(
-            out,
-            "  Latency (µs, from {} send time)",
-            if self.offered_rps.is_some() {
-                "intended"
-            } else {
-                "actual"
-            }
-        );
-        let cells = [
-            ("p50", 0.5),
-            ("p90", 0.9),
-            ("p99", 0.99),
-            ("p99.9", 0.999),
-            ("p99.99", 0.9999),
-        ];
-        let mut head = String::new();
-        let mut vals = String::new();
-        for (name, q) in cells {
-            let _ = write!(head, "{name:>10}");
-            let _ = write!(vals, "{:>10}", fmt_opt(self.percentile_us(q)));
-        }
-        let max = (!s.latency_us.is_empty()).then(|| s.latency_us.max());
-        let mean = (!s.latency_us.is_empty()).then(|| s.latency_us.mean());
-        let _ = writeln!(out, "  {head}{:>10}{:>10}", "max", "mean");
-        let _ = writeln!(
-            out,
-            "  {vals}{:>10}{:>10}",
-            fmt_opt(max),
-            mean.map_or("-".to_owned(), |m| format!("{m:.1}"))
-        );
-        let _ = writeln!(
-            out,
-            "  {} requests in {:.2}s, {:.1} MiB read, {} reconnects",
-            s.requests,
-            self.duration_s,
-            s.bytes_read as f64 / (1024.0 * 1024.0),
-            s.reconnects
-        );
-        let _ = writeln!(
-            out,
-            "  {} sent: {} answered, {} failed, {} unanswered at the end",
-            s.issued, s.requests, s.dropped, s.in_flight_at_end
-        );
-        let _ = writeln!(out, "Requests/sec: {:>12.2}", self.rps());
-        if let Some(offered) = self.offered_rps {
-            let _ = writeln!(
-                out,
-                "Offered/sec:  {offered:>12.2}  ({} due but never sent)",
-                s.unsent
-            );
-            let lag = &s.send_lag_us;
-            if !lag.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "Send lag (client, µs): p50 {}  p99 {}  max {}",
-                    lag.value_at_quantile(0.5),
-                    lag.value_at_quantile(0.99),
-                    lag.max()
-                );
-            }
-        }
-        let codes: Vec<String> = s
-            .status
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(code, n)| format!("{code}: {n}"))
-            .collect();
-        let _ = writeln!(
-            out,
-            "Status:       {}",
-            if codes.is_empty() {
-                "-".to_owned()
-            } else {
-                codes.join(", ")
-            }
-        );
-        let mut errs = Vec::new();
-        for kind in ErrorKind::ALL {
-            let i = kind as usize;
-            if s.errors[i] > 0 {
-                let why = s.first_error[i].as_deref().unwrap_or("?");
-                errs.push(format!("{} {} (first: {why})", kind.name(), s.errors[i]));
-            }
-        }
-        if s.non_2xx() > 0 {
-            errs.push(format!("non-2xx {}", s.non_2xx()));
-        }
-        let _ = writeln!(
-            out,
-            "Errors:       {}",
-            if errs.is_empty() {
-                "none".to_owned()
-            } else {
-                errs.join(", ")
-            }
-        );
-        out
-    }
 }
 
-fn fmt_opt(v: Option<u64>) -> String {
-    v.map_or("-".to_owned(), |v| v.to_string())
-}
+#[path = "report_text.rs"]
+mod text;
 
 #[cfg(test)]
 #[path = "report_tests.rs"]

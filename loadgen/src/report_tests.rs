@@ -6,8 +6,8 @@ use super::*;
 fn merge_adds_counts_and_histograms() {
     let mut a = Stats::default();
     let mut b = Stats::default();
-    a.record(1_000_000, 200); // 1 ms
-    b.record(3_000_000, 404);
+    a.record(0, 1_000_000, 200); // 1 ms
+    b.record(0, 3_000_000, 404);
     b.error(ErrorKind::Timeout, 2, || "slow".into());
     a.merge(&b);
     assert_eq!(a.requests, 2);
@@ -23,8 +23,8 @@ fn merge_adds_counts_and_histograms() {
 #[test]
 fn latency_clamps_into_histogram_range() {
     let mut s = Stats::default();
-    s.record(10, 200); // 10 ns → 1 µs floor
-    s.record(u64::MAX / 2, 200); // far beyond 60 s → clamped
+    s.record(0, 10, 200); // 10 ns → 1 µs floor
+    s.record(0, u64::MAX / 2, 200); // far beyond 60 s → clamped
     assert_eq!(s.latency_us.min(), 1);
     assert!(s.latency_us.equivalent(s.latency_us.max(), MAX_LATENCY_US));
 }
@@ -43,9 +43,9 @@ fn only_the_first_error_message_is_built() {
 fn sample_report() -> Report {
     let mut stats = Stats::default();
     for _ in 0..3 {
-        stats.record(1_000_000, 200); // 1 ms
+        stats.record(0, 1_000_000, 200); // 1 ms
     }
-    stats.record(2_000_000, 404);
+    stats.record(0, 2_000_000, 404);
     stats.issued = 6;
     stats.dropped = 1;
     stats.in_flight_at_end = 1;
@@ -111,4 +111,39 @@ fn human_report_names_rates_statuses_and_errors() {
         text.contains("6 sent: 4 answered, 1 failed, 1 unanswered at the end"),
         "{text}"
     );
+}
+
+#[test]
+fn a_mix_is_counted_per_entry_and_merged() {
+    let mut a = Stats::for_mix(2);
+    let mut b = Stats::for_mix(2);
+    for _ in 0..9 {
+        a.record(0, 100_000, 200); // reads: 100 µs
+    }
+    b.record(1, 1_500_000, 200); // a write: 1.5 ms (exact below 2048 µs)
+    b.record(1, 500_000, 503);
+    a.merge(&b);
+    let report = Report {
+        stats: a,
+        mix: vec![("GET /a".into(), 9), ("PATCH /a".into(), 1)],
+        ..sample_report()
+    };
+    let v = report.to_json();
+    let by = &v["by_request"];
+    assert_eq!(by[0]["request"], "GET /a");
+    assert_eq!(by[0]["weight"], 9);
+    assert_eq!(by[0]["requests"], 9);
+    assert_eq!(by[0]["non_2xx"], 0);
+    assert_eq!(by[0]["latency_us"]["p99"], 100);
+    assert_eq!(by[1]["requests"], 2);
+    assert_eq!(by[1]["non_2xx"], 1);
+    assert_eq!(by[1]["latency_us"]["max"], 1500);
+    // The whole run's figures still cover both.
+    assert_eq!(v["requests"], 11);
+    let text = report.human();
+    assert!(text.contains("By request"), "{text}");
+    assert!(text.contains("81.8%"), "{text}");
+    assert!(text.contains("PATCH /a"), "{text}");
+    // One request only: no table in the text (the JSON still has its one entry).
+    assert!(!sample_report().human().contains("By request"));
 }

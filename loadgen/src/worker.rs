@@ -110,7 +110,7 @@ fn run_inner(
             .collect(),
         stats: Stats {
             start_ns,
-            ..Stats::default()
+            ..Stats::for_mix(cfg.requests.len())
         },
         picker: Picker::new(&weights),
         rng: Rng::new(0x5EED ^ (plan.index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),

@@ -307,6 +307,20 @@ fn mix_sends_bodies_and_bearer_only_on_patch() {
         server.path_count("/availability") > 0,
         "some PATCHes were sent"
     );
+    // Counted per mix entry too: the PATCHes are exactly what the server saw at their
+    // path, and with the GETs they make up every answer.
+    let by = &v["by_request"];
+    assert!(
+        by[1]["request"]
+            .as_str()
+            .expect("label")
+            .starts_with("PATCH"),
+        "{v}"
+    );
+    let answered = |i: usize| by[i]["requests"].as_u64().expect("a count");
+    assert_eq!(answered(1), server.path_count("/availability"), "{v}");
+    assert_eq!(answered(0) + answered(1), 400, "{v}");
+    assert!(!by[1]["latency_us"]["p99"].is_null(), "{v}");
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 

@@ -1,0 +1,105 @@
+//! Counters per entry of the request mix (`--request`), so that a 90/10 read/write
+//! run shows the writes' latency apart from the reads' rather than folded into them.
+
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+
+use crate::report::MAX_LATENCY_US;
+
+/// One mix entry's answered requests. Allocated at start, one per entry per thread;
+/// recording never allocates (the histogram's bounds are fixed).
+#[derive(Debug, Clone)]
+pub struct EntryStats {
+    pub requests: u64,
+    pub non_2xx: u64,
+    pub latency_us: Histogram<u64>,
+}
+
+impl Default for EntryStats {
+    fn default() -> Self {
+        EntryStats {
+            requests: 0,
+            non_2xx: 0,
+            latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+                .expect("static histogram bounds are valid"),
+        }
+    }
+}
+
+impl EntryStats {
+    pub fn record(&mut self, latency_us: u64, status: u16) {
+        self.latency_us.saturating_record(latency_us);
+        self.requests += 1;
+        if !(200..300).contains(&status) {
+            self.non_2xx += 1;
+        }
+    }
+
+    pub fn merge(&mut self, other: &EntryStats) {
+        self.requests += other.requests;
+        self.non_2xx += other.non_2xx;
+        self.latency_us
+            .add(&other.latency_us)
+            .expect("histograms share bounds");
+    }
+
+    fn quantile(&self, q: f64) -> Option<u64> {
+        (!self.latency_us.is_empty()).then(|| self.latency_us.value_at_quantile(q))
+    }
+
+    fn max(&self) -> Option<u64> {
+        (!self.latency_us.is_empty()).then(|| self.latency_us.max())
+    }
+}
+
+/// `by_request` in `--json`: one object per mix entry, in `--request` order.
+pub fn to_json(entries: &[EntryStats], mix: &[(String, u32)]) -> Value {
+    entries
+        .iter()
+        .zip(mix)
+        .map(|(e, (label, weight))| {
+            json!({
+                "request": label,
+                "weight": weight,
+                "requests": e.requests,
+                "non_2xx": e.non_2xx,
+                "latency_us": {
+                    "p50": e.quantile(0.5),
+                    "p90": e.quantile(0.9),
+                    "p99": e.quantile(0.99),
+                    "p999": e.quantile(0.999),
+                    "max": e.max(),
+                },
+            })
+        })
+        .collect()
+}
+
+/// The text report's table, one line per mix entry (only for a mix of several).
+pub fn human(out: &mut String, entries: &[EntryStats], mix: &[(String, u32)]) {
+    let total: u64 = entries.iter().map(|e| e.requests).sum();
+    let _ = writeln!(
+        out,
+        "  By request (µs){:>10}{:>8}{:>10}{:>10}{:>10}{:>10}",
+        "answered", "share", "non-2xx", "p50", "p99", "max"
+    );
+    let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
+    for (e, (label, _)) in entries.iter().zip(mix) {
+        let share = if total > 0 {
+            format!("{:.1}%", 100.0 * e.requests as f64 / total as f64)
+        } else {
+            "-".to_owned()
+        };
+        let _ = writeln!(
+            out,
+            "  {:>26}{share:>8}{:>10}{:>10}{:>10}{:>10}  {label}",
+            e.requests,
+            e.non_2xx,
+            opt(e.quantile(0.5)),
+            opt(e.quantile(0.99)),
+            opt(e.max())
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! The wrk-like text report.
+
+use std::fmt::Write as _;
+
+use super::{ErrorKind, Report};
+use crate::by_request;
+
+impl Report {
+    /// wrk-like text report.
+    pub fn human(&self) -> String {
+        let s = &self.stats;
+        let mut out = String::new();
+        let mode = match self.offered_rps {
+            Some(r) => format!("open loop at {r:.0} req/s"),
+            None => "closed loop".to_owned(),
+        };
+        let _ = writeln!(out, "Target {}", self.target);
+        let _ = writeln!(
+            out,
+            "  {} threads and {} connections, {mode}, pipeline {}",
+            self.threads, self.connections, self.pipeline
+        );
+        if self.mix.len() > 1 {
+            for (label, weight) in &self.mix {
+                let _ = writeln!(out, "  mix {weight:>5}  {label}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  Latency (µs, from {} send time)",
+            if self.offered_rps.is_some() {
+                "intended"
+            } else {
+                "actual"
+            }
+        );
+        let cells = [
+            ("p50", 0.5),
+            ("p90", 0.9),
+            ("p99", 0.99),
+            ("p99.9", 0.999),
+            ("p99.99", 0.9999),
+        ];
+        let mut head = String::new();
+        let mut vals = String::new();
+        for (name, q) in cells {
+            let _ = write!(head, "{name:>10}");
+            let _ = write!(vals, "{:>10}", fmt_opt(self.percentile_us(q)));
+        }
+        let max = (!s.latency_us.is_empty()).then(|| s.latency_us.max());
+        let mean = (!s.latency_us.is_empty()).then(|| s.latency_us.mean());
+        let _ = writeln!(out, "  {head}{:>10}{:>10}", "max", "mean");
+        let _ = writeln!(
+            out,
+            "  {vals}{:>10}{:>10}",
+            fmt_opt(max),
+            mean.map_or("-".to_owned(), |m| format!("{m:.1}"))
+        );
+        if self.mix.len() > 1 {
+            by_request::human(&mut out, &s.by_request, &self.mix);
+        }
+        let _ = writeln!(
+            out,
+            "  {} requests in {:.2}s, {:.1} MiB read, {} reconnects",
+            s.requests,
+            self.duration_s,
+            s.bytes_read as f64 / (1024.0 * 1024.0),
+            s.reconnects
+        );
+        let _ = writeln!(
+            out,
+            "  {} sent: {} answered, {} failed, {} unanswered at the end",
+            s.issued, s.requests, s.dropped, s.in_flight_at_end
+        );
+        let _ = writeln!(out, "Requests/sec: {:>12.2}", self.rps());
+        if let Some(offered) = self.offered_rps {
+            let _ = writeln!(
+                out,
+                "Offered/sec:  {offered:>12.2}  ({} due but never sent)",
+                s.unsent
+            );
+            let lag = &s.send_lag_us;
+            if !lag.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "Send lag (client, µs): p50 {}  p99 {}  max {}",
+                    lag.value_at_quantile(0.5),
+                    lag.value_at_quantile(0.99),
+                    lag.max()
+                );
+            }
+        }
+        let codes: Vec<String> = s
+            .status
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(code, n)| format!("{code}: {n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "Status:       {}",
+            if codes.is_empty() {
+                "-".to_owned()
+            } else {
+                codes.join(", ")
+            }
+        );
+        let mut errs = Vec::new();
+        for kind in ErrorKind::ALL {
+            let i = kind as usize;
+            if s.errors[i] > 0 {
+                let why = s.first_error[i].as_deref().unwrap_or("?");
+                errs.push(format!("{} {} (first: {why})", kind.name(), s.errors[i]));
+            }
+        }
+        if s.non_2xx() > 0 {
+            errs.push(format!("non-2xx {}", s.non_2xx()));
+        }
+        let _ = writeln!(
+            out,
+            "Errors:       {}",
+            if errs.is_empty() {
+                "none".to_owned()
+            } else {
+                errs.join(", ")
+            }
+        );
+        out
+    }
+}
+
+fn fmt_opt(v: Option<u64>) -> String {
+    v.map_or("-".to_owned(), |v| v.to_string())
+}
