@@ -4,7 +4,7 @@
 //! drain and SIGHUP reload.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -94,7 +94,7 @@ fn open_store(config: &Config) -> Result<Store, String> {
 
 fn prepare(config: &Config, store: Store) -> Result<Core, String> {
     let record = store.record();
-    let created_data_file = store.created().then(|| store.data_path().to_path_buf());
+    let created_data_file = store.created_file().map(Path::to_path_buf);
     let boot = crate::auth::bootstrap(
         &config.data_dir,
         config.api_key.as_deref(),
@@ -185,7 +185,7 @@ pub fn start_with_hook(
     let admin = match admin.transpose() {
         Ok(admin) => admin,
         Err(e) => {
-            let created_data_file = store.created().then(|| store.data_path().to_path_buf());
+            let created_data_file = store.created_file().map(Path::to_path_buf);
             drop(store);
             let made = Made {
                 key: false,

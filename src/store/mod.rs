@@ -82,9 +82,8 @@ impl Store {
     /// this process, gets [`StoreError::Locked`]), removes a temporary file left by an
     /// interrupted commit, then either maps and validates the existing data file (any
     /// problem is [`StoreError::Corrupt`] or [`StoreError::NotAFile`]; the file is never
-    /// touched) or, if there is no
-    /// data file, durably writes a new one: generation 0, every slot unavailable, home
-    /// zone `home_tz_for_new_file`.
+    /// touched) or, if there is no data file, durably writes a new one: generation 0,
+    /// every slot unavailable, home zone `home_tz_for_new_file`.
     pub fn open(
         data_dir: &Path,
         home_tz_for_new_file: ZoneId,
@@ -150,15 +149,11 @@ impl Store {
         })
     }
 
-    /// Whether `open` created the data file, there being none: worth telling an operator,
-    /// whose mistyped `--data-dir` would otherwise start an empty week in silence.
-    pub fn created(&self) -> bool {
-        self.created
-    }
-
-    /// The data file's path.
-    pub fn data_path(&self) -> &Path {
-        &self.paths.data
+    /// The data file, if `open` created it, there being none: worth telling an operator,
+    /// whose mistyped `--data-dir` would otherwise start an empty week in silence, and
+    /// what a start that fails must remove again.
+    pub fn created_file(&self) -> Option<&Path> {
+        self.created.then_some(self.paths.data.as_path())
     }
 
     /// The current record, as decoded from the current mapping when it was mapped.
