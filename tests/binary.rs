@@ -17,6 +17,16 @@ fn addr(lines: &[String], label: &str) -> std::net::SocketAddr {
     common::listening_addr(lines, label)
 }
 
+/// What a failed start left in data directory `dir`, besides the lock file (which a
+/// start takes before anything can fail, and which holds nothing).
+fn left_behind(dir: &Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(dir)
+        .expect("data dir")
+        .map(|e| e.expect("entry").file_name())
+        .filter(|name| name != "availability.lock")
+        .collect()
+}
+
 fn run_to_exit(args: &[&str]) -> (i32, String) {
     let out = Command::new(BIN)
         .args(args)
@@ -256,11 +266,7 @@ fn a_second_process_on_the_same_data_dir_is_refused() {
     ]);
     assert_ne!(code, 0);
     assert!(text.contains("--admin-listen"), "{text}");
-    let left: Vec<_> = std::fs::read_dir(&other)
-        .expect("data dir")
-        .map(|e| e.expect("entry").file_name())
-        .filter(|name| name != "availability.lock")
-        .collect();
+    let left = left_behind(&other);
     assert!(left.is_empty(), "left behind {left:?}");
     assert!(first.terminate().success());
     let _ = std::fs::remove_dir_all(dir);
@@ -363,11 +369,7 @@ fn a_generated_key_nobody_can_see_stops_the_first_start_and_leaves_nothing() {
             "{sink}: {stderr}"
         );
         assert!(stderr.contains(expected), "{sink}: {stderr}");
-        let left: Vec<_> = std::fs::read_dir(&dir)
-            .expect("data dir")
-            .map(|e| e.expect("entry").file_name())
-            .filter(|name| name != "availability.lock")
-            .collect();
+        let left = left_behind(&dir);
         assert!(left.is_empty(), "{sink}: left behind {left:?}");
         let _ = std::fs::remove_dir_all(dir);
     }
