@@ -18,6 +18,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::http::date::{IMF_FIXDATE_LEN, format_imf_fixdate};
+use crate::http::response::{
+    ByteWriter, CACHE_NONE, JSON_TYPE, put_connection, put_date, status_line,
+};
 
 /// How often the accept loop looks at the stop flag while no one connects.
 const POLL_INTERVAL_MS: i32 = 10;
@@ -26,6 +29,8 @@ const POLL_INTERVAL_MS: i32 = 10;
 const CLIENT_BUDGET_MS: u64 = 250;
 /// The longest head read; a longer one is answered from what arrived.
 const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// Room for the longest answer: its head and the longest body below.
+const RESPONSE_MAX_BYTES: usize = 512;
 
 /// Dropped without [`Starting::finish`] (a failed start), it stops answering and
 /// closes the listener.
@@ -123,25 +128,29 @@ fn answer(mut stream: TcpStream) -> io::Result<()> {
     };
     let mut date = [0u8; IMF_FIXDATE_LEN];
     format_imf_fixdate((crate::unix_now_ms() / 1000) as i64, &mut date);
-    let mut response = Vec::with_capacity(256 + body.len());
-    write!(
-        response,
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         Cache-Control: no-store\r\nDate: {}\r\n{}Connection: close\r\n\r\n",
-        reason(status),
-        body.len(),
-        String::from_utf8_lossy(&date),
-        if status == 503 {
-            "Retry-After: 1\r\n"
-        } else {
-            ""
-        },
-    )?;
-    if !head_only {
-        response.extend_from_slice(body);
+    let mut buf = [0u8; RESPONSE_MAX_BYTES];
+    let mut w = ByteWriter::new(&mut buf);
+    w.put(status_line(status))
+        .put(JSON_TYPE)
+        .put(CACHE_NONE)
+        .put(b"Content-Length: ")
+        .put_u64(body.len() as u64)
+        .put(b"\r\n");
+    put_date(&mut w, &date);
+    if status == 503 {
+        w.put(b"Retry-After: 1\r\n");
     }
+    put_connection(&mut w, true, false);
+    w.put(b"\r\n");
+    if !head_only {
+        w.put(body);
+    }
+    assert!(
+        !w.overflowed(),
+        "the longest answer fits RESPONSE_MAX_BYTES"
+    );
     stream.set_write_timeout(Some(Duration::from_millis(CLIENT_BUDGET_MS)))?;
-    stream.write_all(&response)?;
+    stream.write_all(w.written())?;
     stream.shutdown(Shutdown::Write)
 }
 
@@ -161,14 +170,6 @@ fn route(request: &httparse::Request<'_, '_>) -> (u16, &'static [u8]) {
         "/health" if read => (200, HEALTH_OK),
         "/ready" if read => (503, READY_STARTING),
         _ => (503, STARTING),
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        _ => "Service Unavailable",
     }
 }
 
