@@ -1,7 +1,6 @@
 //! Counters per entry of the request mix (`--request`), so that a 90/10 read/write
 //! run shows the writes' latency apart from the reads' rather than folded into them.
-
-use std::fmt::Write as _;
+//! The text report's table of them is in `report_text.rs`.
 
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
@@ -45,11 +44,11 @@ impl EntryStats {
             .expect("histograms share bounds");
     }
 
-    fn quantile(&self, q: f64) -> Option<u64> {
+    pub fn quantile(&self, q: f64) -> Option<u64> {
         (!self.latency_us.is_empty()).then(|| self.latency_us.value_at_quantile(q))
     }
 
-    fn max(&self) -> Option<u64> {
+    pub fn max(&self) -> Option<u64> {
         (!self.latency_us.is_empty()).then(|| self.latency_us.max())
     }
 }
@@ -75,31 +74,4 @@ pub fn to_json(entries: &[EntryStats], mix: &[(String, u32)]) -> Value {
             })
         })
         .collect()
-}
-
-/// The text report's table, one line per mix entry (only for a mix of several).
-pub fn human(out: &mut String, entries: &[EntryStats], mix: &[(String, u32)]) {
-    let total: u64 = entries.iter().map(|e| e.requests).sum();
-    let _ = writeln!(
-        out,
-        "  By request (µs){:>10}{:>8}{:>10}{:>10}{:>10}{:>10}",
-        "answered", "share", "non-2xx", "p50", "p99", "max"
-    );
-    let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
-    for (e, (label, _)) in entries.iter().zip(mix) {
-        let share = if total > 0 {
-            format!("{:.1}%", 100.0 * e.requests as f64 / total as f64)
-        } else {
-            "-".to_owned()
-        };
-        let _ = writeln!(
-            out,
-            "  {:>26}{share:>8}{:>10}{:>10}{:>10}{:>10}  {label}",
-            e.requests,
-            e.non_2xx,
-            opt(e.quantile(0.5)),
-            opt(e.quantile(0.99)),
-            opt(e.max())
-        );
-    }
 }

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{ErrorKind, Report};
-use crate::by_request;
+use crate::by_request::EntryStats;
 
 impl Report {
     /// wrk-like text report.
@@ -57,7 +57,7 @@ impl Report {
             mean.map_or("-".to_owned(), |m| format!("{m:.1}"))
         );
         if self.mix.len() > 1 {
-            by_request::human(&mut out, &s.by_request, &self.mix);
+            by_request_table(&mut out, &s.by_request, &self.mix);
         }
         let _ = writeln!(
             out,
@@ -132,4 +132,30 @@ impl Report {
 
 fn fmt_opt(v: Option<u64>) -> String {
     v.map_or("-".to_owned(), |v| v.to_string())
+}
+
+/// The text report's table, one line per mix entry (only for a mix of several).
+fn by_request_table(out: &mut String, entries: &[EntryStats], mix: &[(String, u32)]) {
+    let total: u64 = entries.iter().map(|e| e.requests).sum();
+    let _ = writeln!(
+        out,
+        "  By request (µs){:>10}{:>8}{:>10}{:>10}{:>10}{:>10}",
+        "answered", "share", "non-2xx", "p50", "p99", "max"
+    );
+    for (e, (label, _)) in entries.iter().zip(mix) {
+        let share = if total > 0 {
+            format!("{:.1}%", 100.0 * e.requests as f64 / total as f64)
+        } else {
+            "-".to_owned()
+        };
+        let _ = writeln!(
+            out,
+            "  {:>26}{share:>8}{:>10}{:>10}{:>10}{:>10}  {label}",
+            e.requests,
+            e.non_2xx,
+            fmt_opt(e.quantile(0.5)),
+            fmt_opt(e.quantile(0.99)),
+            fmt_opt(e.max())
+        );
+    }
 }
