@@ -237,6 +237,40 @@ fn a_corrupt_data_file_stops_the_start_with_a_clear_error() {
 }
 
 #[test]
+fn a_bad_key_file_stops_the_first_start_and_leaves_only_that_file() {
+    let dir = common::temp_dir("bad-key-file");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let key_file = dir.join(availability_server::auth::HASH_FILE_NAME);
+    std::fs::write(&key_file, "not a hash\n").expect("write");
+    let d = dir.to_str().expect("utf-8");
+    let (code, output) = Command::new(BIN)
+        .args(["--data-dir", d, "--http-listen", "127.0.0.1:0", "--no-tls"])
+        .args(["--admin-listen", "127.0.0.1:0"])
+        .env_remove("API_KEY")
+        .env_remove("API_KEY_HASH")
+        .output()
+        .map(|o| {
+            (
+                o.status.code(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        })
+        .expect("run");
+    assert_eq!(code, Some(1), "{output}");
+    assert!(output.contains("does not hold a bcrypt hash"), "{output}");
+    // The data file this start created (an empty week) goes with the failed start,
+    // so the next start says it creates one.
+    let left = left_behind(&dir);
+    assert_eq!(
+        left,
+        [availability_server::auth::HASH_FILE_NAME],
+        "{output}"
+    );
+    assert_eq!(std::fs::read(&key_file).expect("read"), b"not a hash\n");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn a_second_process_on_the_same_data_dir_is_refused() {
     let dir = common::temp_dir("lock");
     let d = dir.to_str().expect("utf-8");

@@ -82,7 +82,6 @@ struct Core {
     runtime_stats: Arc<[crate::runtime::stats::WorkerStats]>,
     generated_key: Option<String>,
     home_tz: &'static str,
-    created_data_file: Option<PathBuf>,
 }
 
 /// Opens (and locks) the store: first, so that a second server on the same data
@@ -94,7 +93,6 @@ fn open_store(config: &Config) -> Result<Store, String> {
 
 fn prepare(config: &Config, store: Store) -> Result<Core, String> {
     let record = store.record();
-    let created_data_file = store.created_file().map(Path::to_path_buf);
     let boot = crate::auth::bootstrap(
         &config.data_dir,
         config.api_key.as_deref(),
@@ -133,7 +131,6 @@ fn prepare(config: &Config, store: Store) -> Result<Core, String> {
         runtime_stats,
         generated_key: boot.generated_key,
         home_tz: zones::name(record.home_tz),
-        created_data_file,
     })
 }
 
@@ -175,6 +172,15 @@ pub fn start_with_hook(
     on_worker_start: Option<fn(usize)>,
 ) -> Result<ServerHandle, String> {
     let store = open_store(&config)?;
+    // The generated key and certificate, and a new data file, are announced only once
+    // the server is up: if it never comes up, nobody has been told of them, so they
+    // must not outlive this start (the data file holds an empty week: nothing is lost).
+    let created_data_file = store.created_file().map(Path::to_path_buf);
+    let data_file_only = Made {
+        key: false,
+        cert: false,
+        data_file: created_data_file.as_deref(),
+    };
     // Then the admin listener, answering 503 "starting" while the rest is prepared,
     // and failing before a key or certificate is generated if its port is taken.
     let admin = config.admin_listen.map(|addr| {
@@ -185,28 +191,33 @@ pub fn start_with_hook(
     let admin = match admin.transpose() {
         Ok(admin) => admin,
         Err(e) => {
-            let created_data_file = store.created_file().map(Path::to_path_buf);
             drop(store);
-            let made = Made {
-                key: false,
-                cert: false,
-                data_file: created_data_file.as_deref(),
-            };
-            made.discard(&config.data_dir);
+            data_file_only.discard(&config.data_dir);
             return Err(e);
         }
     };
-    let core = prepare(&config, store)?;
-    // The generated key and certificate, and a new data file, are announced only once
-    // the server is up: if it never comes up, nobody has been told of them, so they
-    // must not outlive this start (the data file holds an empty week: nothing is lost).
-    let created_data_file = core.created_data_file.clone();
+    // `prepare` owns the store; on an error it has dropped it (and its lock).
+    let core = match prepare(&config, store) {
+        Ok(core) => core,
+        Err(e) => {
+            drop(admin);
+            data_file_only.discard(&config.data_dir);
+            return Err(e);
+        }
+    };
     let generates_key = core.generated_key.is_some();
     let generates_cert = config.https_listen.is_some()
         && config.tls_cert.is_none()
         && crate::tls::would_generate(&config.data_dir);
     let data_dir = config.data_dir.clone();
-    launch(config, core, admin, on_worker_start).map_err(|mut e| {
+    launch(
+        config,
+        core,
+        created_data_file.clone(),
+        admin,
+        on_worker_start,
+    )
+    .map_err(|mut e| {
         let made = Made {
             key: generates_key,
             cert: generates_cert,
@@ -224,6 +235,7 @@ pub fn start_with_hook(
 fn launch(
     config: Config,
     core: Core,
+    created_data_file: Option<PathBuf>,
     admin: Option<Starting>,
     on_worker_start: Option<fn(usize)>,
 ) -> Result<ServerHandle, String> {
@@ -262,7 +274,6 @@ fn launch(
         runtime_stats,
         generated_key,
         home_tz,
-        created_data_file,
     } = core;
     let writer_thread = spawn_writer(writer, writer_rx)?;
     let draining = Arc::new(AtomicBool::new(false));
