@@ -118,6 +118,13 @@ pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) ->
     );
     family(
         &mut out,
+        "availability_idle_reuses_total",
+        "counter",
+        "Quiet connections (kept alive between requests, or connected and silent) closed at the connection cap to admit a newcomer, the longest-quiet first.",
+        per_worker(&|w| w.reused.get()),
+    );
+    family(
+        &mut out,
         "availability_tls_errors_total",
         "counter",
         "TLS connections closed because the peer broke the protocol (bad record, alert, failed handshake).",

@@ -1,9 +1,10 @@
 //! Black-box tests of the connection lifecycle (SPEC §5, §6): header, idle, body and
-//! write timeouts (short values, ~300 ms), the connection cap, and graceful drain.
+//! write timeouts (short values, ~300 ms), and graceful drain. The connection cap
+//! is in `connection_cap.rs`.
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -173,80 +174,6 @@ fn a_client_that_never_reads_is_cut_off() {
     );
     writer.join().expect("writer thread");
     assert_eq!(common::get(addr, "/health").status, 200);
-}
-
-/// Whether a response arrives on `stream` within `wait`.
-fn responds_within(stream: &mut TcpStream, wait: Duration) -> bool {
-    stream.set_read_timeout(Some(wait)).expect("timeout");
-    let mut byte = [0u8; 1];
-    match stream.read(&mut byte) {
-        Ok(n) => n > 0,
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => false,
-        Err(e) => panic!("the waiting connection failed: {e}"),
-    }
-}
-
-/// Opens and uses 4 connections (a one-worker server's cap, as set by the callers),
-/// then a fifth that sends a request the cap keeps waiting.
-fn fill_the_cap_of_4(server: &common::TestServer) -> (Vec<Client>, TcpStream) {
-    let mut held: Vec<Client> = (0..4).map(|_| Client::connect(server.addr)).collect();
-    for client in &mut held {
-        assert_eq!(client.get("/health").status, 200);
-    }
-    let mut fifth = TcpStream::connect(server.addr).expect("the kernel accepts it");
-    fifth
-        .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        .expect("send");
-    (held, fifth)
-}
-
-#[test]
-fn connections_over_the_cap_wait_instead_of_failing() {
-    let server = common::start(|c| {
-        c.workers = 1;
-        c.max_connections = 4;
-    });
-    let (mut held, mut fifth) = fill_the_cap_of_4(&server);
-    assert!(
-        !responds_within(&mut fifth, Duration::from_millis(400)),
-        "a fifth connection was served while four were open"
-    );
-    drop(held.pop());
-    assert!(
-        responds_within(&mut fifth, Duration::from_secs(2)),
-        "the fifth connection was served once a slot freed"
-    );
-    let (rest, _) = read_until_closed(&mut fifth, Duration::from_secs(2));
-    assert!(String::from_utf8_lossy(&rest).starts_with("TTP/1.1 200 "));
-    // The others are still served.
-    assert_eq!(held[0].get("/health").status, 200);
-}
-
-/// At the cap the admin listener still answers, from slots kept for it.
-#[test]
-fn at_the_connection_cap_the_admin_listener_still_answers() {
-    let server = common::start(|c| {
-        c.workers = 1;
-        c.max_connections = 4;
-        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
-    });
-    let admin = server.handle.admin_addr.expect("admin listener");
-    let (mut held, mut fifth) = fill_the_cap_of_4(&server);
-    assert!(
-        !responds_within(&mut fifth, Duration::from_millis(300)),
-        "the public cap holds"
-    );
-    for path in ["/health", "/ready", "/metrics"] {
-        let started = Instant::now();
-        assert_eq!(common::get(admin, path).status, 200, "{path}");
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{path} took {:?}",
-            started.elapsed()
-        );
-    }
-    drop(held.pop());
-    assert!(responds_within(&mut fifth, Duration::from_secs(2)));
 }
 
 #[test]

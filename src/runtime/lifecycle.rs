@@ -82,14 +82,16 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         self.replies = replies;
     }
 
-    /// Registers the listeners that may accept now and deregisters the others: at the
-    /// connection cap the kernel backlog holds newcomers. Public listeners leave
-    /// `admin_reserve` free slots to the admin listener, so that it still answers.
+    /// Registers the listeners that may accept now and deregisters the others. Public
+    /// listeners leave `admin_reserve` free slots to the admin listener, so that it
+    /// still answers; at the cap they accept only while a quiet connection may make
+    /// room (`runtime::reuse`), and otherwise the kernel backlog holds newcomers.
     pub(super) fn sync_listeners(&mut self) {
         let free = self.free_slots.len();
+        let may_reuse = self.may_reuse();
         for (i, l) in self.listeners.iter_mut().enumerate() {
             let want = match l.kind {
-                ListenerKind::Public => !self.draining && free > self.admin_reserve,
+                ListenerKind::Public => !self.draining && (free > self.admin_reserve || may_reuse),
                 ListenerKind::Admin => free > 0,
             };
             if want == l.registered {

@@ -11,6 +11,7 @@ pub mod listener;
 pub mod out;
 pub mod pool;
 mod requests;
+mod reuse;
 mod serve;
 pub mod sim;
 mod sink;

@@ -82,6 +82,10 @@ pub(super) struct Worker<H: Handler, S: Stream = TcpStream> {
     /// An `accept` failed with connections left in a backlog: when to retry.
     pub(super) accept_retry_at_ms: Option<u64>,
     pub(super) next_accept_log_ms: u64,
+    /// Quiet connections a newcomer at the cap may replace (see `runtime::reuse`).
+    pub(super) reuse_candidates: Vec<super::reuse::Candidate>,
+    /// At the cap with every connection busy: no public accept (or scan) before this.
+    pub(super) reuse_scan_after_ms: u64,
 }
 
 /// A running worker thread and the waker that interrupts its poll.
@@ -208,6 +212,8 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             clock_origin: Instant::now(),
             accept_retry_at_ms: None,
             next_accept_log_ms: 0,
+            reuse_candidates: Vec::with_capacity(super::reuse::REUSE_BATCH),
+            reuse_scan_after_ms: 0,
             cfg,
         };
         Ok((worker, waker))
@@ -319,6 +325,19 @@ impl<H: Handler> Worker<H, TcpStream> {
             if !listening.registered {
                 return; // paused: a stale event from before `sync_listeners`
             }
+            // At the cap, a public newcomer replaces the longest-quiet connection;
+            // with none, it waits in the backlog (the listener pauses).
+            let at_cap = listening.kind == ListenerKind::Public
+                && self.free_slots.len() <= self.admin_reserve;
+            let replaced = if at_cap {
+                match self.reusable_slot() {
+                    Some(idx) => Some(idx),
+                    None => return self.sync_listeners(),
+                }
+            } else {
+                None
+            };
+            let listening = &self.listeners[listener_index];
             let (socket, peer) = match listening.socket.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -349,6 +368,10 @@ impl<H: Handler> Worker<H, TcpStream> {
                 None => Transport::Plain,
             };
             let kind = listening.kind;
+            if let Some(idx) = replaced {
+                self.cfg.stats[self.index].reused.inc();
+                self.close(idx);
+            }
             let _ = socket.set_nodelay(true);
             // `adopt` fails only if registration does; the socket is dropped (closed).
             let _ = self.adopt(socket, transport, canonical_ip(peer.ip()), kind);
