@@ -21,7 +21,10 @@
 # CONNECTIONS=3000 (per attack: above the 2 x 1,024 I/O buffers of two workers, far
 # below --max-connections 16384), RATE=300 (new connections per second),
 # MODES="headers body read", RATE_LIMIT=1 (keep the default rate limiter on),
-# SERVER_WORKERS (default: the server's, one per CPU), SKIP_BUILD=1, KEEP=1.
+# SERVER_WORKERS (default: the server's, one per CPU), MAX_CONNECTIONS (the server's
+# --max-connections, default 16384; below CONNECTIONS the attacks fill the cap, and
+# the probe needs a newcomer to take a quiet or stalled connection's slot),
+# SKIP_BUILD=1, KEEP=1.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -55,14 +58,15 @@ ulimit -n "$(ulimit -Hn)"
 # Starts the server; sets SERVER_PID, SERVER_URL and ADMIN_URL.
 start_target() {
     local data="$WORKDIR/server-data" out="$WORKDIR/server.out" limit=(--rate-limit-burst 0 --rate-limit-per-s 0)
-    local workers=()
+    local workers=() cap=()
     [[ "$RATE_LIMIT" == 1 ]] && limit=()
     [[ -n "${SERVER_WORKERS:-}" ]] && workers=(--workers "$SERVER_WORKERS")
+    [[ -n "${MAX_CONNECTIONS:-}" ]] && cap=(--max-connections "$MAX_CONNECTIONS")
     mkdir -p "$data"
     : >"$out"
     API_KEY="slowhttp-key-not-secret-0123456789" "$SERVER_BIN" --data-dir "$data" --no-tls \
         --http-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --bcrypt-cost 4 \
-        "${limit[@]}" "${workers[@]}" >"$out" 2>&1 &
+        "${limit[@]}" "${workers[@]}" "${cap[@]}" >"$out" 2>&1 &
     SERVER_PID=$!
     track_pid "$SERVER_PID"
     local http="" admin="" deadline=$((SECONDS + 15))
@@ -212,12 +216,13 @@ EOF
         ((d == 0)) || phases+="${phases:+ }$phase +$d"
     done
     [[ -n "$phases" ]] || phases="none"
-    local reclaims r408 open_b open_a
+    local reclaims reuses r408 open_b open_a
     reclaims=$(($(msum "$after" '^availability_buffer_reclaims_total[{]') - $(msum "$before" '^availability_buffer_reclaims_total[{]')))
+    reuses=$(($(msum "$after" '^availability_slot_reuses_total[{]') - $(msum "$before" '^availability_slot_reuses_total[{]')))
     r408=$(($(msum "$after" '^availability_responses_total[{].*status="408"') - $(msum "$before" '^availability_responses_total[{].*status="408"')))
     open_b="$(msum "$before" '^availability_connections_open[{]')"
     open_a="$(msum "$after" '^availability_connections_open[{]')"
-    ROWS+=("| $name | YES $yes / NO $no; $status | $peak_conn | $n | $fails | $med | $max | $open_b -> $peak_open -> $open_a | $phases | $r408 | $reclaims | $alive |")
+    ROWS+=("| $name | YES $yes / NO $no; $status | $peak_conn | $n | $fails | $med | $max | $open_b -> $peak_open -> $open_a | $phases | $r408 | $reclaims | $reuses | $alive |")
     [[ -z "$first_fail" ]] || DETAILS+=("$name: first failed probe: $first_fail")
     log "$name: done (probes $n, failures $fails, max ${max} ms)"
 }
@@ -237,11 +242,12 @@ done
 
 echo
 echo "Slow HTTP attacks (slowhttptest -c $CONNECTIONS -r $RATE -l $DURATION) on availability-server," \
-    "$(nproc) CPUs, rate limiter $([[ "$RATE_LIMIT" == 1 ]] && echo on || echo off);" \
+    "$(nproc) CPUs, rate limiter $([[ "$RATE_LIMIT" == 1 ]] && echo on || echo off)," \
+    "--max-connections ${MAX_CONNECTIONS:-16384 (default)};" \
     "probe: GET $PROBE_PATH every 0.5 s, new connection, 2 s deadline."
 echo
-echo "| mode | slowhttptest verdict | peak connected | probes | failed | median ms | max ms | open conns before -> peak -> after | timeouts (phase +N) | 408s | buffer reclaims | server alive |"
-echo "|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|---|"
+echo "| mode | slowhttptest verdict | peak connected | probes | failed | median ms | max ms | open conns before -> peak -> after | timeouts (phase +N) | 408s | buffer reclaims | slot reuses | server alive |"
+echo "|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---|"
 printf '%s\n' "${ROWS[@]}"
 echo
 ((${#DETAILS[@]} == 0)) || printf '%s\n' "${DETAILS[@]}"

@@ -118,9 +118,9 @@ pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) ->
     );
     family(
         &mut out,
-        "availability_idle_reuses_total",
+        "availability_slot_reuses_total",
         "counter",
-        "Quiet connections (kept alive between requests, or connected and silent) closed at the connection cap to admit a newcomer, the longest-quiet first.",
+        "Connections closed at the connection cap to admit a newcomer: the longest-quiet one (kept alive between requests, or connected and silent, for 1 s or more), else the slowest stalled one (cut off as for a buffer).",
         per_worker(&|w| w.reused.get()),
     );
     family(

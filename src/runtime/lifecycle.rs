@@ -207,19 +207,26 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         }
     }
 
-    /// Frees one buffer by cutting off the holder that moves slowest, among those
-    /// whose phase has lasted `RECLAIM_AFTER_MS` at under `RECLAIM_BELOW_BYTES_PER_S`
-    /// (bytes received for a head or body; for an answer, bytes the client acknowledged,
-    /// which a reader of a long queued answer does steadily while the socket reports
-    /// room only in lumps). A request still arriving gets a 408, as a timeout would, if
-    /// the client's window has room for it, else (like a reader that stopped reading)
-    /// the close. Returns
-    /// whether a buffer came free; a connection waiting for the writer is never a
-    /// candidate. Only runs with a waiter and no free buffer, and scans the holders
-    /// (at most the pool's size) no more often than one can come due.
+    /// Frees one buffer by cutting off the holder that moves slowest, if one has
+    /// stalled (see `slowest_stalled_holder`). Returns whether a buffer came free.
     fn reclaim_buffer(&mut self) -> bool {
-        if self.now_ms < self.next_reclaim_scan_ms {
+        let Some(idx) = self.slowest_stalled_holder() else {
             return false;
+        };
+        self.cfg.stats[self.index].reclaimed.inc();
+        self.cut_off_stalled(idx);
+        true
+    }
+
+    /// The buffer holder that moves slowest, among those whose phase has lasted
+    /// `RECLAIM_AFTER_MS` at under `RECLAIM_BELOW_BYTES_PER_S` (bytes received for a
+    /// head or body; for an answer, bytes the client acknowledged, which a reader of a
+    /// long queued answer does steadily while the socket reports room only in lumps).
+    /// A connection waiting for the writer is never one. Scans the holders (at most the
+    /// pool's size) no more often than one can come due (`next_reclaim_scan_ms`).
+    pub(super) fn slowest_stalled_holder(&mut self) -> Option<u32> {
+        if self.now_ms < self.next_reclaim_scan_ms {
+            return None;
         }
         // (index, bytes, elapsed ms) of the slowest so far.
         let mut victim: Option<(u32, u64, u64)> = None;
@@ -253,12 +260,17 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 victim = Some((idx, progress_bytes, elapsed_ms));
             }
         }
-        let Some((idx, _, _)) = victim else {
+        if victim.is_none() {
             // Holders that start a phase from now on come due later than every one seen.
             self.next_reclaim_scan_ms = next_due_ms;
-            return false;
-        };
-        self.cfg.stats[self.index].reclaimed.inc();
+        }
+        victim.map(|(idx, _, _)| idx)
+    }
+
+    /// Cuts off a stalled holder: a request still arriving gets a 408, as a timeout
+    /// would, if the client's window has room for it, else (like a reader that stopped
+    /// reading) the close. Its buffer is free afterwards.
+    pub(super) fn cut_off_stalled(&mut self, idx: u32) {
         if self.conns[idx as usize].phase != Phase::Writing {
             self.reject_and_close(idx, super::requests::TIMED_OUT);
             self.drive(idx);
@@ -268,7 +280,6 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         if self.conns[idx as usize].buf.is_some() {
             self.close(idx);
         }
-        true
     }
 
     pub(super) fn start_drain(&mut self) {

@@ -4,11 +4,17 @@
 //! every other client in the kernel's backlog for the whole 60 s idle timeout, again
 //! and again. nginx does the same ("worker_connections are not enough, reusing
 //! connections"). A server may close an idle connection at any time (RFC 9112 §9.3.1
-//! lets the client retry its next request elsewhere); one with a request under way, an
-//! answer queued or a write with the writer thread is never chosen, and neither is one
-//! quiet for less than `REUSE_MIN_QUIET_MS`: a client that just connected may have its
+//! lets the client retry its next request elsewhere). One quiet for less than
+//! `REUSE_MIN_QUIET_MS` is not chosen: a client that just connected may have its
 //! request in the kernel, not yet seen (and it would not retry it), and one that just
 //! had an answer may be sending the next.
+//!
+//! With no quiet connection, the newcomer takes the slot of a stalled one, chosen and
+//! cut off as for a buffer (`Worker::slowest_stalled_holder`): a request trickling in
+//! at under 1 KB/s for a second (slowloris), or an answer the client barely reads.
+//! Otherwise such clients holding every slot would keep newcomers out for the whole
+//! 10 s head timeout. A connection that is merely busy, or whose write is with the
+//! writer thread, is never chosen: then the newcomer waits in the backlog.
 
 use super::conn::{Conn, Phase};
 use super::stream::Stream;
@@ -21,14 +27,24 @@ pub(super) const REUSE_BATCH: usize = 32;
 /// How long a connection must have been quiet to be closed for a newcomer.
 pub(super) const REUSE_MIN_QUIET_MS: u64 = 1_000;
 /// After a scan that found no connection quiet for long enough, the next one waits
-/// until one may be, but at least the first and at most the second of these (the
-/// public listeners pause meanwhile): busy connections end by finishing or by their
-/// own deadlines, and a scan is not worth repeating every millisecond.
+/// until one may be (or a stalled one may be due), but at least the first and at most
+/// the second of these (the public listeners pause meanwhile): busy connections end by
+/// finishing or by their own deadlines, and a scan is not worth repeating every
+/// millisecond.
 pub(super) const REUSE_RESCAN_MS: (u64, u64) = (100, 1_000);
 
 /// A remembered candidate: its slot, the slot's serial (a new occupant has another)
 /// and when its quiet phase began (a request since then starts another phase).
 pub(super) type Candidate = (u32, u32, u64);
+
+/// How a newcomer at the cap gets its slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Room {
+    /// Closing this connection, quiet for long enough.
+    Quiet(u32),
+    /// Cutting off this stalled one.
+    Stalled(u32),
+}
 
 /// Whether `c` is quiet: open, public (the admin listener has slots of its own), and
 /// with nothing under way in either direction. It may be closed for a newcomer once
@@ -42,32 +58,50 @@ fn is_quiet_public<S: Stream>(c: &Conn<S>) -> bool {
 }
 
 impl<H: Handler, S: Stream> Worker<H, S> {
-    /// Whether a public listener at the cap may accept: a quiet connection may be
-    /// there to make room (see `reusable_slot`).
+    /// Whether a public listener at the cap may accept: a connection may be there to
+    /// make room (see `room_for_newcomer`).
     pub(super) fn may_reuse(&self) -> bool {
         self.now_ms >= self.reuse_scan_after_ms
     }
 
-    /// The slot a newcomer at the cap takes: the quiet connection that has been so
-    /// longest, not yet closed (the caller closes it once `accept` has produced the
-    /// newcomer, so nothing is closed for a backlog that turned out empty). `None`
-    /// when every connection is busy; then no scan runs until one may be quiet enough
-    /// (`REUSE_RESCAN_MS`). The slot stays a candidate until closed (its serial changes).
-    pub(super) fn reusable_slot(&mut self) -> Option<u32> {
+    /// Which slot a newcomer at the cap would take, chosen but not yet freed: the caller
+    /// frees it (`make_room`) once `accept` has produced the newcomer, so that nothing
+    /// is closed for a backlog that turned out empty. `None` when every connection is
+    /// busy; then no scan runs until one may be quiet or stalled (`REUSE_RESCAN_MS`).
+    /// A chosen quiet slot stays a candidate until closed (its serial changes).
+    pub(super) fn room_for_newcomer(&mut self) -> Option<Room> {
         if let Some(idx) = self.oldest_candidate() {
-            return Some(idx);
+            return Some(Room::Quiet(idx));
         }
         if !self.may_reuse() {
             return None;
         }
-        let next_due_ms = self.scan_quiet();
-        let found = self.oldest_candidate();
-        if found.is_none() {
-            let (min_ms, max_ms) = REUSE_RESCAN_MS;
-            self.reuse_scan_after_ms =
-                next_due_ms.clamp(self.now_ms + min_ms, self.now_ms + max_ms);
+        let quiet_due_ms = self.scan_quiet();
+        if let Some(idx) = self.oldest_candidate() {
+            return Some(Room::Quiet(idx));
         }
-        found
+        if let Some(idx) = self.slowest_stalled_holder() {
+            return Some(Room::Stalled(idx));
+        }
+        let due_ms = quiet_due_ms.min(self.next_reclaim_scan_ms);
+        let (min_ms, max_ms) = REUSE_RESCAN_MS;
+        self.reuse_scan_after_ms = due_ms.clamp(self.now_ms + min_ms, self.now_ms + max_ms);
+        None
+    }
+
+    /// Frees the slot `room_for_newcomer` chose. A quiet connection is closed; a
+    /// stalled one is cut off (a 408 if a request was arriving) and then closed
+    /// whatever it still had to send or receive: the newcomer needs the slot now.
+    pub(super) fn make_room(&mut self, room: Room) {
+        self.cfg.stats[self.index].reused.inc();
+        let idx = match room {
+            Room::Quiet(idx) => idx,
+            Room::Stalled(idx) => {
+                self.cut_off_stalled(idx);
+                idx
+            }
+        };
+        self.close(idx);
     }
 
     /// The oldest remembered candidate that is still what it was when remembered,

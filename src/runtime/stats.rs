@@ -38,7 +38,8 @@ pub struct WorkerStats {
     pub timeouts: [Counter; TIMEOUT_PHASES.len()],
     /// Stalled connections cut off to lend their buffer to a waiting one.
     pub reclaimed: Counter,
-    /// Quiet connections closed at the cap to admit a newcomer (`runtime::reuse`).
+    /// Connections closed at the cap to admit a newcomer, quiet or stalled
+    /// (`runtime::reuse`).
     pub reused: Counter,
     /// TLS connections closed because the peer broke the protocol.
     pub tls_errors: Counter,

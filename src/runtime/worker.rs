@@ -325,13 +325,13 @@ impl<H: Handler> Worker<H, TcpStream> {
             if !listening.registered {
                 return; // paused: a stale event from before `sync_listeners`
             }
-            // At the cap, a public newcomer replaces the longest-quiet connection;
-            // with none, it waits in the backlog (the listener pauses).
+            // At the cap, a public newcomer replaces the longest-quiet connection, or
+            // a stalled one; with neither, it waits in the backlog (the listener pauses).
             let at_cap = listening.kind == ListenerKind::Public
                 && self.free_slots.len() <= self.admin_reserve;
-            let replaced = if at_cap {
-                match self.reusable_slot() {
-                    Some(idx) => Some(idx),
+            let room = if at_cap {
+                match self.room_for_newcomer() {
+                    Some(room) => Some(room),
                     None => return self.sync_listeners(),
                 }
             } else {
@@ -368,9 +368,8 @@ impl<H: Handler> Worker<H, TcpStream> {
                 None => Transport::Plain,
             };
             let kind = listening.kind;
-            if let Some(idx) = replaced {
-                self.cfg.stats[self.index].reused.inc();
-                self.close(idx);
+            if let Some(room) = room {
+                self.make_room(room);
             }
             let _ = socket.set_nodelay(true);
             // `adopt` fails only if registration does; the socket is dropped (closed).
