@@ -5,6 +5,8 @@
 //! slots of its own and never takes a public connection's.
 
 mod common;
+#[path = "connection_cap/edges.rs"]
+mod edges;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -33,7 +33,8 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         kind: ListenerKind,
     ) -> Result<u32, S> {
         let Some(idx) = self.free_slots.pop() else {
-            return Err(socket); // unreachable: `sync_listeners` stops accepts at the cap
+            // Unreachable: at the cap `accept` frees a slot first, or does not accept.
+            return Err(socket);
         };
         if self
             .poll
@@ -53,6 +54,9 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         // Registration reports bytes that arrived before it: no speculative read.
         c.read_pending = false;
         self.open_conns += 1;
+        if kind == ListenerKind::Admin {
+            self.admin_open += 1;
+        }
         self.cfg.stats[self.index].accepted.inc();
         self.drive(idx);
         self.sync_listeners();
@@ -86,12 +90,19 @@ impl<H: Handler, S: Stream> Worker<H, S> {
     /// listeners leave `admin_reserve` free slots to the admin listener, so that it
     /// still answers; at the cap they accept only while a quiet connection may make
     /// room (`runtime::reuse`), and otherwise the kernel backlog holds newcomers.
+    /// Whether the public side has used its share: the free slots left are the admin
+    /// listener's unused reserve (or none at all, if admin connections took more).
+    pub(super) fn public_at_cap(&self) -> bool {
+        self.free_slots.len() <= self.admin_reserve.saturating_sub(self.admin_open)
+    }
+
     pub(super) fn sync_listeners(&mut self) {
         let free = self.free_slots.len();
+        let public_at_cap = self.public_at_cap();
         let may_reuse = self.may_reuse();
         for (i, l) in self.listeners.iter_mut().enumerate() {
             let want = match l.kind {
-                ListenerKind::Public => !self.draining && (free > self.admin_reserve || may_reuse),
+                ListenerKind::Public => !self.draining && (!public_at_cap || may_reuse),
                 ListenerKind::Admin => free > 0,
             };
             if want == l.registered {
@@ -210,7 +221,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
     /// Frees one buffer by cutting off the holder that moves slowest, if one has
     /// stalled (see `slowest_stalled_holder`). Returns whether a buffer came free.
     fn reclaim_buffer(&mut self) -> bool {
-        let Some(idx) = self.slowest_stalled_holder() else {
+        let Some(idx) = self.slowest_stalled_holder(false) else {
             return false;
         };
         self.cfg.stats[self.index].reclaimed.inc();
@@ -222,9 +233,10 @@ impl<H: Handler, S: Stream> Worker<H, S> {
     /// `RECLAIM_AFTER_MS` at under `RECLAIM_BELOW_BYTES_PER_S` (bytes received for a
     /// head or body; for an answer, bytes the client acknowledged, which a reader of a
     /// long queued answer does steadily while the socket reports room only in lumps).
-    /// A connection waiting for the writer is never one. Scans the holders (at most the
-    /// pool's size) no more often than one can come due (`next_reclaim_scan_ms`).
-    pub(super) fn slowest_stalled_holder(&mut self) -> Option<u32> {
+    /// A connection waiting for the writer is never one, nor, if `public_only`, an
+    /// admin listener's. Scans the holders (at most the pool's size) no more often than
+    /// one can come due (`next_reclaim_scan_ms`).
+    pub(super) fn slowest_stalled_holder(&mut self, public_only: bool) -> Option<u32> {
         if self.now_ms < self.next_reclaim_scan_ms {
             return None;
         }
@@ -238,7 +250,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 Phase::Writing => true,
                 _ => false,
             };
-            if !candidate {
+            if !candidate || (public_only && c.listener != ListenerKind::Public) {
                 continue;
             }
             // Slower than the floor once more ms than floor-bytes have passed; more

@@ -26,15 +26,14 @@ use super::{Handler, ListenerKind};
 pub(super) const REUSE_BATCH: usize = 32;
 /// How long a connection must have been quiet to be closed for a newcomer.
 pub(super) const REUSE_MIN_QUIET_MS: u64 = 1_000;
-/// After a scan that found no connection quiet for long enough, the next one waits
-/// until one may be (or a stalled one may be due), but at least the first and at most
-/// the second of these (the public listeners pause meanwhile): busy connections end by
-/// finishing or by their own deadlines, and a scan is not worth repeating every
-/// millisecond.
+/// When no connection is quiet or stalled enough, the public listeners pause until one
+/// may be, but at least the first and at most the second of these: busy connections
+/// end by finishing or by their own deadlines, and a scan is not worth repeating every
+/// millisecond. A table scan that found none quiet enough is not repeated sooner either.
 pub(super) const REUSE_RESCAN_MS: (u64, u64) = (100, 1_000);
 
 /// A remembered candidate: its slot, the slot's serial (a new occupant has another)
-/// and when its quiet phase began (a request since then starts another phase).
+/// and since when it has been quiet (a request, or bytes, since then move that on).
 pub(super) type Candidate = (u32, u32, u64);
 
 /// How a newcomer at the cap gets its slot.
@@ -46,15 +45,17 @@ pub(super) enum Room {
     Stalled(u32),
 }
 
-/// Whether `c` is quiet: open, public (the admin listener has slots of its own), and
-/// with nothing under way in either direction. It may be closed for a newcomer once
-/// it has been so for `REUSE_MIN_QUIET_MS` since `c.phase_started_ms`.
-fn is_quiet_public<S: Stream>(c: &Conn<S>) -> bool {
-    c.is_open()
+/// Since when `c` has been quiet, if it is: open, public (the admin listener has slots
+/// of its own), with nothing under way in either direction, and no bytes received
+/// since its phase began (a TLS record still arriving yields no plaintext to show
+/// for it). It may be closed for a newcomer `REUSE_MIN_QUIET_MS` after that.
+fn quiet_since_ms<S: Stream>(c: &Conn<S>) -> Option<u64> {
+    let quiet = c.is_open()
         && c.listener == ListenerKind::Public
         && matches!(c.phase, Phase::Fresh | Phase::Idle)
         && !c.waiting_for_buffer
-        && c.is_quiet()
+        && c.is_quiet();
+    quiet.then(|| c.phase_started_ms.max(c.last_received_ms))
 }
 
 impl<H: Handler, S: Stream> Worker<H, S> {
@@ -67,8 +68,9 @@ impl<H: Handler, S: Stream> Worker<H, S> {
     /// Which slot a newcomer at the cap would take, chosen but not yet freed: the caller
     /// frees it (`make_room`) once `accept` has produced the newcomer, so that nothing
     /// is closed for a backlog that turned out empty. `None` when every connection is
-    /// busy; then no scan runs until one may be quiet or stalled (`REUSE_RESCAN_MS`).
-    /// A chosen quiet slot stays a candidate until closed (its serial changes).
+    /// busy; then the public listeners pause until one may be quiet or stalled
+    /// (`REUSE_RESCAN_MS`). A chosen quiet slot stays a candidate until closed (its
+    /// serial changes).
     pub(super) fn room_for_newcomer(&mut self) -> Option<Room> {
         if let Some(idx) = self.oldest_candidate() {
             return Some(Room::Quiet(idx));
@@ -76,15 +78,20 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         if !self.may_reuse() {
             return None;
         }
-        let quiet_due_ms = self.scan_quiet();
-        if let Some(idx) = self.oldest_candidate() {
-            return Some(Room::Quiet(idx));
+        let (min_ms, max_ms) = REUSE_RESCAN_MS;
+        if self.now_ms >= self.quiet_scan_after_ms {
+            let quiet_due_ms = self.scan_quiet();
+            if let Some(idx) = self.oldest_candidate() {
+                return Some(Room::Quiet(idx));
+            }
+            self.quiet_scan_after_ms =
+                quiet_due_ms.clamp(self.now_ms + min_ms, self.now_ms + max_ms);
         }
-        if let Some(idx) = self.slowest_stalled_holder() {
+        // The holders' scan (at most the pool's size) has a due time of its own.
+        if let Some(idx) = self.slowest_stalled_holder(true) {
             return Some(Room::Stalled(idx));
         }
-        let due_ms = quiet_due_ms.min(self.next_reclaim_scan_ms);
-        let (min_ms, max_ms) = REUSE_RESCAN_MS;
+        let due_ms = self.quiet_scan_after_ms.min(self.next_reclaim_scan_ms);
         self.reuse_scan_after_ms = due_ms.clamp(self.now_ms + min_ms, self.now_ms + max_ms);
         None
     }
@@ -109,8 +116,8 @@ impl<H: Handler, S: Stream> Worker<H, S> {
     fn oldest_candidate(&mut self) -> Option<u32> {
         while let Some(&(idx, serial, since_ms)) = self.reuse_candidates.last() {
             let c = &self.conns[idx as usize];
-            // Same occupant, no request since: still quiet for long enough.
-            if c.serial == serial && c.phase_started_ms == since_ms && is_quiet_public(c) {
+            // Same occupant, quiet since the same instant: still quiet long enough.
+            if c.serial == serial && quiet_since_ms(c) == Some(since_ms) {
                 return Some(idx);
             }
             self.reuse_candidates.pop();
@@ -127,10 +134,9 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         candidates.clear();
         let mut next_due_ms = u64::MAX;
         for (idx, c) in self.conns.iter().enumerate() {
-            if !is_quiet_public(c) {
+            let Some(since_ms) = quiet_since_ms(c) else {
                 continue;
-            }
-            let since_ms = c.phase_started_ms;
+            };
             let due_ms = since_ms + REUSE_MIN_QUIET_MS;
             if due_ms > self.now_ms {
                 next_due_ms = next_due_ms.min(due_ms);

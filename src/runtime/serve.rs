@@ -116,6 +116,9 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             }
             // Counted after a new head's clock started, so its first bytes count.
             c.rate_bytes += received_bytes;
+            if received_bytes != 0 {
+                c.last_received_ms = self.now_ms;
+            }
         }
         self.settle(idx);
     }
@@ -337,6 +340,9 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             self.pool.give_back(idx, buf);
         }
         let serial = c.serial.wrapping_add(1);
+        if c.listener == super::ListenerKind::Admin {
+            self.admin_open -= 1;
+        }
         *c = Conn::vacant();
         c.serial = serial;
         self.wheel.disarm(&mut self.timers, idx);

@@ -60,6 +60,8 @@ pub(super) struct Worker<H: Handler, S: Stream = TcpStream> {
     pub(super) expired: Vec<u32>,
     pub(super) free_slots: Vec<u32>,
     pub(super) open_conns: usize,
+    /// Of those, the admin listener's (its reserve is what they do not use).
+    pub(super) admin_open: usize,
     pub(super) wheel: TimerWheel,
     pub(super) pool: BufPool,
     pub(super) buffer_waiters: VecDeque<u32>,
@@ -86,6 +88,8 @@ pub(super) struct Worker<H: Handler, S: Stream = TcpStream> {
     pub(super) reuse_candidates: Vec<super::reuse::Candidate>,
     /// At the cap with every connection busy: no public accept (or scan) before this.
     pub(super) reuse_scan_after_ms: u64,
+    /// No connection can have been quiet long enough before this: no table scan.
+    pub(super) quiet_scan_after_ms: u64,
 }
 
 /// A running worker thread and the waker that interrupts its poll.
@@ -176,6 +180,9 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         factory: &F,
     ) -> io::Result<(Worker<H, S>, Arc<Waker>)> {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
+        // Listener tokens lie between LISTENER_TOKEN_BASE and the waker's; `run`
+        // keeps one bit per listener in a u32.
+        assert!(listeners.len() < 15, "too many listeners for their tokens");
         let admin_reserve = if listeners.iter().any(|l| l.kind == ListenerKind::Admin) {
             ADMIN_RESERVED_SLOTS
         } else {
@@ -196,6 +203,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             expired: Vec::with_capacity(capacity),
             free_slots: (0..capacity as u32).rev().collect(),
             open_conns: 0,
+            admin_open: 0,
             wheel: TimerWheel::new(TIMER_SLOTS, TIMER_TICK_MS, 0),
             pool: BufPool::new(cfg.buffers_per_worker.min(capacity).max(1), sizes, capacity),
             buffer_waiters: VecDeque::with_capacity(capacity),
@@ -214,6 +222,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             next_accept_log_ms: 0,
             reuse_candidates: Vec::with_capacity(super::reuse::REUSE_BATCH),
             reuse_scan_after_ms: 0,
+            quiet_scan_after_ms: 0,
             cfg,
         };
         Ok((worker, waker))
@@ -262,16 +271,27 @@ impl<H: Handler> Worker<H, TcpStream> {
             }
             self.now_ms = self.clock_origin.elapsed().as_millis() as u64;
             self.date.refresh(unix_now_secs());
+            // Accepts wait until the batch's connection events are handled: at the cap
+            // an accept may close a connection, and a slot (token) it frees goes to the
+            // newcomer, whom an event of the closed one later in the batch would reach.
+            let mut accepts_due: u32 = 0;
             for event in events.iter() {
                 match event.token() {
                     WAKER_TOKEN => self.take_replies(),
-                    Token(t) if t >= LISTENER_TOKEN_BASE => self.accept(t - LISTENER_TOKEN_BASE),
+                    Token(t) if t >= LISTENER_TOKEN_BASE => {
+                        accepts_due |= 1 << (t - LISTENER_TOKEN_BASE);
+                    }
                     Token(t) => self.on_ready(
                         t as u32,
                         event.is_readable() || event.is_read_closed() || event.is_error(),
                         event.is_read_closed(),
                     ),
                 }
+            }
+            while accepts_due != 0 {
+                let listener_index = accepts_due.trailing_zeros() as usize;
+                accepts_due &= accepts_due - 1;
+                self.accept(listener_index);
             }
             self.expire_timers();
             self.serve_buffer_waiters();
@@ -327,8 +347,7 @@ impl<H: Handler> Worker<H, TcpStream> {
             }
             // At the cap, a public newcomer replaces the longest-quiet connection, or
             // a stalled one; with neither, it waits in the backlog (the listener pauses).
-            let at_cap = listening.kind == ListenerKind::Public
-                && self.free_slots.len() <= self.admin_reserve;
+            let at_cap = listening.kind == ListenerKind::Public && self.public_at_cap();
             let room = if at_cap {
                 match self.room_for_newcomer() {
                     Some(room) => Some(room),
@@ -342,6 +361,13 @@ impl<H: Handler> Worker<H, TcpStream> {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) if let Some(room) = room => {
+                    // Out of descriptors, say, with a connection chosen to make room:
+                    // closing it frees a descriptor too, and the next try is below
+                    // the cap.
+                    self.make_room(room);
+                    continue;
+                }
                 Err(e) => {
                     // EMFILE and friends: leave the rest in the backlog. epoll is
                     // edge-triggered, so nothing would call us again for them until

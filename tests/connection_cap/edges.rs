@@ -1,0 +1,183 @@
+//! Edges of slot reuse found in review: an event of the closed connection must not
+//! reach the newcomer in its slot, an admin connection is never cut off for a public
+//! newcomer, open admin connections do not count against the public share, and a TLS
+//! connection receiving a request record is not quiet.
+
+use super::*;
+
+/// Each newcomer takes the slot of the oldest idle connection while that one's client
+/// closes it at the same moment: the FIN may land in the same event batch as the
+/// newcomer. Handled after the accept, it would reach the newcomer (same slot, same
+/// token), whose answer would then say `Connection: close`.
+#[test]
+fn an_event_of_the_closed_connection_never_reaches_the_newcomer_in_its_slot() {
+    let server = common::start(|c| {
+        cap_of_4(c);
+        c.max_connections = 32;
+    });
+    let mut closed_answers = 0;
+    for _round in 0..2 {
+        let mut held: Vec<Client> = (0..32)
+            .map(|_| {
+                let mut client = Client::connect(server.addr);
+                assert_eq!(client.get("/health").status, 200);
+                std::thread::sleep(Duration::from_millis(2));
+                client
+            })
+            .collect();
+        std::thread::sleep(MIN_QUIET + Duration::from_millis(100));
+        let mut newcomers = Vec::new();
+        for oldest in held.drain(..) {
+            let mut newcomer = Client::connect(server.addr);
+            drop(oldest);
+            let answer = newcomer.get("/health");
+            assert_eq!(answer.status, 200);
+            if answer
+                .header("Connection")
+                .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+            {
+                closed_answers += 1;
+            }
+            newcomers.push(newcomer);
+        }
+        drop(newcomers);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(closed_answers, 0, "newcomers told Connection: close");
+}
+
+/// A stalled admin connection holds a buffer like any other, but a public newcomer
+/// takes only public slots: with none quiet or stalled yet it waits, until one of the
+/// public connections has been idle for a second.
+#[test]
+fn a_public_newcomer_never_cuts_off_an_admin_connection() {
+    // A cap of 8: 8 buffers, enough for every request here (idle connections hold none).
+    let (server, admin) = start_with_admin(8);
+    let mut probe = TcpStream::connect(admin).expect("connect admin");
+    probe
+        .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n")
+        .expect("send");
+    let _busy: Vec<Trickler> = (0..3).map(|_| Trickler::start(server.addr)).collect();
+    std::thread::sleep(Duration::from_millis(800));
+    let mut idle: Vec<Client> = (0..5)
+        .map(|_| {
+            let mut client = Client::connect(server.addr);
+            assert_eq!(client.get("/health").status, 200);
+            client
+        })
+        .collect();
+    // The admin probe has now stalled for over a second; the idle ones are young.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut newcomer = fifth(server.addr);
+    assert!(responds_within(&mut newcomer, Duration::from_secs(3)));
+    probe
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let mut got = Vec::new();
+    let _ = probe.read_to_end(&mut got);
+    assert!(
+        got.is_empty(),
+        "the admin connection was answered {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert_eq!(reuses(admin), 1, "an idle public one made room");
+    let closed = idle
+        .iter_mut()
+        .map(|c| is_closed(&mut c.stream))
+        .filter(|&closed| closed)
+        .count();
+    assert_eq!(closed, 1);
+}
+
+/// Whether the server has closed `stream` (nothing to read, and the end).
+fn is_closed(stream: &mut TcpStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(n) => n == 0,
+        Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+    }
+}
+
+/// The public share is the cap: an open admin connection uses the admin reserve, so
+/// a fourth public connection beside it takes a free slot and closes nobody.
+#[test]
+fn open_admin_connections_do_not_shrink_the_public_share() {
+    let (server, admin) = start_with_admin(4);
+    let mut scraper = Client::connect(admin);
+    assert_eq!(scraper.get("/metrics").status, 200);
+    let mut held: Vec<Client> = four_idle(server.addr).into_iter().take(3).collect();
+    std::thread::sleep(MIN_QUIET + Duration::from_millis(100));
+    let mut fourth = Client::connect(server.addr);
+    assert_eq!(fourth.get("/health").status, 200);
+    for (i, client) in held.iter_mut().enumerate() {
+        assert_eq!(client.get("/health").status, 200, "idle connection {i}");
+    }
+    assert_eq!(scraper.get("/health").status, 200);
+    assert_eq!(reuses(admin), 0);
+}
+
+/// Over TLS a request arrives as records: until a whole one is in there is no
+/// plaintext, and the connection must not pass for a quiet one meanwhile.
+#[test]
+fn a_tls_connection_receiving_a_request_record_is_not_quiet() {
+    use availability_server::tls;
+    let server = common::start(|c| {
+        cap_of_4(c);
+        c.max_connections = 1;
+        c.no_tls = false;
+        c.https_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        c.http_listen = None;
+        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    });
+    let admin = server.handle.admin_addr.expect("admin listener");
+    let cert = server.dir.join(tls::CERT_FILE_NAME);
+    let config = tls::client_config_trusting(&cert).expect("client config");
+    let name = pki_types::ServerName::try_from("localhost").expect("name");
+    let mut tls = rustls::ClientConnection::new(config, name).expect("client");
+    let mut tcp = TcpStream::connect(server.addr).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    {
+        let mut stream = rustls::Stream::new(&mut tls, &mut tcp);
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .expect("send");
+        let mut buf = [0u8; 4096];
+        let n = stream.read(&mut buf).expect("answer");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    }
+    std::thread::sleep(MIN_QUIET + Duration::from_millis(200));
+    // The next request: one ~12 KB record, its first half sent at 10 KB/s.
+    let pad = "a".repeat(12_000);
+    let request = format!("GET /health HTTP/1.1\r\nHost: localhost\r\nX-Pad: {pad}\r\n\r\n");
+    tls.writer()
+        .write_all(request.as_bytes())
+        .expect("plaintext");
+    let mut record = Vec::new();
+    tls.write_tls(&mut record).expect("record");
+    let first_half = record[..record.len() / 2].to_vec();
+    let mut writer = tcp.try_clone().expect("clone");
+    let sender = std::thread::spawn(move || {
+        for chunk in first_half.chunks(200) {
+            if writer.write_all(chunk).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let _newcomer = TcpStream::connect(server.addr).expect("the kernel accepts it");
+    tcp.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let mut byte = [0u8; 1];
+    let closed = match tcp.read(&mut byte) {
+        Ok(_) => true, // a close_notify, or the end
+        Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+    };
+    sender.join().expect("sender");
+    assert!(!closed, "closed while its request arrived at 10 KB/s");
+    assert_eq!(reuses(admin), 0);
+}
