@@ -267,6 +267,8 @@ fn at_the_cap_a_freed_slot_lets_a_waiting_newcomer_in() {
 fn at_the_connection_cap_the_admin_listener_still_answers() {
     let (server, admin) = start_with_admin(4);
     let mut held = four_idle(server.addr);
+    // Quiet long enough that a public newcomer could take their slots.
+    std::thread::sleep(MIN_QUIET + Duration::from_millis(100));
     for path in ["/health", "/ready", "/metrics"] {
         let started = Instant::now();
         assert_eq!(common::get(admin, path).status, 200, "{path}");

@@ -79,9 +79,6 @@ pub struct Conn<S> {
     /// Registered for writable events (only while a write is blocked).
     pub wants_writable: bool,
     pub waiting_for_buffer: bool,
-    /// When bytes last came off the socket, plaintext or not: a TLS record still
-    /// arriving yields none, yet the connection is not quiet (`runtime::reuse`).
-    pub last_received_ms: u64,
 }
 
 impl<S> Conn<S> {
@@ -111,7 +108,6 @@ impl<S> Conn<S> {
             unread_input: false,
             wants_writable: false,
             waiting_for_buffer: false,
-            last_received_ms: 0,
         }
     }
 

@@ -46,6 +46,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             return Err(socket);
         }
         let c = &mut self.conns[idx as usize];
+        debug_assert!(!c.fin_seen && !c.peer_closed, "a vacant slot carries state");
         c.socket = Some(socket);
         c.transport = transport;
         c.peer_ip = peer_ip;
@@ -67,6 +68,11 @@ impl<H: Handler, S: Stream> Worker<H, S> {
     /// error) may be waiting, `read_closed` when the peer's FIN arrived.
     pub(super) fn on_ready(&mut self, idx: u32, readable: bool, read_closed: bool) {
         let c = &mut self.conns[idx as usize];
+        if !c.is_open() {
+            // An event of a connection closed earlier in this batch (a writer's reply
+            // delivered first, say): it must not mark the slot's next occupant.
+            return;
+        }
         c.read_pending |= readable || read_closed;
         c.fin_seen |= read_closed;
         self.drive(idx);
@@ -86,24 +92,17 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         self.replies = replies;
     }
 
-    /// Registers the listeners that may accept now and deregisters the others. Public
-    /// listeners leave `admin_reserve` free slots to the admin listener, so that it
-    /// still answers; at the cap they accept only while a quiet connection may make
-    /// room (`runtime::reuse`), and otherwise the kernel backlog holds newcomers.
-    /// Whether the public side has used its share: the free slots left are the admin
-    /// listener's unused reserve (or none at all, if admin connections took more).
-    pub(super) fn public_at_cap(&self) -> bool {
-        self.free_slots.len() <= self.admin_reserve.saturating_sub(self.admin_open)
-    }
-
+    /// Registers the listeners that may accept now and deregisters the others. Each
+    /// kind has its own slots (the public share, the admin reserve); at its cap a
+    /// listener accepts only while a connection may make room (`runtime::reuse`), and
+    /// otherwise the kernel backlog holds newcomers.
     pub(super) fn sync_listeners(&mut self) {
-        let free = self.free_slots.len();
-        let public_at_cap = self.public_at_cap();
-        let may_reuse = self.may_reuse();
+        let public = !self.at_cap(ListenerKind::Public) || self.may_reuse(ListenerKind::Public);
+        let admin = !self.at_cap(ListenerKind::Admin) || self.may_reuse(ListenerKind::Admin);
         for (i, l) in self.listeners.iter_mut().enumerate() {
             let want = match l.kind {
-                ListenerKind::Public => !self.draining && (!public_at_cap || may_reuse),
-                ListenerKind::Admin => free > 0,
+                ListenerKind::Public => !self.draining && public,
+                ListenerKind::Admin => admin,
             };
             if want == l.registered {
                 continue;
@@ -250,7 +249,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 Phase::Writing => true,
                 _ => false,
             };
-            if !candidate || (public_only && c.listener != ListenerKind::Public) {
+            if !candidate {
                 continue;
             }
             // Slower than the floor once more ms than floor-bytes have passed; more
@@ -260,6 +259,12 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             let due_ms = c.rate_since_ms + RECLAIM_AFTER_MS.max(floor_ms + 1);
             if due_ms > self.now_ms {
                 next_due_ms = next_due_ms.min(due_ms);
+                continue;
+            }
+            if public_only && c.listener != ListenerKind::Public {
+                // Due for a buffer, if not for a public slot: the next scan for a
+                // buffer waiter must not be put off.
+                next_due_ms = self.now_ms;
                 continue;
             }
             let elapsed_ms = self.now_ms - c.rate_since_ms;

@@ -4,6 +4,7 @@
 //! It knows HTTP framing and nothing of availability: requests go to a
 //! [`Handler`] (see `api.rs`), which appends response bytes to a [`Sink`].
 
+mod accept;
 mod conn;
 mod lifecycle;
 mod linger;

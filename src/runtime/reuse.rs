@@ -1,6 +1,7 @@
 //! At the connection cap, a newcomer takes the slot of the connection that has been
 //! quiet longest: one kept alive between requests, or one that connected and has sent
-//! nothing. Otherwise a client that opens connections and leaves them idle could keep
+//! nothing (or, over TLS, that sends records or a handshake too slowly to count: see
+//! `reusable_at_ms`). Otherwise a client that opens connections and leaves them idle could keep
 //! every other client in the kernel's backlog for the whole 60 s idle timeout, again
 //! and again. nginx does the same ("worker_connections are not enough, reusing
 //! connections"). A server may close an idle connection at any time (RFC 9112 §9.3.1
@@ -15,25 +16,32 @@
 //! Otherwise such clients holding every slot would keep newcomers out for the whole
 //! 10 s head timeout. A connection that is merely busy, or whose write is with the
 //! writer thread, is never chosen: then the newcomer waits in the backlog.
+//!
+//! Each listener kind has its own slots: the public share of `--max-connections`,
+//! and the admin listener's small reserve. A newcomer takes only a slot of its kind,
+//! so neither side can crowd out the other. The admin side, a few slots, is searched
+//! by a plain scan and has no stalled path (its buffers go the public way).
 
 use super::conn::{Conn, Phase};
+use super::lifecycle::{RECLAIM_AFTER_MS, RECLAIM_BELOW_BYTES_PER_S};
 use super::stream::Stream;
 use super::worker::Worker;
 use super::{Handler, ListenerKind};
 
-/// Quiet connections one scan of the table remembers, oldest first: the scan is
-/// O(connections), so newcomers at the cap pay for it once per this many.
+/// Quiet public connections one scan of the table remembers, oldest first: the scan
+/// is O(connections), so it is paid once per up to this many newcomers at the cap.
 pub(super) const REUSE_BATCH: usize = 32;
 /// How long a connection must have been quiet to be closed for a newcomer.
 pub(super) const REUSE_MIN_QUIET_MS: u64 = 1_000;
-/// When no connection is quiet or stalled enough, the public listeners pause until one
-/// may be, but at least the first and at most the second of these: busy connections
-/// end by finishing or by their own deadlines, and a scan is not worth repeating every
-/// millisecond. A table scan that found none quiet enough is not repeated sooner either.
+/// When no connection is quiet or stalled enough, a listener at its cap pauses until
+/// one may be, but at least the first and at most the second of these: busy
+/// connections end by finishing or by their own deadlines, and a scan is not worth
+/// repeating every millisecond. A table scan that found none quiet enough is not
+/// repeated sooner either.
 pub(super) const REUSE_RESCAN_MS: (u64, u64) = (100, 1_000);
 
 /// A remembered candidate: its slot, the slot's serial (a new occupant has another)
-/// and since when it has been quiet (a request, or bytes, since then move that on).
+/// and when its phase began (a request since then starts another).
 pub(super) type Candidate = (u32, u32, u64);
 
 /// How a newcomer at the cap gets its slot.
@@ -45,40 +53,73 @@ pub(super) enum Room {
     Stalled(u32),
 }
 
-/// Since when `c` has been quiet, if it is: open, public (the admin listener has slots
-/// of its own), with nothing under way in either direction, and no bytes received
-/// since its phase began (a TLS record still arriving yields no plaintext to show
-/// for it). It may be closed for a newcomer `REUSE_MIN_QUIET_MS` after that.
-fn quiet_since_ms<S: Stream>(c: &Conn<S>) -> Option<u64> {
-    let quiet = c.is_open()
-        && c.listener == ListenerKind::Public
+/// When `c`, of listener kind `kind`, may be closed for a newcomer, if it has no
+/// request or answer under way (open, Fresh or Idle, nothing buffered, not waiting
+/// for a buffer). One that has received nothing since its phase began: once quiet for
+/// `REUSE_MIN_QUIET_MS`. One that has received bytes with no request to show for them
+/// (a TLS record or handshake still arriving; plain bytes start a head at once): once
+/// slower than a stalled buffer holder, under `RECLAIM_BELOW_BYTES_PER_S` for
+/// `RECLAIM_AFTER_MS`.
+fn reusable_at_ms<S: Stream>(c: &Conn<S>, kind: ListenerKind) -> Option<u64> {
+    let idle = c.is_open()
+        && c.listener == kind
         && matches!(c.phase, Phase::Fresh | Phase::Idle)
         && !c.waiting_for_buffer
         && c.is_quiet();
-    quiet.then(|| c.phase_started_ms.max(c.last_received_ms))
+    if !idle {
+        return None;
+    }
+    if c.rate_bytes == 0 {
+        return Some(c.phase_started_ms + REUSE_MIN_QUIET_MS);
+    }
+    let floor_ms = c.rate_bytes * 1_000 / RECLAIM_BELOW_BYTES_PER_S;
+    Some(c.rate_since_ms + RECLAIM_AFTER_MS.max(floor_ms + 1))
 }
 
 impl<H: Handler, S: Stream> Worker<H, S> {
-    /// Whether a public listener at the cap may accept: a connection may be there to
-    /// make room (see `room_for_newcomer`).
-    pub(super) fn may_reuse(&self) -> bool {
-        self.now_ms >= self.reuse_scan_after_ms
+    /// Whether `kind`'s connections fill its slots: the public share of
+    /// `--max-connections`, or the admin reserve.
+    pub(super) fn at_cap(&self, kind: ListenerKind) -> bool {
+        let (open, slots) = match kind {
+            ListenerKind::Public => (
+                self.open_conns - self.admin_open,
+                self.cfg.max_connections_per_worker,
+            ),
+            ListenerKind::Admin => (self.admin_open, self.admin_reserve),
+        };
+        open >= slots || self.free_slots.is_empty()
     }
 
-    /// Which slot a newcomer at the cap would take, chosen but not yet freed: the caller
-    /// frees it (`make_room`) once `accept` has produced the newcomer, so that nothing
-    /// is closed for a backlog that turned out empty. `None` when every connection is
-    /// busy; then the public listeners pause until one may be quiet or stalled
-    /// (`REUSE_RESCAN_MS`). A chosen quiet slot stays a candidate until closed (its
-    /// serial changes).
-    pub(super) fn room_for_newcomer(&mut self) -> Option<Room> {
-        if let Some(idx) = self.oldest_candidate() {
-            return Some(Room::Quiet(idx));
-        }
-        if !self.may_reuse() {
+    /// Whether a listener of `kind` at its cap may accept: a connection may be there
+    /// to make room (see `room_for_newcomer`).
+    pub(super) fn may_reuse(&self, kind: ListenerKind) -> bool {
+        let after_ms = match kind {
+            ListenerKind::Public => self.reuse_scan_after_ms,
+            ListenerKind::Admin => self.admin_scan_after_ms,
+        };
+        self.now_ms >= after_ms
+    }
+
+    /// Which slot a newcomer of `kind` at its cap would take, chosen but not yet
+    /// freed: the caller frees it (`make_room`) once `accept` has produced the
+    /// newcomer, so that nothing is closed for a backlog that turned out empty. `None`
+    /// when every connection of that kind is busy; then its listener pauses until one
+    /// may be quiet or stalled (`REUSE_RESCAN_MS`).
+    pub(super) fn room_for_newcomer(&mut self, kind: ListenerKind) -> Option<Room> {
+        if !self.may_reuse(kind) {
             return None;
         }
         let (min_ms, max_ms) = REUSE_RESCAN_MS;
+        if kind == ListenerKind::Admin {
+            let (oldest, due_ms) = self.oldest_reusable_admin();
+            if oldest.is_none() {
+                self.admin_scan_after_ms = due_ms.clamp(self.now_ms + min_ms, self.now_ms + max_ms);
+            }
+            return oldest.map(Room::Quiet);
+        }
+        if let Some(idx) = self.oldest_candidate() {
+            return Some(Room::Quiet(idx));
+        }
         if self.now_ms >= self.quiet_scan_after_ms {
             let quiet_due_ms = self.scan_quiet();
             if let Some(idx) = self.oldest_candidate() {
@@ -111,13 +152,17 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         self.close(idx);
     }
 
-    /// The oldest remembered candidate that is still what it was when remembered,
-    /// dropping the ones that are not.
+    /// The oldest remembered public candidate that may still be closed for a
+    /// newcomer, dropping the ones that may not. A chosen one stays until closed (its
+    /// serial changes).
     fn oldest_candidate(&mut self) -> Option<u32> {
         while let Some(&(idx, serial, since_ms)) = self.reuse_candidates.last() {
             let c = &self.conns[idx as usize];
-            // Same occupant, quiet since the same instant: still quiet long enough.
-            if c.serial == serial && quiet_since_ms(c) == Some(since_ms) {
+            // Same occupant, same phase, and (bytes may have come) still due.
+            if c.serial == serial
+                && c.phase_started_ms == since_ms
+                && reusable_at_ms(c, ListenerKind::Public).is_some_and(|at| at <= self.now_ms)
+            {
                 return Some(idx);
             }
             self.reuse_candidates.pop();
@@ -125,23 +170,23 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         None
     }
 
-    /// Remembers the `REUSE_BATCH` connections quiet for long enough whose quiet began
-    /// earliest, sorted newest first so that the oldest is last. Returns when the
-    /// first connection quiet for less long will have been quiet long enough (or
-    /// `u64::MAX`). No allocation: the list's capacity is `REUSE_BATCH` from the start.
+    /// Remembers the `REUSE_BATCH` public connections that may be closed for a newcomer
+    /// now whose phase began earliest, sorted newest first so that the oldest is last.
+    /// Returns when the first of the others may be (or `u64::MAX`). No allocation: the
+    /// list's capacity is `REUSE_BATCH` from the start.
     fn scan_quiet(&mut self) -> u64 {
         let candidates = &mut self.reuse_candidates;
         candidates.clear();
         let mut next_due_ms = u64::MAX;
         for (idx, c) in self.conns.iter().enumerate() {
-            let Some(since_ms) = quiet_since_ms(c) else {
+            let Some(due_ms) = reusable_at_ms(c, ListenerKind::Public) else {
                 continue;
             };
-            let due_ms = since_ms + REUSE_MIN_QUIET_MS;
             if due_ms > self.now_ms {
                 next_due_ms = next_due_ms.min(due_ms);
                 continue;
             }
+            let since_ms = c.phase_started_ms;
             if candidates.len() == REUSE_BATCH {
                 if since_ms >= candidates[0].2 {
                     continue; // newer than every one kept
@@ -153,5 +198,24 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         }
         debug_assert!(candidates.capacity() == REUSE_BATCH, "a scan allocated");
         next_due_ms
+    }
+
+    /// The admin connection that may be closed for a newcomer whose phase began
+    /// earliest, and when the first of the others may be (or `u64::MAX`). A plain scan:
+    /// admin newcomers at the admin cap are rare (probes, scrapes).
+    fn oldest_reusable_admin(&self) -> (Option<u32>, u64) {
+        let mut oldest: Option<(u32, u64)> = None;
+        let mut next_due_ms = u64::MAX;
+        for (idx, c) in self.conns.iter().enumerate() {
+            let Some(due_ms) = reusable_at_ms(c, ListenerKind::Admin) else {
+                continue;
+            };
+            if due_ms > self.now_ms {
+                next_due_ms = next_due_ms.min(due_ms);
+            } else if oldest.is_none_or(|(_, since_ms)| c.phase_started_ms < since_ms) {
+                oldest = Some((idx as u32, c.phase_started_ms));
+            }
+        }
+        (oldest.map(|(idx, _)| idx), next_due_ms)
     }
 }

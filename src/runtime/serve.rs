@@ -116,9 +116,6 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             }
             // Counted after a new head's clock started, so its first bytes count.
             c.rate_bytes += received_bytes;
-            if received_bytes != 0 {
-                c.last_received_ms = self.now_ms;
-            }
         }
         self.settle(idx);
     }

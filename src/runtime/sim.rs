@@ -363,3 +363,7 @@ impl<H: Handler> SimWorker<H> {
         self.worker.cfg.stats[self.worker.index].reclaimed.get()
     }
 }
+
+#[cfg(test)]
+#[path = "slot_tests.rs"]
+mod slot_tests;

@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::conn::{Conn, Transport};
+use super::conn::Conn;
 use super::pool::{BufPool, BufSizes};
 use super::stream::Stream;
 use super::timer::{TimerLinks, TimerWheel};
@@ -20,11 +20,11 @@ use crate::http::date::DateCache;
 
 pub(super) const WAKER_TOKEN: Token = Token(usize::MAX - 1);
 pub(super) const LISTENER_TOKEN_BASE: usize = usize::MAX - 16;
-const TIMER_TICK_MS: u64 = 100;
+pub(super) const TIMER_TICK_MS: u64 = 100;
 const TIMER_SLOTS: usize = 1024;
 const EVENTS_CAPACITY: usize = 1024;
 /// A failing `accept` (say, out of descriptors) is logged at most this often.
-const ACCEPT_LOG_INTERVAL_MS: u64 = 10_000;
+pub(super) const ACCEPT_LOG_INTERVAL_MS: u64 = 10_000;
 /// One TLS record's worth of plaintext.
 const TLS_STAGE_BYTES: usize = 16 * 1024;
 /// Response scratch per busy connection: ≥ 16 pipelined slot answers.
@@ -90,6 +90,9 @@ pub(super) struct Worker<H: Handler, S: Stream = TcpStream> {
     pub(super) reuse_scan_after_ms: u64,
     /// No connection can have been quiet long enough before this: no table scan.
     pub(super) quiet_scan_after_ms: u64,
+    /// The admin listener at its reserve with every admin connection busy: no admin
+    /// accept (or scan) before this.
+    pub(super) admin_scan_after_ms: u64,
 }
 
 /// A running worker thread and the waker that interrupts its poll.
@@ -223,6 +226,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             reuse_candidates: Vec::with_capacity(super::reuse::REUSE_BATCH),
             reuse_scan_after_ms: 0,
             quiet_scan_after_ms: 0,
+            admin_scan_after_ms: 0,
             cfg,
         };
         Ok((worker, waker))
@@ -318,96 +322,5 @@ impl<H: Handler> Worker<H, TcpStream> {
         self.open_conns == 0
             && (self.listeners.is_empty()
                 || self.cfg.stats.iter().all(|s| s.open_connections() == 0))
-    }
-
-    /// After a failed `accept`, tries every listener again (see `accept`). Cold and
-    /// out of line: it must not change how the hot loop is compiled.
-    #[cold]
-    #[inline(never)]
-    fn retry_accepts(&mut self) {
-        self.accept_retry_at_ms = None;
-        // The admin listener first: each freed descriptor would otherwise go to the
-        // public backlog, and `/ready` probes wait behind it.
-        for admin_first in [true, false] {
-            for i in 0..self.listeners.len() {
-                if (self.listeners[i].kind == ListenerKind::Admin) == admin_first {
-                    self.accept(i);
-                }
-            }
-        }
-    }
-
-    fn accept(&mut self, listener_index: usize) {
-        loop {
-            let Some(listening) = self.listeners.get(listener_index) else {
-                return;
-            };
-            if !listening.registered {
-                return; // paused: a stale event from before `sync_listeners`
-            }
-            // At the cap, a public newcomer replaces the longest-quiet connection, or
-            // a stalled one; with neither, it waits in the backlog (the listener pauses).
-            let at_cap = listening.kind == ListenerKind::Public && self.public_at_cap();
-            let room = if at_cap {
-                match self.room_for_newcomer() {
-                    Some(room) => Some(room),
-                    None => return self.sync_listeners(),
-                }
-            } else {
-                None
-            };
-            let listening = &self.listeners[listener_index];
-            let (socket, peer) = match listening.socket.accept() {
-                Ok(pair) => pair,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) if let Some(room) = room => {
-                    // Out of descriptors, say, with a connection chosen to make room:
-                    // closing it frees a descriptor too, and the next try is below
-                    // the cap.
-                    self.make_room(room);
-                    continue;
-                }
-                Err(e) => {
-                    // EMFILE and friends: leave the rest in the backlog. epoll is
-                    // edge-triggered, so nothing would call us again for them until
-                    // another client connects: the timer tick retries (`run`).
-                    self.accept_retry_at_ms = Some(self.now_ms + TIMER_TICK_MS);
-                    self.cfg.stats[self.index].accept_errors.inc();
-                    if self.now_ms >= self.next_accept_log_ms {
-                        crate::say_err!(
-                            "worker {}: accept failed: {e} (retrying every {TIMER_TICK_MS} ms; \
-                             logged at most every {} s, counted in availability_accept_errors_total)",
-                            self.index,
-                            ACCEPT_LOG_INTERVAL_MS / 1000
-                        );
-                        self.next_accept_log_ms = self.now_ms + ACCEPT_LOG_INTERVAL_MS;
-                    }
-                    return;
-                }
-            };
-            let transport = match &listening.tls {
-                Some(config) => match rustls::ServerConnection::new(config.load_full()) {
-                    Ok(tls) => Transport::Tls(Box::new(tls)),
-                    Err(_) => continue,
-                },
-                None => Transport::Plain,
-            };
-            let kind = listening.kind;
-            if let Some(room) = room {
-                self.make_room(room);
-            }
-            let _ = socket.set_nodelay(true);
-            // `adopt` fails only if registration does; the socket is dropped (closed).
-            let _ = self.adopt(socket, transport, canonical_ip(peer.ip()), kind);
-        }
-    }
-}
-
-/// IPv4-mapped IPv6 peers are their IPv4 selves for rate limiting.
-fn canonical_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
-    match ip {
-        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
     }
 }

@@ -119,11 +119,8 @@ fn open_admin_connections_do_not_shrink_the_public_share() {
     assert_eq!(reuses(admin), 0);
 }
 
-/// Over TLS a request arrives as records: until a whole one is in there is no
-/// plaintext, and the connection must not pass for a quiet one meanwhile.
-#[test]
-fn a_tls_connection_receiving_a_request_record_is_not_quiet() {
-    use availability_server::tls;
+/// A TLS server with a cap of one public connection, and its admin address.
+fn start_tls_cap_of_1() -> (common::TestServer, SocketAddr) {
     let server = common::start(|c| {
         cap_of_4(c);
         c.max_connections = 1;
@@ -133,6 +130,17 @@ fn a_tls_connection_receiving_a_request_record_is_not_quiet() {
         c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
     });
     let admin = server.handle.admin_addr.expect("admin listener");
+    (server, admin)
+}
+
+/// A TLS client of `server` (trusting its generated certificate) that has had one
+/// answer on its keep-alive connection, if `one_request`; else one that has only
+/// connected (its ClientHello not yet written).
+fn tls_client(
+    server: &common::TestServer,
+    one_request: bool,
+) -> (rustls::ClientConnection, TcpStream) {
+    use availability_server::tls;
     let cert = server.dir.join(tls::CERT_FILE_NAME);
     let config = tls::client_config_trusting(&cert).expect("client config");
     let name = pki_types::ServerName::try_from("localhost").expect("name");
@@ -140,7 +148,7 @@ fn a_tls_connection_receiving_a_request_record_is_not_quiet() {
     let mut tcp = TcpStream::connect(server.addr).expect("connect");
     tcp.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
-    {
+    if one_request {
         let mut stream = rustls::Stream::new(&mut tls, &mut tcp);
         stream
             .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
@@ -149,13 +157,27 @@ fn a_tls_connection_receiving_a_request_record_is_not_quiet() {
         let n = stream.read(&mut buf).expect("answer");
         assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
     }
-    std::thread::sleep(MIN_QUIET + Duration::from_millis(200));
-    // The next request: one ~12 KB record, its first half sent at 10 KB/s.
+    (tls, tcp)
+}
+
+/// The TLS record of a request with a 12 KB header, queued in `tls`'s output.
+fn queue_long_request(tls: &mut rustls::ClientConnection) {
     let pad = "a".repeat(12_000);
     let request = format!("GET /health HTTP/1.1\r\nHost: localhost\r\nX-Pad: {pad}\r\n\r\n");
     tls.writer()
         .write_all(request.as_bytes())
         .expect("plaintext");
+}
+
+/// Over TLS a request arrives as records: until a whole one is in there is no
+/// plaintext, and the connection must not pass for a quiet one meanwhile.
+#[test]
+fn a_tls_connection_receiving_a_request_record_is_not_quiet() {
+    let (server, admin) = start_tls_cap_of_1();
+    let (mut tls, mut tcp) = tls_client(&server, true);
+    std::thread::sleep(MIN_QUIET + Duration::from_millis(200));
+    // The next request: one ~12 KB record, its first half sent at 10 KB/s.
+    queue_long_request(&mut tls);
     let mut record = Vec::new();
     tls.write_tls(&mut record).expect("record");
     let first_half = record[..record.len() / 2].to_vec();
@@ -180,4 +202,86 @@ fn a_tls_connection_receiving_a_request_record_is_not_quiet() {
     sender.join().expect("sender");
     assert!(!closed, "closed while its request arrived at 10 KB/s");
     assert_eq!(reuses(admin), 0);
+}
+
+/// Sends `bytes` 3 at a time every 100 ms (30 B/s, far under the 1 KB/s floor)
+/// until done or `stop`.
+fn trickle_bytes(mut stream: TcpStream, bytes: Vec<u8>, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for chunk in bytes.chunks(3) {
+            if stop.load(Ordering::Acquire) || stream.write_all(chunk).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
+/// Whether a newcomer made room (a slot reuse counted) within 4 s of connecting.
+fn a_newcomer_makes_room(server: SocketAddr, admin: SocketAddr) -> bool {
+    let _newcomer = TcpStream::connect(server).expect("the kernel accepts it");
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        if reuses(admin) > 0 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// A TLS client that sends its handshake, or its next request's record, at 30 B/s
+/// has no plaintext to show and holds no buffer, yet is as slow as a slowloris head:
+/// a newcomer at the cap takes its slot.
+#[test]
+fn a_tls_connection_trickling_a_handshake_or_a_record_makes_room() {
+    for next_record in [false, true] {
+        let (server, admin) = start_tls_cap_of_1();
+        let (mut tls, tcp) = tls_client(&server, next_record);
+        if next_record {
+            queue_long_request(&mut tls);
+        }
+        let mut bytes = Vec::new();
+        tls.write_tls(&mut bytes)
+            .expect("a ClientHello or a record");
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = trickle_bytes(tcp.try_clone().expect("clone"), bytes, stop.clone());
+        std::thread::sleep(Duration::from_millis(1500));
+        let made = a_newcomer_makes_room(server.addr, admin);
+        stop.store(true, Ordering::Release);
+        writer.join().expect("trickler");
+        assert!(
+            made,
+            "next_record = {next_record}: the trickler kept the slot"
+        );
+    }
+}
+
+/// Admin connections beyond the admin reserve wait for an admin slot (here the oldest
+/// quiet admin one's, after a second) instead of taking public ones: the one public
+/// connection of a share of two stays.
+#[test]
+fn admin_connections_beyond_the_reserve_take_admin_slots_only() {
+    let (server, admin) = start_with_admin(2);
+    let mut first = Client::connect(server.addr);
+    assert_eq!(first.get("/health").status, 200);
+    let mut scrapers: Vec<Client> = (0..5)
+        .map(|_| {
+            let mut client = Client::connect(admin);
+            assert_eq!(client.get("/health").status, 200);
+            client
+        })
+        .collect();
+    assert!(
+        is_closed(&mut scrapers[0].stream),
+        "the oldest admin one made room"
+    );
+    std::thread::sleep(MIN_QUIET + Duration::from_millis(200));
+    let mut second = Client::connect(server.addr);
+    assert_eq!(second.get("/health").status, 200);
+    assert!(
+        !is_closed(&mut first.stream),
+        "a public connection made room"
+    );
+    assert_eq!(first.get("/health").status, 200);
 }

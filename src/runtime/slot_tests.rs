@@ -1,0 +1,185 @@
+//! Slot lifetimes on the in-memory transport, with a handler that answers GET at once
+//! and defers PATCH like a write: events of a closed connection must not reach the
+//! next occupant of its slot, and a newcomer at the cap must not delay a buffer reclaim.
+//! (Reproductions from a review of slot reuse.)
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use super::*;
+use crate::runtime::stats::WorkerStats;
+use crate::runtime::{ConnRef, Outcome, Rejection, Request, Sink};
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+/// Answers GET at once; defers PATCH (as a write to the writer thread) until
+/// `take_replies`.
+#[derive(Default)]
+struct TestHandler {
+    deferred: Vec<ConnRef>,
+}
+
+impl Handler for TestHandler {
+    fn begin_batch(&mut self, _: i64) {}
+    fn handle(&mut self, request: &Request<'_>, sink: &mut Sink<'_>) -> Outcome {
+        if request.head.method == crate::http::request::Method::Patch {
+            self.deferred.push(request.conn);
+            return Outcome::Deferred;
+        }
+        sink.status = 200;
+        sink.push_static(OK);
+        Outcome::Done
+    }
+    fn reject(&mut self, _: IpAddr, _: ListenerKind, r: Rejection, sink: &mut Sink<'_>) {
+        sink.status = r.status;
+        sink.push_static(
+            b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+    }
+    fn hold(&self) -> Arc<dyn std::any::Any + Send + Sync> {
+        Arc::new(())
+    }
+    fn take_replies(&mut self, deliver: &mut dyn FnMut(ConnRef, Vec<u8>)) {
+        for conn in self.deferred.drain(..) {
+            deliver(conn, OK.to_vec());
+        }
+    }
+}
+
+struct Factory;
+impl HandlerFactory for Factory {
+    type Handler = TestHandler;
+    fn make(&self, _: usize, _: Arc<mio::Waker>) -> TestHandler {
+        TestHandler::default()
+    }
+}
+
+fn worker(max_connections: usize, buffers: usize) -> Worker<TestHandler, MemStream> {
+    let cfg = RuntimeConfig {
+        workers: 1,
+        pin_cores: false,
+        max_connections_per_worker: max_connections,
+        buffers_per_worker: buffers,
+        max_head_bytes: 8 * 1024,
+        max_body_bytes: 16 * 1024,
+        header_timeout_ms: 10_000,
+        idle_timeout_ms: 60_000,
+        body_timeout_ms: 10_000,
+        write_timeout_ms: 10_000,
+        drain_timeout_ms: 10_000,
+        draining: Arc::new(AtomicBool::new(false)),
+        on_worker_start: None,
+        stats: Arc::from(vec![WorkerStats::default()]),
+    };
+    let (w, _waker) = Worker::build(0, cfg, Poll::new().unwrap(), Vec::new(), &Factory).unwrap();
+    w
+}
+
+fn open(w: &mut Worker<TestHandler, MemStream>, kind: ListenerKind) -> (u32, Rc<RefCell<Pipe>>) {
+    let pipe = Rc::new(RefCell::new(Pipe {
+        to_server: VecDeque::new(),
+        to_server_cap_bytes: 64 * 1024,
+        client_fin: false,
+        to_client: VecDeque::new(),
+        to_client_cap_bytes: 64 * 1024,
+        server_closed: false,
+        server_fin: false,
+        reset: false,
+        interest: None,
+    }));
+    let idx = w
+        .adopt(
+            MemStream(pipe.clone()),
+            Transport::Plain,
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            kind,
+        )
+        .ok()
+        .expect("a slot");
+    (idx, pipe)
+}
+
+fn send(w: &mut Worker<TestHandler, MemStream>, idx: u32, pipe: &Rc<RefCell<Pipe>>, b: &[u8]) {
+    pipe.borrow_mut().to_server.extend(b);
+    w.on_ready(idx, true, false);
+}
+
+fn took(pipe: &Rc<RefCell<Pipe>>) -> String {
+    let mut p = pipe.borrow_mut();
+    let bytes: Vec<u8> = p.to_client.drain(..).collect();
+    String::from_utf8(bytes).unwrap()
+}
+
+/// `Worker::run` hands every event of a batch to `on_ready`. A deferred reply
+/// (WAKER, earlier in the batch) closes connection A; A's FIN event later in the
+/// same batch must not set `fin_seen` on the vacant slot, or the next occupant of the
+/// slot (a deferred accept of the same pass, or any later one) would be taken for a
+/// client that already sent its FIN.
+#[test]
+fn an_event_of_a_closed_connection_never_reaches_the_next_occupant_of_its_slot() {
+    let mut w = worker(4, 4);
+    let (a, a_pipe) = open(&mut w, ListenerKind::Public);
+    send(
+        &mut w,
+        a,
+        &a_pipe,
+        b"PATCH / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(w.conns[a as usize].phase, Phase::Awaiting);
+    // The client gives up and closes just as the writer's reply is ready: the
+    // waker and A's FIN are in one epoll batch, the waker first.
+    a_pipe.borrow_mut().client_fin = true;
+    w.take_replies(); // WAKER_TOKEN
+    assert!(
+        !w.conns[a as usize].is_open(),
+        "closed: its client had sent FIN"
+    );
+    w.on_ready(a, true, true); // A's event, later in the same batch
+    // Accepts run after the batch: the newcomer gets A's slot (LIFO free list).
+    let (b, b_pipe) = open(&mut w, ListenerKind::Public);
+    assert_eq!(b, a, "same slot");
+    // Its request arrives in two segments (a head written in two calls, say).
+    send(&mut w, b, &b_pipe, b"GET /health HTTP/1.1\r\n");
+    send(&mut w, b, &b_pipe, b"Host: x\r\n\r\n");
+    let answer = took(&b_pipe);
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the newcomer's request went unanswered: {answer:?}, open = {}",
+        w.conns[b as usize].is_open()
+    );
+}
+
+/// `room_for_newcomer` scans the buffer holders with `public_only` and stores when
+/// to scan again in the shared `next_reclaim_scan_ms`: the admin holders it skips
+/// must count there, or a buffer waiter that an admin holder's stall would free
+/// would wait up to another second (`serve_buffer_waiters` runs after the accepts).
+#[test]
+fn a_public_newcomer_at_the_cap_never_delays_a_buffer_reclaim_from_an_admin_holder() {
+    for with_newcomer in [false, true] {
+        let mut w = worker(2, 1);
+        let (adm, adm_pipe) = open(&mut w, ListenerKind::Admin);
+        send(&mut w, adm, &adm_pipe, b"GET /metrics HTTP/1.1\r\n"); // stalls
+        let (p, p_pipe) = open(&mut w, ListenerKind::Public);
+        send(
+            &mut w,
+            p,
+            &p_pipe,
+            b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        assert!(w.conns[p as usize].waiting_for_buffer);
+        w.now_ms = 1_500; // the admin head has stalled for 1.5 s
+        if with_newcomer {
+            assert!(w.at_cap(ListenerKind::Public));
+            assert_eq!(w.room_for_newcomer(ListenerKind::Public), None); // what `accept` asks first
+        }
+        w.serve_buffer_waiters();
+        let answer = took(&p_pipe);
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "with_newcomer = {with_newcomer}: the waiter is still waiting at 1.5 s \
+             (next reclaim scan at {} ms)",
+            w.next_reclaim_scan_ms
+        );
+    }
+}
