@@ -5,7 +5,7 @@
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
-use crate::report::MAX_LATENCY_US;
+use crate::report::{latency_histogram, max_us, quantile_us};
 
 /// One mix entry's answered requests. Allocated at start, one per entry per thread;
 /// recording never allocates (the histogram's bounds are fixed).
@@ -21,8 +21,7 @@ impl Default for EntryStats {
         EntryStats {
             requests: 0,
             non_2xx: 0,
-            latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
-                .expect("static histogram bounds are valid"),
+            latency_us: latency_histogram(),
         }
     }
 }
@@ -43,14 +42,6 @@ impl EntryStats {
             .add(&other.latency_us)
             .expect("histograms share bounds");
     }
-
-    pub fn quantile(&self, q: f64) -> Option<u64> {
-        (!self.latency_us.is_empty()).then(|| self.latency_us.value_at_quantile(q))
-    }
-
-    pub fn max(&self) -> Option<u64> {
-        (!self.latency_us.is_empty()).then(|| self.latency_us.max())
-    }
 }
 
 /// `by_request` in `--json`: one object per mix entry, in `--request` order.
@@ -65,11 +56,11 @@ pub fn to_json(entries: &[EntryStats], mix: &[(String, u32)]) -> Value {
                 "requests": e.requests,
                 "non_2xx": e.non_2xx,
                 "latency_us": {
-                    "p50": e.quantile(0.5),
-                    "p90": e.quantile(0.9),
-                    "p99": e.quantile(0.99),
-                    "p999": e.quantile(0.999),
-                    "max": e.max(),
+                    "p50": quantile_us(&e.latency_us, 0.5),
+                    "p90": quantile_us(&e.latency_us, 0.9),
+                    "p99": quantile_us(&e.latency_us, 0.99),
+                    "p999": quantile_us(&e.latency_us, 0.999),
+                    "max": max_us(&e.latency_us),
                 },
             })
         })

@@ -8,6 +8,22 @@ use crate::by_request::{self, EntryStats};
 /// Highest latency the histogram keeps distinct (60 s, in µs); larger values clamp.
 pub const MAX_LATENCY_US: u64 = 60_000_000;
 
+/// A latency histogram in µs, 1 µs to `MAX_LATENCY_US` at 3 significant figures: its
+/// bounds are fixed, so recording never allocates.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("static histogram bounds are valid")
+}
+
+/// The value at quantile `q` of `h`; `None` when it recorded nothing.
+pub fn quantile_us(h: &Histogram<u64>, q: f64) -> Option<u64> {
+    (!h.is_empty()).then(|| h.value_at_quantile(q))
+}
+
+/// The largest value `h` recorded; `None` when it recorded nothing.
+pub fn max_us(h: &Histogram<u64>) -> Option<u64> {
+    (!h.is_empty()).then(|| h.max())
+}
+
 /// What went wrong. Every kind but `Connect` counts failed requests; `Connect` counts
 /// failed connection attempts (the requests waiting on them are retried, not dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,8 +104,7 @@ pub struct Stats {
 impl Default for Stats {
     fn default() -> Self {
         Stats {
-            latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
-                .expect("static histogram bounds are valid"),
+            latency_us: latency_histogram(),
             requests: 0,
             issued: 0,
             dropped: 0,
@@ -100,8 +115,7 @@ impl Default for Stats {
             reconnects: 0,
             bytes_read: 0,
             unsent: 0,
-            send_lag_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
-                .expect("static histogram bounds are valid"),
+            send_lag_us: latency_histogram(),
             by_request: Vec::new(),
             start_ns: 0,
             end_ns: 0,
@@ -230,8 +244,7 @@ impl Report {
     }
 
     fn percentile_us(&self, q: f64) -> Option<u64> {
-        let h = &self.stats.latency_us;
-        (!h.is_empty()).then(|| h.value_at_quantile(q))
+        quantile_us(&self.stats.latency_us, q)
     }
 
     /// The single JSON object printed by `--json`.
@@ -275,14 +288,13 @@ impl Report {
                 "p99": self.percentile_us(0.99),
                 "p999": self.percentile_us(0.999),
                 "p9999": self.percentile_us(0.9999),
-                "max": (!h.is_empty()).then(|| h.max()),
+                "max": max_us(h),
                 "mean": mean,
             },
             "by_request": by_request::to_json(&s.by_request, &self.mix),
             "send_lag_us": self.offered_rps.map(|_| {
                 let lag = &s.send_lag_us;
-                let q = |q| (!lag.is_empty()).then(|| lag.value_at_quantile(q));
-                json!({ "p50": q(0.5), "p99": q(0.99), "max": (!lag.is_empty()).then(|| lag.max()) })
+                json!({ "p50": quantile_us(lag, 0.5), "p99": quantile_us(lag, 0.99), "max": max_us(lag) })
             }),
         })
     }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{ErrorKind, Report};
+use super::{ErrorKind, Report, max_us, quantile_us};
 use crate::by_request::EntryStats;
 
 impl Report {
@@ -47,7 +47,7 @@ impl Report {
             let _ = write!(head, "{name:>10}");
             let _ = write!(vals, "{:>10}", fmt_opt(self.percentile_us(q)));
         }
-        let max = (!s.latency_us.is_empty()).then(|| s.latency_us.max());
+        let max = max_us(&s.latency_us);
         let mean = (!s.latency_us.is_empty()).then(|| s.latency_us.mean());
         let _ = writeln!(out, "  {head}{:>10}{:>10}", "max", "mean");
         let _ = writeln!(
@@ -153,9 +153,9 @@ fn by_request_table(out: &mut String, entries: &[EntryStats], mix: &[(String, u3
             "  {:>26}{share:>8}{:>10}{:>10}{:>10}{:>10}  {label}",
             e.requests,
             e.non_2xx,
-            fmt_opt(e.quantile(0.5)),
-            fmt_opt(e.quantile(0.99)),
-            fmt_opt(e.max())
+            fmt_opt(quantile_us(&e.latency_us, 0.5)),
+            fmt_opt(quantile_us(&e.latency_us, 0.99)),
+            fmt_opt(max_us(&e.latency_us))
         );
     }
 }
