@@ -9,7 +9,9 @@ use super::reply::{Extra, put_tail, write_error};
 use crate::http::etag::{self, ETag};
 use crate::http::query::{MAX_TZ_LEN_BYTES, ReadParams, parse_read_params};
 use crate::http::request::Method;
-use crate::http::response::{ByteWriter, CACHE_READ, CORS_ANY, CSV_TYPE, JSON_TYPE, status_line};
+use crate::http::response::{
+    ByteWriter, CACHE_READ, CORS_ANY, CSV_TYPE, JSON_TYPE, put_uncached_json_head, status_line,
+};
 use crate::ratelimit::Decision;
 use crate::runtime::{Request, Sink};
 use crate::snapshot::{self, Kind};
@@ -29,12 +31,7 @@ pub fn status_body(
     let date = *sink.date;
     let (close, keep_alive) = (sink.close, sink.http10_keep_alive);
     let fitted = sink.write(|w| {
-        w.put(status_line(status))
-            .put(JSON_TYPE)
-            .put(crate::http::response::CACHE_NONE)
-            .put(b"Content-Length: ")
-            .put_u64(body.len() as u64)
-            .put(b"\r\n");
+        put_uncached_json_head(w, status, body.len());
         put_tail(w, &date, rate, close, keep_alive);
         if !head_only {
             w.put(body);

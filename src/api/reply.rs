@@ -2,7 +2,7 @@
 //! JSON error shape. All written into the connection's scratch, never the heap.
 
 use crate::http::date::IMF_FIXDATE_LEN;
-use crate::http::response::{self, ByteWriter, CACHE_NONE, JSON_TYPE, status_line};
+use crate::http::response::{self, ByteWriter, put_uncached_json_head};
 use crate::ratelimit::Decision;
 use crate::runtime::Sink;
 
@@ -86,12 +86,7 @@ pub fn write_error(
     let date = *sink.date;
     let (close, keep_alive) = (sink.close, sink.http10_keep_alive);
     let fitted = sink.write(|w| {
-        w.put(status_line(status))
-            .put(JSON_TYPE)
-            .put(CACHE_NONE)
-            .put(b"Content-Length: ")
-            .put_u64(body.len_bytes() as u64)
-            .put(b"\r\n");
+        put_uncached_json_head(w, status, body.len_bytes());
         put_extra(w, extra);
         put_tail(w, &date, rate, close, keep_alive);
         if !head_only {

@@ -132,6 +132,17 @@ pub const CACHE_NONE: &[u8] = b"Cache-Control: no-store\r\n";
 /// no CORS preflight, so a page cannot PATCH).
 pub const CORS_ANY: &[u8] = b"Access-Control-Allow-Origin: *\r\n";
 
+/// The head's first lines of a JSON answer that no cache keeps (health, readiness,
+/// errors): status line, type, `Cache-Control: no-store`, `Content-Length`.
+pub fn put_uncached_json_head(w: &mut ByteWriter<'_>, status: u16, content_len_bytes: usize) {
+    w.put(status_line(status))
+        .put(JSON_TYPE)
+        .put(CACHE_NONE)
+        .put(b"Content-Length: ")
+        .put_u64(content_len_bytes as u64)
+        .put(b"\r\n");
+}
+
 /// Writes `Date: …\r\n`.
 pub fn put_date(w: &mut ByteWriter<'_>, date: &[u8; IMF_FIXDATE_LEN]) {
     w.put(b"Date: ").put(date).put(b"\r\n");

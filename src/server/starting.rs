@@ -18,9 +18,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::http::date::{IMF_FIXDATE_LEN, format_imf_fixdate};
-use crate::http::response::{
-    ByteWriter, CACHE_NONE, JSON_TYPE, put_connection, put_date, status_line,
-};
+use crate::http::response::{ByteWriter, put_connection, put_date, put_uncached_json_head};
 
 /// How often the accept loop looks at the stop flag while no one connects.
 const POLL_INTERVAL_MS: i32 = 10;
@@ -130,12 +128,7 @@ fn answer(mut stream: TcpStream) -> io::Result<()> {
     format_imf_fixdate((crate::unix_now_ms() / 1000) as i64, &mut date);
     let mut buf = [0u8; RESPONSE_MAX_BYTES];
     let mut w = ByteWriter::new(&mut buf);
-    w.put(status_line(status))
-        .put(JSON_TYPE)
-        .put(CACHE_NONE)
-        .put(b"Content-Length: ")
-        .put_u64(body.len() as u64)
-        .put(b"\r\n");
+    put_uncached_json_head(&mut w, status, body.len());
     put_date(&mut w, &date);
     if status == 503 {
         w.put(b"Retry-After: 1\r\n");
