@@ -177,25 +177,22 @@ impl<H: Handler, S: Stream> Worker<H, S> {
     fn scan_quiet(&mut self) -> u64 {
         let candidates = &mut self.reuse_candidates;
         candidates.clear();
-        let mut next_due_ms = u64::MAX;
-        for (idx, c) in self.conns.iter().enumerate() {
-            let Some(due_ms) = reusable_at_ms(c, ListenerKind::Public) else {
-                continue;
-            };
-            if due_ms > self.now_ms {
-                next_due_ms = next_due_ms.min(due_ms);
-                continue;
-            }
-            let since_ms = c.phase_started_ms;
-            if candidates.len() == REUSE_BATCH {
-                if since_ms >= candidates[0].2 {
-                    continue; // newer than every one kept
+        let next_due_ms = scan_reusable(
+            &self.conns,
+            ListenerKind::Public,
+            self.now_ms,
+            |candidate| {
+                let since_ms = candidate.2;
+                if candidates.len() == REUSE_BATCH {
+                    if since_ms >= candidates[0].2 {
+                        return; // newer than every one kept
+                    }
+                    candidates.remove(0);
                 }
-                candidates.remove(0);
-            }
-            let at = candidates.partition_point(|&(_, _, kept_ms)| kept_ms > since_ms);
-            candidates.insert(at, (idx as u32, c.serial, since_ms));
-        }
+                let at = candidates.partition_point(|&(_, _, kept_ms)| kept_ms > since_ms);
+                candidates.insert(at, candidate);
+            },
+        );
         debug_assert!(candidates.capacity() == REUSE_BATCH, "a scan allocated");
         next_due_ms
     }
@@ -204,18 +201,33 @@ impl<H: Handler, S: Stream> Worker<H, S> {
     /// earliest, and when the first of the others may be (or `u64::MAX`). A plain scan:
     /// admin newcomers at the admin cap are rare (probes, scrapes).
     fn oldest_reusable_admin(&self) -> (Option<u32>, u64) {
-        let mut oldest: Option<(u32, u64)> = None;
-        let mut next_due_ms = u64::MAX;
-        for (idx, c) in self.conns.iter().enumerate() {
-            let Some(due_ms) = reusable_at_ms(c, ListenerKind::Admin) else {
-                continue;
-            };
-            if due_ms > self.now_ms {
-                next_due_ms = next_due_ms.min(due_ms);
-            } else if oldest.is_none_or(|(_, since_ms)| c.phase_started_ms < since_ms) {
-                oldest = Some((idx as u32, c.phase_started_ms));
-            }
-        }
-        (oldest.map(|(idx, _)| idx), next_due_ms)
+        let mut oldest: Option<Candidate> = None;
+        let next_due_ms =
+            scan_reusable(&self.conns, ListenerKind::Admin, self.now_ms, |candidate| {
+                if oldest.is_none_or(|(_, _, since_ms)| candidate.2 < since_ms) {
+                    oldest = Some(candidate);
+                }
+            });
+        (oldest.map(|(idx, _, _)| idx), next_due_ms)
     }
+}
+
+/// Hands `keep` every connection of `kind` that may be closed for a newcomer at
+/// `now_ms`, as a candidate, in table order; returns when the first of the others
+/// may be (or `u64::MAX`).
+fn scan_reusable<S: Stream>(
+    conns: &[Conn<S>],
+    kind: ListenerKind,
+    now_ms: u64,
+    mut keep: impl FnMut(Candidate),
+) -> u64 {
+    let mut next_due_ms = u64::MAX;
+    for (idx, c) in conns.iter().enumerate() {
+        match reusable_at_ms(c, kind) {
+            Some(due_ms) if due_ms > now_ms => next_due_ms = next_due_ms.min(due_ms),
+            Some(_) => keep((idx as u32, c.serial, c.phase_started_ms)),
+            None => {}
+        }
+    }
+    next_due_ms
 }
