@@ -130,6 +130,25 @@ cpu_steal_ticks() {
 
 rss_bytes() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
 
+# Waits (15 s at most) until the server PID, whose output goes to OUT, has printed a
+# "LABEL listening on ADDR" line for each LABEL (http, https, admin); dies showing
+# that output if the server exits first. Then `listening_addr OUT LABEL` reads one.
+#   wait_listening OUT PID LABEL...
+wait_listening() {
+    local out="$1" pid="$2" label deadline=$((SECONDS + 15))
+    shift 2
+    for label in "$@"; do
+        until grep -q "^$label listening on " "$out"; do
+            kill -0 "$pid" 2>/dev/null || die "server exited: $(cat "$out")"
+            ((SECONDS < deadline)) || die "server did not report its $label address: $(cat "$out")"
+            sleep 0.05
+        done
+    done
+}
+
+# The address (host:port) a server printed for LABEL in OUT: listening_addr OUT LABEL.
+listening_addr() { sed -n "s/^$2 listening on //p" "$1"; }
+
 # Waits until `curl URL` answers 200 or the deadline passes.
 #   wait_http_ok URL [SECONDS] [PID [LOG]]: with PID, stops at once (showing the end of
 #   LOG) if that process exits before answering.

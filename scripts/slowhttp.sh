@@ -36,20 +36,8 @@ MODES="${MODES:-headers body read}"
 RATE_LIMIT="${RATE_LIMIT:-0}"
 PROBE_PATH="/availability/slot?day=0&slot=0"
 
-install_slowhttptest() {
-    command -v slowhttptest >/dev/null 2>&1 && return 0
-    log "installing slowhttptest with apt-get"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slowhttptest >/dev/null 2>&1 \
-        || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slowhttptest >/dev/null; } \
-        || die "could not install slowhttptest"
-}
-
-install_slowhttptest
-need curl:curl python3:python3
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-    log "cargo build --release --bin availability-server"
-    (cd "$ROOT" && cargo build --release --bin availability-server -q) || die "release build failed"
-fi
+need slowhttptest:slowhttptest curl:curl python3:python3
+build_release
 [[ -x "$SERVER_BIN" ]] || die "$SERVER_BIN is missing"
 init_workdir
 ulimit -n "$(ulimit -Hn)"
@@ -69,16 +57,9 @@ start_target() {
         "${limit[@]}" "${workers[@]}" "${cap[@]}" >"$out" 2>&1 &
     SERVER_PID=$!
     track_pid "$SERVER_PID"
-    local http="" admin="" deadline=$((SECONDS + 15))
-    while [[ -z "$http" || -z "$admin" ]]; do
-        kill -0 "$SERVER_PID" 2>/dev/null || die "server exited: $(cat "$out")"
-        ((SECONDS < deadline)) || die "server did not report its addresses: $(cat "$out")"
-        http="$(sed -n 's/^http listening on //p' "$out")"
-        admin="$(sed -n 's/^admin listening on //p' "$out")"
-        [[ -n "$http" && -n "$admin" ]] || sleep 0.05
-    done
-    SERVER_URL="http://$http"
-    ADMIN_URL="http://$admin"
+    wait_listening "$out" "$SERVER_PID" http admin
+    SERVER_URL="http://$(listening_addr "$out" http)"
+    ADMIN_URL="http://$(listening_addr "$out" admin)"
     wait_http_ok "$SERVER_URL$PROBE_PATH" 10 "$SERVER_PID" "$out"
 }
 

@@ -52,20 +52,8 @@ for cert in $CERTS; do
 done
 
 # --- tools -------------------------------------------------------------------------
-# testssl.sh from Debian: apt-get install, and apt-get update first only if that fails.
-install_testssl() {
-    if command -v testssl >/dev/null 2>&1 || command -v testssl.sh >/dev/null 2>&1; then
-        return 0
-    fi
-    log "installing testssl.sh with apt-get"
-    export DEBIAN_FRONTEND=noninteractive
-    if ! apt-get install -y -qq testssl.sh >/dev/null 2>&1; then
-        log "apt-get install failed; running apt-get update first"
-        { apt-get update -qq && apt-get install -y -qq testssl.sh >/dev/null; } \
-            || die "could not install testssl.sh"
-    fi
-}
-install_testssl
+# testssl.sh from Debian (command `testssl`), unless one is already on the PATH.
+command -v testssl.sh >/dev/null 2>&1 || need testssl:testssl.sh
 TESTSSL="$(command -v testssl || command -v testssl.sh)"
 need curl:curl python3:python3 openssl:openssl timeout:coreutils
 # Its banner (`--version` exits 1 after printing it), escape codes removed.
@@ -76,10 +64,7 @@ if command -v dpkg-query >/dev/null 2>&1 && dpkg-query -W testssl.sh >/dev/null 
     TESTSSL_VERSION+=" (Debian package $(dpkg-query -W -f='${Version}' testssl.sh))"
 fi
 
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-    log "cargo build --release --bin availability-server"
-    (cd "$ROOT" && cargo build --release --bin availability-server -q) || die "release build failed"
-fi
+build_release
 [[ -x "$SERVER_BIN" ]] || die "$SERVER_BIN is missing (build it, or drop SKIP_BUILD=1)"
 LOAD_AT_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 init_workdir
@@ -98,16 +83,10 @@ start_tls_server() {
         --bcrypt-cost 4 "$@" >"$out" 2>&1 &
     SERVER_PID=$!
     track_pid "$SERVER_PID"
-    local deadline=$((SECONDS + 20))
-    # "ready" comes after the three "… listening on" lines.
-    until grep -q '; ready$' "$out"; do
-        kill -0 "$SERVER_PID" 2>/dev/null || die "server exited: $(cat "$out")"
-        ((SECONDS < deadline)) || die "server did not report ready: $(cat "$out")"
-        sleep 0.05
-    done
-    HTTPS_ADDR="$(sed -n 's/^https listening on //p' "$out")"
-    HTTP_ADDR="$(sed -n 's/^http listening on //p' "$out")"
-    ADMIN_ADDR="$(sed -n 's/^admin listening on //p' "$out")"
+    wait_listening "$out" "$SERVER_PID" https http admin
+    HTTPS_ADDR="$(listening_addr "$out" https)"
+    HTTP_ADDR="$(listening_addr "$out" http)"
+    ADMIN_ADDR="$(listening_addr "$out" admin)"
     [[ "$HTTPS_ADDR" == 127.0.0.1:* && "$HTTP_ADDR" == 127.0.0.1:* && "$ADMIN_ADDR" == 127.0.0.1:* ]] \
         || die "unexpected listener addresses: $(cat "$out")"
     wait_http_ok "http://$HTTP_ADDR/health" 10 "$SERVER_PID" "$out"

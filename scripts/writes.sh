@@ -62,16 +62,9 @@ start_write_server() {
         --home-tz America/New_York >"$out" 2>&1 &
     SERVER_PID=$!
     track_pid "$SERVER_PID"
-    local http="" admin="" deadline=$((SECONDS + 15))
-    while [[ -z "$http" || -z "$admin" ]]; do
-        kill -0 "$SERVER_PID" 2>/dev/null || die "server exited: $(cat "$out")"
-        ((SECONDS < deadline)) || die "server did not report its addresses: $(cat "$out")"
-        http="$(sed -n 's/^http listening on //p' "$out")"
-        admin="$(sed -n 's/^admin listening on //p' "$out")"
-        [[ -n "$http" && -n "$admin" ]] || sleep 0.05
-    done
-    SERVER_URL="http://$http"
-    ADMIN_URL="http://$admin"
+    wait_listening "$out" "$SERVER_PID" http admin
+    SERVER_URL="http://$(listening_addr "$out" http)"
+    ADMIN_URL="http://$(listening_addr "$out" admin)"
     wait_http_ok "$SERVER_URL/health"
 }
 
