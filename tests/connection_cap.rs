@@ -49,17 +49,22 @@ fn responds_within(stream: &mut TcpStream, wait: Duration) -> bool {
 /// How long a connection must have been quiet before a newcomer may take its slot.
 const MIN_QUIET: Duration = Duration::from_millis(1000);
 
-/// Four connections that each had one answer and stay open, idle, the first the
-/// longest (a few ms apart: the server's clock counts milliseconds).
-fn four_idle(addr: SocketAddr) -> Vec<Client> {
-    (0..4)
+/// `count` connections to `addr` that each had one answer and stay open, idle, the
+/// first the longest (`gap` apart: the server's clock counts milliseconds).
+fn idle_clients(addr: SocketAddr, count: usize, gap: Duration) -> Vec<Client> {
+    (0..count)
         .map(|_| {
             let mut client = Client::connect(addr);
             assert_eq!(client.get("/health").status, 200);
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(gap);
             client
         })
         .collect()
+}
+
+/// Four idle connections, 20 ms apart.
+fn four_idle(addr: SocketAddr) -> Vec<Client> {
+    idle_clients(addr, 4, Duration::from_millis(20))
 }
 
 /// A connection sending its request head at about 2 KB/s (one header value growing by
@@ -289,14 +294,7 @@ fn at_the_connection_cap_the_admin_listener_still_answers() {
 #[test]
 fn newcomers_at_the_cap_take_the_longest_idle_slots_in_order() {
     let (server, admin) = start_with_admin(64);
-    let mut held: Vec<Client> = (0..64)
-        .map(|_| {
-            let mut client = Client::connect(server.addr);
-            assert_eq!(client.get("/health").status, 200);
-            std::thread::sleep(Duration::from_millis(3));
-            client
-        })
-        .collect();
+    let mut held = idle_clients(server.addr, 64, Duration::from_millis(3));
     std::thread::sleep(MIN_QUIET + Duration::from_millis(100));
     // Each newcomer stays (kept alive), so the cap stays reached.
     let mut newcomers = Vec::new();

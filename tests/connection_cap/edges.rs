@@ -17,14 +17,7 @@ fn an_event_of_the_closed_connection_never_reaches_the_newcomer_in_its_slot() {
     });
     let mut closed_answers = 0;
     for _round in 0..2 {
-        let mut held: Vec<Client> = (0..32)
-            .map(|_| {
-                let mut client = Client::connect(server.addr);
-                assert_eq!(client.get("/health").status, 200);
-                std::thread::sleep(Duration::from_millis(2));
-                client
-            })
-            .collect();
+        let mut held = idle_clients(server.addr, 32, Duration::from_millis(2));
         std::thread::sleep(MIN_QUIET + Duration::from_millis(100));
         let mut newcomers = Vec::new();
         for oldest in held.drain(..) {
@@ -59,13 +52,7 @@ fn a_public_newcomer_never_cuts_off_an_admin_connection() {
         .expect("send");
     let _busy: Vec<Trickler> = (0..3).map(|_| Trickler::start(server.addr)).collect();
     std::thread::sleep(Duration::from_millis(800));
-    let mut idle: Vec<Client> = (0..5)
-        .map(|_| {
-            let mut client = Client::connect(server.addr);
-            assert_eq!(client.get("/health").status, 200);
-            client
-        })
-        .collect();
+    let mut idle = idle_clients(server.addr, 5, Duration::ZERO);
     // The admin probe has now stalled for over a second; the idle ones are young.
     std::thread::sleep(Duration::from_millis(300));
     let mut newcomer = fifth(server.addr);
@@ -108,7 +95,7 @@ fn open_admin_connections_do_not_shrink_the_public_share() {
     let (server, admin) = start_with_admin(4);
     let mut scraper = Client::connect(admin);
     assert_eq!(scraper.get("/metrics").status, 200);
-    let mut held: Vec<Client> = four_idle(server.addr).into_iter().take(3).collect();
+    let mut held = idle_clients(server.addr, 3, Duration::from_millis(20));
     std::thread::sleep(MIN_QUIET + Duration::from_millis(100));
     let mut fourth = Client::connect(server.addr);
     assert_eq!(fourth.get("/health").status, 200);
@@ -265,13 +252,7 @@ fn admin_connections_beyond_the_reserve_take_admin_slots_only() {
     let (server, admin) = start_with_admin(2);
     let mut first = Client::connect(server.addr);
     assert_eq!(first.get("/health").status, 200);
-    let mut scrapers: Vec<Client> = (0..5)
-        .map(|_| {
-            let mut client = Client::connect(admin);
-            assert_eq!(client.get("/health").status, 200);
-            client
-        })
-        .collect();
+    let mut scrapers = idle_clients(admin, 5, Duration::ZERO);
     assert!(
         is_closed(&mut scrapers[0].stream),
         "the oldest admin one made room"
