@@ -143,8 +143,23 @@ impl<H: Handler, S: Stream> Worker<H, S> {
     pub(super) fn make_room(&mut self, room: Room) {
         self.cfg.stats[self.index].reused.inc();
         let idx = match room {
-            Room::Quiet(idx) => idx,
+            Room::Quiet(idx) => {
+                let c = &self.conns[idx as usize];
+                debug_assert!(
+                    reusable_at_ms(c, c.listener).is_some_and(|at_ms| at_ms <= self.now_ms),
+                    "closing for a newcomer a connection that is not quiet: {:?}",
+                    c.phase
+                );
+                idx
+            }
             Room::Stalled(idx) => {
+                debug_assert!(
+                    matches!(
+                        self.conns[idx as usize].phase,
+                        Phase::Head | Phase::Body | Phase::Writing
+                    ),
+                    "cutting off a connection that holds no stalled phase"
+                );
                 self.cut_off_stalled(idx);
                 idx
             }

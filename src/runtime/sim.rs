@@ -214,6 +214,19 @@ impl SimConn {
         }
     }
 
+    /// Whether the server has closed its end (its slot is free), whether or not the
+    /// client has read what came before.
+    pub fn server_closed(&self) -> bool {
+        self.pipe.borrow().server_closed
+    }
+
+    /// Whether the server has shut its write half: closed, or closing while it
+    /// still reads (a lingering close).
+    pub fn server_shut_write(&self) -> bool {
+        let pipe = self.pipe.borrow();
+        pipe.server_closed || pipe.server_fin
+    }
+
     /// Client bytes the server has not read yet.
     pub fn unread_by_server_bytes(&self) -> usize {
         self.pipe.borrow().to_server.len()
@@ -280,6 +293,19 @@ impl<H: Handler> SimWorker<H> {
             serial: w.conns[index as usize].serial,
             pipe,
         })
+    }
+
+    /// Opens a connection as the listener would accept it: below the cap into a
+    /// free slot; at the cap into the slot of a quiet or stalled connection, closed
+    /// for it (`runtime::reuse`). `None` when no connection may make room: the
+    /// newcomer would wait in the kernel's backlog (ask again later).
+    pub fn accept(&mut self, peer_ip: IpAddr, window_bytes: usize) -> Option<SimConn> {
+        let w = &mut self.worker;
+        if w.at_cap(ListenerKind::Public) {
+            let room = w.room_for_newcomer(ListenerKind::Public)?;
+            w.make_room(room);
+        }
+        self.connect(peer_ip, window_bytes)
     }
 
     /// Delivers the readiness event epoll would after the client acted: readable

@@ -310,13 +310,25 @@ pub struct SimServer {
 }
 
 pub fn start_sim(config: Config) -> Result<SimServer, String> {
+    start_sim_with_buffers(config, None)
+}
+
+/// [`start_sim`] with `buffers_per_worker` request buffers instead of one per
+/// connection, so that connections wait for buffers and stalled holders are cut off.
+pub fn start_sim_with_buffers(
+    config: Config,
+    buffers_per_worker: Option<usize>,
+) -> Result<SimServer, String> {
     if config.workers != 1 {
         return Err("a simulated server has exactly one worker".into());
     }
     let core = prepare(&config, open_store(&config)?)?;
     let writer_thread = spawn_writer(core.writer, core.writer_rx)?;
     let draining = Arc::new(AtomicBool::new(false));
-    let runtime = runtime_config(&config, draining, None, core.runtime_stats);
+    let mut runtime = runtime_config(&config, draining, None, core.runtime_stats);
+    if let Some(buffers) = buffers_per_worker {
+        runtime.buffers_per_worker = buffers.clamp(1, runtime.max_connections_per_worker);
+    }
     let factory = ApiFactory::new(core.shared.clone(), 1);
     let worker = SimWorker::new(runtime, &factory).map_err(|e| e.to_string())?;
     core.shared.state.store(STATE_SERVING, Ordering::Release);
