@@ -346,9 +346,64 @@ def connection():
         f.write(raw("HEAD /health HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab") + read())
 
 
+# ---------------------------------------------------------------- connection_cap
+def connection_cap():
+    """Scripts in the action format of fuzz/src/cap/actions.rs: clients 0-4 against a
+    worker with 3 slots and 2 buffers. Windows go 64 KiB, 4 KiB, 333 B by (client +
+    connects so far) % 3."""
+    t = "connection_cap"
+    reset(t)
+
+    def op(client, kind):
+        return bytes([client * 8 + kind])
+
+    def connect(*clients):
+        return b"".join(op(c, 0) for c in clients)
+
+    def send(c, item, arg=0, cut=0):
+        return op(c, 1) + bytes([item, arg, cut])
+
+    def trickle(c, n):
+        return op(c, 3) + bytes([n - 1])
+
+    def read(*clients):
+        return b"".join(op(c, 4) + bytes([255]) for c in clients)
+
+    def read_some(c, sixteens):
+        return op(c, 4) + bytes([sixteens])
+
+    def close(c):
+        return op(c, 6)
+
+    # Codes of fuzz/src/cap/actions.rs `advance_ms`: below 200 the ms themselves.
+    ms = {300: 200, 500: 201, 999: 202, 1000: 203, 1001: 204, 1100: 205, 2000: 206, 3000: 207}
+
+    def advance(n):
+        return op(0, 5) + bytes([ms.get(n, n)])
+
+    settle = op(0, 7)
+    full = connect(0, 1, 2)
+    health = b"".join(send(c, 0) for c in (0, 1, 2)) + read(0, 1, 2)
+    write(t, "quiet-reuse", full + health + advance(1100) + connect(3) + send(3, 3) + read(3))
+    write(t, "quiet-too-soon", full + connect(3) + advance(999) + connect(3) + advance(1) + connect(3) + send(3, 0) + read(3))
+    slow = b"".join(send(c, 0, 0, 5) for c in (0, 1, 2))
+    drip = b"".join(trickle(c, 1) for c in (0, 1, 2))
+    write(t, "slowloris", full + slow + (advance(300) + drip) * 3 + advance(300) + connect(3) + read(0, 1, 2) + connect(4))
+    # Client 1 has the 333-byte window: its week answer blocks unread; the others are busy.
+    busy = send(0, 2, 0, 10) + send(2, 2, 0, 10)
+    write(t, "slow-reader", full + send(1, 2) + advance(1000) + busy + advance(100) + connect(3) + read(0, 1, 2, 3))
+    write(t, "awaiting-writer", full + b"".join(send(c, 8, 1) for c in (0, 1, 2)) + advance(2000) + connect(3) + settle + read(0, 1, 2) + advance(1100) + connect(3) + send(3, 9, 2) + settle + read(3))
+    write(t, "buffer-waiter", full + send(0, 0, 0, 5) + send(1, 3, 0, 5) + send(2, 0) + advance(1100) + read(2) + trickle(0, 20) + read(0))
+    write(t, "pipelined-small-window", connect(1) + send(1, 2) * 3 + read_some(1, 40) + advance(500) + read_some(1, 2) + advance(1100) + connect(0, 2, 3) + read(1))
+    write(t, "fin-with-answers-owed", full + send(0, 2) + close(0) + send(1, 8, 5) + close(1) + settle + read(0, 1) + connect(3))
+    write(t, "connection-close", full + send(0, 12) + send(0, 0) + read(0) + connect(3) + send(3, 1) + read(3))
+    write(t, "everyone-busy", full + b"".join(send(c, 2, c) for c in (0, 1, 2)) + advance(100) + connect(3) + connect(4) + read(0, 1, 2) + advance(2000) + connect(3))
+
+
 if __name__ == "__main__":
     request_head()
     query()
     patch_body()
     data_file()
     connection()
+    connection_cap()

@@ -26,7 +26,7 @@ if [ "${FUZZ_SMOKE:-0}" = 1 ]; then
     seconds=10
 fi
 toolchain=${FUZZ_TOOLCHAIN:-nightly}
-all_targets="request_head query patch_body data_file connection"
+all_targets="request_head query patch_body data_file connection connection_cap"
 targets=${FUZZ_TARGETS:-$all_targets}
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -85,6 +85,9 @@ for target in $targets; do
         # Each run is in memory (the writer's commit is the only real wait); a run
         # stuck for 30 s is a finding.
         connection) extra=(-max_len=2048 -dict="$root/fuzz/http.dict" -timeout=30) ;;
+        # Scripts of at most 40 actions of at most 4 bytes; no dictionary (the requests
+        # come from the menu).
+        connection_cap) extra=(-max_len=256 -timeout=30) ;;
         *) echo "unknown target $target" >&2; exit 2 ;;
     esac
     work="fuzz/target/corpus/$target"

@@ -2,6 +2,7 @@
 //! wrapper around one `check`/`run` function here, so the same checks can be run over
 //! the committed corpora by `cargo test` (tests/seeds.rs) without libFuzzer.
 
+pub mod cap;
 pub mod chunked;
 pub mod conn;
 pub mod crc32;

@@ -7,6 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use availability_fuzz::cap::actions::Script as CapScript;
 use availability_fuzz::conn::actions::Script;
 use availability_server::api::parse_patch_body;
 use availability_server::http::query::MAX_TZ_LEN_BYTES;
@@ -123,13 +124,28 @@ fn data_file_seeds() {
     }
 }
 
+/// Decodes every seed of `dir` as a script and runs it; `run` returns the script's
+/// number of actions (a seed that decodes to none is a mistake).
+fn run_scripts<S: for<'a> arbitrary::Arbitrary<'a>>(dir: &str, run: impl Fn(&S) -> usize) {
+    for (name, data) in files(dir) {
+        let unstructured = arbitrary::Unstructured::new(&data);
+        let script = S::arbitrary_take_rest(unstructured).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(run(&script) > 0, "{name} decodes to no actions");
+    }
+}
+
 #[test]
 fn connection_seeds() {
-    for (name, data) in files("connection") {
-        let unstructured = arbitrary::Unstructured::new(&data);
-        let script = <Script as arbitrary::Arbitrary>::arbitrary_take_rest(unstructured)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(!script.0.is_empty(), "{name} decodes to no actions");
-        availability_fuzz::conn::run(&script);
-    }
+    run_scripts("connection", |script: &Script| {
+        availability_fuzz::conn::run(script);
+        script.0.len()
+    });
+}
+
+#[test]
+fn connection_cap_seeds() {
+    run_scripts("connection_cap", |script: &CapScript| {
+        availability_fuzz::cap::run(script);
+        script.0.len()
+    });
 }

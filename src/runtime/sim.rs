@@ -388,6 +388,11 @@ impl<H: Handler> SimWorker<H> {
     pub fn buffer_reclaims(&self) -> u64 {
         self.worker.cfg.stats[self.worker.index].reclaimed.get()
     }
+
+    /// Connections this worker closed or cut off to make room for a newcomer.
+    pub fn slot_reuses(&self) -> u64 {
+        self.worker.cfg.stats[self.worker.index].reused.get()
+    }
 }
 
 #[cfg(test)]

@@ -71,13 +71,21 @@ impl<'a> Arbitrary<'a> for Action {
     }
 }
 
+/// Decodes actions until the input ends or `max_actions` are read.
+pub fn decode_actions<'a, A: Arbitrary<'a>>(
+    u: &mut Unstructured<'a>,
+    max_actions: usize,
+) -> Result<Vec<A>> {
+    let mut actions = Vec::new();
+    while !u.is_empty() && actions.len() < max_actions {
+        actions.push(A::arbitrary(u)?);
+    }
+    Ok(actions)
+}
+
 impl<'a> Arbitrary<'a> for Script {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        let mut actions = Vec::new();
-        while !u.is_empty() && actions.len() < MAX_ACTIONS {
-            actions.push(Action::arbitrary(u)?);
-        }
-        Ok(Script(actions))
+        Ok(Script(decode_actions(u, MAX_ACTIONS)?))
     }
 
     fn arbitrary_take_rest(mut u: Unstructured<'a>) -> Result<Self> {

@@ -138,80 +138,86 @@ impl Wire {
         );
     }
 
-    /// Takes one complete response off the buffer. `head_only`: the request was HEAD,
-    /// so the body is absent whatever Content-Length says. `Ok(None)`: incomplete so far.
+    /// Takes one complete response off the buffer (see [`take_response`]).
     pub fn take_response(&mut self, head_only: bool) -> Result<Option<Response>, String> {
-        let Some(head_end) = find(&self.buf, b"\r\n\r\n") else {
-            if self.buf.len() > 16_384 {
-                return Err("response head longer than 16 KiB".into());
-            }
-            return Ok(None);
-        };
-        let head = std::str::from_utf8(&self.buf[..head_end])
-            .map_err(|_| "response head is not UTF-8".to_string())?;
-        let mut lines = head.split("\r\n");
-        let status_line = lines.next().unwrap_or_default();
-        let status = parse_status_line(status_line)?;
-        let mut headers = Vec::new();
-        for line in lines {
-            let (name, value) = line
-                .split_once(':')
-                .ok_or_else(|| format!("header line without ':': {line:?}"))?;
-            let token =
-                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-            if !token || line.contains('\r') || line.contains('\n') {
-                return Err(format!("malformed header line {line:?}"));
-            }
-            headers.push((name.to_string(), value.trim().to_string()));
-        }
-        let count = |name: &str| {
-            headers
-                .iter()
-                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-                .count()
-        };
-        // A 304 never has a body (RFC 9112 §6.3), whatever its Content-Length says.
-        let not_modified = status == 304;
-        for required in ["Content-Length", "Content-Type", "Date", "Cache-Control"] {
-            if count(required) != 1 {
-                return Err(format!(
-                    "{} {required} headers in {head:?}",
-                    count(required)
-                ));
-            }
-        }
-        let length_text = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default();
-        let length: usize = length_text
-            .parse()
-            .map_err(|_| format!("Content-Length {length_text:?}"))?;
-        let connection: Vec<String> = headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
-            .map(|(_, v)| v.to_ascii_lowercase())
-            .collect();
-        let body_start = head_end + 4;
-        let available = self.buf.len() - body_start;
-        let body_len = if head_only || not_modified {
-            0
-        } else if available < length {
-            return Ok(None);
-        } else {
-            length
-        };
-        let body = self.buf[body_start..body_start + body_len].to_vec();
-        self.buf.drain(..body_start + body_len);
-        Ok(Some(Response {
-            status,
-            close: connection.iter().any(|v| v == "close"),
-            keep_alive: connection.iter().any(|v| v == "keep-alive"),
-            headers,
-            body,
-        }))
+        take_response(&mut self.buf, head_only)
     }
+}
+
+/// Takes one complete response off the front of `buf`, checking it is well-formed
+/// HTTP/1.1 with exactly one Content-Length. `head_only`: the request was HEAD, so
+/// the body is absent whatever Content-Length says. `Ok(None)`: incomplete so far.
+pub fn take_response(buf: &mut Vec<u8>, head_only: bool) -> Result<Option<Response>, String> {
+    let Some(head_end) = find(buf, b"\r\n\r\n") else {
+        if buf.len() > 16_384 {
+            return Err("response head longer than 16 KiB".into());
+        }
+        return Ok(None);
+    };
+    let head = std::str::from_utf8(&buf[..head_end])
+        .map_err(|_| "response head is not UTF-8".to_string())?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = parse_status_line(status_line)?;
+    let mut headers = Vec::new();
+    for line in lines {
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("header line without ':': {line:?}"))?;
+        let token =
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !token || line.contains('\r') || line.contains('\n') {
+            return Err(format!("malformed header line {line:?}"));
+        }
+        headers.push((name.to_string(), value.trim().to_string()));
+    }
+    let count = |name: &str| {
+        headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
+    };
+    // A 304 never has a body (RFC 9112 §6.3), whatever its Content-Length says.
+    let not_modified = status == 304;
+    for required in ["Content-Length", "Content-Type", "Date", "Cache-Control"] {
+        if count(required) != 1 {
+            return Err(format!(
+                "{} {required} headers in {head:?}",
+                count(required)
+            ));
+        }
+    }
+    let length_text = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    let length: usize = length_text
+        .parse()
+        .map_err(|_| format!("Content-Length {length_text:?}"))?;
+    let connection: Vec<String> = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+        .map(|(_, v)| v.to_ascii_lowercase())
+        .collect();
+    let body_start = head_end + 4;
+    let available = buf.len() - body_start;
+    let body_len = if head_only || not_modified {
+        0
+    } else if available < length {
+        return Ok(None);
+    } else {
+        length
+    };
+    let body = buf[body_start..body_start + body_len].to_vec();
+    buf.drain(..body_start + body_len);
+    Ok(Some(Response {
+        status,
+        close: connection.iter().any(|v| v == "close"),
+        keep_alive: connection.iter().any(|v| v == "keep-alive"),
+        headers,
+        body,
+    }))
 }
 
 fn parse_status_line(line: &str) -> Result<u16, String> {

@@ -61,10 +61,13 @@ thread_local! {
     static FIXTURE: RefCell<Option<Fixture>> = const { RefCell::new(None) };
 }
 
-fn start() -> Fixture {
+/// The configuration both connection targets start from: one worker, the menu's
+/// API key, no rate limits, and a fresh data directory named after `target` under
+/// `AVAILABILITY_FUZZ_DIR` (else the system temp directory).
+pub fn sim_config(target: &str) -> Config {
     let parent =
         std::env::var_os("AVAILABILITY_FUZZ_DIR").map_or_else(std::env::temp_dir, Into::into);
-    let dir = parent.join(format!("availability-fuzz-conn-{}", std::process::id()));
+    let dir = parent.join(format!("availability-fuzz-{target}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut config = Config::for_tests(dir);
     config.workers = 1;
@@ -73,6 +76,11 @@ fn start() -> Fixture {
     // Never lock out the (deliberately) wrong keys: statuses stay predictable.
     config.auth_fail_burst = 1_000_000;
     config.auth_fail_refill_ms = 1;
+    config
+}
+
+fn start() -> Fixture {
+    let mut config = sim_config("conn");
     config.header_timeout_ms = HEAD_TIMEOUT_MS;
     config.body_timeout_ms = HEAD_TIMEOUT_MS;
     config.idle_timeout_ms = IDLE_TIMEOUT_MS;
@@ -113,7 +121,7 @@ pub fn run(script: &Script) {
 }
 
 /// GET /health on a fresh connection must answer 200 at once.
-fn check_health(server: &mut SimServer) {
+pub fn check_health(server: &mut SimServer) {
     let mut wire = Wire::connect(server, WINDOWS_BYTES[0]);
     let request = b"GET /health HTTP/1.1\r\nHost: f\r\nConnection: close\r\n\r\n";
     assert_eq!(wire.send_counted(server, request), request.len());
