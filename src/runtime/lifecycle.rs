@@ -21,6 +21,14 @@ pub(super) const RECLAIM_AFTER_MS: u64 = 1_000;
 /// a body this slow would miss the body deadline anyway at the maximum body size.
 pub(super) const RECLAIM_BELOW_BYTES_PER_S: u64 = 1_000;
 
+/// When a phase begun at `rate_since_ms` that has moved `progress_bytes` since counts
+/// as stalled: once it has lasted `RECLAIM_AFTER_MS` and more ms than it moved bytes
+/// at `RECLAIM_BELOW_BYTES_PER_S`. More bytes may come first, so this is the earliest.
+pub(super) fn stalled_at_ms(rate_since_ms: u64, progress_bytes: u64) -> u64 {
+    let floor_ms = progress_bytes * 1_000 / RECLAIM_BELOW_BYTES_PER_S;
+    rate_since_ms + RECLAIM_AFTER_MS.max(floor_ms + 1)
+}
+
 impl<H: Handler, S: Stream> Worker<H, S> {
     /// Takes a new connection into a free slot and serves what it already sent.
     /// Returns its slot, or gives the stream back if there is no slot or it
@@ -252,11 +260,8 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             if !candidate {
                 continue;
             }
-            // Slower than the floor once more ms than floor-bytes have passed; more
-            // bytes may come first, so this is the earliest it can be due.
             let progress_bytes = c.progress_bytes();
-            let floor_ms = progress_bytes * 1_000 / RECLAIM_BELOW_BYTES_PER_S;
-            let due_ms = c.rate_since_ms + RECLAIM_AFTER_MS.max(floor_ms + 1);
+            let due_ms = stalled_at_ms(c.rate_since_ms, progress_bytes);
             if due_ms > self.now_ms {
                 next_due_ms = next_due_ms.min(due_ms);
                 continue;

@@ -23,7 +23,7 @@
 //! by a plain scan and has no stalled path (its buffers go the public way).
 
 use super::conn::{Conn, Phase};
-use super::lifecycle::{RECLAIM_AFTER_MS, RECLAIM_BELOW_BYTES_PER_S};
+use super::lifecycle::stalled_at_ms;
 use super::stream::Stream;
 use super::worker::Worker;
 use super::{Handler, ListenerKind};
@@ -58,8 +58,7 @@ pub(super) enum Room {
 /// for a buffer). One that has received nothing since its phase began: once quiet for
 /// `REUSE_MIN_QUIET_MS`. One that has received bytes with no request to show for them
 /// (a TLS record or handshake still arriving; plain bytes start a head at once): once
-/// slower than a stalled buffer holder, under `RECLAIM_BELOW_BYTES_PER_S` for
-/// `RECLAIM_AFTER_MS`.
+/// slower than a stalled buffer holder (`stalled_at_ms`).
 fn reusable_at_ms<S: Stream>(c: &Conn<S>, kind: ListenerKind) -> Option<u64> {
     let idle = c.is_open()
         && c.listener == kind
@@ -72,8 +71,7 @@ fn reusable_at_ms<S: Stream>(c: &Conn<S>, kind: ListenerKind) -> Option<u64> {
     if c.rate_bytes == 0 {
         return Some(c.phase_started_ms + REUSE_MIN_QUIET_MS);
     }
-    let floor_ms = c.rate_bytes * 1_000 / RECLAIM_BELOW_BYTES_PER_S;
-    Some(c.rate_since_ms + RECLAIM_AFTER_MS.max(floor_ms + 1))
+    Some(stalled_at_ms(c.rate_since_ms, c.rate_bytes))
 }
 
 impl<H: Handler, S: Stream> Worker<H, S> {
