@@ -92,8 +92,9 @@ pub fn run(script: &Script) {
             counted: 0,
             trace: Vec::new(),
         };
+        // The server lives across runs: its counters start where the last run left them.
+        run.counted = run.reclaims_counted();
         for action in &script.0 {
-            run.counted = run.reclaims_counted();
             run.act(action);
             run.after_step();
         }
@@ -113,7 +114,7 @@ struct Run<'s> {
     clients: [Option<Client>; CLIENTS],
     connects: usize,
     seq: u64,
-    /// `reclaims_counted` when the step began.
+    /// `reclaims_counted` as of the last check (`after_step`).
     counted: u64,
     /// What happened, for the failure message.
     trace: Vec<String>,
