@@ -6,7 +6,7 @@ DATA_DIR ?= ./data
 HTTP_LISTEN ?= 127.0.0.1:8080
 ARGS ?=
 
-.PHONY: all build release run test lint fmt bench loadtest compare writes openloop tls pinning startup fuzz clean
+.PHONY: all build release run test lint fmt bench loadtest compare syscalls writes openloop tls pinning startup fuzz clean
 
 all: build
 
@@ -48,6 +48,9 @@ loadtest: release
 
 compare: release
 	./scripts/compare.sh
+
+syscalls: release
+	./scripts/syscalls.sh
 
 writes: release
 	./scripts/writes.sh
