@@ -25,8 +25,8 @@ run: release
 
 # Formatting, lints as errors, every test in the workspace, then the fuzz seeds and
 # regressions replayed through the fuzz checks (stable toolchain, no libFuzzer).
-# tests/durability_syscalls.rs traces the binary with strace: installed here when
-# missing and apt can (root); without it that test says SKIPPED.
+# tests/durability_syscalls.rs and tests/read_path_syscalls.rs trace the binary with
+# strace: installed here when missing and apt can (root); without it they say SKIPPED.
 test: lint
 	@command -v strace >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 		&& (apt-get install -y -qq strace >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq strace >/dev/null)); } || true

@@ -9,80 +9,16 @@
 //! unless `REQUIRE_STRACE=1` (set by `.ci/run`), which makes a missing strace fail.
 
 mod common;
+#[path = "common/strace.rs"]
+mod strace;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
-use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_availability-server");
+use strace::Call;
+
 const TEMP: &str = "\"availability.dat.tmp\"";
 const DATA: &str = "\"availability.dat\"";
 const FILE_LEN_BYTES: &str = "168";
-
-/// One traced call, joined back together if strace split it (`<unfinished ...>`).
-#[derive(Debug, Clone)]
-struct Call {
-    pid: u32,
-    name: String,
-    args: String,
-    ret: String,
-    /// Trace line where the call started, and where it returned.
-    start: usize,
-    end: usize,
-}
-
-impl Call {
-    fn first_arg(&self) -> &str {
-        self.args.split(", ").next().unwrap_or("")
-    }
-}
-
-/// Parses `strace -f` output into completed calls, in order of return.
-fn parse(log: &str) -> Vec<Call> {
-    let mut pending: std::collections::HashMap<u32, (usize, String)> = Default::default();
-    let mut calls = Vec::new();
-    for (line_no, line) in log.lines().enumerate() {
-        let Some((pid, rest)) = line.split_once(' ') else {
-            continue;
-        };
-        let Ok(pid) = pid.parse::<u32>() else {
-            continue;
-        };
-        let rest = rest.trim_start();
-        if let Some(head) = rest.strip_suffix(" <unfinished ...>") {
-            pending.insert(pid, (line_no, head.to_owned()));
-            continue;
-        }
-        let (start, whole) = match rest.strip_prefix("<... ") {
-            Some(resumed) => {
-                let Some((start, head)) = pending.remove(&pid) else {
-                    continue;
-                };
-                let tail = resumed.split_once("resumed>").map_or("", |(_, t)| t);
-                (start, format!("{head}{tail}"))
-            }
-            None => (line_no, rest.to_owned()),
-        };
-        // strace pads before ` = RET`; signals and exits have no `(`.
-        let Some((call, ret)) = whole.rsplit_once(" = ") else {
-            continue;
-        };
-        let call = call.trim_end();
-        let (Some(open), Some(args)) = (call.find('('), call.strip_suffix(')')) else {
-            continue;
-        };
-        calls.push(Call {
-            pid,
-            name: call[..open].to_owned(),
-            args: args[open + 1..].to_owned(),
-            ret: ret.split_whitespace().next().unwrap_or("").to_owned(),
-            start,
-            end: line_no,
-        });
-    }
-    calls
-}
 
 /// Every commit in the trace, checked step by step; returns the thread and the
 /// trace line where each commit's directory fsync returned.
@@ -139,97 +75,17 @@ fn commits(calls: &[Call], dir_fd: &str) -> Vec<(u32, usize)> {
     found
 }
 
-struct Traced {
-    strace: Child,
-    server_pid: Option<i32>,
-    lines: Receiver<String>,
-}
-
-impl Drop for Traced {
-    fn drop(&mut self) {
-        if let Some(pid) = self.server_pid {
-            // SAFETY: signalling the server this test started, by its pid.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-        let _ = self.strace.kill();
-        let _ = self.strace.wait();
-    }
-}
-
-fn strace_missing(why: &str) {
-    assert!(
-        std::env::var_os("REQUIRE_STRACE").is_none_or(|v| v != "1"),
-        "REQUIRE_STRACE=1 but {why}"
-    );
-    eprintln!("SKIPPED: {why} (install strace to run this test)");
-}
-
 #[test]
 fn every_commit_fsyncs_the_file_and_the_directory_before_it_is_acknowledged() {
-    if Command::new("strace").arg("-V").output().is_err() {
-        return strace_missing("strace is not installed");
-    }
     let root = common::temp_dir("strace");
     std::fs::create_dir_all(&root).expect("dir");
     let data_dir = root.join("data"); // created by the server
     let log_path = root.join("trace.log");
-    let calls =
-        "execve,openat,write,fdatasync,fsync,rename,renameat,renameat2,sendto,sendmsg,writev";
-    let mut strace = Command::new("strace")
-        .args(["-f", "-qq", "-s", "48", "-e"])
-        .arg(format!("trace={calls}"))
-        .arg("-o")
-        .arg(&log_path)
-        .arg(BIN)
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .args(["--no-tls", "--http-listen", "127.0.0.1:0"])
-        .args([
-            "--admin-listen",
-            "off",
-            "--workers",
-            "1",
-            "--bcrypt-cost",
-            "4",
-        ])
-        .env("API_KEY", "k")
-        .env_remove("API_KEY_HASH")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn strace");
-    let lines = common::output_lines(&mut strace);
-    let mut traced = Traced {
-        strace,
-        server_pid: None,
-        lines,
+    let calls = "openat,write,fdatasync,fsync,rename,renameat,renameat2,sendto,sendmsg,writev";
+    let Some(traced) = strace::start(calls, &data_dir, &log_path, &[]) else {
+        return;
     };
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !seen.iter().any(|l: &String| l.ends_with("ready")) {
-        match traced.lines.recv_timeout(Duration::from_millis(100)) {
-            Ok(line) => seen.push(line),
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                // strace (and the server) ended before "ready": ptrace refused?
-                let _ = traced.strace.wait();
-                if seen.iter().any(|l| l.starts_with("strace:")) {
-                    return strace_missing(&format!("strace cannot trace here: {seen:#?}"));
-                }
-                panic!("the server ended before it was ready: {seen:#?}");
-            }
-            Err(_) => assert!(Instant::now() < deadline, "not ready: {seen:#?}"),
-        }
-    }
-    let log = std::fs::read_to_string(&log_path).expect("trace");
-    let server_pid: i32 = log
-        .lines()
-        .find(|l| l.contains(" execve("))
-        .and_then(|l| l.split(' ').next())
-        .and_then(|p| p.parse().ok())
-        .expect("the server's execve in the trace");
-    traced.server_pid = Some(server_pid);
-
-    let http = common::listening_addr(&seen, "http");
+    let http = common::listening_addr(&traced.seen, "http");
     let r = common::patch(
         http,
         Some("k"),
@@ -237,13 +93,7 @@ fn every_commit_fsyncs_the_file_and_the_directory_before_it_is_acknowledged() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
 
-    // The server exits on SIGTERM, and strace with it.
-    let status = common::signal_and_wait(server_pid, libc::SIGTERM, &mut traced.strace);
-    traced.server_pid = None;
-    assert!(status.success(), "{status:?}");
-
-    let log = std::fs::read_to_string(&log_path).expect("trace");
-    let calls = parse(&log);
+    let calls = traced.stop();
     let opened = |path: &Path| {
         let want = format!("AT_FDCWD, \"{}\", ", path.display());
         calls
@@ -292,9 +142,20 @@ fn the_parser_joins_calls_strace_split() {
 8 sendto(11, \"HTTP/1.1 200 OK\\r\\n\"..., 230, MSG_NOSIGNAL, NULL, 0) = 230
 9 <... fsync resumed>)                  = 0
 7 --- SIGTERM {si_signo=SIGTERM} ---
+8 recvfrom(11, 0x7f00, 16384, 0, NULL, NULL) = -1 EAGAIN (Resource temporarily unavailable)
 ";
-    let calls = parse(log);
-    assert_eq!(calls.len(), 3, "{calls:#?}");
+    let calls = strace::parse(log);
+    assert_eq!(calls.len(), 4, "{calls:#?}");
+    let failed = &calls[3];
+    assert_eq!(
+        (
+            failed.name.as_str(),
+            failed.ret_value(),
+            failed.errno.as_str()
+        ),
+        ("recvfrom", Some(-1), "EAGAIN")
+    );
+    assert_eq!(calls[0].errno, "", "a call that succeeded has no errno");
     assert_eq!(
         (calls[0].name.as_str(), calls[0].ret.as_str()),
         ("openat", "6")
