@@ -326,8 +326,11 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             tls.send_close_notify();
             let _ = tls.write_tls(&mut socket);
         }
-        let _ = self.poll.registry().deregister(&mut socket);
-        let _ = socket.shutdown_both();
+        // Dropping the socket closes it, and close(2) alone does what a deregister
+        // and a shutdown(2) before it would: the kernel drops the fd from the epoll set
+        // (nothing else holds it: no dup, no fork) and sends the FIN, or a reset if
+        // unread bytes remain, as it would after a shutdown too. Two syscalls fewer
+        // per connection, which new-connection-per-request clients pay every time.
         drop(socket);
         c.transport = Transport::Plain;
         c.hold = None;

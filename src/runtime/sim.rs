@@ -42,7 +42,8 @@ struct Pipe {
     server_fin: bool,
     /// It did so with client bytes unread: a real kernel answers with RST.
     reset: bool,
-    /// What the worker registered for; `None` before `register` or after `deregister`.
+    /// What the worker registered for; `None` before `register`, after `deregister`,
+    /// and once the server dropped (closed) the stream.
     interest: Option<Interest>,
 }
 
@@ -107,11 +108,6 @@ impl Stream for MemStream {
         Ok(written)
     }
 
-    fn shutdown_both(&mut self) -> io::Result<()> {
-        self.0.borrow_mut().close_server_end();
-        Ok(())
-    }
-
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.0.borrow_mut().server_fin = true;
         Ok(())
@@ -131,9 +127,13 @@ impl Pipe {
     }
 }
 
+/// Dropping is the server's close(2): the peer reads EOF (or a reset, if bytes it
+/// sent were left unread), and epoll forgets the stream.
 impl Drop for MemStream {
     fn drop(&mut self) {
-        self.0.borrow_mut().close_server_end();
+        let mut pipe = self.0.borrow_mut();
+        pipe.close_server_end();
+        pipe.interest = None;
     }
 }
 
@@ -314,7 +314,7 @@ impl<H: Handler> SimWorker<H> {
         let (readable, read_closed, writable) = {
             let pipe = conn.pipe.borrow();
             let Some(interest) = pipe.interest else {
-                return; // closed by the server (deregistered)
+                return; // closed by the server
             };
             let room = pipe.to_client.len() < pipe.to_client_cap_bytes;
             (

@@ -21,9 +21,6 @@ pub trait Stream: io::Read + io::Write + mio::event::Source {
         self.read(buf)
     }
 
-    /// Shuts both directions; a stream that is already disconnected is fine.
-    fn shutdown_both(&mut self) -> io::Result<()>;
-
     /// Shuts our sending direction only (the peer reads EOF after what was sent).
     fn shutdown_write(&mut self) -> io::Result<()>;
 
@@ -86,13 +83,6 @@ impl Stream for mio::net::TcpStream {
             )
         };
         syscall_result(rc)
-    }
-
-    fn shutdown_both(&mut self) -> io::Result<()> {
-        match self.shutdown(std::net::Shutdown::Both) {
-            Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
-            _ => Ok(()),
-        }
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
