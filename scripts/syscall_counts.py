@@ -3,10 +3,11 @@
 
 usage: syscall_counts.py strace|perf FILE REQUESTS
 
-Prints one Markdown row tail, the groups issue 3 names:
-"total | reads | sends | epoll_wait | setsockopt | other | failed | EAGAIN reads"
-(per request, except the last two: counts for the whole run, rare enough to round to
-0.00 per request). strace -c does not tell the errno, so its last column is "n/a";
+Prints one Markdown row tail: the groups issue 3 names, then what a connection's
+start and end cost (which a new connection per request pays every time):
+"total | reads | sends | epoll_wait | setsockopt | accept | epoll_ctl | shutdown |
+close | other | failed | EAGAIN reads" (per request, except the last two: counts for
+the whole run, rare enough to round to 0.00 per request). strace -c does not tell the errno, so its last column is "n/a";
 perf counts failed calls as raw_syscalls:sys_exit filtered on "ret < 0", and EAGAIN
 reads as the read syscalls' sys_exit tracepoints filtered on "ret == -11" (see
 scripts/syscalls.sh).
@@ -17,6 +18,7 @@ import sys
 READS = {"read", "readv", "recvfrom", "recvmsg"}
 SENDS = {"write", "writev", "sendto", "sendmsg", "sendfile", "sendfile64", "splice"}
 EPOLL = {"epoll_wait", "epoll_pwait", "epoll_pwait2"}
+ACCEPT = {"accept", "accept4"}
 
 
 def from_strace(text):
@@ -69,9 +71,9 @@ def main():
         return sum(count for name, count in calls.items() if name in names)
 
     total = sum(calls.values())
-    named = READS | SENDS | EPOLL | {"setsockopt"}
-    cells = [total, group(READS), group(SENDS), group(EPOLL), group({"setsockopt"})]
-    cells.append(total - group(named))
+    groups = [READS, SENDS, EPOLL, {"setsockopt"}, ACCEPT, {"epoll_ctl"}, {"shutdown"}, {"close"}]
+    cells = [total] + [group(names) for names in groups]
+    cells.append(total - group(set().union(*groups)))
     row = [f"{count / requests:.2f}" for count in cells]
     row.append(str(failed))
     row.append("n/a" if eagain is None else str(eagain))

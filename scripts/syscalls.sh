@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# Syscalls per keep-alive request, checked the way issue 3 asks: `strace -c` on the
+# Syscalls per request, checked the way issue 3 asks: `strace -c` on the
 # server while `wrk -t1 -c64` runs against it, next to the same count taken without a
 # tracer slowing the server down (`perf stat` on the syscall tracepoints).
 #
 # For each target (slot, week) and server (ours; nginx, serving our answers as static
 # files; the floor, the bare mio loop of compare.sh) it prints one row per tracer:
 # syscalls per request in all and by the groups the issue names — reads, sends,
-# `epoll_wait`, `setsockopt` — and the run's failed calls; perf also counts the reads
-# that failed with EAGAIN (strace -c cannot tell errnos apart). Servers on CPU
+# `epoll_wait`, `setsockopt` — then those of a connection's start and end (`accept`,
+# `epoll_ctl`, `shutdown`, `close`), and the run's failed calls; perf also counts the
+# reads that failed with EAGAIN (strace -c cannot tell errnos apart). Servers on CPU
 # $SERVER_CPU (0), the client on CPU $CLIENT_CPU (1); the tracer attaches for the
 # client's run only, so start-up and shutdown are not counted.
 #
@@ -21,6 +22,9 @@
 # Settings (environment):
 #   DURATION=4           seconds per run
 #   TARGETS="slot week"  SERVERS="ours nginx floor"  TRACERS="strace perf"
+#   MODES="keepalive"    add `close` for a new connection per request (loadgen, which
+#                        opens CLOSE_CONNECTIONS=16 at a time; the floor ignores
+#                        `Connection: close`, so its close rows count the client's close)
 #   CLIENT=wrk|loadgen   CONNECTIONS=64
 #   SERVER_CPU=0 CLIENT_CPU=1 SKIP_BUILD=1 KEEP=1 (keep the work directory)
 # nginx runs with tcp_nopush as compare.sh sets it (NGINX_TCP_NOPUSH, default on: two
@@ -33,8 +37,10 @@ DURATION="${DURATION:-4}"
 TARGETS="${TARGETS:-slot week}"
 SERVERS="${SERVERS:-ours nginx floor}"
 TRACERS="${TRACERS:-strace perf}"
+MODES="${MODES:-keepalive}"
 CLIENT="${CLIENT:-wrk}"
 CONNECTIONS="${CONNECTIONS:-64}"
+CLOSE_CONNECTIONS="${CLOSE_CONNECTIONS:-16}"
 SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
 define_bench_paths # sets ZONE and PATHS (slot, week)
@@ -50,7 +56,7 @@ LOAD_AT_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # The syscall tracepoints perf counts by name: the groups above, where this kernel has them.
 PERF_NAMES=(read readv recvfrom recvmsg write writev sendto sendmsg sendfile64 splice
-    epoll_wait epoll_pwait epoll_pwait2 setsockopt)
+    epoll_wait epoll_pwait epoll_pwait2 setsockopt accept accept4 epoll_ctl shutdown close)
 available="$(perf list tracepoint 2>/dev/null)"
 PERF_EVENTS=(-e raw_syscalls:sys_enter -e raw_syscalls:sys_exit --filter 'ret < 0')
 for name in "${PERF_NAMES[@]}"; do
@@ -102,23 +108,29 @@ start_tracer() {
 # --- runs --------------------------------------------------------------------------
 ROWS=()
 for target in $TARGETS; do
-    for server in $SERVERS; do
-        key="$server"
-        [[ "$server" == floor ]] && key="floor.$target"
-        url="http://127.0.0.1:${PORT[$key]}${PATHS[$target]}"
-        for tracer in $TRACERS; do
-            log "$target $server under $tracer: $CLIENT -c$CONNECTIONS ${DURATION}s"
-            file="$WORKDIR/$tracer-$target-$server.out"
-            start_tracer "$tracer" "${PIDS[$key]}" "$file"
-            line="$(run_client "$CLIENT" keepalive "$CLIENT_CPU" "$CONNECTIONS" "$DURATION" "$url")"
-            # SIGINT makes both detach and write their summary.
-            kill -INT "$TRACER_PID"
-            wait "$TRACER_PID" || true
-            read -r rps _ _ requests errors _ <<<"$line"
-            ((errors == 0)) || log "warning: $errors client errors in $target $server under $tracer"
-            counts="$(python3 "$ROOT/scripts/syscall_counts.py" "$tracer" "$file" "$requests")" \
-                || die "could not read $tracer's counts: $(cat "$file" "$file.err")"
-            ROWS+=("| $target | $server | $tracer | $rps | $counts |")
+    for mode in $MODES; do
+        client="$CLIENT" conns="$CONNECTIONS"
+        if [[ "$mode" == close ]]; then
+            client=loadgen conns="$CLOSE_CONNECTIONS"
+        fi
+        for server in $SERVERS; do
+            key="$server"
+            [[ "$server" == floor ]] && key="floor.$target"
+            url="http://127.0.0.1:${PORT[$key]}${PATHS[$target]}"
+            for tracer in $TRACERS; do
+                log "$target $mode $server under $tracer: $client -c$conns ${DURATION}s"
+                file="$WORKDIR/$tracer-$target-$mode-$server.out"
+                start_tracer "$tracer" "${PIDS[$key]}" "$file"
+                line="$(run_client "$client" "$mode" "$CLIENT_CPU" "$conns" "$DURATION" "$url")"
+                # SIGINT makes both detach and write their summary.
+                kill -INT "$TRACER_PID"
+                wait "$TRACER_PID" || true
+                read -r rps _ _ requests errors _ <<<"$line"
+                ((errors == 0)) || log "warning: $errors client errors in $target $mode $server under $tracer"
+                counts="$(python3 "$ROOT/scripts/syscall_counts.py" "$tracer" "$file" "$requests")" \
+                    || die "could not read $tracer's counts: $(cat "$file" "$file.err")"
+                ROWS+=("| $target | $mode | $server | $client -c$conns | $tracer | $rps | $counts |")
+            done
         done
     done
 done
@@ -126,10 +138,10 @@ done
 # --- report ------------------------------------------------------------------------
 echo
 machine_line
-echo "$(strace -V | head -n1); perf $(perf version | awk '{print $3}'); client $CLIENT -t1 -c$CONNECTIONS," \
+echo "$(strace -V | head -n1); perf $(perf version | awk '{print $3}'); clients with one thread;" \
     "${DURATION} s per run; servers on CPU $SERVER_CPU, client on CPU $CLIENT_CPU; zone $ZONE;" \
     "nginx tcp_nopush ${NGINX_TCP_NOPUSH:-on}."
 echo
-echo "| target | server | tracer | req/s | syscalls/req | reads | sends | epoll_wait | setsockopt | other | failed (run) | EAGAIN reads (run) |"
-echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| target | mode | server | client | tracer | req/s | syscalls/req | reads | sends | epoll_wait | setsockopt | accept | epoll_ctl | shutdown | close | other | failed (run) | EAGAIN reads (run) |"
+echo "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${ROWS[@]}"
