@@ -45,10 +45,7 @@ fn commits(calls: &[Call], dir_fd: &str) -> Vec<(u32, usize)> {
             })
             .take(4)
             .collect();
-        let shape: Vec<String> = steps
-            .iter()
-            .map(|c| format!("{}({}) = {}", c.name, c.args, c.ret))
-            .collect();
+        let shape: Vec<String> = steps.iter().map(|c| c.shape()).collect();
         let ok = steps.len() == 4
             && steps[0].name == "write"
             && steps[0].args.ends_with(&format!(", {FILE_LEN_BYTES}"))
@@ -82,7 +79,7 @@ fn every_commit_fsyncs_the_file_and_the_directory_before_it_is_acknowledged() {
     let data_dir = root.join("data"); // created by the server
     let log_path = root.join("trace.log");
     let calls = "openat,write,fdatasync,fsync,rename,renameat,renameat2,sendto,sendmsg,writev";
-    let Some(traced) = strace::start(calls, &data_dir, &log_path, &[]) else {
+    let Some(traced) = strace::start(calls, &data_dir, &log_path) else {
         return;
     };
     let http = common::listening_addr(&traced.seen, "http");

@@ -137,9 +137,9 @@ fn strace_missing(why: &str) {
 
 /// Starts the binary under `strace -f -e trace=CALLS`, logging to `log_path`, with
 /// plain HTTP on an ephemeral port, one worker, no admin listener, bcrypt cost 4,
-/// API key `k`, and `extra` flags; waits until it is ready. `None` (after saying
+/// API key `k`; waits until it is ready. `None` (after saying
 /// SKIPPED) when strace is missing or cannot trace here.
-pub fn start(calls: &str, data_dir: &Path, log_path: &Path, extra: &[&str]) -> Option<Traced> {
+pub fn start(calls: &str, data_dir: &Path, log_path: &Path) -> Option<Traced> {
     if Command::new("strace").arg("-V").output().is_err() {
         strace_missing("strace is not installed");
         return None;
@@ -161,7 +161,6 @@ pub fn start(calls: &str, data_dir: &Path, log_path: &Path, extra: &[&str]) -> O
             "--bcrypt-cost",
             "4",
         ])
-        .args(extra)
         .env("API_KEY", "k")
         .env_remove("API_KEY_HASH")
         .stdout(Stdio::piped())
