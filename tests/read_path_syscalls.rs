@@ -2,7 +2,8 @@
 //! sees it (`strace -f`): on a keep-alive connection, every read request costs the
 //! worker one receive and one send — no read that comes back empty (`EAGAIN`) after a
 //! short one, no `setsockopt` or `epoll_ctl` after the accept — and a pipelined batch
-//! is received once and answered with one send. Only the `epoll_wait` that finds a
+//! is received once and answered with one send. The connection's only other calls are
+//! its `epoll_ctl(ADD)` and its close (`TCP_NODELAY` is inherited from the listener). Only the `epoll_wait` that finds a
 //! request is not counted here: its share depends on load, which
 //! `scripts/syscalls.sh` measures.
 //!
@@ -149,6 +150,18 @@ fn a_keep_alive_read_costs_one_receive_and_one_send() {
     assert!(
         between.is_empty(),
         "per-request calls other than a receive and a send: {between:#?}"
+    );
+    // And outside them, the connection's only other calls are its registration and
+    // its close: TCP_NODELAY comes from the listener, set once at start.
+    let own: Vec<String> = on_conn
+        .iter()
+        .filter(|c| !RECEIVES.contains(&c.name.as_str()) && !SENDS.contains(&c.name.as_str()))
+        .filter(|c| c.name != "close")
+        .map(|c| c.shape())
+        .collect();
+    assert!(
+        own.len() == 1 && own[0].starts_with("epoll_ctl") && own[0].contains("EPOLL_CTL_ADD"),
+        "a connection's calls besides receives, sends and its close: {own:#?}"
     );
     let _ = std::fs::remove_dir_all(root);
 }

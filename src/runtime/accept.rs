@@ -90,7 +90,12 @@ impl<H: Handler> Worker<H, TcpStream> {
             if let Some(room) = room {
                 self.make_room(room);
             }
-            let _ = socket.set_nodelay(true);
+            // Inherited from the listener (`listener::set_nodelay_for_accepted`):
+            // checked in debug builds, where the tests run, at one syscall per accept.
+            debug_assert!(
+                socket.nodelay().unwrap_or(true),
+                "TCP_NODELAY not inherited"
+            );
             // `adopt` fails only if registration does; the socket is dropped (closed).
             let _ = self.adopt(socket, transport, canonical_ip(peer.ip()), kind);
         }

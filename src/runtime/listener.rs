@@ -82,6 +82,28 @@ fn bound_socket(addr: SocketAddr, reuseport: bool) -> io::Result<std::net::TcpLi
     }
 }
 
+/// Sets TCP_NODELAY on a listening socket. Linux copies the listener's options into
+/// every socket `accept` returns, so this one call at start saves a `setsockopt` per
+/// connection (issue 3's syscall budget); `an_accepted_socket_inherits_nodelay` checks
+/// that the kernel still does.
+pub fn set_nodelay_for_accepted(listener: &std::net::TcpListener) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // Safety: setsockopt(2) on a descriptor the listener owns; the error is checked.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            &one as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn sockaddr_of(addr: SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::socklen_t) {
     // Safety: sockaddr_storage is plain old data; zero is a valid bit pattern.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
@@ -151,6 +173,23 @@ mod tests {
         drop(other);
         // Free again once the other listener is gone.
         assert_eq!(bind_group(taken, 2).expect("bind").len(), 2);
+    }
+
+    #[test]
+    fn an_accepted_socket_inherits_nodelay() {
+        for (with, expected) in [(true, true), (false, false)] {
+            let listener = bind_group("127.0.0.1:0".parse().expect("addr"), 1)
+                .expect("bind")
+                .remove(0);
+            if with {
+                set_nodelay_for_accepted(&listener).expect("setsockopt");
+            }
+            let addr = listener.local_addr().expect("addr");
+            let _client = std::net::TcpStream::connect(addr).expect("connect");
+            listener.set_nonblocking(false).expect("blocking");
+            let (accepted, _) = listener.accept().expect("accept");
+            assert_eq!(accepted.nodelay().expect("getsockopt"), expected, "{with}");
+        }
     }
 
     #[test]

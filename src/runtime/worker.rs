@@ -244,6 +244,7 @@ impl<H: Handler> Worker<H, TcpStream> {
         let mut listeners = Vec::new();
         for (i, (socket, kind, tls)) in sockets.into_iter().enumerate() {
             socket.set_nonblocking(true)?;
+            super::listener::set_nodelay_for_accepted(&socket)?;
             let mut socket = TcpListener::from_std(socket);
             poll.registry().register(
                 &mut socket,
