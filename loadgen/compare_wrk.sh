@@ -14,6 +14,7 @@ conns=${3:-64}
 bin=${CARGO_TARGET_DIR:-target}/release
 port=${PORT:-18080}
 url=http://127.0.0.1:$port/
+ratios=()
 
 taskset -c 0 "$bin/examples/fixed_server" "127.0.0.1:$port" 2>/dev/null &
 server=$!
@@ -55,4 +56,20 @@ for round in $(seq "$rounds"); do
         w=$(run_wrk)
     fi
     echo "round $round: wrk $w | loadgen $l${LOADGEN_B:+ | B $b} | load $(cut -d' ' -f1 /proc/loadavg)"
+    # loadgen / wrk for this round: req/s, then client CPU per request.
+    ratios+=("$(awk -v w="$w" -v l="$l" 'BEGIN {
+        split(w, a, " "); split(l, b, " ");
+        printf "%.4f %.4f", (a[1] > 0 ? b[1] / a[1] : 0), (a[3] > 0 ? b[3] / a[3] : 0) }')")
 done
+# The verdict (issue 3: loadgen within 10 % of wrk's throughput, or better): medians of
+# the per-round ratios, so one noisy round cannot decide it.
+printf '%s\n' "${ratios[@]}" | awk '
+    { rps[NR] = $1; cpu[NR] = $2 }
+    function median(v, n,   i, j, t) {
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+        return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    END {
+        printf "median of %d rounds, loadgen vs wrk: %+.0f %% req/s, %+.0f %% client CPU per request\n",
+            NR, (median(rps, NR) - 1) * 100, (median(cpu, NR) - 1) * 100
+    }'
