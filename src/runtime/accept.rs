@@ -90,7 +90,7 @@ impl<H: Handler> Worker<H, TcpStream> {
             if let Some(room) = room {
                 self.make_room(room);
             }
-            // Inherited from the listener (`listener::set_nodelay_for_accepted`):
+            // Inherited from the listener (`listener::bound_socket`):
             // checked in debug builds, where the tests run, at one syscall per accept.
             debug_assert!(
                 socket.nodelay().unwrap_or(true),

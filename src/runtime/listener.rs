@@ -33,7 +33,12 @@ fn check_port_free(addr: SocketAddr) -> io::Result<()> {
 }
 
 /// A non-blocking TCP socket bound to `addr`, with SO_REUSEADDR (so connections in
-/// TIME_WAIT do not block a restart) and optionally SO_REUSEPORT.
+/// TIME_WAIT do not block a restart), optionally SO_REUSEPORT, and TCP_NODELAY.
+///
+/// Linux copies a listener's options into every socket `accept` returns, so setting
+/// TCP_NODELAY here, before `listen`, saves a `setsockopt` per connection (issue 3's
+/// syscall budget); set after `listen`, connections already queued would miss it.
+/// `an_accepted_socket_inherits_nodelay` checks that the kernel still copies it.
 fn bound_socket(addr: SocketAddr, reuseport: bool) -> io::Result<std::net::TcpListener> {
     let (domain, storage, len) = sockaddr_of(addr);
     // Safety: plain socket syscalls on a descriptor we own; errors are checked.
@@ -54,10 +59,12 @@ fn bound_socket(addr: SocketAddr, reuseport: bool) -> io::Result<std::net::TcpLi
         } else {
             &[libc::SO_REUSEADDR]
         };
-        for &option in options {
+        let tcp_nodelay = (libc::IPPROTO_TCP, libc::TCP_NODELAY);
+        let socket_options = options.iter().map(|&option| (libc::SOL_SOCKET, option));
+        for (level, option) in socket_options.chain([tcp_nodelay]) {
             let rc = libc::setsockopt(
                 fd,
-                libc::SOL_SOCKET,
+                level,
                 option,
                 &one as *const _ as *const libc::c_void,
                 std::mem::size_of::<libc::c_int>() as libc::socklen_t,
@@ -82,26 +89,37 @@ fn bound_socket(addr: SocketAddr, reuseport: bool) -> io::Result<std::net::TcpLi
     }
 }
 
-/// Sets TCP_NODELAY on a listening socket. Linux copies the listener's options into
-/// every socket `accept` returns, so this one call at start saves a `setsockopt` per
-/// connection (issue 3's syscall budget); `an_accepted_socket_inherits_nodelay` checks
-/// that the kernel still does.
-pub fn set_nodelay_for_accepted(listener: &std::net::TcpListener) -> io::Result<()> {
-    let one: libc::c_int = 1;
-    // Safety: setsockopt(2) on a descriptor the listener owns; the error is checked.
+/// Binds one non-blocking listener without SO_REUSEPORT (the admin listener: one
+/// socket, on one worker), set up like the public ones.
+pub fn bind_single(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let listener = bound_socket(addr, false)?;
+    // Safety: listen(2) on a descriptor we own; the error is checked.
+    if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(listener)
+}
+
+/// Whether TCP_NODELAY is set on `listener`, and so on every socket it accepts. The
+/// runtime checks its listeners with this at start instead of setting the option on
+/// each connection.
+pub fn has_nodelay(listener: &std::net::TcpListener) -> io::Result<bool> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // Safety: getsockopt(2) into a c_int we own, with its length; the error is checked.
     let rc = unsafe {
-        libc::setsockopt(
+        libc::getsockopt(
             listener.as_raw_fd(),
             libc::IPPROTO_TCP,
             libc::TCP_NODELAY,
-            &one as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            &mut value as *mut _ as *mut libc::c_void,
+            &mut len,
         )
     };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(())
+    Ok(value != 0)
 }
 
 fn sockaddr_of(addr: SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::socklen_t) {
@@ -177,18 +195,19 @@ mod tests {
 
     #[test]
     fn an_accepted_socket_inherits_nodelay() {
-        for (with, expected) in [(true, true), (false, false)] {
-            let listener = bind_group("127.0.0.1:0".parse().expect("addr"), 1)
-                .expect("bind")
-                .remove(0);
-            if with {
-                set_nodelay_for_accepted(&listener).expect("setsockopt");
-            }
-            let addr = listener.local_addr().expect("addr");
-            let _client = std::net::TcpStream::connect(addr).expect("connect");
+        let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        let ours = [
+            bind_group(addr, 1).expect("bind").remove(0),
+            bind_single(addr).expect("bind"),
+        ];
+        let plain = std::net::TcpListener::bind(addr).expect("bind");
+        for (listener, expected) in [(&ours[0], true), (&ours[1], true), (&plain, false)] {
+            assert_eq!(has_nodelay(listener).expect("getsockopt"), expected);
+            let _client = std::net::TcpStream::connect(listener.local_addr().expect("addr"))
+                .expect("connect");
             listener.set_nonblocking(false).expect("blocking");
             let (accepted, _) = listener.accept().expect("accept");
-            assert_eq!(accepted.nodelay().expect("getsockopt"), expected, "{with}");
+            assert_eq!(accepted.nodelay().expect("getsockopt"), expected);
         }
     }
 

@@ -244,7 +244,14 @@ impl<H: Handler> Worker<H, TcpStream> {
         let mut listeners = Vec::new();
         for (i, (socket, kind, tls)) in sockets.into_iter().enumerate() {
             socket.set_nonblocking(true)?;
-            super::listener::set_nodelay_for_accepted(&socket)?;
+            // Accepted sockets inherit TCP_NODELAY (see `listener::bound_socket`); a
+            // listener made elsewhere would leave every connection to Nagle.
+            if !super::listener::has_nodelay(&socket)? {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a listener without TCP_NODELAY (bind it with runtime::listener)",
+                ));
+            }
             let mut socket = TcpListener::from_std(socket);
             poll.registry().register(
                 &mut socket,

@@ -184,7 +184,7 @@ pub fn start_with_hook(
     // Then the admin listener, answering 503 "starting" while the rest is prepared,
     // and failing before a key or certificate is generated if its port is taken.
     let admin = config.admin_listen.map(|addr| {
-        std::net::TcpListener::bind(addr)
+        crate::runtime::listener::bind_single(addr)
             .and_then(Starting::spawn)
             .map_err(|e| format!("cannot listen on {addr} (admin, --admin-listen): {e}"))
     });
