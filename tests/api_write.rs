@@ -282,6 +282,45 @@ fn repeated_wrong_keys_lock_the_ip_out_until_refill() {
     ok_generation(&common::patch(addr, Some(API_KEY), WEDNESDAY_2PM), 1);
 }
 
+/// A missing or malformed `Authorization` offers no key, so it spends none of the
+/// failed-key budget: with a budget of one, the right key still passes after several.
+#[test]
+fn malformed_authorization_spends_no_failed_key_budget() {
+    let server = common::start(|c| {
+        c.auth_fail_burst = 1;
+        c.auth_fail_refill_ms = 60_000;
+    });
+    let addr = server.addr;
+    for auth in [
+        "",
+        "Authorization: Basic x\r\n",
+        "Authorization: Bearer\r\n",
+    ] {
+        for _ in 0..3 {
+            let mut client = Client::connect(addr);
+            client.send(
+                format!(
+                    "PATCH /availability HTTP/1.1\r\nHost: t\r\n{auth}Content-Length: {}\r\n\r\n{WEDNESDAY_2PM}",
+                    WEDNESDAY_2PM.len()
+                )
+                .as_bytes(),
+            );
+            let r = client.read_response(false).expect("a response");
+            assert_eq!(r.status, 401, "{auth:?}: {}", r.text());
+        }
+    }
+    ok_generation(&common::patch(addr, Some(API_KEY), WEDNESDAY_2PM), 1);
+    // The budget is real: one wrong key spends it and the right key then waits.
+    assert_eq!(
+        common::patch(addr, Some("wrong-key-wrong-key"), WEDNESDAY_2PM).status,
+        401
+    );
+    assert_eq!(
+        common::patch(addr, Some(API_KEY), WEDNESDAY_2PM).status,
+        429
+    );
+}
+
 #[test]
 fn chunked_patch_body_is_accepted() {
     let server = common::start(|_| {});

@@ -67,7 +67,18 @@ fn parse_entry(index: usize, entry: &Value) -> Result<Edit, BodyError> {
         None => return Err(entry_error(index, "day is required")),
     };
     let slot = match (fields.get("time"), fields.get("slot")) {
-        (Some(_), Some(_)) => return Err(entry_error(index, "give time or slot, not both")),
+        (Some(time), Some(slot)) => {
+            // A `null` is still a field given; say so, or the message reads as wrong.
+            let null_field = match (time.is_null(), slot.is_null()) {
+                (true, _) => "time is null: ",
+                (_, true) => "slot is null: ",
+                _ => "",
+            };
+            return Err(entry_error(
+                index,
+                format!("{null_field}give time or slot, not both"),
+            ));
+        }
         (None, None) => {
             return Err(entry_error(
                 index,
@@ -238,6 +249,29 @@ mod tests {
                 err.message
             );
         }
+    }
+
+    #[test]
+    fn a_null_time_or_slot_is_named_as_given() {
+        let err = parse_patch_body(
+            br#"{"slots":[{"day":1,"time":"10:00","slot":null,"status":"maybe"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "slots[0]: slot is null: give time or slot, not both"
+        );
+        let err =
+            parse_patch_body(br#"{"slots":[{"day":1,"time":null,"slot":3,"status":"maybe"}]}"#)
+                .unwrap_err();
+        assert_eq!(
+            err.message,
+            "slots[0]: time is null: give time or slot, not both"
+        );
+        let err =
+            parse_patch_body(br#"{"slots":[{"day":1,"time":"10:00","slot":3,"status":"maybe"}]}"#)
+                .unwrap_err();
+        assert_eq!(err.message, "slots[0]: give time or slot, not both");
     }
 
     #[test]
