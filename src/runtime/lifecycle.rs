@@ -201,6 +201,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 }
             }
             Phase::Awaiting => {}
+            Phase::Writing => self.close_with_reset(idx),
             _ => self.close(idx),
         }
     }
@@ -300,7 +301,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         // Mid-answer, or a 408 the client's window could not take at once: nothing
         // more can be said, and the buffer must come free now, for this waiter.
         if self.conns[idx as usize].buf.is_some() {
-            self.close(idx);
+            self.close_with_reset(idx);
         }
     }
 

@@ -8,13 +8,24 @@ use std::os::fd::{AsRawFd, FromRawFd};
 const BACKLOG: libc::c_int = 4096;
 
 /// Binds a non-blocking listener with SO_REUSEADDR and SO_REUSEPORT set.
-pub fn bind_reuseport(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let listener = bound_socket(addr, true)?;
+pub fn bind_reuseport(
+    addr: SocketAddr,
+    unacked_limit_ms: u32,
+) -> io::Result<std::net::TcpListener> {
+    let listener = bound_socket(addr, true, unacked_limit_ms)?;
     // Safety: listen(2) on a descriptor we own; the error is checked.
     if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(listener)
+}
+
+/// The kernel's limit on how long a peer may leave our bytes untaken
+/// (TCP_USER_TIMEOUT, see `bound_socket`): twice the write timeout, so that on an
+/// open connection our own cut-off (1 to 1.25 write timeouts) always comes first, and
+/// the kernel's only bounds what a closed socket was left holding.
+pub fn unacked_limit_ms(write_timeout_ms: u64) -> u32 {
+    write_timeout_ms.saturating_mul(2).min(i32::MAX as u64) as u32
 }
 
 /// Fails with `AddrInUse` when some socket already listens on `addr`.
@@ -29,17 +40,28 @@ fn check_port_free(addr: SocketAddr) -> io::Result<()> {
     if addr.port() == 0 {
         return Ok(()); // The kernel picks a free port.
     }
-    bound_socket(addr, false).map(drop)
+    bound_socket(addr, false, 0).map(drop)
 }
 
 /// A non-blocking TCP socket bound to `addr`, with SO_REUSEADDR (so connections in
-/// TIME_WAIT do not block a restart), optionally SO_REUSEPORT, and TCP_NODELAY.
+/// TIME_WAIT do not block a restart), optionally SO_REUSEPORT, TCP_NODELAY, and
+/// TCP_USER_TIMEOUT = `unacked_limit_ms` (0 = the kernel's default).
 ///
 /// Linux copies a listener's options into every socket `accept` returns, so setting
-/// TCP_NODELAY here, before `listen`, saves a `setsockopt` per connection (issue 3's
-/// syscall budget); set after `listen`, connections already queued would miss it.
-/// `an_accepted_socket_inherits_nodelay` checks that the kernel still copies it.
-fn bound_socket(addr: SocketAddr, reuseport: bool) -> io::Result<std::net::TcpListener> {
+/// them here, before `listen`, saves `setsockopt`s per connection (issue 3's syscall
+/// budget); set after `listen`, connections already queued would miss them.
+/// `an_accepted_socket_inherits_its_options` checks that the kernel still copies them.
+///
+/// TCP_USER_TIMEOUT bounds how long the kernel keeps bytes a peer does not take: sent
+/// and never acknowledged, or waiting behind a window the peer keeps at zero while it
+/// answers the kernel's probes (since Linux 5.11). Without it such a socket, once we
+/// close it, stays in FIN-WAIT-1 with what it holds for as long as the peer answers,
+/// outside any limit of ours.
+fn bound_socket(
+    addr: SocketAddr,
+    reuseport: bool,
+    unacked_limit_ms: u32,
+) -> io::Result<std::net::TcpListener> {
     let (domain, storage, len) = sockaddr_of(addr);
     // Safety: plain socket syscalls on a descriptor we own; errors are checked.
     unsafe {
@@ -59,14 +81,21 @@ fn bound_socket(addr: SocketAddr, reuseport: bool) -> io::Result<std::net::TcpLi
         } else {
             &[libc::SO_REUSEADDR]
         };
-        let tcp_nodelay = (libc::IPPROTO_TCP, libc::TCP_NODELAY);
-        let socket_options = options.iter().map(|&option| (libc::SOL_SOCKET, option));
-        for (level, option) in socket_options.chain([tcp_nodelay]) {
+        let socket_options = options
+            .iter()
+            .map(|&option| (libc::SOL_SOCKET, option, one))
+            .chain([(libc::IPPROTO_TCP, libc::TCP_NODELAY, one)])
+            .chain((unacked_limit_ms > 0).then_some((
+                libc::IPPROTO_TCP,
+                libc::TCP_USER_TIMEOUT,
+                unacked_limit_ms.min(libc::c_int::MAX as u32) as libc::c_int,
+            )));
+        for (level, option, value) in socket_options {
             let rc = libc::setsockopt(
                 fd,
                 level,
                 option,
-                &one as *const _ as *const libc::c_void,
+                &value as *const _ as *const libc::c_void,
                 std::mem::size_of::<libc::c_int>() as libc::socklen_t,
             );
             if rc != 0 {
@@ -91,8 +120,8 @@ fn bound_socket(addr: SocketAddr, reuseport: bool) -> io::Result<std::net::TcpLi
 
 /// Binds one non-blocking listener without SO_REUSEPORT (the admin listener: one
 /// socket, on one worker), set up like the public ones.
-pub fn bind_single(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let listener = bound_socket(addr, false)?;
+pub fn bind_single(addr: SocketAddr, unacked_limit_ms: u32) -> io::Result<std::net::TcpListener> {
+    let listener = bound_socket(addr, false, unacked_limit_ms)?;
     // Safety: listen(2) on a descriptor we own; the error is checked.
     if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
         return Err(io::Error::last_os_error());
@@ -104,14 +133,19 @@ pub fn bind_single(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 /// runtime checks its listeners with this at start instead of setting the option on
 /// each connection.
 pub fn has_nodelay(listener: &std::net::TcpListener) -> io::Result<bool> {
+    Ok(tcp_option(listener, libc::TCP_NODELAY)? != 0)
+}
+
+/// The value of an `IPPROTO_TCP` option that is an int.
+fn tcp_option(socket: &impl AsRawFd, option: libc::c_int) -> io::Result<libc::c_int> {
     let mut value: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // Safety: getsockopt(2) into a c_int we own, with its length; the error is checked.
     let rc = unsafe {
         libc::getsockopt(
-            listener.as_raw_fd(),
+            socket.as_raw_fd(),
             libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
+            option,
             &mut value as *mut _ as *mut libc::c_void,
             &mut len,
         )
@@ -119,7 +153,7 @@ pub fn has_nodelay(listener: &std::net::TcpListener) -> io::Result<bool> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(value != 0)
+    Ok(value)
 }
 
 fn sockaddr_of(addr: SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::socklen_t) {
@@ -166,14 +200,18 @@ fn sockaddr_of(addr: SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::
 
 /// Binds `count` listeners on one address. With port 0 the first bind picks the
 /// port and the rest reuse it, so every worker shares one public port.
-pub fn bind_group(addr: SocketAddr, count: usize) -> io::Result<Vec<std::net::TcpListener>> {
+pub fn bind_group(
+    addr: SocketAddr,
+    count: usize,
+    unacked_limit_ms: u32,
+) -> io::Result<Vec<std::net::TcpListener>> {
     assert!(count > 0);
     check_port_free(addr)?;
-    let first = bind_reuseport(addr)?;
+    let first = bind_reuseport(addr, unacked_limit_ms)?;
     let bound = first.local_addr()?;
     let mut group = vec![first];
     for _ in 1..count {
-        group.push(bind_reuseport(bound)?);
+        group.push(bind_reuseport(bound, unacked_limit_ms)?);
     }
     Ok(group)
 }
@@ -184,36 +222,38 @@ mod tests {
 
     #[test]
     fn a_port_someone_listens_on_is_refused_even_with_reuseport() {
-        let other = bind_group("127.0.0.1:0".parse().expect("addr"), 1).expect("bind");
+        let other = bind_group("127.0.0.1:0".parse().expect("addr"), 1, 0).expect("bind");
         let taken = other[0].local_addr().expect("addr");
-        let err = bind_group(taken, 2).expect_err("the port is taken");
+        let err = bind_group(taken, 2, 0).expect_err("the port is taken");
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
         drop(other);
         // Free again once the other listener is gone.
-        assert_eq!(bind_group(taken, 2).expect("bind").len(), 2);
+        assert_eq!(bind_group(taken, 2, 0).expect("bind").len(), 2);
     }
 
     #[test]
-    fn an_accepted_socket_inherits_nodelay() {
+    fn an_accepted_socket_inherits_its_options() {
         let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
         let ours = [
-            bind_group(addr, 1).expect("bind").remove(0),
-            bind_single(addr).expect("bind"),
+            bind_group(addr, 1, 1_234).expect("bind").remove(0),
+            bind_single(addr, 1_234).expect("bind"),
         ];
         let plain = std::net::TcpListener::bind(addr).expect("bind");
-        for (listener, expected) in [(&ours[0], true), (&ours[1], true), (&plain, false)] {
-            assert_eq!(has_nodelay(listener).expect("getsockopt"), expected);
+        for (listener, ours) in [(&ours[0], true), (&ours[1], true), (&plain, false)] {
+            assert_eq!(has_nodelay(listener).expect("getsockopt"), ours);
             let _client = std::net::TcpStream::connect(listener.local_addr().expect("addr"))
                 .expect("connect");
             listener.set_nonblocking(false).expect("blocking");
             let (accepted, _) = listener.accept().expect("accept");
-            assert_eq!(accepted.nodelay().expect("getsockopt"), expected);
+            assert_eq!(accepted.nodelay().expect("getsockopt"), ours);
+            let user_timeout_ms = tcp_option(&accepted, libc::TCP_USER_TIMEOUT).expect("get");
+            assert_eq!(user_timeout_ms, if ours { 1_234 } else { 0 });
         }
     }
 
     #[test]
     fn a_group_shares_one_ephemeral_port() {
-        let group = bind_group("127.0.0.1:0".parse().expect("addr"), 3).expect("bind");
+        let group = bind_group("127.0.0.1:0".parse().expect("addr"), 3, 0).expect("bind");
         let port = group[0].local_addr().expect("addr").port();
         assert_ne!(port, 0);
         assert!(

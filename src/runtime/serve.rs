@@ -317,6 +317,21 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         self.drive(conn.index);
     }
 
+    /// Ends a connection whose client stopped taking our bytes. A FIN would queue
+    /// behind everything it never took, and the kernel would keep those bytes, and the
+    /// socket, past our close and outside `--max-connections`, for as long as the
+    /// client acknowledges zero-window probes; a reset frees both now. No TLS
+    /// close_notify: it could not reach the client either.
+    pub(super) fn close_with_reset(&mut self, idx: u32) {
+        let c = &mut self.conns[idx as usize];
+        if let Some(socket) = c.socket.as_mut() {
+            // On failure the close is a plain one, bounded by TCP_USER_TIMEOUT.
+            let _ = socket.reset_on_close();
+        }
+        c.transport = Transport::Plain;
+        self.close(idx);
+    }
+
     pub(super) fn close(&mut self, idx: u32) {
         let c = &mut self.conns[idx as usize];
         let Some(mut socket) = c.socket.take() else {

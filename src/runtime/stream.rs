@@ -30,6 +30,14 @@ pub trait Stream: io::Read + io::Write + mio::event::Source {
     fn unacked_bytes(&self) -> u64 {
         0
     }
+
+    /// Makes the coming close a reset (on TCP, `SO_LINGER` 0): what the peer never
+    /// took is dropped with the socket instead of queued in front of a FIN, where the
+    /// kernel would keep both for as long as the peer acknowledges its probes. For a
+    /// client cut off for not reading; the in-memory pipe has no kernel to leak into.
+    fn reset_on_close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Stream for mio::net::TcpStream {
@@ -94,6 +102,29 @@ impl Stream for mio::net::TcpStream {
         // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int; the fd is open while `self` lives.
         let rc = unsafe { libc::ioctl(self.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
         if rc == 0 { queued.max(0) as u64 } else { 0 }
+    }
+
+    fn reset_on_close(&mut self) -> io::Result<()> {
+        let abort = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt(2) reads one `linger` we own, with its length; the fd is
+        // open while `self` lives.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                &abort as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 }
 
