@@ -209,7 +209,8 @@ fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
 }
 
 /// A server configuration: ring provider, rustls' safe default protocol versions, no
-/// client authentication, ALPN `http/1.1`, and a bounded session cache.
+/// client authentication, ALPN `http/1.1` (or `http/1.0`, which the server speaks
+/// too, for a client that offers only that), and a bounded session cache.
 pub fn server_config(
     cert_chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
@@ -220,7 +221,7 @@ pub fn server_config(
         .with_no_client_auth()
         .with_single_cert(cert_chain, key)
         .map_err(|e| format!("certificate and key are unusable together: {e}"))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
     config.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE_ENTRIES);
     Ok(Arc::new(config))
 }
@@ -345,7 +346,28 @@ mod tests {
             Some(&dir.join(KEY_FILE_NAME)),
         )
         .expect("explicit paths");
-        assert!(handshake(client, explicit.server_config, "localhost").is_ok());
+        assert!(handshake(client.clone(), explicit.server_config.clone(), "localhost").is_ok());
+        // ALPN: http/1.1 first, http/1.0 for a client offering only that, never h2.
+        for (offered, chosen) in [
+            (
+                &[&b"h2"[..], b"http/1.1", b"http/1.0"][..],
+                Some(&b"http/1.1"[..]),
+            ),
+            (&[b"http/1.0"], Some(b"http/1.0")),
+            (&[b"h2"], None),
+        ] {
+            let mut offering = (*client).clone();
+            offering.alpn_protocols = offered.iter().map(|p| p.to_vec()).collect();
+            let result = handshake(
+                Arc::new(offering),
+                explicit.server_config.clone(),
+                "localhost",
+            );
+            match chosen {
+                Some(chosen) => assert_eq!(result.expect("handshake").as_deref(), Some(chosen)),
+                None => assert!(result.is_err(), "h2 only must be refused"),
+            }
+        }
 
         // A client trusting another self-signed certificate refuses this server.
         let other_dir = temp_dir("tls-other");

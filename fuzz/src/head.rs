@@ -127,6 +127,13 @@ fn check_accepted(data: &[u8], max: usize, head: &Head<'_>) {
     );
     let hosts = lines.values(b"host").len();
     assert!(hosts <= 1, "{hosts} Host headers accepted");
+    for host in lines.values(b"host") {
+        assert!(
+            is_uri_host_and_port(host.trim_ascii()),
+            "Host {:?} accepted",
+            String::from_utf8_lossy(host)
+        );
+    }
     assert!(
         head.minor_version == 0 || hosts == 1,
         "HTTP/1.1 without Host accepted"
@@ -223,6 +230,36 @@ fn check_accepted(data: &[u8], max: usize, head: &Head<'_>) {
 
 /// A prefix of the input gives `Incomplete` or the same outcome as the whole input (for
 /// refusals: a refusal, possibly another one).
+/// RFC 3986 `uri-host [ ":" port ]` (RFC 9112 §3.2), written apart from the
+/// parser's check: an IP literal in brackets, else a reg-name (or IPv4) of
+/// unreserved, sub-delims and `%XX`, then an optional `:` and digits.
+fn is_uri_host_and_port(value: &[u8]) -> bool {
+    let plain = |b: &u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(b);
+    let (host_ok, port) = match value.strip_prefix(b"[") {
+        Some(rest) => match rest.splitn(2, |&b| b == b']').collect::<Vec<_>>()[..] {
+            [literal, port] => (
+                !literal.is_empty() && literal.iter().all(|b| *b == b':' || plain(b)),
+                port,
+            ),
+            _ => return false,
+        },
+        None => {
+            let (name, port) = match value.iter().position(|&b| b == b':') {
+                Some(colon) => value.split_at(colon),
+                None => (value, &b""[..]),
+            };
+            let mut pieces = name.split(|&b| b == b'%');
+            let first_ok = pieces.next().is_some_and(|p| p.iter().all(plain));
+            let escapes_ok = pieces.all(|p| {
+                p.len() >= 2 && p[..2].iter().all(u8::is_ascii_hexdigit) && p[2..].iter().all(plain)
+            });
+            (first_ok && escapes_ok, port)
+        }
+    };
+    let port_ok = port.is_empty() || (port[0] == b':' && port[1..].iter().all(u8::is_ascii_digit));
+    host_ok && port_ok
+}
+
 fn check_prefix(data: &[u8], max: usize, full: &Result<Head<'_>, HeadError>, k: usize) {
     let Some(prefix) = data.get(..k) else { return };
     let part = parse_head(prefix, max);

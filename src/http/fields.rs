@@ -41,11 +41,7 @@ pub(super) fn read_fields<'a>(
         let value = header.value;
         if name.eq_ignore_ascii_case(b"host") {
             host_count += 1;
-            // A table and no early exit: one load and one `and` per byte, no branch.
-            if !value
-                .iter()
-                .fold(true, |ok, &b| ok & HOST_BYTES[usize::from(b)])
-            {
+            if !is_valid_host(value) {
                 return Err(HeadError::Bad("invalid Host header"));
             }
         } else if name.eq_ignore_ascii_case(b"content-length") {
@@ -165,19 +161,75 @@ fn parse_content_length(value: &[u8]) -> Result<u64, HeadError> {
     Ok(n)
 }
 
-/// [`is_host_byte`] for every byte value.
-static HOST_BYTES: [bool; 256] = {
+/// Whether `value` is `uri-host [ ":" port ]` (RFC 9112 §3.2 makes a server refuse
+/// any other Host value): a reg-name or IPv4 address, or an IP literal in brackets,
+/// then digits after one `:`. Empty is allowed (a target with no authority).
+fn is_valid_host(value: &[u8]) -> bool {
+    let (host, after_host) = match value.first() {
+        Some(b'[') => match value.iter().position(|&b| b == b']') {
+            // IPv6 or IPvFuture: unreserved, sub-delims and `:` (no `%`), checked no
+            // further (an answer never depends on Host).
+            Some(end) => {
+                let literal = &value[1..end];
+                let literal_ok = !literal.is_empty()
+                    && literal
+                        .iter()
+                        .all(|&b| b == b':' || (b != b'%' && REG_NAME_BYTES[usize::from(b)]));
+                if !literal_ok {
+                    return false;
+                }
+                (&[][..], &value[end + 1..])
+            }
+            None => return false,
+        },
+        _ => {
+            let end = value.iter().position(|&b| b == b':').unwrap_or(value.len());
+            (&value[..end], &value[end..])
+        }
+    };
+    // A table and no early exit: one load and one `and` per byte, no branch.
+    let host_ok = host
+        .iter()
+        .fold(true, |ok, &b| ok & REG_NAME_BYTES[usize::from(b)]);
+    let port_ok = match after_host {
+        [] => true,
+        [b':', port @ ..] => port.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    host_ok && port_ok && (!host.contains(&b'%') || percent_escapes_ok(host))
+}
+
+/// Whether every `%` in `text` starts a `%XX` escape.
+fn percent_escapes_ok(text: &[u8]) -> bool {
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] == b'%' {
+            let escape = text.get(i + 1..i + 3);
+            if !escape.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
+                return false;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
+/// [`is_reg_name_byte`] for every byte value.
+static REG_NAME_BYTES: [bool; 256] = {
     let mut table = [false; 256];
     let mut byte = 0;
     while byte < table.len() {
-        table[byte] = is_host_byte(byte as u8);
+        table[byte] = is_reg_name_byte(byte as u8);
         byte += 1;
     }
     table
 };
 
-/// Bytes allowed in a Host value: uri-host [ ":" port ] (RFC 3986 reg-name, IP literals).
-const fn is_host_byte(b: u8) -> bool {
+/// Bytes of an RFC 3986 reg-name (and of an IPv4 address): unreserved, sub-delims,
+/// and `%` of a pct-encoded byte.
+const fn is_reg_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
@@ -196,8 +248,5 @@ const fn is_host_byte(b: u8) -> bool {
                 | b';'
                 | b'='
                 | b'%'
-                | b':'
-                | b'['
-                | b']'
         )
 }

@@ -238,8 +238,25 @@ fn host_rules() {
     // Case-insensitive name, empty value allowed (RFC 9112 §3.2), ports and IPv6.
     ok(b"GET / HTTP/1.1\r\nhOsT: a\r\n\r\n");
     ok(b"GET / HTTP/1.1\r\nHost:\r\n\r\n");
-    ok(b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n");
-    for value in ["a b", "a/b", "a@b", "a?b"] {
+    for value in [
+        "[::1]:8080",
+        "[::1]",
+        "[v1.fe80::a+en1]",
+        "example.com:",
+        "example.com:8443",
+        "127.0.0.1:80",
+        "a%2Db",
+        "x_y~z!$&'()*+,;=",
+    ] {
+        let buf = format!("GET / HTTP/1.1\r\nHost: {value}\r\n\r\n");
+        ok(buf.as_bytes());
+    }
+    // The audit's finds (a port that is not digits, an unclosed IPv6 literal) and
+    // their neighbours.
+    for value in [
+        "a b", "a/b", "a@b", "a?b", "x:abc", "[::1", "::1", "a:1:2", "[]", "[::1]x", "[::1]:8a",
+        "a]", "a[b]", "a%zz", "a%2", "[::1%]", ":80x",
+    ] {
         let buf = format!("GET / HTTP/1.1\r\nHost: {value}\r\n\r\n");
         assert_eq!(bad(buf.as_bytes()), "invalid Host header", "{value}");
     }
@@ -318,6 +335,35 @@ fn request_target_forms() {
     bad(b"GET http:///p HTTP/1.1\r\nHost: x\r\n\r\n");
     bad(b"GET /a#frag HTTP/1.1\r\nHost: x\r\n\r\n");
     bad("GET /caf\u{e9} HTTP/1.1\r\nHost: x\r\n\r\n".as_bytes());
+    // Bytes RFC 3986 leaves out of URIs (httparse lets them through).
+    for target in [
+        "/availability?tz=\"UTC\"",
+        "/availability?tz=<UTC>",
+        "/a{b}",
+        "/a|b",
+        "/availability\\slot",
+        "/a^b",
+        "/a`b",
+    ] {
+        let buf = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(
+            bad(buf.as_bytes()).starts_with("request-target must be a URI"),
+            "{target}"
+        );
+    }
+    // Everything else a URI may hold passes.
+    ok(b"GET /a-._~!$&'()*+,;=:@%20/b?c/d?e=f HTTP/1.1\r\nHost: x\r\n\r\n");
+    // Userinfo in absolute-form is an error (RFC 9110 §4.2.4), not a host.
+    for target in ["http://u:p@x/health", "http://u@x", "https://@x/"] {
+        let buf = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(
+            bad(buf.as_bytes()),
+            "request-target with userinfo (user@host)",
+            "{target}"
+        );
+    }
+    // An '@' after the authority is a path byte.
+    ok(b"GET http://x/a@b HTTP/1.1\r\nHost: x\r\n\r\n");
 }
 
 #[test]
