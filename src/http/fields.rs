@@ -164,39 +164,31 @@ fn parse_content_length(value: &[u8]) -> Result<u64, HeadError> {
 /// Whether `value` is `uri-host [ ":" port ]` (RFC 9112 §3.2 makes a server refuse
 /// any other Host value): a reg-name or IPv4 address, or an IP literal in brackets,
 /// then digits after one `:`. Empty is allowed (a target with no authority).
+/// Once per request: the port is found from the end, and the name is one pass of
+/// table loads with no early exit.
 fn is_valid_host(value: &[u8]) -> bool {
-    let (host, after_host) = match value.first() {
-        Some(b'[') => match value.iter().position(|&b| b == b']') {
-            // IPv6 or IPvFuture: unreserved, sub-delims and `:` (no `%`), checked no
-            // further (an answer never depends on Host).
-            Some(end) => {
-                let literal = &value[1..end];
-                let literal_ok = !literal.is_empty()
-                    && literal
-                        .iter()
-                        .all(|&b| b == b':' || (b != b'%' && REG_NAME_BYTES[usize::from(b)]));
-                if !literal_ok {
-                    return false;
-                }
-                (&[][..], &value[end + 1..])
-            }
-            None => return false,
-        },
-        _ => {
-            let end = value.iter().position(|&b| b == b':').unwrap_or(value.len());
-            (&value[..end], &value[end..])
-        }
-    };
-    // A table and no early exit: one load and one `and` per byte, no branch.
-    let host_ok = host
+    let port_digits = value
         .iter()
-        .fold(true, |ok, &b| ok & REG_NAME_BYTES[usize::from(b)]);
-    let port_ok = match after_host {
-        [] => true,
-        [b':', port @ ..] => port.iter().all(u8::is_ascii_digit),
-        _ => false,
+        .rev()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let host = match value.len() - port_digits {
+        n if n > 0 && value[n - 1] == b':' => &value[..n - 1],
+        _ => value, // no port (a name may end in digits; a stray ':' fails below)
     };
-    host_ok && port_ok && (!host.contains(&b'%') || percent_escapes_ok(host))
+    if let [b'[', literal @ .., b']'] = host {
+        // IPv6 or IPvFuture: unreserved, sub-delims and `:`, no `%`; checked no
+        // further (an answer never depends on Host).
+        return !literal.is_empty()
+            && literal
+                .iter()
+                .all(|&b| b == b':' || HOST_BYTES[usize::from(b)] == REG_NAME);
+    }
+    let (all, any) = host.iter().fold((REG_NAME, 0), |(all, any), &b| {
+        let class = HOST_BYTES[usize::from(b)];
+        (all & class, any | class)
+    });
+    all & REG_NAME != 0 && (any & PERCENT == 0 || percent_escapes_ok(host))
 }
 
 /// Whether every `%` in `text` starts a `%XX` escape.
@@ -216,14 +208,22 @@ fn percent_escapes_ok(text: &[u8]) -> bool {
     true
 }
 
-/// [`is_reg_name_byte`] for every byte value.
-static REG_NAME_BYTES: [bool; 256] = {
-    let mut table = [false; 256];
+/// A byte of a reg-name ([`is_reg_name_byte`]).
+const REG_NAME: u8 = 1;
+/// The `%` of a pct-encoded byte (also a reg-name byte).
+const PERCENT: u8 = 2;
+
+/// The class bits of every byte value in a Host name.
+static HOST_BYTES: [u8; 256] = {
+    let mut table = [0; 256];
     let mut byte = 0;
     while byte < table.len() {
-        table[byte] = is_reg_name_byte(byte as u8);
+        if is_reg_name_byte(byte as u8) {
+            table[byte] = REG_NAME;
+        }
         byte += 1;
     }
+    table[b'%' as usize] |= PERCENT;
     table
 };
 
