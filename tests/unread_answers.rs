@@ -163,3 +163,46 @@ fn an_answer_left_in_a_closed_socket_is_dropped_after_twice_the_write_timeout() 
     }
     drop(client);
 }
+
+/// The same answer on a kept-alive connection: the server handed it over whole and
+/// holds nothing, so only the kernel can see that the client takes none of it. It
+/// gives up on the socket after twice the write timeout, and the worker, told by
+/// the error, frees the connection's slot then, not at the 60 s idle timeout.
+#[test]
+fn a_kept_alive_client_that_never_reads_is_dropped_after_twice_the_write_timeout() {
+    let server = common::start(|c| {
+        c.write_timeout_ms = WRITE_TIMEOUT_MS;
+        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        c.workers = 1;
+    });
+    let admin = server.handle.admin_addr.expect("admin listener");
+    let open_connections = || {
+        let text = common::get(admin, "/metrics").text();
+        let series = "availability_connections_open{worker=\"0\"} ";
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no {series}in\n{text}"))
+    };
+    let mut client = tiny_window_client(server.addr);
+    let client_port = client.local_addr().expect("addr").port();
+    client
+        .write_all(week_request(false).as_bytes())
+        .expect("send");
+    let start = Instant::now();
+    while !server_end(server.addr.port(), client_port).is_some_and(|(_, queued)| queued > 0) {
+        assert!(start.elapsed() < Duration::from_secs(5), "nothing queued");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // This client and the one asking for metrics.
+    assert_eq!(open_connections(), 2);
+    let within = Duration::from_millis(WRITE_TIMEOUT_MS * 10);
+    while open_connections() > 1 {
+        assert!(
+            start.elapsed() < within,
+            "the connection is still open after {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(server_end(server.addr.port(), client_port).is_none());
+    drop(client);
+}
