@@ -81,6 +81,19 @@ fn await_server_end_gone(
     }
 }
 
+/// Waits until the server's end holds bytes the client has not taken: the answer is
+/// larger than the client's window.
+fn await_bytes_queued_at_server_end(server_port: u16, client_port: u16) {
+    let start = Instant::now();
+    while server_end(server_port, client_port).is_none_or(|(_, queued_bytes)| queued_bytes == 0) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no bytes ever queued at the server's end"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn week_request(close: bool) -> String {
     let connection = if close { "Connection: close\r\n" } else { "" };
     format!("GET /availability?tz=Asia/Tokyo HTTP/1.1\r\nHost: t\r\n{connection}\r\n")
@@ -140,18 +153,7 @@ fn an_answer_left_in_a_closed_socket_is_dropped_after_twice_the_write_timeout() 
     client
         .write_all(week_request(true).as_bytes())
         .expect("send");
-    // The answer is larger than the client's window: some of it stays queued.
-    let start = Instant::now();
-    let queued = loop {
-        match server_end(server.addr.port(), client_port) {
-            Some((_, queued_bytes)) if queued_bytes > 0 => break queued_bytes,
-            _ if start.elapsed() > Duration::from_secs(5) => {
-                panic!("no bytes ever queued at the server's end")
-            }
-            _ => std::thread::sleep(Duration::from_millis(5)),
-        }
-    };
-    assert!(queued > 0);
+    await_bytes_queued_at_server_end(server.addr.port(), client_port);
     let within = Duration::from_millis(WRITE_TIMEOUT_MS * 10);
     if let Err((state, queued_bytes)) =
         await_server_end_gone(server.addr.port(), client_port, within)
@@ -189,10 +191,7 @@ fn a_kept_alive_client_that_never_reads_is_dropped_after_twice_the_write_timeout
         .write_all(week_request(false).as_bytes())
         .expect("send");
     let start = Instant::now();
-    while !server_end(server.addr.port(), client_port).is_some_and(|(_, queued)| queued > 0) {
-        assert!(start.elapsed() < Duration::from_secs(5), "nothing queued");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    await_bytes_queued_at_server_end(server.addr.port(), client_port);
     // This client and the one asking for metrics.
     assert_eq!(open_connections(), 2);
     let within = Duration::from_millis(WRITE_TIMEOUT_MS * 10);
