@@ -104,6 +104,15 @@ fn human_report_names_rates_statuses_and_errors() {
     let text = sample_report().human();
     assert!(text.contains("Requests/sec:         2.00"), "{text}");
     assert!(text.contains("Offered/sec:        100.00"), "{text}");
+    assert!(text.contains("open loop at 100 req/s"), "{text}");
+    let fractional = Report {
+        offered_rps: Some(1.5),
+        ..sample_report()
+    };
+    assert!(
+        fractional.human().contains("open loop at 1.5 req/s"),
+        "not rounded to 2"
+    );
     assert!(text.contains("200: 3, 404: 1"), "{text}");
     assert!(text.contains("read 1 (first: reset)"), "{text}");
     assert!(text.contains("non-2xx 1"), "{text}");

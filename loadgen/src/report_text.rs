@@ -11,7 +11,8 @@ impl Report {
         let s = &self.stats;
         let mut out = String::new();
         let mode = match self.offered_rps {
-            Some(r) => format!("open loop at {r:.0} req/s"),
+            // Display, not `.0`: a rate of 1.5 must not read as 2.
+            Some(r) => format!("open loop at {r} req/s"),
             None => "closed loop".to_owned(),
         };
         let _ = writeln!(out, "Target {}", self.target);

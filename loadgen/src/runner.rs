@@ -93,7 +93,7 @@ const SPARE_FDS: u64 = 64;
 /// Raises the soft open-files limit towards the hard one when `-c` needs it, and
 /// refuses a `-c` the process cannot open: a run that quietly kept fewer connections
 /// than it says would report a different test.
-fn raise_fd_limit(connections: usize) -> Result<(), String> {
+pub fn raise_fd_limit(connections: usize) -> Result<(), String> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
