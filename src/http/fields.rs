@@ -188,24 +188,7 @@ fn is_valid_host(value: &[u8]) -> bool {
         let class = HOST_BYTES[usize::from(b)];
         (all & class, any | class)
     });
-    all & REG_NAME != 0 && (any & PERCENT == 0 || percent_escapes_ok(host))
-}
-
-/// Whether every `%` in `text` starts a `%XX` escape.
-fn percent_escapes_ok(text: &[u8]) -> bool {
-    let mut i = 0;
-    while i < text.len() {
-        if text[i] == b'%' {
-            let escape = text.get(i + 1..i + 3);
-            if !escape.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
-                return false;
-            }
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    true
+    all & REG_NAME != 0 && (any & PERCENT == 0 || super::query::escapes_are_valid(host))
 }
 
 /// A byte of a reg-name ([`is_reg_name_byte`]).

@@ -193,7 +193,8 @@ impl Parsed {
 }
 
 /// Every `%` is followed by two hex digits (the decoder would pass bad escapes through).
-fn escapes_are_valid(raw: &[u8]) -> bool {
+/// Also the `Host` check's (`fields`).
+pub(super) fn escapes_are_valid(raw: &[u8]) -> bool {
     let mut i = 0;
     while i < raw.len() {
         if raw[i] == b'%' {
