@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{API_KEY, Client, Response};
+use common::{API_KEY, Response};
 
 const WEDNESDAY_2PM: &str = r#"{"slots":[{"day":2,"time":"14:00","status":"available"}]}"#;
 
@@ -27,18 +27,7 @@ fn missing_malformed_or_wrong_keys_are_401() {
         ("wrong key", Some("Bearer not-the-key-at-all")),
     ];
     for (what, auth) in cases {
-        let mut client = Client::connect(addr);
-        let auth = auth
-            .map(|a| format!("Authorization: {a}\r\n"))
-            .unwrap_or_default();
-        client.send(
-            format!(
-                "PATCH /availability HTTP/1.1\r\nHost: t\r\n{auth}Content-Length: {}\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        );
-        let r = client.read_response(false).expect("a response");
+        let r = common::patch_with_authorization(addr, auth, body);
         assert_eq!(r.status, 401, "{what}: {}", r.text());
         assert_eq!(r.error_code(), "unauthorized", "{what}");
         let challenge = r.header("WWW-Authenticate").unwrap_or("");
@@ -92,21 +81,9 @@ fn malformed_authorization_spends_no_failed_key_budget() {
         c.auth_fail_refill_ms = 60_000;
     });
     let addr = server.addr;
-    for auth in [
-        "",
-        "Authorization: Basic x\r\n",
-        "Authorization: Bearer\r\n",
-    ] {
+    for auth in [None, Some("Basic x"), Some("Bearer")] {
         for _ in 0..3 {
-            let mut client = Client::connect(addr);
-            client.send(
-                format!(
-                    "PATCH /availability HTTP/1.1\r\nHost: t\r\n{auth}Content-Length: {}\r\n\r\n{WEDNESDAY_2PM}",
-                    WEDNESDAY_2PM.len()
-                )
-                .as_bytes(),
-            );
-            let r = client.read_response(false).expect("a response");
+            let r = common::patch_with_authorization(addr, auth, WEDNESDAY_2PM);
             assert_eq!(r.status, 401, "{auth:?}: {}", r.text());
         }
     }

@@ -228,8 +228,6 @@ fn check_accepted(data: &[u8], max: usize, head: &Head<'_>) {
     );
 }
 
-/// A prefix of the input gives `Incomplete` or the same outcome as the whole input (for
-/// refusals: a refusal, possibly another one).
 /// RFC 3986 `uri-host [ ":" port ]` (RFC 9112 §3.2), written apart from the
 /// parser's check: an IP literal in brackets, else a reg-name (or IPv4) of
 /// unreserved, sub-delims and `%XX`, then an optional `:` and digits.
@@ -260,6 +258,8 @@ fn is_uri_host_and_port(value: &[u8]) -> bool {
     host_ok && port_ok
 }
 
+/// A prefix of the input gives `Incomplete` or the same outcome as the whole input (for
+/// refusals: a refusal, possibly another one).
 fn check_prefix(data: &[u8], max: usize, full: &Result<Head<'_>, HeadError>, k: usize) {
     let Some(prefix) = data.get(..k) else { return };
     let part = parse_head(prefix, max);

@@ -204,9 +204,20 @@ pub fn get(addr: SocketAddr, path: &str) -> Response {
 
 /// A PATCH with the given bearer key (None = no Authorization header).
 pub fn patch(addr: SocketAddr, key: Option<&str>, body: &str) -> Response {
+    let authorization = key.map(|k| format!("Bearer {k}"));
+    patch_with_authorization(addr, authorization.as_deref(), body)
+}
+
+/// A PATCH with `authorization` as the whole Authorization value, well-formed or not
+/// (None = no Authorization header).
+pub fn patch_with_authorization(
+    addr: SocketAddr,
+    authorization: Option<&str>,
+    body: &str,
+) -> Response {
     let mut client = Client::connect(addr);
-    let auth = key
-        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+    let auth = authorization
+        .map(|value| format!("Authorization: {value}\r\n"))
         .unwrap_or_default();
     client.send(
         format!(

@@ -18,6 +18,11 @@ fn bad(buf: &[u8]) -> &'static str {
     }
 }
 
+/// A GET of `target` with a Host.
+fn get_target(target: &str) -> Vec<u8> {
+    format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes()
+}
+
 /// A request with the given extra header lines (each without CRLF) after `Host: a`.
 fn with_headers(lines: &[&str]) -> Vec<u8> {
     let mut s = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
@@ -325,9 +330,8 @@ fn request_target_forms() {
         Err(HeadError::Bad(_))
     ));
     for target in ["availability", "example.com:443", "ftp://h/p", "**", "?a=1"] {
-        let buf = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(
-            bad(buf.as_bytes()),
+            bad(&get_target(target)),
             "request-target must start with '/'",
             "{target}"
         );
@@ -345,9 +349,8 @@ fn request_target_forms() {
         "/a^b",
         "/a`b",
     ] {
-        let buf = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(
-            bad(buf.as_bytes()).starts_with("request-target must be a URI"),
+            bad(&get_target(target)).starts_with("request-target must be a URI"),
             "{target}"
         );
     }
@@ -355,9 +358,8 @@ fn request_target_forms() {
     ok(b"GET /a-._~!$&'()*+,;=:@%20/b?c/d?e=f HTTP/1.1\r\nHost: x\r\n\r\n");
     // Userinfo in absolute-form is an error (RFC 9110 §4.2.4), not a host.
     for target in ["http://u:p@x/health", "http://u@x", "https://@x/"] {
-        let buf = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(
-            bad(buf.as_bytes()),
+            bad(&get_target(target)),
             "request-target with userinfo (user@host)",
             "{target}"
         );
