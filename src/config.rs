@@ -17,8 +17,8 @@ use crate::week::zones::{self, ZoneId};
 #[path = "config/args.rs"]
 mod args;
 
-pub use args::Args;
 use args::FileConfig;
+pub use args::{Args, env_source_of_bad_value};
 
 /// Upper bound for every timeout setting (one hour).
 const MAX_TIMEOUT_MS: u64 = 3_600_000;
@@ -153,7 +153,14 @@ impl Config {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let args = Args::try_parse_from(argv).map_err(|e| e.to_string())?;
+        let argv: Vec<std::ffi::OsString> = argv.into_iter().map(Into::into).collect();
+        let args =
+            Args::try_parse_from(&argv).map_err(|e| {
+                match args::env_source_of_bad_value(&e, &argv) {
+                    Some(source) => format!("{e}{source}"),
+                    None => e.to_string(),
+                }
+            })?;
         Config::from_args(args)
     }
 
@@ -362,7 +369,11 @@ fn check_listeners(config: &Config) -> Result<(), String> {
                 && a == b
                 && a.port() != 0
             {
-                return Err(format!("{name_a} and {name_b} are both {a}"));
+                return Err(format!(
+                    "{} and {} are both {a}",
+                    names(name_a),
+                    names(name_b)
+                ));
             }
         }
     }
@@ -371,15 +382,17 @@ fn check_listeners(config: &Config) -> Result<(), String> {
 
 /// An error message naming the setting by its file key, flag and environment variable.
 fn bad(key: &str, problem: impl std::fmt::Display) -> String {
+    format!("invalid {}: {problem}", names(key))
+}
+
+/// A setting's three names: `max_connections (--max-connections, AVAILABILITY_MAX_CONNECTIONS)`.
+fn names(key: &str) -> String {
     let env = if key == "api_key_hash" {
         "API_KEY_HASH".to_string()
     } else {
         format!("AVAILABILITY_{}", key.to_ascii_uppercase())
     };
-    format!(
-        "invalid {key} (--{}, {env}): {problem}",
-        key.replace('_', "-")
-    )
+    format!("{key} (--{}, {env})", key.replace('_', "-"))
 }
 
 fn in_range<T>(key: &str, value: Option<T>, default: T, min: T, max: T) -> Result<T, String>

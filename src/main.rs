@@ -4,11 +4,24 @@ use clap::Parser;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use availability_server::config::{Args, Config};
+use availability_server::config::{Args, Config, env_source_of_bad_value};
 use availability_server::{say, say_err, server};
 
 fn main() {
-    let config = match Config::from_args(Args::parse()) {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let args = match Args::try_parse_from(&argv) {
+        Ok(args) => args,
+        Err(e) => {
+            // --help and --version land here too (exit code 0, printed to stdout).
+            let source = env_source_of_bad_value(&e, &argv);
+            let _ = e.print();
+            if let Some(source) = source {
+                say_err!("availability-server: {source}");
+            }
+            std::process::exit(e.exit_code());
+        }
+    };
+    let config = match Config::from_args(args) {
         Ok(config) => config,
         Err(e) => {
             say_err!("availability-server: {e}");

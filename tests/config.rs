@@ -217,7 +217,11 @@ fn validation_errors_name_the_setting() {
     }
     // Same address twice.
     let err = parse(&["--http-listen", "127.0.0.1:9090"]).expect_err("clash with admin");
-    assert!(err.contains("admin_listen"), "{err}");
+    assert!(
+        err.contains("http_listen (--http-listen, AVAILABILITY_HTTP_LISTEN)")
+            && err.contains("admin_listen (--admin-listen, AVAILABILITY_ADMIN_LISTEN)"),
+        "{err}"
+    );
     // A value clap cannot parse.
     assert!(
         parse(&["--workers", "many"])
@@ -251,6 +255,48 @@ fn validation_errors_name_the_setting() {
         "{err}"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// clap names only the flag when a value does not parse; the error must also say when
+/// the value came from the environment, and must not blame the environment when the
+/// flag gave it.
+#[test]
+fn a_value_from_the_environment_that_does_not_parse_names_the_variable() {
+    let _lock = env_lock();
+    let _env = EnvVars::set(&[
+        ("AVAILABILITY_MAX_CONNECTIONS", "-5"),
+        ("AVAILABILITY_NO_TLS", "maybe"),
+    ]);
+    let err = parse(&[]).expect_err("env value");
+    assert!(
+        err.contains("--max-connections") || err.contains("--no-tls"),
+        "{err}"
+    );
+    assert!(
+        err.contains("came from the environment variable AVAILABILITY_MAX_CONNECTIONS")
+            || err.contains("came from the environment variable AVAILABILITY_NO_TLS"),
+        "{err}"
+    );
+    drop(_env);
+    let _env = EnvVars::set(&[("AVAILABILITY_MAX_CONNECTIONS", "-5")]);
+    let err = parse(&[]).expect_err("env value");
+    assert!(
+        err.contains("came from the environment variable AVAILABILITY_MAX_CONNECTIONS"),
+        "{err}"
+    );
+    // The flag wins over the variable, so a bad flag is the flag's fault, in both forms.
+    for argv in [
+        &["--max-connections", "lots"][..],
+        &["--max-connections=lots"],
+    ] {
+        let err = parse(argv).expect_err("flag value");
+        assert!(
+            err.contains("'lots'") && !err.contains("environment variable"),
+            "{argv:?}: {err}"
+        );
+    }
+    // A good flag over a bad variable: clap never reads the variable.
+    assert!(parse(&["--max-connections", "100"]).is_ok());
 }
 
 #[test]

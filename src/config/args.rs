@@ -116,6 +116,45 @@ pub struct Args {
     pub api_key_hash: Option<String>,
 }
 
+/// clap names only the flag when a value does not parse (`invalid value '-5' for
+/// '--max-connections <N>'`), which misleads when the value came from the environment.
+/// Returns which variable it came from, when `argv` (program name first) does not give
+/// the flag and the variable is set; `None` for any other error.
+pub fn env_source_of_bad_value(error: &clap::Error, argv: &[std::ffi::OsString]) -> Option<String> {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        error.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    // "--max-connections <N>" or "--no-tls[=<BOOL>]" -> the long name alone
+    let long = arg.strip_prefix("--")?;
+    let long = &long[..long
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .unwrap_or(long.len())];
+    let command = Args::command();
+    let env = command
+        .get_arguments()
+        .find(|spec| spec.get_long() == Some(long))?
+        .get_env()?;
+    let flag = format!("--{long}");
+    let given = argv.iter().skip(1).any(|word| {
+        word.to_str()
+            .is_some_and(|word| word == flag || word.starts_with(&format!("{flag}=")))
+    });
+    (!given && std::env::var_os(env).is_some()).then(|| {
+        format!(
+            "the value for {flag} came from the environment variable {}",
+            env.to_string_lossy()
+        )
+    })
+}
+
 /// The same settings read from the TOML file; unknown keys are an error.
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
