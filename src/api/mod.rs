@@ -25,7 +25,7 @@ use crate::writer::Command;
 
 pub use patch_body::{BodyError, Edit, parse_patch_body};
 pub use precondition::check_preconditions;
-pub use reply::{Extra, write_error};
+pub use reply::{Extra, put_tail, write_error};
 
 /// Server lifecycle as `/ready` reports it.
 pub const STATE_STARTING: u8 = 0;
@@ -147,8 +147,8 @@ impl Handler for ApiHandler {
             ListenerKind::Public => self.rate_check(client_ip),
         };
         let head_only = req.head.method == Method::Head;
-        // Routed before the rate check (which answers first), so that the 429 of a
-        // public read can say what the read's answer says.
+        // The token is spent above, but a 429 is answered only after routing, so
+        // that the 429 of a public read can say what the read's answer says.
         let route = match (req.listener, req.head.path) {
             (ListenerKind::Public, b"/availability") => Some(Route::Week),
             (ListenerKind::Public, b"/availability/slot") => Some(Route::Slot),

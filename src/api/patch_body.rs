@@ -33,17 +33,7 @@ fn entry_error(index: usize, message: impl Into<String>) -> BodyError {
 }
 
 fn parse_time(text: &str) -> Option<u16> {
-    let b = text.as_bytes();
-    if b.len() != 5 || b[2] != b':' || ![0, 1, 3, 4].iter().all(|&i| b[i].is_ascii_digit()) {
-        return None;
-    }
-    let hour = ((b[0] - b'0') * 10 + (b[1] - b'0')) as u16;
-    let minute = ((b[3] - b'0') * 10 + (b[4] - b'0')) as u16;
-    match (hour, minute) {
-        (0..=23, 0) => Some(hour * 2),
-        (0..=23, 30) => Some(hour * 2 + 1),
-        _ => None,
-    }
+    crate::week::slot_of_time(text.as_bytes()).and_then(|slot| u16::try_from(slot).ok())
 }
 
 fn parse_entry(index: usize, entry: &Value) -> Result<Edit, BodyError> {

@@ -1,6 +1,8 @@
 //! Read handlers. Everything here runs under the allocation-counting test:
 //! answers are slices of the snapshot plus a few bytes of scratch.
-//! (The only allocating branch is a `date=` week the snapshot does not hold.)
+//! (The only allocating branch is a week the snapshot does not hold: a `date=` week,
+//! or the current one while the wall clock is outside the snapshot's two weeks; see
+//! [`snapshot::render_on_demand`].)
 
 use chrono::NaiveDate;
 
@@ -16,7 +18,7 @@ use crate::ratelimit::Decision;
 use crate::runtime::{Request, Sink};
 use crate::snapshot::{self, Kind};
 use crate::week::SLOTS_PER_DAY;
-use crate::week::grid::{Grid, current_week_start, week_start_of};
+use crate::week::grid::{current_week_start, week_start_of};
 use crate::week::zones::{self, ZoneId};
 
 /// A small fixed JSON body (health, readiness).
@@ -122,7 +124,7 @@ impl ApiHandler {
                     Kind::Csv => (a.csv_head, [a.csv_body, Default::default()], a.csv_tag),
                 };
                 if req.head.if_none_match.is_some() {
-                    let len_bytes = parts.iter().map(|p| p.len as usize).sum();
+                    let len_bytes = parts.iter().map(|p| p.len_bytes as usize).sum();
                     if not_modified(req, sink, Validator::of(kind, tag, len_bytes), rate) {
                         return;
                     }
@@ -192,21 +194,14 @@ impl ApiHandler {
             None => self.snap.answer(zone, self.now_unix_s),
             Some(d) => self.snap.answer_for_week(zone, week_start_of(d)),
         };
-        let mut on_demand: Option<Box<Grid>> = None;
         let (week_start_text, status, tag) = match answer {
             Some(a) => (a.week_start_text, self.snap.grid(a)[cell], a.json_tag),
             None => {
                 let week_start = self.week_start_for(zone, params.date);
-                let grid = on_demand.insert(Box::new(
-                    crate::week::grid::CellMap::build(self.snap.home_tz, zone, week_start)
-                        .apply(&self.snap.home_week),
-                ));
+                let (grid, tag) =
+                    snapshot::grid_on_demand(&self.snap, zone, week_start, Kind::WeekJson);
                 let mut text = [0u8; 10];
                 crate::http::date::write_ymd(week_start, &mut text);
-                let tag = self
-                    .snap
-                    .tag_key
-                    .answer(grid, zone, week_start, Kind::WeekJson);
                 (text, grid[cell], tag)
             }
         };

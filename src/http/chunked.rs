@@ -101,7 +101,7 @@ impl ChunkedDecoder {
     }
 
     /// Consumes as much of `input` as possible, appending decoded data to
-    /// `body[*body_len..]` and advancing `body_len`. Returns `done = true` after the
+    /// `body[*body_len_bytes..]` and advancing `body_len_bytes`. Returns `done = true` after the
     /// last chunk and the trailer section's final CRLF; `consumed_bytes` then stops
     /// exactly there, so pipelined bytes after the body are left alone.
     ///
@@ -111,9 +111,9 @@ impl ChunkedDecoder {
         &mut self,
         input: &[u8],
         body: &mut [u8],
-        body_len: &mut usize,
+        body_len_bytes: &mut usize,
     ) -> Result<Progress, ChunkError> {
-        let result = self.run(input, body, body_len);
+        let result = self.run(input, body, body_len_bytes);
         if result.is_err() {
             self.state = State::Failed;
         }
@@ -124,7 +124,7 @@ impl ChunkedDecoder {
         &mut self,
         input: &[u8],
         body: &mut [u8],
-        body_len: &mut usize,
+        body_len_bytes: &mut usize,
     ) -> Result<Progress, ChunkError> {
         let mut i = 0;
         while i < input.len() {
@@ -135,13 +135,13 @@ impl ChunkedDecoder {
                     let available = input.len() - i;
                     let n = usize::try_from(self.remaining_bytes)
                         .map_or(available, |remaining| remaining.min(available));
-                    let start = *body_len;
+                    let start = *body_len_bytes;
                     let dest = start
                         .checked_add(n)
                         .and_then(|end| body.get_mut(start..end))
                         .ok_or(ChunkError::TooLarge)?;
                     dest.copy_from_slice(&input[i..i + n]);
-                    *body_len += n;
+                    *body_len_bytes += n;
                     i += n;
                     self.remaining_bytes -= n as u64;
                     if self.remaining_bytes == 0 {

@@ -111,7 +111,7 @@ pub fn parse_read_params<'b>(
     parsed.pair(query, pair_start..query.len(), eq_at, escaped, tz_scratch)?;
     let tz_scratch: &'b [u8; MAX_TZ_LEN_BYTES] = tz_scratch;
     let mut params = parsed.params;
-    params.tz = parsed.tz_len.map(|len| &tz_scratch[..len]);
+    params.tz = parsed.tz_len_bytes.map(|len| &tz_scratch[..len]);
     Ok(params)
 }
 
@@ -119,7 +119,7 @@ pub fn parse_read_params<'b>(
 #[derive(Default)]
 struct Parsed {
     params: ReadParams<'static>,
-    tz_len: Option<usize>,
+    tz_len_bytes: Option<usize>,
 }
 
 /// `&`, `=` and `%`: the bytes that [`parse_read_params`] stops at.
@@ -166,7 +166,7 @@ impl Parsed {
         };
         let params = &mut self.params;
         let seen = match key {
-            Key::Tz => self.tz_len.is_some(),
+            Key::Tz => self.tz_len_bytes.is_some(),
             Key::Date => params.date.is_some(),
             Key::Day => params.day.is_some(),
             Key::Time => params.time_slot.is_some(),
@@ -182,11 +182,13 @@ impl Parsed {
             }));
         }
         match key {
-            Key::Tz => self.tz_len = Some(decode_tz(raw_value, tz_scratch)?),
+            Key::Tz => self.tz_len_bytes = Some(decode_tz(raw_value, tz_scratch)?),
             Key::Date => params.date = Some(parse_date(raw_value).ok_or(INVALID_DATE)?),
-            Key::Day => params.day = Some(parse_small(raw_value, 6).ok_or(INVALID_DAY)?),
+            Key::Day => params.day = Some(parse_small(raw_value, LAST_DAY).ok_or(INVALID_DAY)?),
             Key::Time => params.time_slot = Some(parse_time(raw_value).ok_or(INVALID_TIME)?),
-            Key::Slot => params.slot = Some(parse_small(raw_value, 47).ok_or(INVALID_SLOT)?),
+            Key::Slot => {
+                params.slot = Some(parse_small(raw_value, LAST_SLOT).ok_or(INVALID_SLOT)?);
+            }
         }
         Ok(())
     }
@@ -282,19 +284,15 @@ fn parse_date(raw: Raw<'_>) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)
 }
 
+/// The largest `day=` and `slot=` (the messages above spell them out).
+const LAST_DAY: u32 = crate::week::DAYS_PER_WEEK as u32 - 1;
+const LAST_SLOT: u32 = crate::week::SLOTS_PER_DAY as u32 - 1;
+
 /// `HH:MM` with HH 00..=23 and MM 00 or 30, as a slot index 0..=47.
 fn parse_time(raw: Raw<'_>) -> Option<u8> {
     let mut buf = [0u8; 5];
     let text = raw.decode(&mut buf)?;
-    let [h0, h1, b':', m0, m1] = *text else {
-        return None;
-    };
-    let hour = digits([h0, h1])?;
-    let minute = digits([m0, m1])?;
-    if hour > 23 || (minute != 0 && minute != 30) {
-        return None;
-    }
-    u8::try_from(hour * 2 + minute / 30).ok()
+    crate::week::slot_of_time(text).and_then(|slot| u8::try_from(slot).ok())
 }
 
 /// 1–2 decimal digits (no sign) with a value at most `max`.

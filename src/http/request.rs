@@ -186,7 +186,11 @@ fn incomplete_or_too_large(buf: &[u8], max_head_len_bytes: usize) -> HeadError {
 /// not is a bare LF ending a line. Lines start at the method and at each field name,
 /// so checking the two bytes before each name, and the last four bytes, covers every
 /// line ending in a few comparisons instead of a pass over every byte.
-fn only_crlf_line_endings(head: &[u8], len: usize, req: &httparse::Request<'_, '_>) -> bool {
+fn only_crlf_line_endings(
+    head: &[u8],
+    head_len_bytes: usize,
+    req: &httparse::Request<'_, '_>,
+) -> bool {
     let base_addr = head.as_ptr().addr();
     let starts_at_method = req.method.is_some_and(|m| m.as_ptr().addr() == base_addr);
     let crlf_before = |name: &str| {
@@ -194,7 +198,7 @@ fn only_crlf_line_endings(head: &[u8], len: usize, req: &httparse::Request<'_, '
         at.and_then(|at| head.get(at.checked_sub(2)?..at)) == Some(b"\r\n")
     };
     starts_at_method
-        && head[..len].ends_with(b"\r\n\r\n")
+        && head[..head_len_bytes].ends_with(b"\r\n\r\n")
         && req.headers.iter().all(|h| crlf_before(h.name))
 }
 

@@ -3,8 +3,9 @@
 
 use super::date::IMF_FIXDATE_LEN;
 
-/// Appends into a fixed slice; remembers overflow instead of panicking so a
-/// caller can roll back and retry after flushing.
+/// Appends into a fixed slice; remembers overflow instead of panicking, so the
+/// caller decides what an overflow means (callers size the slice so it cannot
+/// happen, and assert so).
 pub struct ByteWriter<'a> {
     buf: &'a mut [u8],
     len_bytes: usize,
@@ -38,12 +39,6 @@ impl<'a> ByteWriter<'a> {
     pub fn put_u64(&mut self, value: u64) -> &mut Self {
         let mut digits = itoa::Buffer::new();
         self.put(digits.format(value).as_bytes())
-    }
-
-    /// Two-digit zero-padded decimal (times of day).
-    pub fn put_2digits(&mut self, value: u8) -> &mut Self {
-        debug_assert!(value < 100);
-        self.put(&[b'0' + value / 10, b'0' + value % 10])
     }
 
     /// Writes `bytes` as the inside of a JSON string: escapes quotes, backslashes
@@ -121,7 +116,6 @@ pub fn status_line(status: u16) -> &'static [u8] {
     }
 }
 
-pub const SERVER_HEADER: &[u8] = b"Server: availability-server\r\n";
 pub const JSON_TYPE: &[u8] = b"Content-Type: application/json\r\n";
 pub const CSV_TYPE: &[u8] = b"Content-Type: text/csv; charset=utf-8\r\n";
 /// Reads may change on any write or week rollover: caches must revalidate.

@@ -64,7 +64,7 @@ pub struct Conn<S> {
     /// stand still for seconds while the client reads steadily from what was queued.
     pub rate_unacked_at_start: u64,
     /// Writing: `progress_bytes` when the write deadline last passed (see `on_timeout`).
-    pub acked_at_deadline: u64,
+    pub acked_bytes_at_deadline: u64,
     /// The socket may have more bytes we have not read (edge-triggered epoll).
     pub read_pending: bool,
     pub peer_closed: bool,
@@ -99,7 +99,7 @@ impl<S> Conn<S> {
             rate_since_ms: 0,
             rate_bytes: 0,
             rate_unacked_at_start: 0,
-            acked_at_deadline: 0,
+            acked_bytes_at_deadline: 0,
             read_pending: false,
             peer_closed: false,
             fin_seen: false,
@@ -124,7 +124,7 @@ impl<S> Conn<S> {
         self.rate_bytes = 0;
         if phase == Phase::Writing {
             self.rate_unacked_at_start = self.socket.as_ref().map_or(0, |s| s.unacked_bytes());
-            self.acked_at_deadline = 0;
+            self.acked_bytes_at_deadline = 0;
         }
     }
 
@@ -190,10 +190,10 @@ pub fn read_into<S: Stream>(
     socket: &mut S,
     transport: &mut Transport,
     buf: &mut [u8],
-    len: &mut usize,
+    filled_bytes: &mut usize,
     received_bytes: &mut u64,
 ) -> ReadResult {
-    let space = buf.len() - *len;
+    let space = buf.len() - *filled_bytes;
     if space == 0 {
         return ReadResult::Data {
             drained: false,
@@ -201,10 +201,10 @@ pub fn read_into<S: Stream>(
         };
     }
     match transport {
-        Transport::Plain => match socket.recv_into(&mut buf[*len..]) {
+        Transport::Plain => match socket.recv_into(&mut buf[*filled_bytes..]) {
             Ok(0) => ReadResult::Eof,
             Ok(n) => {
-                *len += n;
+                *filled_bytes += n;
                 *received_bytes += n as u64;
                 // A short read means the kernel buffer is empty: skip the EAGAIN read.
                 ReadResult::Data {
@@ -219,7 +219,13 @@ pub fn read_into<S: Stream>(
             },
             Err(_) => ReadResult::Error,
         },
-        Transport::Tls(tls) => read_tls(socket, tls, &mut buf[*len..], len, received_bytes),
+        Transport::Tls(tls) => read_tls(
+            socket,
+            tls,
+            &mut buf[*filled_bytes..],
+            filled_bytes,
+            received_bytes,
+        ),
     }
 }
 
@@ -227,7 +233,7 @@ fn read_tls<S: Stream>(
     socket: &mut S,
     tls: &mut rustls::ServerConnection,
     dst: &mut [u8],
-    len: &mut usize,
+    filled_bytes: &mut usize,
     received_bytes: &mut u64,
 ) -> ReadResult {
     let mut socket_eof = false;
@@ -288,7 +294,7 @@ fn read_tls<S: Stream>(
             Err(_) => return ReadResult::Error,
         }
     }
-    *len += got;
+    *filled_bytes += got;
     if got > 0 {
         // With `dst` full rustls may hold more plaintext: the close is reported by a
         // later read, after it.

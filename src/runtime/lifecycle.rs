@@ -162,8 +162,8 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             // cut off between 1 and 1.25 timeouts after it last took bytes (checking
             // only at each full timeout let that grow to nearly 2).
             let acked_bytes = c.progress_bytes();
-            if acked_bytes > c.acked_at_deadline {
-                c.acked_at_deadline = acked_bytes;
+            if acked_bytes > c.acked_bytes_at_deadline {
+                c.acked_bytes_at_deadline = acked_bytes;
                 c.phase_started_ms = self.now_ms;
             }
             let cut_off_ms = c.phase_started_ms + self.cfg.write_timeout_ms;

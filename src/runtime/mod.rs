@@ -2,7 +2,8 @@
 //! connection table, pooled buffers, a timing wheel and vectored writes.
 //!
 //! It knows HTTP framing and nothing of availability: requests go to a
-//! [`Handler`] (see `api.rs`), which appends response bytes to a [`Sink`].
+//! [`Handler`] (the server's is in `api/`), which appends response bytes to a
+//! [`Sink`].
 
 mod accept;
 mod conn;

@@ -93,7 +93,7 @@ impl<H: Handler, S: super::stream::Stream> Worker<H, S> {
             serial: c.serial,
         };
         while !c.close_after_flush && c.phase != Phase::Awaiting {
-            // Answers built on the heap (weeks other than the current and next) wait
+            // Answers built on the heap (weeks the snapshot does not hold) wait
             // in `owned` until the client has read them all: a client that pipelines
             // many and reads nothing gets no more built than this.
             let owned_bytes: usize = c.owned.iter().map(Vec::len).sum();

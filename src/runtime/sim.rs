@@ -373,12 +373,6 @@ impl<H: Handler> SimWorker<H> {
         true
     }
 
-    /// Starts the graceful drain a shutdown begins: quiet connections close,
-    /// busy ones close after their answer.
-    pub fn begin_drain(&mut self) {
-        self.worker.start_drain();
-    }
-
     /// Connections still open.
     pub fn open_connections(&self) -> usize {
         self.worker.open_conns

@@ -10,13 +10,13 @@ use crate::http::response::ByteWriter;
 /// A range of a [`SharedBytes`] arena.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Span {
-    pub start: u32,
-    pub len: u32,
+    pub start_bytes: u32,
+    pub len_bytes: u32,
 }
 
 impl Span {
     pub fn range(self) -> std::ops::Range<usize> {
-        self.start as usize..(self.start + self.len) as usize
+        self.start_bytes as usize..(self.start_bytes + self.len_bytes) as usize
     }
 }
 

@@ -128,8 +128,8 @@ fn push_span(arena: &mut Vec<u8>, render: impl FnOnce(&mut Vec<u8>)) -> Span {
         "snapshot arena fits u32 offsets"
     );
     Span {
-        start: start as u32,
-        len: len as u32,
+        start_bytes: start as u32,
+        len_bytes: len as u32,
     }
 }
 
@@ -150,21 +150,34 @@ pub enum Kind {
 pub struct OnDemand {
     pub head: Vec<u8>,
     pub body: Vec<u8>,
-    pub grid: Box<Grid>,
     pub tag: ETag,
 }
 
-/// Builds one answer outside the snapshot (a `date=` week it does not hold).
-/// Allocates; never used for the current week.
+/// The grid of a week outside the snapshot, and the tag of its `kind` answer: what a
+/// slot read needs of [`render_on_demand`] without rendering the week. Allocates.
+pub fn grid_on_demand(
+    snapshot: &Snapshot,
+    zone: ZoneId,
+    week_start: NaiveDate,
+    kind: Kind,
+) -> (Box<Grid>, ETag) {
+    let grid =
+        Box::new(CellMap::build(snapshot.home_tz, zone, week_start).apply(&snapshot.home_week));
+    let tag = snapshot.tag_key.answer(&grid, zone, week_start, kind);
+    (grid, tag)
+}
+
+/// Builds one answer outside the snapshot: a `date=` week it does not hold, or the
+/// current week when the wall clock has left the snapshot's two weeks (stepped back
+/// before them, or jumped past them until the writer rolls the weeks, within a
+/// minute). Allocates.
 pub fn render_on_demand(
     snapshot: &Snapshot,
     zone: ZoneId,
     week_start: NaiveDate,
     kind: Kind,
 ) -> OnDemand {
-    let grid =
-        Box::new(CellMap::build(snapshot.home_tz, zone, week_start).apply(&snapshot.home_week));
-    let tag = snapshot.tag_key.answer(&grid, zone, week_start, kind);
+    let (grid, tag) = grid_on_demand(snapshot, zone, week_start, kind);
     let mut body = Vec::with_capacity(32 * 1024);
     let content_type = match kind {
         Kind::WeekJson => {
@@ -181,12 +194,7 @@ pub fn render_on_demand(
     };
     let mut head = Vec::with_capacity(160);
     render_head(content_type, &tag, body.len(), &mut head);
-    OnDemand {
-        head,
-        body,
-        grid,
-        tag,
-    }
+    OnDemand { head, body, tag }
 }
 
 /// Renders a snapshot from distinct cell maps: `zone_weeks[zone].maps = [map index; 2]`.
@@ -242,7 +250,7 @@ pub(crate) fn build(
             let csv_tag = render_tag(tag_key.csv(grid_tag));
             let csv_head = push_span(&mut arena, |out| {
                 out.extend_from_slice(&csv_head_start);
-                push_tag_and_length(&csv_tag, csv_body.len as usize, out);
+                push_tag_and_length(&csv_tag, csv_body.len_bytes as usize, out);
             });
             (slots, csv_body, csv_head, csv_tag)
         })
@@ -257,7 +265,7 @@ pub(crate) fn build(
                 let grid = grid_of_map[zw.maps[w] as usize];
                 let (json_slots, csv_body, csv_head, csv_tag) = shared[grid as usize];
                 let json_prefix = prefixes.span_at(prefix_base, zone_index, w);
-                let body_len = (json_prefix.len + json_slots.len) as usize;
+                let body_len = (json_prefix.len_bytes + json_slots.len_bytes) as usize;
                 let grid_tag = grid_tags[grid as usize];
                 let zone = ZoneId(zone_index as u16);
                 let json_tag = render_tag(tag_key.json(grid_tag, zone, zw.starts[w]));

@@ -28,8 +28,8 @@ impl Prefixes {
                     let start = bytes.len();
                     json::render_prefix(name, &zw.start_texts[w], &mut bytes);
                     Span {
-                        start: start as u32,
-                        len: (bytes.len() - start) as u32,
+                        start_bytes: start as u32,
+                        len_bytes: (bytes.len() - start) as u32,
                     }
                 };
                 [prefix(0), prefix(1)]
@@ -46,8 +46,8 @@ impl Prefixes {
     pub fn span_at(&self, base: usize, zone: usize, week: usize) -> Span {
         let span = self.spans[zone][week];
         Span {
-            start: span.start + base as u32,
-            len: span.len,
+            start_bytes: span.start_bytes + base as u32,
+            len_bytes: span.len_bytes,
         }
     }
 }

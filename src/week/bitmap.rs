@@ -20,6 +20,23 @@ pub const DAY_NAMES: [&str; DAYS_PER_WEEK] = [
     "Sunday",
 ];
 
+/// The slot of the day a wall-clock time names: `HH:MM` with HH 00..=23 and MM 00 or
+/// 30 (SPEC §4: reads and writes name a time only on the half hour).
+pub fn slot_of_time(text: &[u8]) -> Option<usize> {
+    let &[h0, h1, b':', m0, m1] = text else {
+        return None;
+    };
+    if ![h0, h1, m0, m1].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let hour = usize::from((h0 - b'0') * 10 + (h1 - b'0'));
+    match (hour, [m0, m1]) {
+        (0..=23, [b'0', b'0']) => Some(hour * 2),
+        (0..=23, [b'3', b'0']) => Some(hour * 2 + 1),
+        _ => None,
+    }
+}
+
 /// One slot's status. The discriminant is the on-disk 2-bit code.
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -161,6 +178,33 @@ impl Week {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_on_the_half_hour_name_slots() {
+        assert_eq!(slot_of_time(b"00:00"), Some(0));
+        assert_eq!(slot_of_time(b"00:30"), Some(1));
+        assert_eq!(slot_of_time(b"14:00"), Some(28));
+        assert_eq!(slot_of_time(b"23:30"), Some(SLOTS_PER_DAY - 1));
+        for bad in [
+            &b"24:00"[..],
+            b"12:15",
+            b"12:31",
+            b"9:00",
+            b"09:0",
+            b"09:000",
+            b"09-00",
+            b"+9:00",
+            b"0a:00",
+            b"",
+        ] {
+            assert_eq!(
+                slot_of_time(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 
     #[test]
     fn new_week_is_all_unavailable() {

@@ -5,4 +5,6 @@ pub mod bitmap;
 pub mod grid;
 pub mod zones;
 
-pub use bitmap::{DAY_NAMES, DAYS_PER_WEEK, SLOTS_PER_DAY, SLOTS_PER_WEEK, Status, Week};
+pub use bitmap::{
+    DAY_NAMES, DAYS_PER_WEEK, SLOTS_PER_DAY, SLOTS_PER_WEEK, Status, Week, slot_of_time,
+};

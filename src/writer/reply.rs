@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{WriteJob, unix_now_ms};
-use crate::api::{ReplyTo, STATE_DRAINING, Shared};
-use crate::http::date::format_imf_fixdate;
-use crate::http::response::{CACHE_NONE, JSON_TYPE, status_line};
+use crate::api::{ReplyTo, STATE_DRAINING, Shared, put_tail};
+use crate::http::date::{IMF_FIXDATE_LEN, format_imf_fixdate};
+use crate::http::response::{ByteWriter, put_uncached_json_head};
 use crate::runtime::ConnRef;
 
 pub(super) fn error_body(code: &str, message: &str, entry: Option<usize>) -> Vec<u8> {
@@ -31,36 +31,25 @@ pub(super) fn response(
     shared.writer_stats.record_reply(status);
     // A drain that began while the key was checked still closes the connection.
     let draining = shared.state.load(Ordering::Acquire) == STATE_DRAINING;
-    let mut out = Vec::with_capacity(256 + body.len());
-    out.extend_from_slice(status_line(status));
-    out.extend_from_slice(JSON_TYPE);
-    out.extend_from_slice(CACHE_NONE);
-    out.extend_from_slice(b"Content-Length: ");
-    out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
-    out.extend_from_slice(b"\r\n");
+    // The same head writers as the workers' answers, so the two cannot drift apart.
+    let mut head = [0u8; 1024];
+    let mut w = ByteWriter::new(&mut head);
+    put_uncached_json_head(&mut w, status, body.len());
     for header in extra_headers {
-        out.extend_from_slice(header);
+        w.put(header);
     }
-    let mut date = [0u8; 29];
+    let mut date = [0u8; IMF_FIXDATE_LEN];
     format_imf_fixdate((unix_now_ms() / 1000) as i64, &mut date);
-    out.extend_from_slice(b"Date: ");
-    out.extend_from_slice(&date);
-    out.extend_from_slice(b"\r\n");
-    if let Some(d) = job.rate {
-        out.extend_from_slice(
-            format!(
-                "RateLimit-Limit: {}\r\nRateLimit-Remaining: {}\r\nRateLimit-Reset: {}\r\n",
-                d.limit, d.remaining, d.reset_secs
-            )
-            .as_bytes(),
-        );
-    }
-    if job.close || draining {
-        out.extend_from_slice(b"Connection: close\r\n");
-    } else if job.http10_keep_alive {
-        out.extend_from_slice(b"Connection: keep-alive\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
+    put_tail(
+        &mut w,
+        &date,
+        job.rate,
+        job.close || draining,
+        job.http10_keep_alive,
+    );
+    assert!(!w.overflowed(), "a write reply's head fits 1 KiB");
+    let mut out = Vec::with_capacity(w.written().len() + body.len());
+    out.extend_from_slice(w.written());
     out.extend_from_slice(body);
     out
 }
