@@ -27,6 +27,7 @@ use crate::week::zones;
 use crate::writer::{Command, Writer};
 
 mod made;
+pub mod process;
 mod reload;
 mod starting;
 
