@@ -187,7 +187,7 @@ pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) ->
         &mut out,
         "availability_snapshot_build_seconds",
         "gauge",
-        "Time the last snapshot took to build.",
+        "Time the last snapshot took to build (the start-up one until a write or a week rollover).",
         scalar(secs(writer.last_rebuild_us.load(Ordering::Relaxed))),
     );
     family(
@@ -208,7 +208,7 @@ pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) ->
         &mut out,
         "availability_writes_awaiting_key_check",
         "gauge",
-        "Writes waiting for a bcrypt check of their key (only before the key has passed once).",
+        "Writes waiting for a bcrypt check of their key, the one under a check included (only before the key has passed once).",
         scalar(
             writer
                 .awaiting_key_check
@@ -232,7 +232,7 @@ pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) ->
         &mut out,
         "availability_bcrypt_checks_total",
         "counter",
-        "bcrypt checks of presented keys run by the writer (none once the key has passed).",
+        "bcrypt checks of presented keys the writer has started (none once the key has passed).",
         scalar(writer.bcrypt_checks.load(Ordering::Relaxed).to_string()),
     );
     family(

@@ -14,6 +14,23 @@ fn sample(text: &str, series: &str) -> u64 {
 }
 
 #[test]
+fn the_start_up_snapshot_shows_its_build_time_before_any_write() {
+    let server = common::start(|c| {
+        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    });
+    let admin = server.handle.admin_addr.expect("admin listener");
+    let text = common::get(admin, "/metrics").text();
+    let seconds: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("availability_snapshot_build_seconds "))
+        .unwrap_or_else(|| panic!("no build time in\n{text}"))
+        .parse()
+        .expect("a number");
+    assert!(seconds > 0.0, "the first snapshot took no time? {seconds}");
+    assert_eq!(sample(&text, "availability_snapshot_rebuilds_total"), 0);
+}
+
+#[test]
 fn admin_metrics_count_responses_writes_and_connections() {
     let server = common::start(|c| {
         c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));

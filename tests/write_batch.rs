@@ -258,6 +258,49 @@ fn each_group_is_followed_by_one_bcrypt_check_so_a_steady_stream_cannot_starve_i
     assert_eq!(waiting(), 0);
 }
 
+#[test]
+fn the_awaiting_gauge_counts_writes_while_their_key_is_checked() {
+    // The gauge was stored only when a writer turn ended, so during a slow check (the
+    // moment an operator looks) it still said 0. Three wrong keys, one group: while
+    // the first is checked, three wait (two queued, one under the check); while the
+    // second is, two; then none.
+    let mut rig = Rig::new(|_| {});
+    for index in 0..3 {
+        rig.queue(
+            index,
+            &format!("wrong-key-number-{index}"),
+            &cell(0, index as u8, "maybe"),
+        );
+    }
+    let stats = rig.shared.clone();
+    let checks = move || stats.writer_stats.bcrypt_checks.load(Ordering::Acquire);
+    let stats = rig.shared.clone();
+    let waiting = move || (stats.writer_stats.awaiting_key_check).load(Ordering::Relaxed);
+    // Cost 11: each check takes on the order of 100 ms, long enough to look during it.
+    rig.start_with_hash(11);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    for (check, expected_waiting) in [(1, 3), (2, 2), (3, 1)] {
+        while checks() < check {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "check {check} never began"
+            );
+            std::thread::yield_now();
+        }
+        assert_eq!(waiting(), expected_waiting, "during check {check}");
+        assert_eq!(rig.reply().1, 401);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while waiting() != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gauge stays {}",
+            waiting()
+        );
+        std::thread::yield_now();
+    }
+}
+
 /// After a group that failed and left no trace: the next write (on connection `index`)
 /// is generation 1, and after a restart it alone is on disk.
 fn the_next_write_starts_over(rig: Rig, index: u32) {

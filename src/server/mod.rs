@@ -101,7 +101,9 @@ fn prepare(config: &Config, store: Store) -> Result<Core, String> {
         config.bcrypt_cost,
     )?;
     let calendar = Calendar::new(record.home_tz, (unix_now_ms() / 1000) as i64);
+    let build_started = std::time::Instant::now();
     let snapshot = calendar.build(&record.week, record.generation);
+    let build_us = build_started.elapsed().as_micros() as u64;
     let (writer_tx, writer_rx) = std::sync::mpsc::sync_channel(WRITE_QUEUE_LEN);
     let runtime_stats: Arc<[crate::runtime::stats::WorkerStats]> =
         (0..config.workers).map(|_| Default::default()).collect();
@@ -123,6 +125,8 @@ fn prepare(config: &Config, store: Store) -> Result<Core, String> {
         runtime_stats: runtime_stats.clone(),
         writer_stats: Default::default(),
     });
+    // The first snapshot's build time, so the gauge means something before any write.
+    (shared.writer_stats.last_rebuild_us).store(build_us, std::sync::atomic::Ordering::Relaxed);
     let writer = Writer::new(store, boot.keys, calendar, shared.clone());
     Ok(Core {
         shared,

@@ -138,7 +138,11 @@ impl Writer {
             return;
         }
         let stats = &self.shared.writer_stats;
-        stats.bcrypt_checks.fetch_add(1, Ordering::Relaxed);
+        // Shown now, not when the turn ends: a slow check is when the gauge matters.
+        // The write under the check still waits for its answer, so it counts.
+        let waiting = self.awaiting_bcrypt.len() as u64 + 1;
+        stats.awaiting_key_check.store(waiting, Ordering::Relaxed);
+        stats.bcrypt_checks.fetch_add(1, Ordering::Release);
         if self.keys.verify_slow(&job.key) {
             self.awaiting_bcrypt.push_front(job);
             self.write_group(Vec::new());
