@@ -10,9 +10,9 @@ const BACKLOG: libc::c_int = 4096;
 /// Binds a non-blocking listener with SO_REUSEADDR and SO_REUSEPORT set.
 pub fn bind_reuseport(
     addr: SocketAddr,
-    unacked_limit_ms: u32,
+    write_timeout_ms: u64,
 ) -> io::Result<std::net::TcpListener> {
-    let listener = bound_socket(addr, true, unacked_limit_ms)?;
+    let listener = bound_socket(addr, true, write_timeout_ms)?;
     // Safety: listen(2) on a descriptor we own; the error is checked.
     if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
         return Err(io::Error::last_os_error());
@@ -24,7 +24,7 @@ pub fn bind_reuseport(
 /// (TCP_USER_TIMEOUT, see `bound_socket`): twice the write timeout, so that on an
 /// open connection our own cut-off (1 to 1.25 write timeouts) always comes first, and
 /// the kernel's only bounds what a closed socket was left holding.
-pub fn unacked_limit_ms(write_timeout_ms: u64) -> u32 {
+fn unacked_limit_ms(write_timeout_ms: u64) -> u32 {
     write_timeout_ms.saturating_mul(2).min(i32::MAX as u64) as u32
 }
 
@@ -45,7 +45,8 @@ fn check_port_free(addr: SocketAddr) -> io::Result<()> {
 
 /// A non-blocking TCP socket bound to `addr`, with SO_REUSEADDR (so connections in
 /// TIME_WAIT do not block a restart), optionally SO_REUSEPORT, TCP_NODELAY, and
-/// TCP_USER_TIMEOUT = `unacked_limit_ms` (0 = the kernel's default).
+/// TCP_USER_TIMEOUT = [`unacked_limit_ms`] of the write timeout (0: the kernel's
+/// default).
 ///
 /// Linux copies a listener's options into every socket `accept` returns, so setting
 /// them here, before `listen`, saves `setsockopt`s per connection (issue 3's syscall
@@ -60,8 +61,9 @@ fn check_port_free(addr: SocketAddr) -> io::Result<()> {
 fn bound_socket(
     addr: SocketAddr,
     reuseport: bool,
-    unacked_limit_ms: u32,
+    write_timeout_ms: u64,
 ) -> io::Result<std::net::TcpListener> {
+    let unacked_limit_ms = unacked_limit_ms(write_timeout_ms);
     let (domain, storage, len) = sockaddr_of(addr);
     // Safety: plain socket syscalls on a descriptor we own; errors are checked.
     unsafe {
@@ -120,8 +122,8 @@ fn bound_socket(
 
 /// Binds one non-blocking listener without SO_REUSEPORT (the admin listener: one
 /// socket, on one worker), set up like the public ones.
-pub fn bind_single(addr: SocketAddr, unacked_limit_ms: u32) -> io::Result<std::net::TcpListener> {
-    let listener = bound_socket(addr, false, unacked_limit_ms)?;
+pub fn bind_single(addr: SocketAddr, write_timeout_ms: u64) -> io::Result<std::net::TcpListener> {
+    let listener = bound_socket(addr, false, write_timeout_ms)?;
     // Safety: listen(2) on a descriptor we own; the error is checked.
     if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
         return Err(io::Error::last_os_error());
@@ -203,15 +205,15 @@ fn sockaddr_of(addr: SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::
 pub fn bind_group(
     addr: SocketAddr,
     count: usize,
-    unacked_limit_ms: u32,
+    write_timeout_ms: u64,
 ) -> io::Result<Vec<std::net::TcpListener>> {
     assert!(count > 0);
     check_port_free(addr)?;
-    let first = bind_reuseport(addr, unacked_limit_ms)?;
+    let first = bind_reuseport(addr, write_timeout_ms)?;
     let bound = first.local_addr()?;
     let mut group = vec![first];
     for _ in 1..count {
-        group.push(bind_reuseport(bound, unacked_limit_ms)?);
+        group.push(bind_reuseport(bound, write_timeout_ms)?);
     }
     Ok(group)
 }
@@ -235,8 +237,9 @@ mod tests {
     fn an_accepted_socket_inherits_its_options() {
         let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
         let ours = [
-            bind_group(addr, 1, 1_234).expect("bind").remove(0),
-            bind_single(addr, 1_234).expect("bind"),
+            // A 617 ms write timeout: the kernel's limit is twice that.
+            bind_group(addr, 1, 617).expect("bind").remove(0),
+            bind_single(addr, 617).expect("bind"),
         ];
         let plain = std::net::TcpListener::bind(addr).expect("bind");
         for (listener, ours) in [(&ours[0], true), (&ours[1], true), (&plain, false)] {

@@ -189,8 +189,7 @@ pub fn start_with_hook(
     // Then the admin listener, answering 503 "starting" while the rest is prepared,
     // and failing before a key or certificate is generated if its port is taken.
     let admin = config.admin_listen.map(|addr| {
-        let unacked_limit_ms = crate::runtime::listener::unacked_limit_ms(config.write_timeout_ms);
-        crate::runtime::listener::bind_single(addr, unacked_limit_ms)
+        crate::runtime::listener::bind_single(addr, config.write_timeout_ms)
             .and_then(Starting::spawn)
             .map_err(|e| format!("cannot listen on {addr} (admin, --admin-listen): {e}"))
     });
@@ -254,8 +253,7 @@ fn launch(
         None => None,
     };
     let bind = |addr: SocketAddr, flag: &str| {
-        let unacked_limit_ms = listener::unacked_limit_ms(config.write_timeout_ms);
-        listener::bind_group(addr, config.workers, unacked_limit_ms)
+        listener::bind_group(addr, config.workers, config.write_timeout_ms)
             .map_err(|e| format!("cannot listen on {addr} ({flag}): {e}"))
     };
     let tls_config = tls
