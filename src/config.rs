@@ -7,8 +7,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
-
 use crate::auth;
 use crate::week::zones::{self, ZoneId};
 
@@ -18,7 +16,7 @@ use crate::week::zones::{self, ZoneId};
 mod args;
 
 use args::FileConfig;
-pub use args::{Args, env_source_of_bad_value};
+pub use args::{Args, ArgsError, parse_args};
 
 /// Upper bound for every timeout setting (one hour).
 const MAX_TIMEOUT_MS: u64 = 3_600_000;
@@ -154,13 +152,7 @@ impl Config {
         T: Into<std::ffi::OsString> + Clone,
     {
         let argv: Vec<std::ffi::OsString> = argv.into_iter().map(Into::into).collect();
-        let args =
-            Args::try_parse_from(&argv).map_err(|e| {
-                match args::env_source_of_bad_value(&e, &argv) {
-                    Some(source) => format!("{e}{source}"),
-                    None => e.to_string(),
-                }
-            })?;
+        let args = parse_args(&argv).map_err(|e| e.to_string())?;
         Config::from_args(args)
     }
 

@@ -1,25 +1,23 @@
 //! Flags → Config → run, and the signals that end or reload it.
 
-use clap::Parser;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use availability_server::config::{Args, Config, env_source_of_bad_value};
+use availability_server::config::{Config, parse_args};
 use availability_server::say_err;
 use availability_server::server::{self, process};
 
 fn main() {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let args = match Args::try_parse_from(&argv) {
+    let args = match parse_args(&argv) {
         Ok(args) => args,
         Err(e) => {
             // --help and --version land here too (exit code 0, printed to stdout).
-            let source = env_source_of_bad_value(&e, &argv);
-            let _ = e.print();
-            if let Some(source) = source {
+            let _ = e.clap.print();
+            if let Some(source) = &e.env_source {
                 say_err!("availability-server: {source}");
             }
-            std::process::exit(e.exit_code());
+            std::process::exit(e.clap.exit_code());
         }
     };
     let config = match Config::from_args(args) {

@@ -116,11 +116,40 @@ pub struct Args {
     pub api_key_hash: Option<String>,
 }
 
+/// Flags and environment refused by clap, or `--help` / `--version` (which clap reports
+/// as errors with exit code 0).
+#[derive(Debug)]
+pub struct ArgsError {
+    pub clap: clap::Error,
+    /// The environment variable a value that does not parse came from, said in a
+    /// line of its own (clap names only the flag).
+    pub env_source: Option<String>,
+}
+
+impl std::fmt::Display for ArgsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.clap)?;
+        match &self.env_source {
+            Some(source) => write!(f, "{source}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Parses `argv` (program name first) and the environment like clap does, adding to
+/// a refused value where it came from.
+pub fn parse_args(argv: &[std::ffi::OsString]) -> Result<Args, ArgsError> {
+    Args::try_parse_from(argv).map_err(|clap| ArgsError {
+        env_source: env_source_of_bad_value(&clap, argv),
+        clap,
+    })
+}
+
 /// clap names only the flag when a value does not parse (`invalid value '-5' for
 /// '--max-connections <N>'`), which misleads when the value came from the environment.
 /// Returns which variable it came from, when `argv` (program name first) does not give
 /// the flag and the variable is set; `None` for any other error.
-pub fn env_source_of_bad_value(error: &clap::Error, argv: &[std::ffi::OsString]) -> Option<String> {
+fn env_source_of_bad_value(error: &clap::Error, argv: &[std::ffi::OsString]) -> Option<String> {
     use clap::CommandFactory;
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     if !matches!(
