@@ -221,7 +221,8 @@ fn explicit_certificate_files_are_used() {
     let served = stream.conn.peer_certificates().expect("a served chain");
     assert_eq!(served, [given], "exactly the given certificate is served");
     // A client that trusts some other certificate is refused.
-    let other = write_cert_pair(&common::temp_dir("other")).0;
+    let other_dir = common::temp_dir("other");
+    let other = write_cert_pair(&other_dir).0;
     let mut wrong = connect(server.addr, &other);
     assert!(
         wrong
@@ -231,6 +232,7 @@ fn explicit_certificate_files_are_used() {
             || read_response(&mut wrong, &mut Vec::new()).is_err()
     );
     let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(other_dir);
 }
 
 #[test]

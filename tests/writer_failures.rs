@@ -17,8 +17,8 @@ const CHILD: &str = "AVAILABILITY_TEST_WRITER_PANIC_CHILD";
 
 #[test]
 fn a_panic_on_the_writer_thread_aborts_the_process() {
-    if std::env::var_os(CHILD).is_some() {
-        let dir = common::temp_dir("writer-panic");
+    if let Some(dir) = std::env::var_os(CHILD) {
+        let dir = std::path::PathBuf::from(dir);
         let (_thread, commands) = writer_harness::spawn(&dir);
         commands
             .send(Command::ReloadKeys(Box::new(|_| {
@@ -29,15 +29,18 @@ fn a_panic_on_the_writer_thread_aborts_the_process() {
         panic!("still running 10 s after the writer panicked");
     }
     // Run the scenario above in a child process: it must die by SIGABRT.
+    // The parent owns the child's data directory: the child dies without cleaning up.
+    let dir = common::temp_dir("writer-panic");
     let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "--exact",
             "a_panic_on_the_writer_thread_aborts_the_process",
             "--nocapture",
         ])
-        .env(CHILD, "1")
+        .env(CHILD, &dir)
         .output()
         .expect("the child runs");
+    let _ = std::fs::remove_dir_all(&dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.signal(),

@@ -140,6 +140,7 @@ fn connection_seeds() {
         availability_fuzz::conn::run(script);
         script.0.len()
     });
+    availability_fuzz::conn::stop();
 }
 
 #[test]
@@ -148,4 +149,5 @@ fn connection_cap_seeds() {
         availability_fuzz::cap::run(script);
         script.0.len()
     });
+    availability_fuzz::cap::stop();
 }

@@ -312,6 +312,14 @@ pub struct SimServer {
     pub worker: SimWorker<ApiHandler>,
     writer_tx: SyncSender<Command>,
     writer_thread: Option<JoinHandle<()>>,
+    data_dir: PathBuf,
+}
+
+impl SimServer {
+    /// The data directory it was started with (its caller removes it when done).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
 }
 
 pub fn start_sim(config: Config) -> Result<SimServer, String> {
@@ -341,6 +349,7 @@ pub fn start_sim_with_buffers(
         worker,
         writer_tx: core.writer_tx,
         writer_thread: Some(writer_thread),
+        data_dir: config.data_dir.clone(),
     })
 }
 

@@ -69,6 +69,14 @@ thread_local! {
     static SERVER: RefCell<Option<SimServer>> = const { RefCell::new(None) };
 }
 
+/// Stops this thread's server, if one was started, and removes its data directory
+/// (see [`crate::conn::stop`]).
+pub fn stop() {
+    if let Some(server) = SERVER.with(|cell| cell.borrow_mut().take()) {
+        crate::conn::stop_and_remove(server);
+    }
+}
+
 fn start() -> SimServer {
     let mut config = crate::conn::sim_config("cap");
     config.header_timeout_ms = LONG_TIMEOUT_MS;

@@ -53,6 +53,22 @@ struct Fixture {
     mirror: Mirror,
 }
 
+/// Stops this thread's server, if one was started, and removes its data directory.
+/// A fuzzer never calls it (its server lives as long as the process); the seed
+/// replay does, so that `cargo test` leaves nothing behind in the temp directory.
+pub fn stop() {
+    if let Some(Fixture { server, .. }) = FIXTURE.with(|cell| cell.borrow_mut().take()) {
+        stop_and_remove(server);
+    }
+}
+
+/// Drops `server` (its writer thread is joined) and removes its data directory.
+pub fn stop_and_remove(server: SimServer) {
+    let dir = server.data_dir().to_path_buf();
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 thread_local! {
     /// The server, started on first use and kept for the life of the process (its
     /// week persists across runs, mirrored). Thread-local: the in-memory transport is
