@@ -4,7 +4,7 @@
 # is a change faster, by server CPU per request?
 #
 #   BIN_A=/tmp/before/availability-server BIN_B=target/release/availability-server ./scripts/ab.sh
-#   FLAGS_B="--no-pin-cores" ./scripts/ab.sh          # same binary, other flags
+#   FLAGS_B="--pin-cores" ./scripts/ab.sh             # same binary, other flags
 #
 # Both servers run at once (one worker, --no-tls, rate limiter off, as in compare.sh),
 # each pinned to CPU $SERVER_CPU; an idle one costs nothing. The client runs one

@@ -167,7 +167,6 @@ impl Config {
         config.http_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         config.admin_listen = None;
         config.workers = 2;
-        config.pin_cores = false;
         config.bcrypt_cost = 4;
         config
     }
@@ -290,7 +289,8 @@ fn merge(args: Args, file: FileConfig, api_key: Option<String>) -> Result<Config
         http_listen,
         admin_listen,
         workers: setting!(workers, default_workers, 1, 256),
-        pin_cores: !args.no_pin_cores.or(file.no_pin_cores).unwrap_or(false),
+        // Off by default: issue 3's A/B (BENCHMARKS.md, "Core pinning").
+        pin_cores: args.pin_cores.or(file.pin_cores).unwrap_or(false),
         home_tz,
         home_tz_configured,
         max_connections: setting!(max_connections, 16_384, 1, 1_000_000),

@@ -82,7 +82,7 @@ fn defaults_without_flags_env_or_file() {
     );
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get().min(256));
     assert_eq!(config.workers, cpus);
-    assert!(config.pin_cores);
+    assert!(!config.pin_cores);
     assert_eq!(config.home_tz, zones::utc());
     assert_eq!(config.max_connections, 16_384);
     assert_eq!(config.max_head_bytes, 8192);
@@ -104,20 +104,20 @@ fn precedence_flag_over_env_over_file_over_default() {
     let dir = temp_dir("precedence");
     let file = write_toml(
         &dir,
-        "workers = 3\ndata_dir = \"/from/file\"\nmax_head_bytes = 2048\nno_pin_cores = true\n",
+        "workers = 3\ndata_dir = \"/from/file\"\nmax_head_bytes = 2048\npin_cores = true\n",
     );
     // File over default.
     let config = parse(&["--config", &file]).expect("file config");
     assert_eq!(config.workers, 3);
     assert_eq!(config.data_dir, PathBuf::from("/from/file"));
     assert_eq!(config.max_head_bytes, 2048);
-    assert!(!config.pin_cores);
+    assert!(config.pin_cores);
     {
         // Env over file (including an explicit `false` overriding the file's `true`).
         let _env = EnvVars::set(&[
             ("AVAILABILITY_WORKERS", "5"),
             ("AVAILABILITY_DATA_DIR", "/from/env"),
-            ("AVAILABILITY_NO_PIN_CORES", "false"),
+            ("AVAILABILITY_PIN_CORES", "false"),
         ]);
         let config = parse(&["--config", &file]).expect("env config");
         assert_eq!(config.workers, 5);
@@ -126,7 +126,7 @@ fn precedence_flag_over_env_over_file_over_default() {
             config.max_head_bytes, 2048,
             "file still fills what env does not"
         );
-        assert!(config.pin_cores);
+        assert!(!config.pin_cores);
         // Flag over env.
         let config = parse(&[
             "--config",
@@ -139,8 +139,8 @@ fn precedence_flag_over_env_over_file_over_default() {
         .expect("flag config");
         assert_eq!(config.workers, 7);
         assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
-        let config = parse(&["--config", &file, "--no-pin-cores"]).expect("bool flag");
-        assert!(!config.pin_cores);
+        let config = parse(&["--config", &file, "--pin-cores"]).expect("bool flag");
+        assert!(config.pin_cores);
     }
     // The config file itself can be named by the environment.
     let _env = EnvVars::set(&[("AVAILABILITY_CONFIG", &file)]);
@@ -154,7 +154,7 @@ fn help_mentions_every_environment_variable() {
     let help = parse(&["--help"]).expect_err("--help is not a config");
     let names = "AVAILABILITY_CONFIG AVAILABILITY_DATA_DIR AVAILABILITY_LISTEN \
         AVAILABILITY_HTTP_LISTEN AVAILABILITY_ADMIN_LISTEN AVAILABILITY_NO_TLS AVAILABILITY_WORKERS \
-        AVAILABILITY_NO_PIN_CORES AVAILABILITY_HOME_TZ AVAILABILITY_MAX_CONNECTIONS \
+        AVAILABILITY_PIN_CORES AVAILABILITY_HOME_TZ AVAILABILITY_MAX_CONNECTIONS \
         AVAILABILITY_MAX_HEAD_BYTES AVAILABILITY_MAX_BODY_BYTES AVAILABILITY_HEADER_TIMEOUT_MS \
         AVAILABILITY_IDLE_TIMEOUT_MS AVAILABILITY_BODY_TIMEOUT_MS AVAILABILITY_WRITE_TIMEOUT_MS \
         AVAILABILITY_DRAIN_TIMEOUT_MS AVAILABILITY_RATE_LIMIT_BURST AVAILABILITY_RATE_LIMIT_PER_S \

@@ -50,11 +50,11 @@ pub struct Args {
     /// Worker threads, 1..=256 [default: number of CPUs]
     #[arg(long, env = "AVAILABILITY_WORKERS", value_name = "N")]
     pub workers: Option<usize>,
-    /// Do not pin each worker to a core [default: false]
-    #[arg(long, env = "AVAILABILITY_NO_PIN_CORES", value_name = "BOOL", num_args = 0..=1,
+    /// Pin worker i to core i (for cores no other busy process shares) [default: false]
+    #[arg(long, env = "AVAILABILITY_PIN_CORES", value_name = "BOOL", num_args = 0..=1,
           require_equals = true, default_missing_value = "true",
           value_parser = BoolishValueParser::new())]
-    pub no_pin_cores: Option<bool>,
+    pub pin_cores: Option<bool>,
     /// Owner's IANA timezone, used only when the data file is created [default: UTC]
     #[arg(long, env = "AVAILABILITY_HOME_TZ", value_name = "ZONE")]
     pub home_tz: Option<String>,
@@ -194,7 +194,7 @@ pub(super) struct FileConfig {
     pub(super) admin_listen: Option<String>,
     pub(super) no_tls: Option<bool>,
     pub(super) workers: Option<usize>,
-    pub(super) no_pin_cores: Option<bool>,
+    pub(super) pin_cores: Option<bool>,
     pub(super) home_tz: Option<String>,
     pub(super) max_connections: Option<usize>,
     pub(super) max_head_bytes: Option<usize>,

@@ -1,0 +1,78 @@
+//! `--pin-cores`: each worker thread is confined to one core of the process's CPU set
+//! (worker i to the i-th allowed core, wrapping); without it (the default) every
+//! worker may run on any of them. Read back from /proc, as the scheduler sees it.
+//! One test in its own binary: no other server's `worker-N` threads to confuse.
+
+mod common;
+
+use std::fs;
+
+/// The CPUs in a `Cpus_allowed_list` value such as `0-3,6`.
+fn parse_cpu_list(list: &str) -> Vec<usize> {
+    let mut cpus = Vec::new();
+    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((low, high)) => {
+                cpus.extend(low.parse::<usize>().unwrap()..=high.parse::<usize>().unwrap())
+            }
+            None => cpus.push(part.parse().unwrap()),
+        }
+    }
+    cpus
+}
+
+fn allowed_cpus(status_path: &str) -> Vec<usize> {
+    let status = fs::read_to_string(status_path).expect("status readable");
+    let list = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+        .expect("Cpus_allowed_list in status");
+    parse_cpu_list(list)
+}
+
+/// (thread name, allowed CPUs) of every `worker-N` thread of this process, by N.
+fn worker_cpus() -> Vec<(String, Vec<usize>)> {
+    let mut workers = Vec::new();
+    for task in fs::read_dir("/proc/self/task").expect("task list") {
+        let path = task.expect("task entry").path();
+        let Ok(name) = fs::read_to_string(path.join("comm")) else {
+            continue; // the thread ended meanwhile
+        };
+        let name = name.trim().to_string();
+        if name.starts_with("worker-") {
+            let cpus = allowed_cpus(path.join("status").to_str().unwrap());
+            workers.push((name, cpus));
+        }
+    }
+    workers.sort();
+    workers
+}
+
+#[test]
+fn pin_cores_confines_each_worker_to_its_own_core_and_the_default_does_not() {
+    let process_cpus = allowed_cpus("/proc/self/status");
+    assert!(!process_cpus.is_empty());
+
+    let server = common::start(|config| {
+        config.workers = 3;
+        config.pin_cores = true;
+    });
+    let pinned = worker_cpus();
+    assert_eq!(pinned.len(), 3, "{pinned:?}");
+    for (index, (name, cpus)) in pinned.iter().enumerate() {
+        assert_eq!(name, &format!("worker-{index}"));
+        let core = process_cpus[index % process_cpus.len()];
+        assert_eq!(cpus, &[core], "{name} with --pin-cores");
+    }
+    // Pinned workers still serve.
+    assert_eq!(common::get(server.addr, "/health").status, 200);
+    drop(server);
+
+    let server = common::start(|config| config.workers = 2);
+    let unpinned = worker_cpus();
+    assert_eq!(unpinned.len(), 2, "{unpinned:?}");
+    for (name, cpus) in &unpinned {
+        assert_eq!(cpus, &process_cpus, "{name} by default");
+    }
+    drop(server);
+}
