@@ -13,11 +13,16 @@
 # cost per request, differenced the same way, libc and dependencies included. Kernel
 # time is not counted: see profile.sh for that.
 #
+# The target "floor" counts the bare mio loop instead (FLOOR_BIN, loadgen's example
+# fixed_server: read, find the blank line, write fixed bytes), sent the slot request:
+# the user space a server needs at the least, to hold ours against.
+#
 #   ./scripts/instructions.sh                    # slot, week and csv
+#   TARGETS="slot floor" ./scripts/instructions.sh
 #   TARGETS=slot BIN=/tmp/old/availability-server ./scripts/instructions.sh
 #
 # Settings (environment):
-#   TARGETS="slot week csv"  REQUESTS=10000  CONNECTIONS=4  TOP=12 (functions listed)
+#   TARGETS="slot week csv" (and floor)  REQUESTS=10000  CONNECTIONS=4  TOP=12 (functions listed)
 #   BIN (server binary) [target/release/availability-server]  SKIP_BUILD=1  KEEP=1
 set -euo pipefail
 # shellcheck source=common.sh
@@ -33,19 +38,32 @@ PATHS[csv]="/availability/csv?tz=$ZONE"
 
 need valgrind:valgrind callgrind_annotate:valgrind curl:curl
 build_release
+if [[ " $TARGETS " == *" floor "* && "${SKIP_BUILD:-0}" != 1 ]]; then
+    (cd "$ROOT" && cargo build --release -q -p loadgen --example fixed_server)
+fi
 [[ -x "$LOADGEN_BIN" ]] || die "$LOADGEN_BIN is missing: build the workspace first"
 init_workdir
 
-# Runs the server under callgrind for $2 requests to $1; leaves the output in $3.
+# Runs the server (or, with $4 = floor, the bare loop) under callgrind for $2 requests
+# to $1; leaves the output in $3.
 run_under_callgrind() {
-    local path="$1" requests="$2" out="$3" dir
+    local path="$1" requests="$2" out="$3" kind="${4:-server}" dir
     dir="$(mktemp -d "$WORKDIR/run.XXXXXX")"
     : >"$dir/server.out" # exists before the background start opens it, for the polling below
-    API_KEY="bench-key-not-secret-0123456789" valgrind --tool=callgrind \
-        --callgrind-out-file="$out" "$SERVER_BIN" --data-dir "$dir/data" --workers 1 \
-        --no-tls --http-listen 127.0.0.1:0 --admin-listen off --rate-limit-burst 0 \
-        --bcrypt-cost 4 --home-tz America/New_York >"$dir/server.out" 2>&1 &
-    local pid=$! addr="" deadline=$((SECONDS + 120))
+    local addr="" deadline=$((SECONDS + 120)) pid
+    if [[ "$kind" == floor ]]; then
+        addr="127.0.0.1:$(free_port)"
+        # A body of the slot answer's usual length; the count hardly depends on it.
+        valgrind --tool=callgrind --callgrind-out-file="$out" "$FLOOR_BIN" "$addr" 170 \
+            >"$dir/server.out" 2>&1 &
+        pid=$!
+    else
+        API_KEY="bench-key-not-secret-0123456789" valgrind --tool=callgrind \
+            --callgrind-out-file="$out" "$SERVER_BIN" --data-dir "$dir/data" --workers 1 \
+            --no-tls --http-listen 127.0.0.1:0 --admin-listen off --rate-limit-burst 0 \
+            --bcrypt-cost 4 --home-tz America/New_York >"$dir/server.out" 2>&1 &
+        pid=$!
+    fi
     track_pid "$pid"
     while [[ -z "$addr" ]]; do
         kill -0 "$pid" 2>/dev/null || die "server exited: $(cat "$dir/server.out")"
@@ -53,7 +71,11 @@ run_under_callgrind() {
         addr="$(sed -n 's/^http listening on //p' "$dir/server.out")"
         [[ -n "$addr" ]] || sleep 0.2
     done
-    wait_http_ok "http://$addr/health" 120
+    if [[ "$kind" == floor ]]; then
+        wait_http_ok "http://$addr/" 120
+    else
+        wait_http_ok "http://$addr/health" 120
+    fi
     "$LOADGEN_BIN" -q --json --no-pin -c "$CONNECTIONS" -d 600s --max-requests "$requests" \
         "http://$addr$path" >"$dir/loadgen.json"
     python3 - "$dir/loadgen.json" "$requests" <<'EOF'
@@ -62,18 +84,26 @@ report = json.load(open(sys.argv[1]))
 ok = report["requests"] == int(sys.argv[2]) and not any(report["errors"].values())
 sys.exit(0 if ok else f"loadgen: {report['requests']} requests, errors {report['errors']}")
 EOF
-    kill -INT "$pid"
+    # The floor has no signal handler, and a background job of a script ignores SIGINT.
+    if [[ "$kind" == floor ]]; then kill -TERM "$pid"; else kill -INT "$pid"; fi
     wait "$pid" || true
 }
 
 printf '| target | path | instructions per request | heaviest functions, self cost per request |\n'
 printf '|---|---|---:|---|\n'
 for target in $TARGETS; do
-    path="${PATHS[$target]:-}"
-    [[ -n "$path" ]] || die "unknown target $target (slot, week, csv)"
+    kind=server
+    if [[ "$target" == floor ]]; then
+        kind=floor
+        [[ -x "$FLOOR_BIN" ]] || die "$FLOOR_BIN is missing (cargo build --release -p loadgen --example fixed_server)"
+        path="${PATHS[slot]}"
+    else
+        path="${PATHS[$target]:-}"
+    fi
+    [[ -n "$path" ]] || die "unknown target $target (slot, week, csv, floor)"
     log "$target: $REQUESTS and $((3 * REQUESTS)) requests under callgrind"
-    run_under_callgrind "$path" "$REQUESTS" "$WORKDIR/$target.small"
-    run_under_callgrind "$path" "$((3 * REQUESTS))" "$WORKDIR/$target.large"
+    run_under_callgrind "$path" "$REQUESTS" "$WORKDIR/$target.small" "$kind"
+    run_under_callgrind "$path" "$((3 * REQUESTS))" "$WORKDIR/$target.large" "$kind"
     for run in small large; do
         callgrind_annotate --threshold=100 "$WORKDIR/$target.$run" \
             >"$WORKDIR/$target.$run.txt" 2>/dev/null
