@@ -1,5 +1,5 @@
 //! availability-server: one person's weekly availability, converted into any
-//! IANA timezone, answered from precomputed bytes by pinned mio event loops.
+//! IANA timezone, answered from precomputed bytes by thread-per-core mio event loops.
 //!
 //! Module map: [`week`] is the domain (no I/O); [`store`] the 168-byte file;
 //! [`snapshot`] the per-zone answers; [`http`] the wire format; [`runtime`] the

@@ -1,4 +1,4 @@
-//! The thread-per-core HTTP/1.1 runtime: pinned mio event loops, a fixed
+//! The thread-per-core HTTP/1.1 runtime: mio event loops (pinned on request), a fixed
 //! connection table, pooled buffers, a timing wheel and vectored writes.
 //!
 //! It knows HTTP framing and nothing of availability: requests go to a
@@ -105,6 +105,8 @@ pub trait HandlerFactory: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct RuntimeConfig {
     pub workers: usize,
+    /// Confine worker i to the i-th allowed core (wrapping); off by default, see
+    /// BENCHMARKS.md "Core pinning".
     pub pin_cores: bool,
     pub max_connections_per_worker: usize,
     pub buffers_per_worker: usize,

@@ -1,5 +1,6 @@
-//! One pinned event loop: accepts on its own SO_REUSEPORT listeners, owns its
-//! connection table, buffer pool, timing wheel and `Date` cache.
+//! One event loop (pinned to a core when `RuntimeConfig::pin_cores` says so): accepts
+//! on its own SO_REUSEPORT listeners, owns its connection table, buffer pool, timing
+//! wheel and `Date` cache.
 
 use std::collections::VecDeque;
 use std::io;
@@ -108,7 +109,8 @@ pub(super) fn unix_now_secs() -> i64 {
         .unwrap_or(0)
 }
 
-/// Starts `cfg.workers` pinned event loops; returns once each is polling.
+/// Starts `cfg.workers` event loops (each pinned to a core if `cfg.pin_cores`);
+/// returns once each is polling.
 pub fn spawn_workers<F: HandlerFactory>(
     cfg: &RuntimeConfig,
     listeners: Listeners,
