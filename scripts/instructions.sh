@@ -50,20 +50,22 @@ run_under_callgrind() {
     local path="$1" requests="$2" out="$3" kind="${4:-server}" dir
     dir="$(mktemp -d "$WORKDIR/run.XXXXXX")"
     : >"$dir/server.out" # exists before the background start opens it, for the polling below
-    local addr="" deadline=$((SECONDS + 120)) pid
+    local addr="" deadline=$((SECONDS + 120)) pid ready_path=/health stop_signal=INT
     if [[ "$kind" == floor ]]; then
         addr="127.0.0.1:$(free_port)"
+        # The floor answers any path, and has no signal handler: a background job of a
+        # script ignores SIGINT, so it is stopped with SIGTERM.
+        ready_path=/ stop_signal=TERM
         # A body of the slot answer's usual length; the count hardly depends on it.
         valgrind --tool=callgrind --callgrind-out-file="$out" "$FLOOR_BIN" "$addr" 170 \
             >"$dir/server.out" 2>&1 &
-        pid=$!
     else
         API_KEY="bench-key-not-secret-0123456789" valgrind --tool=callgrind \
             --callgrind-out-file="$out" "$SERVER_BIN" --data-dir "$dir/data" --workers 1 \
             --no-tls --http-listen 127.0.0.1:0 --admin-listen off --rate-limit-burst 0 \
             --bcrypt-cost 4 --home-tz America/New_York >"$dir/server.out" 2>&1 &
-        pid=$!
     fi
+    pid=$!
     track_pid "$pid"
     while [[ -z "$addr" ]]; do
         kill -0 "$pid" 2>/dev/null || die "server exited: $(cat "$dir/server.out")"
@@ -71,11 +73,7 @@ run_under_callgrind() {
         addr="$(sed -n 's/^http listening on //p' "$dir/server.out")"
         [[ -n "$addr" ]] || sleep 0.2
     done
-    if [[ "$kind" == floor ]]; then
-        wait_http_ok "http://$addr/" 120
-    else
-        wait_http_ok "http://$addr/health" 120
-    fi
+    wait_http_ok "http://$addr$ready_path" 120
     "$LOADGEN_BIN" -q --json --no-pin -c "$CONNECTIONS" -d 600s --max-requests "$requests" \
         "http://$addr$path" >"$dir/loadgen.json"
     python3 - "$dir/loadgen.json" "$requests" <<'EOF'
@@ -84,8 +82,7 @@ report = json.load(open(sys.argv[1]))
 ok = report["requests"] == int(sys.argv[2]) and not any(report["errors"].values())
 sys.exit(0 if ok else f"loadgen: {report['requests']} requests, errors {report['errors']}")
 EOF
-    # The floor has no signal handler, and a background job of a script ignores SIGINT.
-    if [[ "$kind" == floor ]]; then kill -TERM "$pid"; else kill -INT "$pid"; fi
+    kill -"$stop_signal" "$pid"
     wait "$pid" || true
 }
 
