@@ -7,12 +7,13 @@ use std::os::fd::{AsRawFd, FromRawFd};
 
 const BACKLOG: libc::c_int = 4096;
 
-/// Binds a non-blocking listener with SO_REUSEADDR and SO_REUSEPORT set.
-pub fn bind_reuseport(
+/// A [`bound_socket`], listening.
+fn listening(
     addr: SocketAddr,
+    reuseport: bool,
     write_timeout_ms: u64,
 ) -> io::Result<std::net::TcpListener> {
-    let listener = bound_socket(addr, true, write_timeout_ms)?;
+    let listener = bound_socket(addr, reuseport, write_timeout_ms)?;
     // Safety: listen(2) on a descriptor we own; the error is checked.
     if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
         return Err(io::Error::last_os_error());
@@ -123,12 +124,7 @@ fn bound_socket(
 /// Binds one non-blocking listener without SO_REUSEPORT (the admin listener: one
 /// socket, on one worker), set up like the public ones.
 pub fn bind_single(addr: SocketAddr, write_timeout_ms: u64) -> io::Result<std::net::TcpListener> {
-    let listener = bound_socket(addr, false, write_timeout_ms)?;
-    // Safety: listen(2) on a descriptor we own; the error is checked.
-    if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(listener)
+    listening(addr, false, write_timeout_ms)
 }
 
 /// Whether TCP_NODELAY is set on `listener`, and so on every socket it accepts. The
@@ -200,7 +196,7 @@ fn sockaddr_of(addr: SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::
     }
 }
 
-/// Binds `count` listeners on one address. With port 0 the first bind picks the
+/// Binds `count` SO_REUSEPORT listeners on one address. With port 0 the first bind picks the
 /// port and the rest reuse it, so every worker shares one public port.
 pub fn bind_group(
     addr: SocketAddr,
@@ -209,11 +205,11 @@ pub fn bind_group(
 ) -> io::Result<Vec<std::net::TcpListener>> {
     assert!(count > 0);
     check_port_free(addr)?;
-    let first = bind_reuseport(addr, write_timeout_ms)?;
+    let first = listening(addr, true, write_timeout_ms)?;
     let bound = first.local_addr()?;
     let mut group = vec![first];
     for _ in 1..count {
-        group.push(bind_reuseport(bound, write_timeout_ms)?);
+        group.push(listening(bound, true, write_timeout_ms)?);
     }
     Ok(group)
 }
