@@ -6,6 +6,7 @@
 mod common;
 
 use std::fs;
+use std::path::Path;
 
 /// The CPUs in a `Cpus_allowed_list` value such as `0-3,6`.
 fn parse_cpu_list(list: &str) -> Vec<usize> {
@@ -21,7 +22,7 @@ fn parse_cpu_list(list: &str) -> Vec<usize> {
     cpus
 }
 
-fn allowed_cpus(status_path: &str) -> Vec<usize> {
+fn allowed_cpus(status_path: impl AsRef<Path>) -> Vec<usize> {
     let status = fs::read_to_string(status_path).expect("status readable");
     let list = status
         .lines()
@@ -40,7 +41,7 @@ fn worker_cpus() -> Vec<(String, Vec<usize>)> {
         };
         let name = name.trim().to_string();
         if name.starts_with("worker-") {
-            let cpus = allowed_cpus(path.join("status").to_str().unwrap());
+            let cpus = allowed_cpus(path.join("status"));
             workers.push((name, cpus));
         }
     }
