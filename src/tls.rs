@@ -160,7 +160,7 @@ fn generate(data_dir: &Path, cert_path: &Path, key_path: &Path) -> Result<TlsSet
         .self_signed(&key_pair)
         .map_err(|e| format!("cannot self-sign a certificate: {e}"))?;
 
-    fs::create_dir_all(data_dir)
+    crate::store::create_data_dir(data_dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
     // Key first: a crash in between leaves a key without a certificate, which the next
     // start reports instead of silently pairing files that do not match.

@@ -83,3 +83,25 @@ fn a_file_where_the_data_directory_should_be_is_named_as_such() {
     assert_eq!(std::fs::read(&path).expect("read"), b"x", "left as it was");
     let _ = std::fs::remove_dir_all(root);
 }
+
+#[test]
+fn a_new_data_directory_is_private_and_an_existing_one_keeps_its_mode() {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let mode = |path: &std::path::Path| fs::metadata(path).expect("stat").permissions().mode();
+    let root = root("mode");
+    // Missing parents are created too, each private.
+    let dir = root.join("parent").join("data");
+    drop(open(&dir));
+    assert_eq!(mode(&dir) & 0o777, 0o700);
+    assert_eq!(mode(&root.join("parent")) & 0o777, 0o700);
+    // An operator's own directory is theirs: its mode is not changed.
+    let shared = root.join("shared");
+    fs::DirBuilder::new()
+        .mode(0o750)
+        .create(&shared)
+        .expect("mkdir");
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o750)).expect("chmod");
+    drop(open(&shared));
+    assert_eq!(mode(&shared) & 0o777, 0o750);
+    let _ = fs::remove_dir_all(&root);
+}

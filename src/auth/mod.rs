@@ -231,7 +231,7 @@ pub fn hash_path(data_dir: &Path) -> PathBuf {
 /// goes to a temporary file (0600, fsynced), which is then hard-linked to the final name
 /// (fails if it exists) and the directory fsynced. A crash leaves no half-written file.
 fn write_hash_file(data_dir: &Path, hash: &str) -> Result<(), String> {
-    fs::create_dir_all(data_dir)
+    crate::store::create_data_dir(data_dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
     let path = hash_path(data_dir);
     let tmp = data_dir.join(format!("{HASH_FILE_NAME}.tmp"));

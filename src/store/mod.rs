@@ -47,6 +47,18 @@ pub const LOCK_FILE_NAME: &str = "availability.lock";
 /// Name of the temporary file a commit writes before renaming it over the data file.
 pub const TEMP_FILE_NAME: &str = "availability.dat.tmp";
 
+/// Creates `dir` and any missing parents with mode 0700, which a umask can only narrow:
+/// the data directory holds the TLS private key and the API key's hash, and whoever may
+/// write to it may swap them (under `umask 000` a plain `create_dir_all` made it 0777).
+/// An existing directory keeps its mode.
+pub fn create_data_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 /// Exclusive owner of a data directory: holds the lock for its whole life and the
 /// mapping of the current data file.
 #[derive(Debug)]
@@ -320,7 +332,7 @@ fn ensure_dir(dir: &Path) -> Result<(), StoreError> {
         );
         return Err(io_err(dir, "create the data directory", not_a_dir));
     }
-    fs::create_dir_all(dir).map_err(|err| io_err(dir, "create the data directory", err))?;
+    create_data_dir(dir).map_err(|err| io_err(dir, "create the data directory", err))?;
     match dir.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent),
         _ => sync_dir(Path::new(".")),
