@@ -140,6 +140,7 @@ fn frame_with(bytes: &[u8], base: usize, body: &mut [u8]) -> Framing {
                     Ok(_) if buffer_full => break reject(413, None),
                     Ok(_) => break need_more(input.len(), true),
                     Err(ChunkError::TooLarge) => break reject(413, Some(head.method)),
+                    Err(ChunkError::TrailerTooLarge) => break reject(431, Some(head.method)),
                     Err(ChunkError::Bad(_)) => break reject(400, Some(head.method)),
                 }
             }

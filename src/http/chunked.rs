@@ -9,15 +9,18 @@
 /// Longest chunk-size line, extensions included, CRLF excluded.
 const MAX_SIZE_LINE_BYTES: usize = 256;
 /// Longest trailer section, counting every field line with its CRLF.
-const MAX_TRAILER_BYTES: usize = 4096;
+pub const MAX_TRAILER_BYTES: usize = 4096;
 /// Most hex digits in a chunk-size (so a size always fits in a u32).
 const MAX_SIZE_DIGITS: u8 = 8;
 
 /// Why a chunked body was rejected.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ChunkError {
-    /// The decoded body (or the trailer section) exceeds its limit (413).
+    /// The decoded body exceeds its limit (413).
     TooLarge,
+    /// The trailer section exceeds [`MAX_TRAILER_BYTES`] (431: its fields, not the
+    /// body, are too large, and `--max-body-bytes` would not help).
+    TrailerTooLarge,
     /// Malformed chunked framing (400); the message is for the JSON error body.
     Bad(&'static str),
 }
@@ -189,7 +192,7 @@ impl ChunkedDecoder {
         ) {
             self.trailer_len_bytes += 1;
             if self.trailer_len_bytes > MAX_TRAILER_BYTES {
-                return Err(ChunkError::TooLarge);
+                return Err(ChunkError::TrailerTooLarge);
             }
         }
         self.state = match (self.state, b) {

@@ -34,6 +34,11 @@ const TOO_LARGE_BODY: Rejection = Rejection {
     code: "body_too_large",
     message: "request body exceeds the server's limit (its --max-body-bytes)",
 };
+const TOO_LARGE_TRAILER: Rejection = Rejection {
+    status: 431,
+    code: "header_too_large",
+    message: "the chunked body's trailer fields exceed 4 KiB",
+};
 const BODY_ON_READ: Rejection = Rejection {
     status: 400,
     code: "unexpected_body",
@@ -284,6 +289,7 @@ fn frame_body(
                     Framing::Incomplete
                 }
                 Err(ChunkError::TooLarge) => Framing::Refused(TOO_LARGE_BODY),
+                Err(ChunkError::TrailerTooLarge) => Framing::Refused(TOO_LARGE_TRAILER),
                 Err(ChunkError::Bad(message)) => Framing::Refused(Rejection {
                     status: 400,
                     code: "bad_chunked_body",

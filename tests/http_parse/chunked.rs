@@ -242,7 +242,7 @@ fn trailer_fields() {
     };
     // "X: " + value + CRLF + the final CR = value_len + 6 trailer bytes.
     assert!(decode_all(&trailer(4090)).is_ok());
-    assert_eq!(decode_all(&trailer(4091)), Err(ChunkError::TooLarge));
+    assert_eq!(decode_all(&trailer(4091)), Err(ChunkError::TrailerTooLarge));
 }
 
 #[test]

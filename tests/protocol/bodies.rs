@@ -1,5 +1,6 @@
 //! Request bodies (SPEC §5): a read with a body is 400, chunk sizes are parsed
-//! strictly, a body over the limit is 413 and closed, one at the limit is accepted.
+//! strictly, a body over the limit is 413 and closed, one at the limit is accepted,
+//! trailer fields over theirs are 431.
 
 use super::*;
 
@@ -96,6 +97,29 @@ fn chunk_sizes_are_parsed_strictly() {
     let good = format!("{n:x};ext=1\r\n{body}\r\n0\r\nX-Trailer: y\r\n\r\n");
     let (_, r) = exchange(server.addr, chunked_patch(&good).as_bytes());
     assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn a_trailer_section_over_4_kib_is_431_not_a_body_too_large() {
+    let server = common::start(|_| {});
+    let body = r#"{"slots":[{"day":1,"slot":1,"status":"maybe"}]}"#;
+    let n = body.len();
+    // "X: " + value + CRLF, then the final CRLF: 4,096 trailer bytes at the limit.
+    let with_trailer = |value_len: usize| {
+        let value = "a".repeat(value_len);
+        chunked_patch(&format!("{n:x}\r\n{body}\r\n0\r\nX: {value}\r\n\r\n"))
+    };
+    // A small body with large trailer fields: the fields are what is too large, so the
+    // answer must not point at --max-body-bytes.
+    let raw = with_trailer(4091);
+    let (mut client, r) = exchange(server.addr, raw.as_bytes());
+    assert_eq!(r.status, 431, "{}", r.text());
+    assert_eq!(r.error_code(), "header_too_large", "{}", r.text());
+    assert!(r.text().contains("trailer"), "{}", r.text());
+    assert!(client.is_closed(), "the server closes");
+    assert_eq!(server.handle.generation(), 0, "nothing was written");
+    let (_, r) = exchange(server.addr, with_trailer(4090).as_bytes());
+    assert_eq!(r.status, 200, "at the limit: {}", r.text());
 }
 
 #[test]
