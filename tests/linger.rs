@@ -1,6 +1,7 @@
 //! Lingering close over real sockets: a client that sends a body far over the
 //! limit, the way a plain blocking client does (all of it, then read), gets the
-//! 413 that says why rather than a broken pipe or a reset.
+//! 413 that says why rather than a broken pipe or a reset; so does one still
+//! sending a body past its deadline, with the 408.
 
 mod common;
 
@@ -80,6 +81,41 @@ fn a_lingering_connection_is_closed_when_its_time_is_up() {
         ended >= Duration::from_millis(1_000),
         "it lingered first: closed after {ended:?}"
     );
+}
+
+/// A body that arrives too slowly gets a 408 when its deadline passes; a client still
+/// writing it reads that 408 instead of meeting a reset (some stacks drop received
+/// data on a reset, so the answer that says why would be lost).
+#[test]
+fn a_client_still_sending_a_body_past_its_deadline_reads_the_408() {
+    const BODY_TIMEOUT_MS: u64 = 400;
+    let server = common::start(|c| c.body_timeout_ms = BODY_TIMEOUT_MS);
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let head = format!(
+        "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\n\
+         Content-Length: 16000\r\n\r\n",
+        common::API_KEY
+    );
+    stream.write_all(head.as_bytes()).expect("head");
+    // 100 bytes every 20 ms: the 16,000 would take 3.2 s. Keep sending for well past
+    // the deadline (the 408 goes out then), but within the linger time after it.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(BODY_TIMEOUT_MS + 1_000) {
+        if let Err(e) = stream.write_all(&[b' '; 100]) {
+            panic!("a body write failed {:?} in: {e}", started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .expect("the answer, then EOF");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+    assert!(text.contains("\"code\":\"request_timeout\""), "{text}");
 }
 
 /// A complete request with `Connection: close` over TLS: the connection closes at

@@ -155,6 +155,9 @@ fn an_incomplete_head_times_out_on_the_virtual_clock() {
     assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
     assert!(text.contains("Connection: close\r\n"));
     assert_eq!(end, ClientRead::Eof);
+    // The client may still be sending its head: the close lingers, then ends.
+    assert_eq!(s.worker.open_connections(), 1, "lingering");
+    s.worker.advance_ms(2_000);
     assert_eq!(s.worker.open_connections(), 0);
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
@@ -193,6 +196,7 @@ fn a_timeout_answer_that_fills_the_window_arrives_whole_before_the_close() {
     );
     let (length, body_len) = declared_and_received_body_bytes(&text);
     assert_eq!(body_len, length, "the whole 408, then the close");
+    s.worker.advance_ms(2_000); // the lingering close's time
     assert_eq!(s.worker.open_connections(), 0);
     drop(s);
     let _ = std::fs::remove_dir_all(dir);

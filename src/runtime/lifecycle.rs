@@ -192,9 +192,15 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 // Tell the client why before closing. When the 408 does not fit in the
                 // socket's buffer at once, the connection stays for the rest like for
                 // any answer (bounded by the write timeout): closing at once would end
-                // the stream in the middle of a response (a fuzzing finding).
+                // the stream in the middle of a response (a fuzzing finding). The
+                // client may still be sending that request (a slow body): its close
+                // lingers, so a write of its meets no reset that could cost it the 408.
+                // Not at the cap, where a newcomer may want the slot now.
                 if c.buf.is_some() {
+                    let listener = c.listener;
+                    let linger = !self.at_cap(listener);
                     self.reject_and_close(idx, super::requests::TIMED_OUT);
+                    self.conns[idx as usize].unread_input = linger;
                     self.drive(idx);
                 } else {
                     self.close(idx);

@@ -142,3 +142,36 @@ fn a_patch_answered_with_connection_close_closes_at_once() {
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A body past its deadline gets a 408 while the client may still be sending it: the
+/// close lingers like a 413's. At the connection cap it does not, since a newcomer
+/// may want the slot at once.
+#[test]
+fn a_timed_out_body_lingers_below_the_cap_and_closes_at_once_at_it() {
+    const HEAD: &[u8] = b"PATCH /availability HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n";
+    for (max_connections, lingers) in [(8, true), (1, false)] {
+        let (mut s, dir) = server(|c| {
+            c.body_timeout_ms = 1_000;
+            c.max_connections = max_connections;
+        });
+        let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+        send(&mut s, &conn, HEAD);
+        send(&mut s, &conn, b"{\"slots\":");
+        s.worker.advance_ms(1_100);
+        let (text, end) = receive(&mut s, &conn);
+        assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+        assert_eq!(end, ClientRead::Eof, "the answer, then our FIN: {text}");
+        let open = usize::from(lingers);
+        assert_eq!(s.worker.open_connections(), open, "cap {max_connections}");
+        if lingers {
+            // The rest of the body is taken and dropped, then the client's FIN ends it.
+            send(&mut s, &conn, &[b' '; 91]);
+            assert_eq!(conn.unread_by_server_bytes(), 0, "read and dropped");
+            conn.shutdown_write();
+            s.worker.notify(&conn);
+            assert_eq!(s.worker.open_connections(), 0, "closed at the client's FIN");
+        }
+        drop(s);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
