@@ -32,7 +32,7 @@ impl Report {
             if self.offered_rps.is_some() {
                 "intended"
             } else {
-                "actual"
+                "queued"
             }
         );
         let cells = [

@@ -87,13 +87,16 @@ fn core_for(cfg: &Config, index: usize) -> Option<core_affinity::CoreId> {
     cores.get(index % cores.len().max(1)).copied()
 }
 
-/// Descriptors beyond the connections: stdio, epoll, timerfds, wakers, files.
+/// Descriptors beyond the connections and threads: stdio, files, the TLS config's reads.
 const SPARE_FDS: u64 = 64;
+/// Each thread's own: its epoll, the registry's clone of it, its timerfd.
+const FDS_PER_THREAD: u64 = 3;
 
-/// Raises the soft open-files limit towards the hard one when `-c` needs it, and
-/// refuses a `-c` the process cannot open: a run that quietly kept fewer connections
-/// than it says would report a different test.
-pub fn raise_fd_limit(connections: usize) -> Result<(), String> {
+/// Raises the soft open-files limit towards the hard one when `-c` and `-t` need it,
+/// and refuses a run the process cannot open: a run that quietly kept fewer
+/// connections than it says would report a different test, and a thread that fails
+/// to start mid-run would lose every thread's results.
+pub fn raise_fd_limit(connections: usize, threads: usize) -> Result<(), String> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -102,7 +105,7 @@ pub fn raise_fd_limit(connections: usize) -> Result<(), String> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return Ok(()); // unknown: let the connects say so
     }
-    let needed = connections as u64 + SPARE_FDS;
+    let needed = connections as u64 + threads as u64 * FDS_PER_THREAD + SPARE_FDS;
     if needed > lim.rlim_cur {
         let raised = libc::rlimit {
             rlim_cur: needed.min(lim.rlim_max),
@@ -115,8 +118,8 @@ pub fn raise_fd_limit(connections: usize) -> Result<(), String> {
     }
     if needed > lim.rlim_cur {
         return Err(format!(
-            "-c {connections} needs about {needed} open files, and this process may have {} \
-             (hard limit {}): lower -c or raise the limit (ulimit -n)",
+            "-c {connections} with -t {threads} needs about {needed} open files, and this \
+             process may have {} (hard limit {}): lower -c or raise the limit (ulimit -n)",
             lim.rlim_cur, lim.rlim_max
         ));
     }
@@ -125,7 +128,7 @@ pub fn raise_fd_limit(connections: usize) -> Result<(), String> {
 
 /// Runs the whole test and merges the threads' counters.
 pub fn run(cfg: &Config, stop: &AtomicBool) -> Result<Report, String> {
-    raise_fd_limit(cfg.connections)?;
+    raise_fd_limit(cfg.connections, cfg.threads)?;
     let plans = plans(cfg);
     let progress: Vec<Progress> = plans.iter().map(|_| Progress::default()).collect();
     let results: Vec<Result<Stats, String>> = std::thread::scope(|scope| {

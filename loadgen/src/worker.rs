@@ -97,7 +97,8 @@ fn run_inner(
         requests: &cfg.requests,
         tls: tls.as_ref(),
         close: cfg.close,
-        timeout_ns: cfg.timeout.as_nanos() as u64,
+        // Saturates: a timeout past u64 nanoseconds (584 years) means "never".
+        timeout_ns: u64::try_from(cfg.timeout.as_nanos()).unwrap_or(u64::MAX),
     };
     let weights: Vec<u32> = cfg.requests.iter().map(|r| r.weight).collect();
     let start_ns = now_ns();

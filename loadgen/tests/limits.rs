@@ -35,7 +35,7 @@ fn more_connections_than_open_files_allow_are_refused() {
         "a bad flag for this machine: {stderr}"
     );
     assert!(
-        stderr.contains("-c 1000 needs about 1064 open files"),
+        stderr.contains("-c 1000 with -t 1 needs about 1067 open files"),
         "{stderr}"
     );
     assert!(stderr.contains("ulimit -n"), "{stderr}");
@@ -49,5 +49,19 @@ fn more_connections_than_open_files_allow_are_refused() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn threads_count_towards_the_open_files_a_run_needs() {
+    // 150 connections fit in 400 descriptors, but not with 150 threads' own three
+    // each: refused up front, not a thread failing mid-run with every result lost.
+    let url = "http://127.0.0.1:1/";
+    let out = loadgen_with_fd_limit(400, &["-t", "150", "-c", "150", "-d", "1", url]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("-c 150 with -t 150 needs about 664 open files"),
+        "{stderr}"
     );
 }
