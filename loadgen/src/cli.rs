@@ -69,7 +69,7 @@ pub struct Args {
     #[arg(long, default_value = "5s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub timeout: Duration,
     /// Stop after this many requests in total (still bounded by -d).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_requests: Option<u64>,
     /// Print exactly one JSON object on stdout instead of the text report.
     #[arg(long)]

@@ -98,6 +98,7 @@ fn inconsistent_flags_are_rejected() {
             "1 GET http://127.0.0.1:2/",
         ],
         vec!["-H", "Content-Length: 1", url],
+        vec!["--max-requests", "0", url],
     ] {
         assert!(config(&args).is_err(), "{args:?}");
     }

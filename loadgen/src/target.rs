@@ -66,6 +66,9 @@ pub fn parse_url(text: &str) -> Result<Url, String> {
     if host.is_empty() {
         return Err(bad("no host"));
     }
+    if !authority.starts_with('[') && host.contains(':') {
+        return Err(bad("more than one ':' (an IPv6 address goes in [ ])"));
+    }
     let port = match port_text {
         Some(p) => p
             .parse::<u16>()
@@ -167,9 +170,13 @@ mod tests {
             "http://u@h/",
             "http://h/a b",
             "http://[::1/",
+            "http://::1/",
         ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
+        // A doubled port is named as such, not read as host "127.0.0.1:18090".
+        let err = parse_url("http://127.0.0.1:18090:80/").expect_err("two ports");
+        assert!(err.contains("more than one ':'"), "{err}");
     }
 
     #[test]
