@@ -6,7 +6,7 @@
 # For each certificate in $CERTS, a release server is started on 127.0.0.1 (HTTPS, plain
 # HTTP and admin listeners on ports the kernel picks, read back from its "… listening on"
 # lines), in a fresh data directory under $WORKDIR, with the default TLS settings of
-# src/tls.rs (rustls, ring provider, safe default protocol versions, ALPN http/1.1):
+# src/tls/mod.rs (rustls, ring provider, safe default protocol versions, ALPN http/1.1):
 #   generated  the self-signed ECDSA P-256 certificate the server creates on first start
 #   ecdsa      a self-signed ECDSA P-256 certificate made by openssl (as scripts/tls.sh
 #              does; 90 days, SAN localhost and 127.0.0.1), given with --tls-cert/--tls-key
@@ -317,7 +317,7 @@ echo
 machine_line
 echo "testssl $TESTSSL_VERSION ($TESTSSL), with ${TESTSSL_OPENSSL:-its OpenSSL}; checks: $TESTSSL_CHECKS;" \
     "--warnings batch --color 0 -n none, timeout ${TESTSSL_TIMEOUT}s per scan."
-echo "Server: $("$SERVER_BIN" --version 2>/dev/null || echo availability-server), default TLS settings (src/tls.rs);" \
+echo "Server: $("$SERVER_BIN" --version 2>/dev/null || echo availability-server), default TLS settings (src/tls/mod.rs);" \
     "JSON and text output in $WORKDIR/<certificate>/ $([[ "${KEEP:-0}" == 1 ]] && echo "(kept)" || echo "(removed on exit; KEEP=1 keeps them)")."
 if ((RESULT == 0)); then
     echo "Result: PASS"

@@ -67,19 +67,19 @@ pub struct Args {
     /// Largest request body, 1024..=1048576 [default: 16384]
     #[arg(long, env = "AVAILABILITY_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
-    /// Whole request head must arrive within this of its first byte; also closes silent connections [default: 10000]
+    /// Whole request head must arrive within this of its first byte; also closes silent connections, 1..=3600000 [default: 10000]
     #[arg(long, env = "AVAILABILITY_HEADER_TIMEOUT_MS", value_name = "MS")]
     pub header_timeout_ms: Option<u64>,
-    /// Idle keep-alive connections are closed after this [default: 60000]
+    /// Idle keep-alive connections are closed after this, 1..=3600000 [default: 60000]
     #[arg(long, env = "AVAILABILITY_IDLE_TIMEOUT_MS", value_name = "MS")]
     pub idle_timeout_ms: Option<u64>,
-    /// Whole request body must arrive within this after the head [default: 10000]
+    /// Whole request body must arrive within this after the head, 1..=3600000 [default: 10000]
     #[arg(long, env = "AVAILABILITY_BODY_TIMEOUT_MS", value_name = "MS")]
     pub body_timeout_ms: Option<u64>,
-    /// A client that accepts none of our response bytes for this long is cut off [default: 10000]
+    /// A client that accepts none of our response bytes for this long is cut off, 1..=3600000 [default: 10000]
     #[arg(long, env = "AVAILABILITY_WRITE_TIMEOUT_MS", value_name = "MS")]
     pub write_timeout_ms: Option<u64>,
-    /// On SIGTERM/SIGINT, in-flight requests get this long to finish [default: 10000]
+    /// On SIGTERM/SIGINT, in-flight requests get this long to finish, 1..=3600000 [default: 10000]
     #[arg(long, env = "AVAILABILITY_DRAIN_TIMEOUT_MS", value_name = "MS")]
     pub drain_timeout_ms: Option<u64>,
     /// Requests per client IP allowed at once; 0 disables rate limiting [default: 1000]
