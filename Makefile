@@ -19,8 +19,11 @@ release:
 # HTTPS on 0.0.0.0:8443 (self-signed certificate created in $(DATA_DIR) on first
 # start), plain HTTP on $(HTTP_LISTEN) for local curl, admin on 127.0.0.1:9090.
 # The first start prints a generated API key once. Other flags go in ARGS.
+# The binary `release` built, not `cargo run --bin`: that builds the server alone,
+# with other dependency features than the workspace build, so a second compile, and
+# a different binary from the one the benchmark scripts measure.
 run: release
-	$(CARGO) run --release -q --bin availability-server -- \
+	./target/release/availability-server \
 		--data-dir $(DATA_DIR) --http-listen $(HTTP_LISTEN) $(ARGS)
 
 # Formatting, lints as errors, every test in the workspace, then the fuzz seeds and

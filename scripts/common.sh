@@ -42,11 +42,19 @@ init_workdir() {
 track_pid() { TRACKED_PIDS+=("$1"); }
 
 cleanup() {
-    local pid
+    local pid ours=()
+    # Only the tracked processes still this shell's children: one already waited for
+    # has given up its PID, which the kernel may have handed to someone else's
+    # process by now (PIDs wrap within minutes under a benchmark's churn).
     for pid in "${TRACKED_PIDS[@]}"; do
+        if [[ "$(ps -o ppid= -p "$pid" 2>/dev/null | tr -d ' ')" == "$$" ]]; then
+            ours+=("$pid")
+        fi
+    done
+    for pid in "${ours[@]}"; do
         kill -TERM "$pid" 2>/dev/null || true
     done
-    for pid in "${TRACKED_PIDS[@]}"; do
+    for pid in "${ours[@]}"; do
         # Bounded wait, then force.
         for _ in $(seq 50); do
             kill -0 "$pid" 2>/dev/null || break
@@ -166,6 +174,8 @@ wait_http_ok() {
 
 # Median of repeated runs: reads lines "KEY|rest" (KEY numeric) on stdin and prints
 # "LOW|HIGH|LINE": the smallest and largest KEY and the whole line with the median KEY.
+# A run, not an average, so that its other columns belong together: with an even
+# count that is the lower of the two middle runs (every REPEAT quoted is odd).
 median_run() {
     sort -t'|' -k1,1g | awk -F'|' '
         { v[NR] = $1; line[NR] = $0 }

@@ -56,7 +56,7 @@
 # row shows the client's send lag p99; a median run whose lag is over half its p99 is
 # "not valid". (Lag counts from when a request was due and a connection free: time spent
 # waiting while every connection is busy on a slow server is the server's, not the client's.)
-# Bounded: about TARGETS × (2 × (WARMUP + MAX_DURATION) + 2 × REPEAT × DURATION) s plus
+# Bounded: about TARGETS × (2 × (WARMUP + MAX_DURATION) + (2 + FLOOR) × REPEAT × DURATION) s plus
 # start-up; loadgen's -d bounds each run, every process started is stopped by PID.
 set -euo pipefail
 # shellcheck source=common.sh

@@ -17,6 +17,7 @@ Without it, the newcomer waits for the 10 s head timeout.
 
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -94,6 +95,7 @@ def main():
             s.close()
         server.terminate()
         server.wait(timeout=15)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":
