@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Throughput of wrk vs loadgen against examples/fixed_server: server pinned to core 0,
 # client to core 1, rounds alternate which client goes first so background noise hits
 # both alike. Also prints
 # each client's CPU time per request (user+sys from /usr/bin/time), which is far less
 # sensitive to a busy machine than req/s.
-# Usage: [LOADGEN_B=other/loadgen] loadgen/compare_wrk.sh [SECONDS] [ROUNDS] [CONNECTIONS]
-# Needs wrk and /usr/bin/time on PATH, and release builds in ${CARGO_TARGET_DIR:-target}:
+# Usage: [LOADGEN_B=other/loadgen] [PORT=18080] loadgen/compare_wrk.sh [SECONDS] [ROUNDS] [CONNECTIONS]
+# Installs wrk, curl and /usr/bin/time with apt when missing (as scripts/ do); needs
+# release builds in ${CARGO_TARGET_DIR:-target} of the repository (any working directory):
 #   cargo build --release -p loadgen --bin loadgen --example fixed_server
 set -euo pipefail
+# shellcheck source=../scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
+cd "$ROOT"
+need wrk:wrk curl:curl /usr/bin/time:time
 secs=${1:-5}
 rounds=${2:-3}
 conns=${3:-64}
@@ -18,7 +24,7 @@ ratios=()
 
 taskset -c 0 "$bin/examples/fixed_server" "127.0.0.1:$port" 2>/dev/null &
 server=$!
-trap 'kill "$server" 2>/dev/null' EXIT
+trap 'kill "$server" 2>/dev/null && wait "$server" 2>/dev/null' EXIT
 # Ready when it answers (a port already taken, or a missing build, fails here).
 for _ in $(seq 50); do
     curl -fsS --max-time 1 -o /dev/null "$url" 2>/dev/null && break
