@@ -197,6 +197,20 @@ fn an_encrypted_key_is_named_as_such() {
         .expect("an encrypted key is refused");
     assert!(err.contains("encrypted-key.pem"), "{err}");
     assert!(err.contains("the key is encrypted"), "{err}");
+    // OpenSSL's legacy form: a known label with encryption headers, which the reader
+    // cannot decode either.
+    let legacy = dir.join("legacy-key.pem");
+    fs::write(
+        &legacy,
+        "-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\
+         DEK-Info: AES-256-CBC,3F8B2C1D4E5A6B7C8D9E0F1A2B3C4D5E\n\nMHcCAQEEIA==\n\
+         -----END EC PRIVATE KEY-----\n",
+    )
+    .expect("write");
+    let err = load_or_generate(&dir, Some(&dir.join(CERT_FILE_NAME)), Some(&legacy))
+        .err()
+        .expect("a legacy encrypted key is refused");
+    assert!(err.contains("the key is encrypted"), "{err}");
     // A file with no key at all still says so.
     let empty = dir.join("empty-key.pem");
     fs::write(&empty, "").expect("write");
