@@ -4,8 +4,8 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use availability_server::config::{Config, parse_args};
-use availability_server::say_err;
 use availability_server::server::{self, process};
+use availability_server::{say, say_err};
 
 fn main() {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -36,6 +36,11 @@ fn main() {
         }
     };
     process::raise_fd_limit(config.max_connections);
+    // Certificate paths kept (say, in a config file) while HTTPS is switched off are not
+    // an error, but they are not read either: say so, so that a stray --no-tls shows.
+    if config.https_listen.is_none() && (config.tls_cert.is_some() || config.tls_key.is_some()) {
+        say!("HTTPS is off (--no-tls or --listen off): --tls-cert and --tls-key are not read");
+    }
     let key_source = process::key_source(&config);
     let configured_home_tz = config
         .home_tz_configured

@@ -131,7 +131,30 @@ fn the_documented_plain_http_invocation_just_works_and_drains_on_sigterm() {
     );
     let lines = plain.wait_for("ready", Duration::from_secs(10));
     assert!(!lines.iter().any(|l| l.contains("is kept")), "{lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.contains("are not read")),
+        "{lines:#?}"
+    );
     assert!(plain.terminate().success());
+    // Certificate files named while HTTPS is off are not read (missing ones do not
+    // stop the start), and the log says so.
+    let unread = spawn(
+        &[
+            &args[..],
+            &["--admin-listen", "off", "--tls-cert", "/nonexistent/c.pem"],
+            &["--tls-key", "/nonexistent/k.pem"],
+        ]
+        .concat(),
+        &[("API_KEY", "k")],
+    );
+    let lines = unread.wait_for("ready", Duration::from_secs(10));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("--tls-cert and --tls-key are not read")),
+        "{lines:#?}"
+    );
+    assert!(unread.terminate().success());
     let _ = std::fs::remove_dir_all(dir);
 }
 
