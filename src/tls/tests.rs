@@ -184,39 +184,34 @@ fn a_truncated_pem_file_is_named_in_words() {
 fn an_encrypted_key_is_named_as_such() {
     let dir = temp_dir("tls-encrypted");
     load_or_generate(&dir, None, None).expect("generate");
+    // Writes `pem` as the key named `name`, paired with the generated certificate, and
+    // returns why the pair was refused.
+    let refusal = |name: &str, pem: &str| {
+        let key = dir.join(name);
+        fs::write(&key, pem).expect("write");
+        load_or_generate(&dir, Some(&dir.join(CERT_FILE_NAME)), Some(&key))
+            .err()
+            .unwrap_or_else(|| panic!("{name} is refused"))
+    };
     // The PEM reader skips sections it does not know, so this read as "no key".
-    let encrypted = dir.join("encrypted-key.pem");
-    fs::write(
-        &encrypted,
+    let err = refusal(
+        "encrypted-key.pem",
         "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIGjMF8GCSqGSIb3DQEFDTBSMDEGCSqGSIb3\n\
          -----END ENCRYPTED PRIVATE KEY-----\n",
-    )
-    .expect("write");
-    let err = load_or_generate(&dir, Some(&dir.join(CERT_FILE_NAME)), Some(&encrypted))
-        .err()
-        .expect("an encrypted key is refused");
+    );
     assert!(err.contains("encrypted-key.pem"), "{err}");
     assert!(err.contains("the key is encrypted"), "{err}");
     // OpenSSL's legacy form: a known label with encryption headers, which the reader
     // cannot decode either.
-    let legacy = dir.join("legacy-key.pem");
-    fs::write(
-        &legacy,
+    let err = refusal(
+        "legacy-key.pem",
         "-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\
          DEK-Info: AES-256-CBC,3F8B2C1D4E5A6B7C8D9E0F1A2B3C4D5E\n\nMHcCAQEEIA==\n\
          -----END EC PRIVATE KEY-----\n",
-    )
-    .expect("write");
-    let err = load_or_generate(&dir, Some(&dir.join(CERT_FILE_NAME)), Some(&legacy))
-        .err()
-        .expect("a legacy encrypted key is refused");
+    );
     assert!(err.contains("the key is encrypted"), "{err}");
     // A file with no key at all still says so.
-    let empty = dir.join("empty-key.pem");
-    fs::write(&empty, "").expect("write");
-    let err = load_or_generate(&dir, Some(&dir.join(CERT_FILE_NAME)), Some(&empty))
-        .err()
-        .expect("no key");
+    let err = refusal("empty-key.pem", "");
     assert!(err.contains("no PEM section of the expected kind"), "{err}");
     let _ = fs::remove_dir_all(dir);
 }
