@@ -199,8 +199,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 if c.buf.is_some() {
                     let listener = c.listener;
                     let linger = !self.at_cap(listener);
-                    self.reject_and_close(idx, super::requests::TIMED_OUT);
-                    self.conns[idx as usize].unread_input = linger;
+                    self.reject_and_close(idx, super::requests::TIMED_OUT, linger);
                     self.drive(idx);
                 } else {
                     self.close(idx);
@@ -301,7 +300,8 @@ impl<H: Handler, S: Stream> Worker<H, S> {
     /// reading) the close. Its buffer is free afterwards.
     pub(super) fn cut_off_stalled(&mut self, idx: u32) {
         if self.conns[idx as usize].phase != Phase::Writing {
-            self.reject_and_close(idx, super::requests::TIMED_OUT);
+            // Closed at once below: the slot or buffer is wanted now.
+            self.reject_and_close(idx, super::requests::TIMED_OUT, false);
             self.drive(idx);
         }
         // Mid-answer, or a 408 the client's window could not take at once: nothing

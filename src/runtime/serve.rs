@@ -71,9 +71,8 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             if self.buffer_is_full(idx) {
                 // A request whose encoding (say, chunk extensions) outgrows the
                 // buffer although its head and decoded body are within limits.
-                self.reject_and_close(idx, super::requests::TOO_LARGE_ENCODED);
                 // The client is still sending that request: its close lingers.
-                self.conns[idx as usize].unread_input = true;
+                self.reject_and_close(idx, super::requests::TOO_LARGE_ENCODED, true);
                 continue;
             }
             let c = &mut self.conns[idx as usize];
@@ -179,8 +178,15 @@ impl<H: Handler, S: Stream> Worker<H, S> {
     }
 
     /// Queues `rejection` as the connection's last answer: whatever is
-    /// buffered is dropped and the connection closes once it is sent.
-    pub(super) fn reject_and_close(&mut self, idx: u32, rejection: super::Rejection) {
+    /// buffered is dropped and the connection closes once it is sent. With
+    /// `client_still_sending`, the rest of the request may still be on its way, so
+    /// that close lingers (see `linger`) instead of resetting the client's writes.
+    pub(super) fn reject_and_close(
+        &mut self,
+        idx: u32,
+        rejection: super::Rejection,
+        client_still_sending: bool,
+    ) {
         let c = &mut self.conns[idx as usize];
         let Some(buf) = c.buf.as_mut() else {
             return;
@@ -202,6 +208,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             .reject(c.peer_ip, c.listener, rejection, &mut sink);
         self.cfg.stats[self.index].record_status(rejection.status);
         c.close_after_flush = true;
+        c.unread_input |= client_still_sending;
         c.read_len_bytes = 0;
         c.read_pending = false;
     }
