@@ -1,5 +1,6 @@
 //! Properties of `http::request::parse_head` (the `request_head` target).
 
+use availability_server::http::memo::HeadMemo;
 use availability_server::http::{BodyKind, Head, HeadError, Method, parse_head};
 
 use crate::framing::{self, Stop, fnv1a, split_points};
@@ -22,8 +23,15 @@ pub fn check(data: &[u8]) {
         max,
         max + 1,
     ];
+    // The worker's memo of the last head: remembering this one (or not), then asked
+    // again and for every prefix, it answers exactly as a full parse.
+    let mut memo = HeadMemo::new();
+    assert_eq!(memo.parse(data, max), full);
+    assert_eq!(memo.parse(data, max), full, "a memo hit differs from the parse");
     for k in split_points(data.len(), hash, &extra) {
         check_prefix(data, max, &full, k);
+        assert_eq!(memo.parse(&data[..k], max), parse_head(&data[..k], max));
+        assert_eq!(memo.parse(data, max), full);
     }
     // The body decoder: the body after a chunked head, else the whole input (so seeds
     // that are bare chunked bodies reach it too).

@@ -9,6 +9,7 @@ pub mod chunked;
 pub mod date;
 pub mod etag;
 mod fields;
+pub mod memo;
 pub mod query;
 pub mod request;
 pub mod response;

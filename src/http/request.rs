@@ -36,7 +36,7 @@ pub enum BodyKind {
 }
 
 /// A parsed request head, borrowing from the read buffer.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Head<'a> {
     /// The request method.
     pub method: Method,

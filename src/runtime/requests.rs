@@ -8,7 +8,7 @@ use super::sink::{MIN_SCRATCH_BYTES, MIN_SEGMENTS, Sink};
 use super::worker::Worker;
 use super::{ConnRef, Handler, Outcome, Rejection, Request};
 use crate::http::chunked::{ChunkError, ChunkedDecoder};
-use crate::http::request::{BodyKind, Head, HeadError, Method, parse_head, starts_as_head_request};
+use crate::http::request::{BodyKind, Head, HeadError, Method, starts_as_head_request};
 
 /// Most bytes of heap-built answers queued on one connection before its requests wait
 /// for the client to read (the cached answers cost nothing per connection).
@@ -123,7 +123,7 @@ impl<H: Handler, S: super::stream::Stream> Worker<H, S> {
                 status: 0,
                 head_request: false,
             };
-            let (head, framing) = match parse_head(input, max_head_bytes) {
+            let (head, framing) = match self.head_memo.parse(input, max_head_bytes) {
                 Ok(head) => {
                     let framing = frame_body(&head, input, max_body_bytes, body, chunked);
                     (Some(head), framing)

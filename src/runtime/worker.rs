@@ -70,6 +70,8 @@ pub(super) struct Worker<H: Handler, S: Stream = TcpStream> {
     pub(super) next_reclaim_scan_ms: u64,
     pub(super) handler: H,
     pub(super) date: DateCache,
+    /// The last request head parsed (polling clients repeat theirs byte for byte).
+    pub(super) head_memo: Box<crate::http::memo::HeadMemo>,
     pub(super) cfg: RuntimeConfig,
     pub(super) tls_stage: Box<[u8]>,
     /// Where a lingering close reads what it drops.
@@ -215,6 +217,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             next_reclaim_scan_ms: 0,
             handler,
             date: DateCache::new(unix_now_secs()),
+            head_memo: Box::default(),
             tls_stage: vec![0; TLS_STAGE_BYTES].into_boxed_slice(),
             discard: vec![0; super::linger::DISCARD_BYTES].into_boxed_slice(),
             now_ms: 0,
