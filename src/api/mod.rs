@@ -7,6 +7,7 @@ mod precondition;
 mod read;
 mod reply;
 mod strict_json;
+mod target_memo;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -102,6 +103,7 @@ impl HandlerFactory for ApiFactory {
             shared: self.shared.clone(),
             snap,
             now_unix_s: 0,
+            target_memo: Box::default(),
             replies: rx,
             reply_to: ReplyTo { tx, waker },
         }
@@ -114,6 +116,8 @@ pub struct ApiHandler {
     /// The snapshot this batch answers from (one atomic load per batch).
     snap: Arc<Snapshot>,
     now_unix_s: i64,
+    /// The last read query resolved (polling clients repeat theirs).
+    target_memo: Box<target_memo::TargetMemo>,
     replies: Receiver<(ConnRef, Vec<u8>)>,
     reply_to: ReplyTo,
 }

@@ -8,8 +8,9 @@ use chrono::NaiveDate;
 
 use super::ApiHandler;
 use super::reply::{Extra, put_tail, write_error};
+use super::target_memo::TargetError;
 use crate::http::etag::{self, ETag};
-use crate::http::query::{MAX_TZ_LEN_BYTES, ReadParams, parse_read_params};
+use crate::http::query::{MAX_TZ_LEN_BYTES, ReadParams};
 use crate::http::request::Method;
 use crate::http::response::{
     ByteWriter, CACHE_READ, CORS_ANY, CSV_TYPE, JSON_TYPE, put_uncached_json_head, status_line,
@@ -44,50 +45,24 @@ pub fn status_body(
 
 impl ApiHandler {
     /// Parses the query and resolves the zone; on error the response is written.
-    fn read_target<'b>(
-        &self,
+    /// The parameters come back without `tz`: the zone stands for it.
+    fn read_target(
+        &mut self,
         req: &Request<'_>,
         sink: &mut Sink<'_>,
         rate: Option<Decision>,
-        tz_buf: &'b mut [u8; MAX_TZ_LEN_BYTES],
-    ) -> Option<(ReadParams<'b>, ZoneId)> {
+    ) -> Option<(ReadParams<'static>, ZoneId)> {
         let head_only = req.head.method == Method::Head;
-        let params = match parse_read_params(req.head.query, tz_buf) {
-            Ok(p) => p,
-            Err(e) => {
-                write_error(
-                    sink,
-                    400,
-                    e.code,
-                    e.message,
-                    None,
-                    rate,
-                    Extra::Cors,
-                    head_only,
-                );
-                return None;
+        let mut tz_buf = [0u8; MAX_TZ_LEN_BYTES];
+        let (code, message, name) = match self.target_memo.resolve(req.head.query, &mut tz_buf) {
+            Ok(target) => return Some((target.params, target.zone.unwrap_or(self.snap.home_tz))),
+            Err(TargetError::Query(e)) => (e.code, e.message, None),
+            Err(TargetError::UnknownZone(name)) => {
+                ("invalid_timezone", "unknown timezone", Some(name))
             }
         };
-        let zone = match params.tz {
-            None => self.snap.home_tz,
-            Some(name) => match zones::lookup(name) {
-                Some(zone) => zone,
-                None => {
-                    write_error(
-                        sink,
-                        400,
-                        "invalid_timezone",
-                        "unknown timezone",
-                        Some(name),
-                        rate,
-                        Extra::Cors,
-                        head_only,
-                    );
-                    return None;
-                }
-            },
-        };
-        Some((params, zone))
+        write_error(sink, 400, code, message, name, rate, Extra::Cors, head_only);
+        None
     }
 
     fn week_start_for(&self, zone: ZoneId, date: Option<NaiveDate>) -> NaiveDate {
@@ -105,8 +80,7 @@ impl ApiHandler {
         kind: Kind,
     ) {
         let head_only = req.head.method == Method::Head;
-        let mut tz_buf = [0u8; MAX_TZ_LEN_BYTES];
-        let Some((params, zone)) = self.read_target(req, sink, rate, &mut tz_buf) else {
+        let Some((params, zone)) = self.read_target(req, sink, rate) else {
             return;
         };
         sink.status = 200;
@@ -162,8 +136,7 @@ impl ApiHandler {
 
     pub(super) fn slot(&mut self, req: &Request<'_>, sink: &mut Sink<'_>, rate: Option<Decision>) {
         let head_only = req.head.method == Method::Head;
-        let mut tz_buf = [0u8; MAX_TZ_LEN_BYTES];
-        let Some((params, zone)) = self.read_target(req, sink, rate, &mut tz_buf) else {
+        let Some((params, zone)) = self.read_target(req, sink, rate) else {
             return;
         };
         let fail = |sink: &mut Sink<'_>, code, message| {
