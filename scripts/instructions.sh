@@ -13,6 +13,10 @@
 # cost per request, differenced the same way, libc and dependencies included. Kernel
 # time is not counted: see profile.sh for that.
 #
+# The target "mix" sends the slot request with eight different cache-busting parameters
+# at random, so that the worker's one-entry memos of the last head and query (see
+# src/http/memo.rs) mostly miss: the cost of a request parsed in full.
+#
 # The target "floor" counts the bare mio loop instead (FLOOR_BIN, loadgen's example
 # fixed_server: read, find the blank line, write fixed bytes), sent the slot request:
 # the user space a server needs at the least, to hold ours against.
@@ -22,7 +26,7 @@
 #   TARGETS=slot BIN=/tmp/old/availability-server ./scripts/instructions.sh
 #
 # Settings (environment):
-#   TARGETS="slot week csv" (and floor)  REQUESTS=10000  CONNECTIONS=4  TOP=12 (functions listed)
+#   TARGETS="slot week csv" (and mix, floor)  REQUESTS=10000  CONNECTIONS=4  TOP=12 (functions listed)
 #   BIN (server binary) [target/release/availability-server]  SKIP_BUILD=1  KEEP=1
 set -euo pipefail
 # shellcheck source=common.sh
@@ -74,8 +78,15 @@ run_under_callgrind() {
         [[ -n "$addr" ]] || sleep 0.2
     done
     wait_http_ok "http://$addr$ready_path" 120
+    local targets=("http://$addr$path")
+    if [[ "$kind" == mix ]]; then
+        # Eight targets that differ only in a cache-busting parameter, drawn at random:
+        # the worker's memos of the last head and query mostly miss.
+        targets=()
+        for i in 1 2 3 4 5 6 7 8; do targets+=(--request "1 GET http://$addr$path&_=$i"); done
+    fi
     "$LOADGEN_BIN" -q --json --no-pin -c "$CONNECTIONS" -d 600s --max-requests "$requests" \
-        "http://$addr$path" >"$dir/loadgen.json"
+        "${targets[@]}" >"$dir/loadgen.json"
     python3 - "$dir/loadgen.json" "$requests" <<'EOF'
 import json, sys
 report = json.load(open(sys.argv[1]))
@@ -94,10 +105,13 @@ for target in $TARGETS; do
         kind=floor
         [[ -x "$FLOOR_BIN" ]] || die "$FLOOR_BIN is missing (cargo build --release -p loadgen --example fixed_server)"
         path="${PATHS[slot]}"
+    elif [[ "$target" == mix ]]; then
+        kind=mix
+        path="${PATHS[slot]}"
     else
         path="${PATHS[$target]:-}"
     fi
-    [[ -n "$path" ]] || die "unknown target $target (slot, week, csv, floor)"
+    [[ -n "$path" ]] || die "unknown target $target (slot, week, csv, mix, floor)"
     log "$target: $REQUESTS and $((3 * REQUESTS)) requests under callgrind"
     run_under_callgrind "$path" "$REQUESTS" "$WORKDIR/$target.small" "$kind"
     run_under_callgrind "$path" "$((3 * REQUESTS))" "$WORKDIR/$target.large" "$kind"
