@@ -1,5 +1,6 @@
-//! A one-entry memo of a read's query: the last query that parsed and named a known
-//! zone, and what it resolved to.
+//! A one-entry memo of a read's query: the last query that resolved (it parsed, and
+//! its `tz`, if any, named a known zone), and what it resolved to. A refused query
+//! leaves the memo as it was.
 //!
 //! The head memo (`http::memo`) spares a polling client's repeated head its parse; this
 //! spares its query the parse, the percent-decoding and the zone-table lookup (about a
