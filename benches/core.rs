@@ -303,10 +303,9 @@ fn bench_request(c: &mut Criterion) {
                 black_box(answer.len())
             })
         });
-        assert!(
-            answer.starts_with(b"HTTP/1.1 200 ") || name == "404",
-            "{name} was answered"
-        );
+        // Empty when a filter (`cargo bench -- request/slot`) left this case out.
+        let answered = answer.starts_with(b"HTTP/1.1 200 ") || name == "404";
+        assert!(answer.is_empty() || answered, "{name} was answered");
     }
     group.finish();
     drop(server);
