@@ -32,21 +32,17 @@ pub(super) enum TargetError<'b> {
 
 /// See the module documentation.
 pub(super) struct TargetMemo {
-    /// `Some(n)`: `bytes[..n]` is the remembered query (n may be 0: no query).
-    len_bytes: Option<usize>,
+    /// The remembered query's length (0: no query) and target; its bytes are
+    /// `bytes[..length]`.
+    remembered: Option<(usize, Target)>,
     bytes: [u8; MEMO_MAX_QUERY_BYTES],
-    target: Target,
 }
 
 impl Default for TargetMemo {
     fn default() -> Self {
         TargetMemo {
-            len_bytes: None,
+            remembered: None,
             bytes: [0; MEMO_MAX_QUERY_BYTES],
-            target: Target {
-                params: ReadParams::default(),
-                zone: None,
-            },
         }
     }
 }
@@ -58,15 +54,17 @@ impl TargetMemo {
         query: &[u8],
         tz_buf: &'b mut [u8; MAX_TZ_LEN_BYTES],
     ) -> Result<Target, TargetError<'b>> {
-        if self.len_bytes == Some(query.len()) && self.bytes[..query.len()] == *query {
-            debug_assert_eq!(resolve(query, &mut [0; MAX_TZ_LEN_BYTES]), Ok(self.target));
-            return Ok(self.target);
+        if let Some((len, target)) = self.remembered
+            && len == query.len()
+            && self.bytes[..len] == *query
+        {
+            debug_assert_eq!(resolve(query, &mut [0; MAX_TZ_LEN_BYTES]), Ok(target));
+            return Ok(target);
         }
         let target = resolve(query, tz_buf)?;
         if query.len() <= MEMO_MAX_QUERY_BYTES {
             self.bytes[..query.len()].copy_from_slice(query);
-            self.len_bytes = Some(query.len());
-            self.target = target;
+            self.remembered = Some((query.len(), target));
         }
         Ok(target)
     }
@@ -102,7 +100,8 @@ mod tests {
     }
 
     fn remembers(memo: &TargetMemo, query: &[u8]) -> bool {
-        memo.len_bytes.is_some_and(|n| memo.bytes[..n] == *query)
+        memo.remembered
+            .is_some_and(|(n, _)| memo.bytes[..n] == *query)
     }
 
     #[test]

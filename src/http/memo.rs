@@ -15,17 +15,16 @@
 //! every connection of a worker, and a hit is faster than a miss, so a remembered key
 //! would be a timing oracle, however faint, for anyone guessing it.
 
-use super::request::{BodyKind, Head, HeadError, Method, parse_head};
+use super::request::{Head, HeadError, parse_head};
 
 /// Longest head remembered; longer ones are parsed every time.
 pub const MEMO_MAX_HEAD_BYTES: usize = 512;
 
 /// See the module documentation. Allocated once per worker; never allocates after.
 pub struct HeadMemo {
-    /// `bytes[..len_bytes]` is the remembered head; 0 when there is none.
-    len_bytes: usize,
+    /// The remembered head: its bytes are `bytes[..head.head.head_len_bytes]`.
+    head: Option<Spans>,
     bytes: [u8; MEMO_MAX_HEAD_BYTES],
-    head: Spans,
 }
 
 /// A `Head` with its borrowed slices kept as ranges of the head's bytes.
@@ -48,31 +47,8 @@ impl Default for HeadMemo {
 impl HeadMemo {
     pub const fn new() -> HeadMemo {
         HeadMemo {
-            len_bytes: 0,
+            head: None,
             bytes: [0; MEMO_MAX_HEAD_BYTES],
-            head: Spans {
-                head: Head {
-                    method: Method::Other,
-                    path: b"",
-                    query: b"",
-                    minor_version: 1,
-                    keep_alive: false,
-                    body: BodyKind::None,
-                    authorization: None,
-                    expect_continue: false,
-                    content_encoded: false,
-                    forwarded_for: None,
-                    if_none_match: None,
-                    if_none_match_lines: 0,
-                    if_match: None,
-                    head_len_bytes: 0,
-                },
-                path: (0, 0),
-                query: (0, 0),
-                forwarded_for: None,
-                if_none_match: None,
-                if_match: None,
-            },
         }
     }
 
@@ -82,15 +58,13 @@ impl HeadMemo {
         buf: &'a [u8],
         max_head_len_bytes: usize,
     ) -> Result<Head<'a>, HeadError> {
-        let len = self.len_bytes;
-        if len != 0
-            && len <= max_head_len_bytes
-            && buf.len() >= len
-            && buf[..len] == self.bytes[..len]
-        {
-            let head = self.head.rebase(buf);
-            debug_assert_eq!(parse_head(buf, max_head_len_bytes), Ok(head));
-            return Ok(head);
+        if let Some(spans) = &self.head {
+            let len = spans.head.head_len_bytes;
+            if len <= max_head_len_bytes && buf.len() >= len && buf[..len] == self.bytes[..len] {
+                let head = spans.rebase(buf);
+                debug_assert_eq!(parse_head(buf, max_head_len_bytes), Ok(head));
+                return Ok(head);
+            }
         }
         let head = parse_head(buf, max_head_len_bytes)?;
         self.remember(buf, &head);
@@ -99,7 +73,7 @@ impl HeadMemo {
 
     fn remember(&mut self, buf: &[u8], head: &Head<'_>) {
         let len = head.head_len_bytes;
-        self.len_bytes = 0;
+        self.head = None;
         if len > MEMO_MAX_HEAD_BYTES || head.authorization.is_some() {
             return;
         }
@@ -120,7 +94,7 @@ impl HeadMemo {
         ) else {
             return;
         };
-        self.head = Spans {
+        self.head = Some(Spans {
             head: Head {
                 path: b"",
                 query: b"",
@@ -135,9 +109,8 @@ impl HeadMemo {
             forwarded_for,
             if_none_match,
             if_match,
-        };
+        });
         self.bytes[..len].copy_from_slice(within);
-        self.len_bytes = len;
     }
 }
 
@@ -167,7 +140,8 @@ fn span_in(whole: &[u8], part: &[u8]) -> Option<(u16, u16)> {
 impl HeadMemo {
     /// Whether `head_bytes` is the head remembered (what a hit compares).
     fn remembers(&self, head_bytes: &[u8]) -> bool {
-        self.len_bytes != 0 && self.bytes[..self.len_bytes] == *head_bytes
+        self.head
+            .is_some_and(|spans| self.bytes[..spans.head.head_len_bytes] == *head_bytes)
     }
 }
 
