@@ -101,17 +101,19 @@ fn the_documented_plain_http_invocation_just_works_and_drains_on_sigterm() {
         "the exit waited for an idle connection: {took:?}"
     );
     assert!(idle.is_closed());
-    // Restarted with another --home-tz: the file's zone stays, and the log says so.
+    // Each restart below: `extra` flags on top of these; its start-up log, up to "ready".
     let args = ["--data-dir", d, "--http-listen", "127.0.0.1:0", "--no-tls"];
-    let again = spawn(
-        &[
-            &args[..],
-            &["--admin-listen", "off", "--home-tz", "Asia/Tokyo"],
-        ]
-        .concat(),
-        &[("API_KEY", "k")],
-    );
-    let lines = again.wait_for("ready", Duration::from_secs(10));
+    let start_log = |extra: &[&str]| {
+        let server = spawn(
+            &[&args[..], &["--admin-listen", "off"], extra].concat(),
+            &[("API_KEY", "k")],
+        );
+        let lines = server.wait_for("ready", Duration::from_secs(10));
+        assert!(server.terminate().success());
+        lines
+    };
+    // Restarted with another --home-tz: the file's zone stays, and the log says so.
+    let lines = start_log(&["--home-tz", "Asia/Tokyo"]);
     assert!(
         lines
             .iter()
@@ -123,38 +125,27 @@ fn the_documented_plain_http_invocation_just_works_and_drains_on_sigterm() {
             .iter()
             .any(|l| l.starts_with("Created a new data file"))
     );
-    assert!(again.terminate().success());
     // Without --home-tz nothing was configured, so there is nothing to report.
-    let plain = spawn(
-        &[&args[..], &["--admin-listen", "off"]].concat(),
-        &[("API_KEY", "k")],
-    );
-    let lines = plain.wait_for("ready", Duration::from_secs(10));
+    let lines = start_log(&[]);
     assert!(!lines.iter().any(|l| l.contains("is kept")), "{lines:#?}");
     assert!(
         !lines.iter().any(|l| l.contains("are not read")),
         "{lines:#?}"
     );
-    assert!(plain.terminate().success());
     // Certificate files named while HTTPS is off are not read (missing ones do not
     // stop the start), and the log says so.
-    let unread = spawn(
-        &[
-            &args[..],
-            &["--admin-listen", "off", "--tls-cert", "/nonexistent/c.pem"],
-            &["--tls-key", "/nonexistent/k.pem"],
-        ]
-        .concat(),
-        &[("API_KEY", "k")],
-    );
-    let lines = unread.wait_for("ready", Duration::from_secs(10));
+    let lines = start_log(&[
+        "--tls-cert",
+        "/nonexistent/c.pem",
+        "--tls-key",
+        "/nonexistent/k.pem",
+    ]);
     assert!(
         lines
             .iter()
             .any(|l| l.contains("--tls-cert and --tls-key are not read")),
         "{lines:#?}"
     );
-    assert!(unread.terminate().success());
     let _ = std::fs::remove_dir_all(dir);
 }
 
