@@ -34,7 +34,7 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     /// Worker threads, 1..=256.
     pub workers: usize,
-    /// Pin worker `i` to core `i`.
+    /// Pin worker `i` to the `i`-th core the process may use (wrapping).
     pub pin_cores: bool,
     /// Home timezone for a newly created data file.
     pub home_tz: ZoneId,

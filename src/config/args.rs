@@ -50,7 +50,7 @@ pub struct Args {
     /// Worker threads, 1..=256 [default: number of CPUs]
     #[arg(long, env = "AVAILABILITY_WORKERS", value_name = "N")]
     pub workers: Option<usize>,
-    /// Pin worker i to core i (for cores no other busy process shares) [default: false]
+    /// Pin worker i to the i-th core this process may use, wrapping (for cores no other busy process shares) [default: false]
     #[arg(long, env = "AVAILABILITY_PIN_CORES", value_name = "BOOL", num_args = 0..=1,
           require_equals = true, default_missing_value = "true",
           value_parser = BoolishValueParser::new())]
