@@ -78,7 +78,7 @@ for body in range($total, 0, -1):
 # Sets NGINX_PID (master, a child of this shell) and NGINX_PIDS (master and worker).
 #   start_nginx CPUS WWW PORT [TLS_PORT CERT KEY [SESSION_DIRECTIVES]]
 # With TLS_PORT the same server also listens with ssl on 127.0.0.1:TLS_PORT, with CERT
-# and KEY, TLS 1.2 and 1.3, the suites and groups rustls' ring provider offers, client
+# and KEY, TLS 1.2 and 1.3, the suites and classical groups rustls offers, client
 # order, and SESSION_DIRECTIVES (default: "ssl_session_cache shared:SSL:1m;
 # ssl_session_tickets off;", a stateful cache like availability-server's). GET /tlsinfo
 # on that server answers 204 and logs "$ssl_protocol $ssl_cipher $ssl_curve" of the

@@ -6,7 +6,7 @@
 # For each certificate in $CERTS, a release server is started on 127.0.0.1 (HTTPS, plain
 # HTTP and admin listeners on ports the kernel picks, read back from its "… listening on"
 # lines), in a fresh data directory under $WORKDIR, with the default TLS settings of
-# src/tls/mod.rs (rustls, ring provider, safe default protocol versions, ALPN http/1.1):
+# src/tls/mod.rs (rustls, aws-lc-rs provider, safe default protocol versions, ALPN http/1.1):
 #   generated  the self-signed ECDSA P-256 certificate the server creates on first start
 #   ecdsa      a self-signed ECDSA P-256 certificate made by openssl (as scripts/tls.sh
 #              does; 90 days, SAN localhost and 127.0.0.1), given with --tls-cert/--tls-key

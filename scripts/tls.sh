@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# Server CPU per request over TLS: availability-server (rustls, ring) vs nginx (OpenSSL).
+# Server CPU per request over TLS: availability-server (rustls, aws-lc-rs) vs nginx (OpenSSL).
 #
 # What it measures (issue 3: "over TLS, both with an ECDSA P-256 certificate, nginx with
 # its OpenSSL, server CPU per request ≤ nginx's"). One self-signed ECDSA P-256
@@ -11,7 +11,7 @@
 # client order, no kTLS, $NGINX_SESSION (default: a shared stateful session cache and
 # no stateless tickets, like ours, whose rustls keeps a 4096-entry in-memory cache) and
 # otherwise compare.sh's settings (one worker, our answers as static files, keep-alive).
-# Both pinned to CPU $SERVER_CPU, loadgen (one thread, rustls/ring, --insecure, which
+# Both pinned to CPU $SERVER_CPU, loadgen (one thread, rustls/aws-lc-rs, --insecure, which
 # still checks handshake signatures) to CPU $CLIENT_CPU; 127.0.0.1 only.
 # Modes ($MODES):
 #   keepalive  -c$CONNECTIONS, handshakes amortised over the whole run: the goal's figure
@@ -43,6 +43,12 @@
 #                        nginx's session directives (e.g. "ssl_session_cache off;" to
 #                        keep no sessions at all)
 #   WARMUP=1             seconds of unmeasured keep-alive load per server before the runs (0: none)
+#   TLS_GROUPS=X25519    key exchange groups loadgen offers (its --tls-groups). X25519
+#                        by default, so both servers do the same key exchange: nginx's
+#                        OpenSSL 3.0 has no post-quantum group, and ours would pick the
+#                        X25519MLKEM768 hybrid that loadgen (like a browser) offers first.
+#                        "default": loadgen's own list — ours then does the hybrid,
+#                        nginx X25519, which is what such clients get from each.
 #   SERVER_CPU=0 CLIENT_CPU=1 SKIP_BUILD=1 KEEP=1 (keep the work dir, with the certificate)
 # Bounded: about TARGETS × MODES × 2 × REPEAT × DURATION seconds plus start-up; loadgen's
 # -d bounds each run, every process started is stopped by PID on exit.
@@ -58,6 +64,9 @@ CONNECTIONS="${CONNECTIONS:-64}"
 CLOSE_CONNECTIONS="${CLOSE_CONNECTIONS:-16}"
 NGINX_SESSION="${NGINX_SESSION:-ssl_session_cache shared:SSL:1m; ssl_session_tickets off;}"
 WARMUP="${WARMUP:-1}"
+TLS_GROUPS="${TLS_GROUPS:-X25519}"
+GROUP_FLAGS=()
+[[ "$TLS_GROUPS" == default ]] || GROUP_FLAGS=(--tls-groups "$TLS_GROUPS")
 SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
 
@@ -99,7 +108,8 @@ for target in $TARGETS; do
 done
 
 # --- what is negotiated ------------------------------------------------------------
-# s_client offering what rustls' ring provider offers, in its order, and ALPN http/1.1.
+# s_client offering rustls' classical groups (OpenSSL 3.0 has no X25519MLKEM768) and
+# TLS 1.3 suites, in rustls' order, and ALPN http/1.1.
 negotiated() {
     timeout 10 openssl s_client -connect "${1#https://}" -servername localhost \
         -ciphersuites TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256 \
@@ -114,14 +124,14 @@ declare -A TLS_INFO=()
 for server in ours nginx; do
     TLS_INFO[$server]="$(negotiated "${URL_BASE[$server]}")"
 done
-run_loadgen_json "$WORKDIR/tlsinfo.json" "$CLIENT_CPU" --insecure -c1 -d5s --max-requests 1 \
+run_loadgen_json "$WORKDIR/tlsinfo.json" "$CLIENT_CPU" --insecure "${GROUP_FLAGS[@]}" -c1 -d5s --max-requests 1 \
     "${URL_BASE[nginx]}/tlsinfo"
 LOADGEN_NGINX_TLS="$(tail -n1 "$NGINX_TLSINFO_LOG" 2>/dev/null || true)"
 
 # --- runs --------------------------------------------------------------------------
 # One measured loadgen run of MODE against SERVER for TARGET, its line into $WORKDIR/run.line.
 run_target() {
-    local server="$1" target="$2" mode="$3" flags=(--insecure -d"${DURATION}s")
+    local server="$1" target="$2" mode="$3" flags=(--insecure "${GROUP_FLAGS[@]}" -d"${DURATION}s")
     case "$mode" in
     keepalive) flags+=(-c"$CONNECTIONS") ;;
     close) flags+=(-c"$CLOSE_CONNECTIONS" --close --no-tls-resume) ;;
@@ -134,7 +144,7 @@ run_target() {
 if [[ "$WARMUP" != 0 ]]; then
     for server in ours nginx; do
         log "$server: warm-up, keep-alive ${WARMUP}s (not measured)"
-        run_loadgen_json "$WORKDIR/warmup.json" "$CLIENT_CPU" --insecure -c"$CONNECTIONS" \
+        run_loadgen_json "$WORKDIR/warmup.json" "$CLIENT_CPU" --insecure "${GROUP_FLAGS[@]}" -c"$CONNECTIONS" \
             -d"${WARMUP}s" "${URL_BASE[$server]}${PATHS[slot]}"
     done
 fi
@@ -180,7 +190,8 @@ done
 # --- report ------------------------------------------------------------------------
 echo
 machine_line
-echo "loadgen $("$LOADGEN_BIN" --version | awk '{ print $2 }') (rustls, ring), one thread, --insecure;" \
+echo "loadgen $("$LOADGEN_BIN" --version | awk '{ print $2 }') (rustls, aws-lc-rs), one thread, --insecure," \
+    "offering key exchange groups: $TLS_GROUPS;" \
     "servers on CPU $SERVER_CPU (one worker each), client on CPU $CLIENT_CPU; ${DURATION} s per run," \
     "$REPEAT run(s) per server interleaved, median by server CPU per request; zone $ZONE."
 echo "Certificate: self-signed ECDSA P-256 (prime256v1, ecdsa-with-SHA256), the same file and key for both."

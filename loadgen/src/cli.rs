@@ -56,6 +56,11 @@ pub struct Args {
     /// TLS: full handshake on every connection (no session resumption).
     #[arg(long)]
     pub no_tls_resume: bool,
+    /// TLS: key exchange groups to offer, in order, e.g. X25519 or X25519MLKEM768:X25519
+    /// (known: X25519MLKEM768, X25519, P-256, P-384) [default: rustls' own list,
+    /// X25519MLKEM768 first]
+    #[arg(long, value_name = "LIST")]
+    pub tls_groups: Option<String>,
     /// Weighted mix entry `WEIGHT METHOD URL [@BODYFILE]` (repeatable).
     #[arg(long = "request", value_name = "SPEC")]
     pub requests: Vec<String>,
@@ -243,10 +248,16 @@ impl Args {
                 Some(path) => tls::load_ca_file(path)?,
                 None => Vec::new(),
             };
+            let kx_groups = self
+                .tls_groups
+                .as_deref()
+                .map(tls::parse_groups)
+                .transpose()?;
             Some(TlsSettings {
                 insecure: self.insecure,
                 ca_certs,
                 resume: !self.no_tls_resume,
+                kx_groups,
             })
         } else {
             None

@@ -169,3 +169,35 @@ fn the_reported_target_says_https_when_tls_is_forced() {
     let plain = config(&["http://127.0.0.1:8080/health"]).expect("config");
     assert_eq!(plain.target, "http://127.0.0.1:8080/health");
 }
+
+#[test]
+fn tls_groups_are_parsed_in_order_and_bad_lists_refused() {
+    let names = |list: &str| -> Vec<String> {
+        crate::tls::parse_groups(list)
+            .expect(list)
+            .iter()
+            .map(|g| format!("{:?}", g.name()))
+            .collect()
+    };
+    assert_eq!(names("x25519"), ["X25519"]);
+    assert_eq!(
+        names("X25519MLKEM768:X25519,p-256:P-384"),
+        ["X25519MLKEM768", "X25519", "secp256r1", "secp384r1"]
+    );
+    for (bad, says) in [
+        ("X448", "unknown group \"X448\""),
+        ("", "unknown group \"\""),
+        ("X25519:", "unknown group \"\""),
+        ("X25519:x25519", "x25519 is named twice"),
+    ] {
+        let err = crate::tls::parse_groups(bad).map(|_| ()).expect_err(bad);
+        assert!(err.contains(says), "{bad}: {err}");
+    }
+    // Read only with TLS, and a bad list stops the run before it starts.
+    let url = "https://127.0.0.1:8443/health";
+    let err = config(&["--insecure", "--tls-groups", "P-521", url]).expect_err("P-521");
+    assert!(err.contains("--tls-groups"), "{err}");
+    let ok = config(&["--insecure", "--tls-groups", "X25519", url]).expect("config");
+    let groups = ok.tls.expect("tls").kx_groups.expect("groups");
+    assert_eq!(groups.len(), 1);
+}

@@ -1,11 +1,14 @@
-//! TLS client setup: rustls with the ring provider, trusting `--cacert` or nothing.
+//! TLS client setup: rustls with its default aws-lc-rs provider (so it offers the
+//! post-quantum X25519MLKEM768 key exchange first, as browsers do), trusting `--cacert`
+//! or nothing.
 
 use std::sync::Arc;
 
 use pki_types::pem::PemObject;
 use pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::crypto::aws_lc_rs::kx_group;
+use rustls::crypto::{SupportedKxGroup, WebPkiSupportedAlgorithms};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
 
 /// How to trust the server, decided once from the flags.
@@ -17,6 +20,40 @@ pub struct TlsSettings {
     pub ca_certs: Vec<CertificateDer<'static>>,
     /// Allow session resumption (off: every connection does a full handshake).
     pub resume: bool,
+    /// Key exchange groups to offer, in order (`--tls-groups`); None: the provider's
+    /// defaults (X25519MLKEM768 first).
+    pub kx_groups: Option<Vec<&'static dyn SupportedKxGroup>>,
+}
+
+/// The groups `--tls-groups` accepts, by the names OpenSSL's `-groups` uses.
+const GROUP_NAMES: [(&str, &dyn SupportedKxGroup); 4] = [
+    ("X25519MLKEM768", kx_group::X25519MLKEM768),
+    ("X25519", kx_group::X25519),
+    ("P-256", kx_group::SECP256R1),
+    ("P-384", kx_group::SECP384R1),
+];
+
+/// Parses `--tls-groups`: names separated by ':' or ',' (case ignored), in preference
+/// order, no repeats.
+pub fn parse_groups(list: &str) -> Result<Vec<&'static dyn SupportedKxGroup>, String> {
+    let mut groups: Vec<&'static dyn SupportedKxGroup> = Vec::new();
+    for name in list.split([':', ',']).map(str::trim) {
+        let Some((_, group)) = GROUP_NAMES
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(name))
+        else {
+            let known: Vec<&str> = GROUP_NAMES.iter().map(|(n, _)| *n).collect();
+            return Err(format!(
+                "--tls-groups: unknown group {name:?} (known: {})",
+                known.join(", ")
+            ));
+        };
+        if groups.iter().any(|g| g.name() == group.name()) {
+            return Err(format!("--tls-groups: {name} is named twice"));
+        }
+        groups.push(*group);
+    }
+    Ok(groups)
 }
 
 /// Reads every certificate of a PEM file.
@@ -41,7 +78,11 @@ pub struct TlsClient {
 impl TlsClient {
     /// Builds the client for `host` (a DNS name or an IP literal).
     pub fn new(settings: &TlsSettings, host: &str) -> Result<Self, String> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+        if let Some(groups) = &settings.kx_groups {
+            provider.kx_groups = groups.clone();
+        }
+        let provider = Arc::new(provider);
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS setup: {e}"))?;

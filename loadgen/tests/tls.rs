@@ -16,13 +16,24 @@ fn ok_handler(_: &Req, _: u64) -> Option<Reply> {
 }
 
 fn tls_server() -> support::Server {
+    tls_server_with_groups(None)
+}
+
+/// A rustls server; `groups` limits the key exchange groups it accepts.
+fn tls_server_with_groups(
+    groups: Option<Vec<&'static dyn rustls::crypto::SupportedKxGroup>>,
+) -> support::Server {
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_file_iter(format!("{DATA}/cert.pem"))
             .expect("cert file")
             .collect::<Result<_, _>>()
             .expect("cert pem");
     let key = PrivateKeyDer::from_pem_file(format!("{DATA}/key.pem")).expect("key pem");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    if let Some(groups) = groups {
+        provider.kx_groups = groups;
+    }
+    let provider = Arc::new(provider);
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("versions")
@@ -94,6 +105,40 @@ fn a_pipelined_batch_past_64_kib_is_sent_whole() {
         assert_eq!(num(&v, &["errors", kind]), 0, "{kind}: {v}");
     }
     assert_eq!(server.answered(), 3072);
+}
+
+/// `--tls-groups` decides what is offered: against a server that accepts only the
+/// post-quantum hybrid, the default list connects and X25519 alone cannot.
+#[test]
+fn tls_groups_decide_the_key_exchange_offered() {
+    use rustls::crypto::aws_lc_rs::kx_group;
+    let server = tls_server_with_groups(Some(vec![kx_group::X25519MLKEM768]));
+    let v = loadgen_json(&["--max-requests", "10", "--insecure", &https(&server)]);
+    assert_eq!(num(&v, &["status", "200"]), 10, "{v}");
+    let v = loadgen_json(&[
+        "-d",
+        "300ms",
+        "--tls-groups",
+        "X25519",
+        "--insecure",
+        &https(&server),
+    ]);
+    assert_eq!(num(&v, &["requests"]), 0, "{v}");
+    assert!(num(&v, &["errors", "connect"]) >= 1, "{v}");
+    let v = loadgen_json(&[
+        "--max-requests",
+        "10",
+        "--tls-groups",
+        "X25519:X25519MLKEM768",
+        "--insecure",
+        &https(&server),
+    ]);
+    assert_eq!(
+        num(&v, &["status", "200"]),
+        10,
+        "a retry for the hybrid: {v}"
+    );
+    assert_eq!(server.answered(), 20);
 }
 
 #[test]

@@ -1,5 +1,8 @@
 //! TLS setup: load the certificate and key (or create a self-signed pair on first start)
-//! and build the rustls configurations, always with the `ring` crypto provider.
+//! and build the rustls configurations, always with the `aws-lc-rs` crypto provider:
+//! rustls' default, and the one of its providers with a post-quantum key exchange
+//! (X25519MLKEM768, preferred when the client offers it; rustls 0.23.48 deprecated
+//! the `ring` provider for lacking one).
 
 use std::fs;
 use std::io::Write;
@@ -9,7 +12,7 @@ use std::sync::Arc;
 
 use pki_types::pem::PemObject;
 use pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::crypto::ring::default_provider;
+use rustls::crypto::aws_lc_rs::default_provider;
 
 /// Name of the generated certificate (PEM) in the data directory.
 pub const CERT_FILE_NAME: &str = "tls-cert.pem";
@@ -223,7 +226,8 @@ fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
     linked
 }
 
-/// A server configuration: ring provider, rustls' safe default protocol versions, no
+/// A server configuration: aws-lc-rs provider with its default key exchange groups
+/// (X25519MLKEM768, P-384, X25519, P-256), rustls' safe default protocol versions, no
 /// client authentication, ALPN `http/1.1` (or `http/1.0`, which the server speaks
 /// too, for a client that offers only that), and a bounded session cache.
 pub fn server_config(
