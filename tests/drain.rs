@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use common::{API_KEY, Client, patch_request};
@@ -163,6 +163,38 @@ fn nothing_follows_a_write_answered_with_connection_close() {
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(r.header("Connection"), Some("close"));
         assert!(client.is_closed(), "no answer after Connection: close");
+    });
+}
+
+/// A client still sending when its write is answered during the drain gets the
+/// answer and then a clean end (FIN), not a reset: the connection lingers as it does
+/// outside a drain. Closing at once with the client's bytes unread made the kernel
+/// answer with RST, which also throws away any part of the answer still queued in
+/// the socket (on a real network, not just loopback, that truncates it).
+#[test]
+fn a_client_still_sending_when_the_drain_answers_it_gets_a_clean_close() {
+    drain_during_a_write(&patch_request("1.1", ""), |client, _| {
+        // The drain has begun and the writer is still in bcrypt: these bytes reach
+        // the worker while it waits for the reply, and stay unread.
+        std::thread::sleep(Duration::from_millis(100));
+        client.send(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+        let r = client.read_response(false).expect("the PATCH is answered");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("Connection"), Some("close"));
+        // More bytes after the answer: they are read and dropped while it lingers.
+        std::thread::sleep(Duration::from_millis(50));
+        if let Err(e) = client
+            .stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        {
+            panic!("the connection was reset under the client: {e}");
+        }
+        let mut rest = [0u8; 256];
+        match client.stream.read(&mut rest) {
+            Ok(0) => {}
+            Ok(n) => panic!("{n} bytes after Connection: close"),
+            Err(e) => panic!("the connection ended with {e} instead of a FIN"),
+        }
     });
 }
 

@@ -331,7 +331,9 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         self.sync_listeners();
         for idx in 0..self.conns.len() as u32 {
             let c = &self.conns[idx as usize];
-            if c.is_open() && c.is_quiet() {
+            // A lingering connection has its answer sent and is waiting for the
+            // client's close; closing it now with input unread would reset it.
+            if c.is_open() && c.is_quiet() && c.phase != Phase::Lingering {
                 self.close(idx);
             }
         }

@@ -27,7 +27,10 @@ impl<H: Handler, S: Stream> Worker<H, S> {
     /// come from the client, else by lingering.
     pub(super) fn finish(&mut self, idx: u32) {
         let c = &mut self.conns[idx as usize];
-        if c.peer_closed || self.draining {
+        // A drain lingers too: closing with the client's bytes unread would reset the
+        // connection and drop any of the answer still queued. The linger's own bounds
+        // (2 s, 8 MiB) and the drain deadline bound it.
+        if c.peer_closed {
             return self.close(idx);
         }
         let Some(socket) = c.socket.as_mut() else {
