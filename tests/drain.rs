@@ -198,6 +198,46 @@ fn a_client_still_sending_when_the_drain_answers_it_gets_a_clean_close() {
     });
 }
 
+/// A connection already lingering when the drain starts (a 413 sent, the client
+/// still sending its body) keeps lingering: the client sends the rest and reads the
+/// 413 and a clean end. The drain used to close such connections at its start, with
+/// the client's bytes unread, which reset them.
+#[test]
+fn a_connection_lingering_when_the_drain_starts_still_ends_cleanly() {
+    const BODY_BYTES: usize = 2 * 1024 * 1024;
+    let server = common::start(|c| c.drain_timeout_ms = 5000);
+    let mut stream = std::net::TcpStream::connect(server.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let head = format!(
+        "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {API_KEY}\r\n\
+         Content-Length: {BODY_BYTES}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).expect("head");
+    // The 413 goes out at once (the declared length is over the limit), and the
+    // connection lingers, reading and dropping the body.
+    std::thread::sleep(Duration::from_millis(100));
+    std::thread::scope(|s| {
+        let shutdown = s.spawn(|| server.handle.shutdown());
+        let chunk = [b' '; 64 * 1024];
+        for sent in 0..BODY_BYTES / chunk.len() {
+            if let Err(e) = stream.write_all(&chunk) {
+                panic!("after {sent} chunks the connection was reset under the client: {e}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut answer = Vec::new();
+        stream
+            .read_to_end(&mut answer)
+            .expect("the 413, then a clean end");
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+        drop(stream);
+        shutdown.join().expect("shutdown returns");
+    });
+}
+
 /// Writes still queued when the workers have gone (their clients with them) are
 /// dropped, so the shutdown keeps to the drain timeout instead of running each
 /// queued key's bcrypt first.
