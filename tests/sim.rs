@@ -111,6 +111,40 @@ fn a_patch_is_answered_after_the_writer_commits_and_reads_see_it() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A shutdown raises the workers' drain flag, then the state the writer reads. A
+/// reply the writer made in between says keep-alive; the connection then stays for
+/// what follows (the drain answers it with `Connection: close`, or closes it as
+/// idle), rather than ending right after a reply that promised otherwise.
+#[test]
+fn a_keep_alive_reply_delivered_as_the_drain_begins_is_not_cut_short() {
+    let (mut s, dir) = server(|_| {});
+    let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    let body = br#"{"slots":[{"day":2,"time":"14:00","status":"maybe"}]}"#;
+    let head = format!(
+        "PATCH /availability HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
+        common::API_KEY,
+        body.len()
+    );
+    send(&mut s, &conn, &[head.as_bytes(), body].concat());
+    send(&mut s, &conn, b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(s.worker.awaiting_reply(), "the PATCH waits for the writer");
+    s.raise_worker_drain_flag_only();
+    assert!(
+        s.worker.settle(Duration::from_secs(10)),
+        "the writer replied"
+    );
+    let (text, _) = receive(&mut s, &conn);
+    let (patch_reply, rest) = text.split_once("\r\n\r\n").expect("the PATCH's reply");
+    assert!(patch_reply.starts_with("HTTP/1.1 200 "), "{text}");
+    assert!(!patch_reply.contains("Connection: close"), "{text}");
+    assert!(
+        rest.contains("HTTP/1.1 200 ") && rest.contains("{\"status\":\"ok\"}"),
+        "the GET behind it is answered: {text}"
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn a_full_window_blocks_the_server_until_the_client_reads() {
     let (mut s, dir) = server(|_| {});

@@ -2,8 +2,6 @@
 //! the socket, the writer or the pool makes it wait; plus reply delivery and
 //! closing. All of it allocation-free for reads.
 
-use std::sync::atomic::Ordering;
-
 use super::conn::{self, Conn, FlushResult, Phase, ReadResult, Transport};
 use super::stream::Stream;
 use super::worker::Worker;
@@ -311,14 +309,19 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         let Some(buf) = c.buf.as_mut() else {
             return self.close(conn.index);
         };
+        let reply_closes = crate::http::response::says_close(&reply);
         // Safety: the Vec's heap buffer stays put inside `owned` until the queue drains.
         unsafe { buf.out.push(&reply) };
         c.owned.push(reply);
         c.enter_phase(Phase::Writing, self.now_ms);
         c.read_pending = true; // pipelined bytes may be waiting in the socket
-        // A reply made after the drain began says `Connection: close` (the shutdown
-        // sets this flag before the state the writer reads): nothing may follow it.
-        if self.draining || self.cfg.draining.load(Ordering::Acquire) {
+        // The reply decides: one made after the drain began says `Connection: close`,
+        // and nothing may follow it. One the writer made just before (it read the
+        // server's state an instant before the shutdown changed it) promised the
+        // connection stays: it does, and the drain then answers what follows with
+        // `Connection: close` or closes it as idle. Deciding here by the drain flag
+        // instead cut such a connection after a keep-alive reply.
+        if reply_closes {
             c.close_after_flush = true;
         }
         self.drive(conn.index);

@@ -310,6 +310,7 @@ fn launch(
 /// threads. For the connection fuzzer; `config.workers` must be 1.
 pub struct SimServer {
     pub worker: SimWorker<ApiHandler>,
+    draining: Arc<AtomicBool>,
     writer_tx: SyncSender<Command>,
     writer_thread: Option<JoinHandle<()>>,
     data_dir: PathBuf,
@@ -319,6 +320,13 @@ impl SimServer {
     /// The data directory it was started with (its caller removes it when done).
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Raises the workers' drain flag and nothing else: what a worker sees in the
+    /// instant of a real shutdown between its two stores (this flag, then the state
+    /// the writer reads), for tests of that window.
+    pub fn raise_worker_drain_flag_only(&self) {
+        self.draining.store(true, Ordering::Release);
     }
 }
 
@@ -338,7 +346,7 @@ pub fn start_sim_with_buffers(
     let core = prepare(&config, open_store(&config)?)?;
     let writer_thread = spawn_writer(core.writer, core.writer_rx)?;
     let draining = Arc::new(AtomicBool::new(false));
-    let mut runtime = runtime_config(&config, draining, None, core.runtime_stats);
+    let mut runtime = runtime_config(&config, draining.clone(), None, core.runtime_stats);
     if let Some(buffers) = buffers_per_worker {
         runtime.buffers_per_worker = buffers.clamp(1, runtime.max_connections_per_worker);
     }
@@ -347,6 +355,7 @@ pub fn start_sim_with_buffers(
     core.shared.state.store(STATE_SERVING, Ordering::Release);
     Ok(SimServer {
         worker,
+        draining,
         writer_tx: core.writer_tx,
         writer_thread: Some(writer_thread),
         data_dir: config.data_dir.clone(),
