@@ -48,6 +48,19 @@ fn receive(s: &mut SimServer, conn: &SimConn) -> (String, ClientRead) {
     (String::from_utf8(got).expect("UTF-8 answer"), end)
 }
 
+/// A PATCH setting Wednesday 14:00 to `maybe`, with `extra_headers` (each ending
+/// in CRLF) in its head.
+fn one_cell_patch(extra_headers: &str) -> Vec<u8> {
+    let body = br#"{"slots":[{"day":2,"time":"14:00","status":"maybe"}]}"#;
+    let head = format!(
+        "PATCH /availability HTTP/1.1\r\nHost: a\r\n{extra_headers}Authorization: Bearer {}\r\n\
+         Content-Length: {}\r\n\r\n",
+        common::API_KEY,
+        body.len()
+    );
+    [head.as_bytes(), body].concat()
+}
+
 /// One response's `Content-Length` and the bytes that followed its head.
 fn declared_and_received_body_bytes(text: &str) -> (usize, usize) {
     let (head, body) = text.split_once("\r\n\r\n").expect("a head");
@@ -82,13 +95,7 @@ fn answers_pipelined_reads_in_order() {
 fn a_patch_is_answered_after_the_writer_commits_and_reads_see_it() {
     let (mut s, dir) = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
-    let body = br#"{"slots":[{"day":2,"time":"14:00","status":"maybe"}]}"#;
-    let head = format!(
-        "PATCH /availability HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
-        common::API_KEY,
-        body.len()
-    );
-    send(&mut s, &conn, &[head.as_bytes(), body].concat());
+    send(&mut s, &conn, &one_cell_patch(""));
     // Pipelined behind the write: must be answered after it, from the new snapshot.
     let home = "/availability/slot?day=2&time=14:00";
     send(
@@ -119,13 +126,7 @@ fn a_patch_is_answered_after_the_writer_commits_and_reads_see_it() {
 fn a_keep_alive_reply_delivered_as_the_drain_begins_is_not_cut_short() {
     let (mut s, dir) = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
-    let body = br#"{"slots":[{"day":2,"time":"14:00","status":"maybe"}]}"#;
-    let head = format!(
-        "PATCH /availability HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
-        common::API_KEY,
-        body.len()
-    );
-    send(&mut s, &conn, &[head.as_bytes(), body].concat());
+    send(&mut s, &conn, &one_cell_patch(""));
     send(&mut s, &conn, b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n");
     assert!(s.worker.awaiting_reply(), "the PATCH waits for the writer");
     s.raise_worker_drain_flag_only();

@@ -4,7 +4,7 @@
 
 use availability_server::runtime::sim::ClientRead;
 
-use super::{PEER, WINDOW_BYTES, receive, send, server};
+use super::{PEER, WINDOW_BYTES, one_cell_patch, receive, send, server};
 
 const OVERSIZED_HEAD: &[u8] =
     b"PATCH /availability HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n";
@@ -123,14 +123,7 @@ fn a_patch_answered_with_connection_close_closes_at_once() {
     // connection must close, not linger.
     let (mut s, dir) = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
-    let body = br#"{"slots":[{"day":2,"time":"14:00","status":"maybe"}]}"#;
-    let head = format!(
-        "PATCH /availability HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\
-         Authorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
-        super::common::API_KEY,
-        body.len()
-    );
-    send(&mut s, &conn, &[head.as_bytes(), body].concat());
+    send(&mut s, &conn, &one_cell_patch("Connection: close\r\n"));
     assert!(
         s.worker.settle(std::time::Duration::from_secs(10)),
         "the writer replied"
