@@ -14,11 +14,10 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use crate::api::{
-    ApiFactory, ApiHandler, STATE_DRAINING, STATE_SERVING, STATE_STARTING, STATE_STOPPED, Shared,
+    ApiFactory, STATE_DRAINING, STATE_SERVING, STATE_STARTING, STATE_STOPPED, Shared,
 };
 use crate::config::Config;
 use crate::ratelimit::RateLimiter;
-use crate::runtime::sim::SimWorker;
 use crate::runtime::{Listeners, RuntimeConfig, WorkerHandle, listener, spawn_workers};
 use crate::snapshot::Calendar;
 use crate::store::Store;
@@ -29,10 +28,12 @@ use crate::writer::{Command, Writer};
 mod made;
 pub mod process;
 mod reload;
+mod sim;
 mod starting;
 
 use made::Made;
 pub use reload::{KeyReload, RELOAD_TIMEOUT, Reloaded};
+pub use sim::{SimServer, start_sim, start_sim_with_buffers};
 use starting::Starting;
 
 /// Of the drain timeout, the part kept for the exit after the workers give up on
@@ -303,72 +304,6 @@ fn launch(
         writer_thread: Mutex::new(Some(writer_thread)),
         tls_config,
     })
-}
-
-/// The whole server — store, writer thread, handlers — with one worker over the
-/// in-memory transport of [`crate::runtime::sim`] instead of sockets and
-/// threads. For the connection fuzzer; `config.workers` must be 1.
-pub struct SimServer {
-    pub worker: SimWorker<ApiHandler>,
-    draining: Arc<AtomicBool>,
-    writer_tx: SyncSender<Command>,
-    writer_thread: Option<JoinHandle<()>>,
-    data_dir: PathBuf,
-}
-
-impl SimServer {
-    /// The data directory it was started with (its caller removes it when done).
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
-    }
-
-    /// Raises the workers' drain flag and nothing else: what a worker sees in the
-    /// instant of a real shutdown between its two stores (this flag, then the state
-    /// the writer reads), for tests of that window.
-    pub fn raise_worker_drain_flag_only(&self) {
-        self.draining.store(true, Ordering::Release);
-    }
-}
-
-pub fn start_sim(config: Config) -> Result<SimServer, String> {
-    start_sim_with_buffers(config, None)
-}
-
-/// [`start_sim`] with `buffers_per_worker` request buffers instead of one per
-/// connection, so that connections wait for buffers and stalled holders are cut off.
-pub fn start_sim_with_buffers(
-    config: Config,
-    buffers_per_worker: Option<usize>,
-) -> Result<SimServer, String> {
-    if config.workers != 1 {
-        return Err("a simulated server has exactly one worker".into());
-    }
-    let core = prepare(&config, open_store(&config)?)?;
-    let writer_thread = spawn_writer(core.writer, core.writer_rx)?;
-    let draining = Arc::new(AtomicBool::new(false));
-    let mut runtime = runtime_config(&config, draining.clone(), None, core.runtime_stats);
-    if let Some(buffers) = buffers_per_worker {
-        runtime.buffers_per_worker = buffers.clamp(1, runtime.max_connections_per_worker);
-    }
-    let factory = ApiFactory::new(core.shared.clone(), 1);
-    let worker = SimWorker::new(runtime, &factory).map_err(|e| e.to_string())?;
-    core.shared.state.store(STATE_SERVING, Ordering::Release);
-    Ok(SimServer {
-        worker,
-        draining,
-        writer_tx: core.writer_tx,
-        writer_thread: Some(writer_thread),
-        data_dir: config.data_dir.clone(),
-    })
-}
-
-impl Drop for SimServer {
-    fn drop(&mut self) {
-        let _ = self.writer_tx.send(Command::Stop);
-        if let Some(thread) = self.writer_thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 impl ServerHandle {
