@@ -19,7 +19,7 @@ use arc_swap::ArcSwap;
 use crate::http::request::Method;
 use crate::ratelimit::{Decision, RateLimiter, monotonic_ns};
 use crate::runtime::{
-    ConnRef, Handler, HandlerFactory, ListenerKind, Outcome, Rejection, Request, Sink,
+    ConnRef, Handler, HandlerFactory, ListenerKind, Outcome, Rejection, Reply, Request, Sink,
 };
 use crate::snapshot::Snapshot;
 use crate::writer::Command;
@@ -52,21 +52,21 @@ pub struct Shared {
 /// Where the writer sends a worker's deferred replies.
 #[derive(Clone)]
 pub struct ReplyTo {
-    pub tx: Sender<(ConnRef, Vec<u8>)>,
+    pub tx: Sender<Delivery>,
     pub waker: Arc<mio::Waker>,
 }
 
 impl ReplyTo {
-    pub fn send(&self, conn: ConnRef, bytes: Vec<u8>) {
-        if self.tx.send((conn, bytes)).is_ok() {
+    pub fn send(&self, conn: ConnRef, reply: Reply) {
+        if self.tx.send((conn, reply)).is_ok() {
             let _ = self.waker.wake();
         }
     }
 }
 
-/// A finished response for a deferred request.
-type Reply = (ConnRef, Vec<u8>);
-type ReplyChannel = (Sender<Reply>, Receiver<Reply>);
+/// A finished response for a deferred request, and its connection.
+pub type Delivery = (ConnRef, Reply);
+type ReplyChannel = (Sender<Delivery>, Receiver<Delivery>);
 
 pub struct ApiFactory {
     pub shared: Arc<Shared>,
@@ -118,7 +118,7 @@ pub struct ApiHandler {
     now_unix_s: i64,
     /// The last read query resolved (polling clients repeat theirs).
     target_memo: Box<target_memo::TargetMemo>,
-    replies: Receiver<(ConnRef, Vec<u8>)>,
+    replies: Receiver<Delivery>,
     reply_to: ReplyTo,
 }
 
@@ -276,9 +276,9 @@ impl Handler for ApiHandler {
         self.snap.clone()
     }
 
-    fn take_replies(&mut self, deliver: &mut dyn FnMut(ConnRef, Vec<u8>)) {
-        while let Ok((conn, bytes)) = self.replies.try_recv() {
-            deliver(conn, bytes);
+    fn take_replies(&mut self, deliver: &mut dyn FnMut(ConnRef, Reply)) {
+        while let Ok((conn, reply)) = self.replies.try_recv() {
+            deliver(conn, reply);
         }
     }
 }

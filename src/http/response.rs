@@ -152,20 +152,6 @@ pub fn put_connection(w: &mut ByteWriter<'_>, close: bool, http10_keep_alive: bo
     }
 }
 
-/// Whether a complete response made by these writers says `Connection: close` (as
-/// `put_connection` writes it, within the head). Not a general header parser: it is
-/// for our own responses only, where the field's spelling is fixed.
-pub fn says_close(response: &[u8]) -> bool {
-    const FIELD: &[u8] = b"\r\nConnection: close\r\n";
-    let head_end = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(response.len(), |at| at + 2);
-    response[..head_end]
-        .windows(FIELD.len())
-        .any(|w| w == FIELD)
-}
-
 /// The JSON error body `{"error":{"code":…,"message":…}}`; `detail`, when given,
 /// is appended to the message as a quoted, escaped value.
 pub fn put_error_body(w: &mut ByteWriter<'_>, code: &str, message: &str, detail: Option<&[u8]>) {
@@ -208,25 +194,5 @@ mod tests {
             parsed["error"]["message"],
             "unknown timezone: \"a\"b\\c\n\u{fffd}\""
         );
-    }
-
-    #[test]
-    fn says_close_reads_the_connection_field_of_the_head_only() {
-        let response = |close: bool, http10_keep_alive: bool, body: &[u8]| {
-            let mut buf = [0u8; 512];
-            let mut w = ByteWriter::new(&mut buf);
-            put_uncached_json_head(&mut w, 200, body.len());
-            put_connection(&mut w, close, http10_keep_alive);
-            w.put(b"\r\n").put(body);
-            w.written().to_vec()
-        };
-        assert!(says_close(&response(true, false, b"{}")));
-        assert!(says_close(&response(true, true, b"{}")), "close wins");
-        assert!(!says_close(&response(false, false, b"{}")));
-        assert!(!says_close(&response(false, true, b"{}")));
-        // The same bytes in the body are not the field.
-        let in_body = b"x\r\nConnection: close\r\ny";
-        assert!(!says_close(&response(false, false, in_body)));
-        assert!(!says_close(b""));
     }
 }

@@ -93,7 +93,14 @@ pub trait Handler {
     fn hold(&self) -> Arc<dyn std::any::Any + Send + Sync>;
     /// Delivers finished deferred replies (complete response bytes); called
     /// when the worker's waker fires.
-    fn take_replies(&mut self, deliver: &mut dyn FnMut(ConnRef, Vec<u8>));
+    fn take_replies(&mut self, deliver: &mut dyn FnMut(ConnRef, Reply));
+}
+
+/// A deferred request's finished response, with whether its connection closes after
+/// it: decided by whoever wrote the response's `Connection` field, so the two agree.
+pub struct Reply {
+    pub bytes: Vec<u8>,
+    pub close: bool,
 }
 
 pub trait HandlerFactory: Send + Sync + 'static {

@@ -301,7 +301,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
     }
 
     /// Queues a deferred reply on its connection, if that connection still exists.
-    pub(super) fn deliver(&mut self, conn: ConnRef, reply: Vec<u8>) {
+    pub(super) fn deliver(&mut self, conn: ConnRef, reply: super::Reply) {
         let c = &mut self.conns[conn.index as usize];
         if !c.is_open() || c.serial != conn.serial || c.phase != Phase::Awaiting {
             return; // the client left; the write itself already happened
@@ -309,19 +309,18 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         let Some(buf) = c.buf.as_mut() else {
             return self.close(conn.index);
         };
-        let reply_closes = crate::http::response::says_close(&reply);
         // Safety: the Vec's heap buffer stays put inside `owned` until the queue drains.
-        unsafe { buf.out.push(&reply) };
-        c.owned.push(reply);
+        unsafe { buf.out.push(&reply.bytes) };
+        c.owned.push(reply.bytes);
         c.enter_phase(Phase::Writing, self.now_ms);
         c.read_pending = true; // pipelined bytes may be waiting in the socket
-        // The reply decides: one made after the drain began says `Connection: close`,
-        // and nothing may follow it. One the writer made just before (it read the
-        // server's state an instant before the shutdown changed it) promised the
-        // connection stays: it does, and the drain then answers what follows with
-        // `Connection: close` or closes it as idle. Deciding here by the drain flag
-        // instead cut such a connection after a keep-alive reply.
-        if reply_closes {
+        // The reply decides, as its `Connection` field does: one made after the drain
+        // began says close, and nothing may follow it. One the writer made just
+        // before (it read the server's state an instant before the shutdown changed
+        // it) promised the connection stays: it does, and the drain then answers what
+        // follows with `Connection: close` or closes it as idle. Deciding here by the
+        // drain flag instead cut such a connection after a keep-alive reply.
+        if reply.close {
             c.close_after_flush = true;
         }
         self.drive(conn.index);

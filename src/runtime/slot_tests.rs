@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 
 use super::*;
 use crate::runtime::stats::WorkerStats;
-use crate::runtime::{ConnRef, Outcome, Rejection, Request, Sink};
+use crate::runtime::{ConnRef, Outcome, Rejection, Reply, Request, Sink};
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 
@@ -40,9 +40,13 @@ impl Handler for TestHandler {
     fn hold(&self) -> Arc<dyn std::any::Any + Send + Sync> {
         Arc::new(())
     }
-    fn take_replies(&mut self, deliver: &mut dyn FnMut(ConnRef, Vec<u8>)) {
+    fn take_replies(&mut self, deliver: &mut dyn FnMut(ConnRef, Reply)) {
         for conn in self.deferred.drain(..) {
-            deliver(conn, OK.to_vec());
+            let reply = Reply {
+                bytes: OK.to_vec(),
+                close: false,
+            };
+            deliver(conn, reply);
         }
     }
 }

@@ -82,7 +82,7 @@ pub(super) struct Worker<H: Handler, S: Stream = TcpStream> {
     /// Free slots public listeners leave to the admin one (0 without one).
     pub(super) admin_reserve: usize,
     /// Deferred replies being handed over (write path only).
-    pub(super) replies: Vec<(super::ConnRef, Vec<u8>)>,
+    pub(super) replies: Vec<(super::ConnRef, super::Reply)>,
     pub(super) clock_origin: Instant,
     /// An `accept` failed with connections left in a backlog: when to retry.
     pub(super) accept_retry_at_ms: Option<u64>,

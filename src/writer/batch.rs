@@ -94,8 +94,8 @@ impl Writer {
                         "{{\"updated\":{updated},\"generation\":{}}}",
                         before.generation + 1 + i as u64
                     );
-                    let bytes = response(&self.shared, job, 200, &[], body.as_bytes());
-                    outbox.push(&job.reply, job.conn, bytes);
+                    let reply = response(&self.shared, job, 200, &[], body.as_bytes());
+                    outbox.push(&job.reply, job.conn, reply);
                 }
             }
             Err(e) => {
@@ -116,8 +116,8 @@ impl Writer {
                     None,
                 );
                 for (job, _) in &admitted {
-                    let bytes = response(&self.shared, job, 503, &[b"Retry-After: 1\r\n"], &body);
-                    outbox.push(&job.reply, job.conn, bytes);
+                    let reply = response(&self.shared, job, 503, &[b"Retry-After: 1\r\n"], &body);
+                    outbox.push(&job.reply, job.conn, reply);
                 }
             }
         }
@@ -202,7 +202,7 @@ impl Writer {
 
     /// Answers a refused write at once: it does not wait for the group's commit.
     fn refuse(&self, job: &WriteJob, status: u16, extra_headers: &[&[u8]], body: &[u8]) {
-        let bytes = response(&self.shared, job, status, extra_headers, body);
-        job.reply.send(job.conn, bytes);
+        let reply = response(&self.shared, job, status, extra_headers, body);
+        job.reply.send(job.conn, reply);
     }
 }

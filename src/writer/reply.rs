@@ -8,7 +8,7 @@ use super::{WriteJob, unix_now_ms};
 use crate::api::{ReplyTo, STATE_DRAINING, Shared, put_tail};
 use crate::http::date::{IMF_FIXDATE_LEN, format_imf_fixdate};
 use crate::http::response::{ByteWriter, put_uncached_json_head};
-use crate::runtime::ConnRef;
+use crate::runtime::{ConnRef, Reply};
 
 pub(super) fn error_body(code: &str, message: &str, entry: Option<usize>) -> Vec<u8> {
     let mut error = serde_json::json!({ "code": code, "message": message });
@@ -20,14 +20,15 @@ pub(super) fn error_body(code: &str, message: &str, entry: Option<usize>) -> Vec
         .into_bytes()
 }
 
-/// A complete response for `job`, counted in the writer's reply statistics.
+/// A complete response for `job`, counted in the writer's reply statistics, and
+/// whether its connection closes after it (as its `Connection` field says).
 pub(super) fn response(
     shared: &Shared,
     job: &WriteJob,
     status: u16,
     extra_headers: &[&[u8]],
     body: &[u8],
-) -> Vec<u8> {
+) -> Reply {
     shared.writer_stats.record_reply(status);
     // A drain that began while the key was checked still closes the connection.
     let draining = shared.state.load(Ordering::Acquire) == STATE_DRAINING;
@@ -40,18 +41,13 @@ pub(super) fn response(
     }
     let mut date = [0u8; IMF_FIXDATE_LEN];
     format_imf_fixdate((unix_now_ms() / 1000) as i64, &mut date);
-    put_tail(
-        &mut w,
-        &date,
-        job.rate,
-        job.close || draining,
-        job.http10_keep_alive,
-    );
+    let close = job.close || draining;
+    put_tail(&mut w, &date, job.rate, close, job.http10_keep_alive);
     assert!(!w.overflowed(), "a write reply's head fits 1 KiB");
     let mut out = Vec::with_capacity(w.written().len() + body.len());
     out.extend_from_slice(w.written());
     out.extend_from_slice(body);
-    out
+    Reply { bytes: out, close }
 }
 
 /// Replies of one group commit: all are queued first, then each worker concerned is
@@ -62,8 +58,8 @@ pub(super) struct Outbox {
 }
 
 impl Outbox {
-    pub fn push(&mut self, to: &ReplyTo, conn: ConnRef, bytes: Vec<u8>) {
-        if to.tx.send((conn, bytes)).is_ok()
+    pub fn push(&mut self, to: &ReplyTo, conn: ConnRef, reply: Reply) {
+        if to.tx.send((conn, reply)).is_ok()
             && !self.wakers.iter().any(|w| Arc::ptr_eq(w, &to.waker))
         {
             self.wakers.push(to.waker.clone());

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::time::Duration;
 
-use availability_server::api::{ReplyTo, Shared, parse_patch_body};
+use availability_server::api::{Delivery, ReplyTo, Shared, parse_patch_body};
 use availability_server::runtime::ConnRef;
 use availability_server::snapshot::{Calendar, Snapshot};
 use availability_server::store::Store;
@@ -23,7 +23,7 @@ pub(crate) struct Rig {
     pub(crate) dir: PathBuf,
     pub(crate) shared: Arc<Shared>,
     pub(crate) commands: SyncSender<Command>,
-    pub(crate) replies: Receiver<(ConnRef, Vec<u8>)>,
+    pub(crate) replies: Receiver<Delivery>,
     pub(crate) reply_to: ReplyTo,
     _poll: mio::Poll,
     pub(crate) writer: Option<(Store, Receiver<Command>)>,
@@ -123,14 +123,19 @@ impl Rig {
     /// The next reply: connection index, status, JSON body; and the generation of
     /// the snapshot being served when it arrived.
     pub(crate) fn reply(&self) -> (u32, u16, serde_json::Value, u64) {
-        let (conn, bytes) = self
+        let (conn, reply) = self
             .replies
             .recv_timeout(Duration::from_secs(20))
             .expect("a reply");
         let serving = self.shared.snapshot.load().generation;
-        let text = String::from_utf8(bytes).expect("utf-8");
+        let text = String::from_utf8(reply.bytes).expect("utf-8");
         let status: u16 = text[9..12].parse().expect("status code");
-        let body = text.split_once("\r\n\r\n").expect("head end").1;
+        let (head, body) = text.split_once("\r\n\r\n").expect("head end");
+        assert_eq!(
+            reply.close,
+            head.contains("\r\nConnection: close"),
+            "the reply's close flag and its Connection field agree: {head}"
+        );
         let json = serde_json::from_str(body).expect("JSON body");
         (conn.index, status, json, serving)
     }
