@@ -123,19 +123,13 @@ fn a_client_still_sending_a_body_past_its_deadline_reads_the_408() {
 /// a guess, which one look settles), rather than lingering for 2 s.
 #[test]
 fn a_tls_request_with_connection_close_closes_at_once() {
-    use std::sync::Arc;
     let server = common::start(|c| {
         c.https_listen = Some("127.0.0.1:0".parse().expect("addr"));
         c.no_tls = false;
     });
     let cert = server.dir.join(availability_server::tls::CERT_FILE_NAME);
     let config = availability_server::tls::client_config_trusting(&cert).expect("client config");
-    let name = pki_types::ServerName::try_from("localhost").expect("name");
-    let conn = rustls::ClientConnection::new(Arc::clone(&config), name).expect("client");
-    let tcp = TcpStream::connect(server.handle.https_addr.expect("https")).expect("connect");
-    tcp.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut tls = common::tls_connect(server.handle.https_addr.expect("https"), config);
     tls.write_all(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         .expect("send");
     let mut answer = Vec::new();

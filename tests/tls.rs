@@ -7,32 +7,15 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::sync::Arc;
 
 use availability_server::auth::HASH_FILE_NAME;
 use availability_server::tls::{self, CERT_FILE_NAME, KEY_FILE_NAME};
 
-type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
-
-fn https_server(
-    tweak: impl FnOnce(&mut availability_server::config::Config),
-) -> common::TestServer {
-    common::start(|c| {
-        c.no_tls = false;
-        c.https_listen = Some("127.0.0.1:0".parse().expect("addr"));
-        c.http_listen = None;
-        tweak(c);
-    })
-}
+use common::{TlsStream, start_https as https_server};
 
 fn connect(addr: SocketAddr, trusted_cert: &Path) -> TlsStream {
     let config = tls::client_config_trusting(trusted_cert).expect("client config");
-    let name = pki_types::ServerName::try_from("localhost").expect("name");
-    let conn = rustls::ClientConnection::new(Arc::clone(&config), name).expect("client");
-    let tcp = TcpStream::connect(addr).expect("connect");
-    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .expect("timeout");
-    rustls::StreamOwned::new(conn, tcp)
+    common::tls_connect(addr, config)
 }
 
 /// Reads one response: (status, headers text, body).

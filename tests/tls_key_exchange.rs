@@ -5,23 +5,18 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use availability_server::tls::CERT_FILE_NAME;
+use pki_types::CertificateDer;
 use pki_types::pem::PemObject;
-use pki_types::{CertificateDer, ServerName};
 use rustls::crypto::{SupportedKxGroup, aws_lc_rs};
-use rustls::{ClientConfig, ClientConnection, HandshakeKind, NamedGroup, ProtocolVersion};
+use rustls::{ClientConfig, HandshakeKind, NamedGroup, ProtocolVersion};
 
 fn https_server() -> common::TestServer {
-    common::start(|c| {
-        c.no_tls = false;
-        c.https_listen = Some("127.0.0.1:0".parse().expect("addr"));
-        c.http_listen = None;
-    })
+    common::start_https(|_| {})
 }
 
 /// A client trusting `cert`, offering `kx_groups` in that order (None: the provider's
@@ -54,12 +49,7 @@ fn handshake_and_get(
     addr: SocketAddr,
     config: Arc<ClientConfig>,
 ) -> (NamedGroup, ProtocolVersion, HandshakeKind) {
-    let name = ServerName::try_from("localhost").expect("name");
-    let conn = ClientConnection::new(config, name).expect("client");
-    let tcp = TcpStream::connect(addr).expect("connect");
-    tcp.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    let mut stream = common::tls_connect(addr, config);
     stream
         .write_all(
             b"GET /availability/slot?tz=UTC&day=0&time=09:00 HTTP/1.1\r\n\

@@ -35,6 +35,30 @@ pub fn start(tweak: impl FnOnce(&mut Config)) -> TestServer {
     start_with_hook(tweak, None)
 }
 
+/// A server with only the HTTPS listener (on an ephemeral port), its generated
+/// certificate in its data directory.
+pub fn start_https(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    start(|c| {
+        c.no_tls = false;
+        c.https_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        c.http_listen = None;
+        tweak(c);
+    })
+}
+
+pub type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// A TLS client connection to `addr` as `localhost`, with a 10 s read timeout (the
+/// handshake happens on its first read or write).
+pub fn tls_connect(addr: SocketAddr, config: std::sync::Arc<rustls::ClientConfig>) -> TlsStream {
+    let name = pki_types::ServerName::try_from("localhost").expect("name");
+    let conn = rustls::ClientConnection::new(config, name).expect("client");
+    let tcp = TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    rustls::StreamOwned::new(conn, tcp)
+}
+
 pub fn start_with_hook(tweak: impl FnOnce(&mut Config), hook: Option<fn(usize)>) -> TestServer {
     let dir = temp_dir("srv");
     let mut config = Config::for_tests(dir.clone());
