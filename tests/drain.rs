@@ -206,15 +206,7 @@ fn a_client_still_sending_when_the_drain_answers_it_gets_a_clean_close() {
 fn a_connection_lingering_when_the_drain_starts_still_ends_cleanly() {
     const BODY_BYTES: usize = 2 * 1024 * 1024;
     let server = common::start(|c| c.drain_timeout_ms = 5000);
-    let mut stream = std::net::TcpStream::connect(server.addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let head = format!(
-        "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {API_KEY}\r\n\
-         Content-Length: {BODY_BYTES}\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes()).expect("head");
+    let mut stream = common::patch_head_sent(server.addr, BODY_BYTES);
     // The 413 goes out at once (the declared length is over the limit), and the
     // connection lingers, reading and dropping the body.
     std::thread::sleep(Duration::from_millis(100));

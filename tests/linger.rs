@@ -11,24 +11,9 @@ use std::time::{Duration, Instant};
 
 const BODY_BYTES: usize = 4 * 1024 * 1024;
 
-fn oversized_patch_head() -> String {
-    format!(
-        "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/json\r\nContent-Length: {BODY_BYTES}\r\n\r\n",
-        common::API_KEY
-    )
-}
-
 /// A connection that has sent the head of a PATCH whose body is far over the limit.
 fn oversized_patch(server: &common::TestServer) -> TcpStream {
-    let mut stream = TcpStream::connect(server.addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    stream
-        .write_all(oversized_patch_head().as_bytes())
-        .expect("head");
-    stream
+    common::patch_head_sent(server.addr, BODY_BYTES)
 }
 
 #[test]
@@ -90,16 +75,7 @@ fn a_lingering_connection_is_closed_when_its_time_is_up() {
 fn a_client_still_sending_a_body_past_its_deadline_reads_the_408() {
     const BODY_TIMEOUT_MS: u64 = 400;
     let server = common::start(|c| c.body_timeout_ms = BODY_TIMEOUT_MS);
-    let mut stream = TcpStream::connect(server.addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let head = format!(
-        "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\n\
-         Content-Length: 16000\r\n\r\n",
-        common::API_KEY
-    );
-    stream.write_all(head.as_bytes()).expect("head");
+    let mut stream = common::patch_head_sent(server.addr, 16_000);
     // 100 bytes every 20 ms: the 16,000 would take 3.2 s. Keep sending for well past
     // the deadline (the 408 goes out then), but within the linger time after it.
     let started = Instant::now();

@@ -35,6 +35,21 @@ pub fn start(tweak: impl FnOnce(&mut Config)) -> TestServer {
     start_with_hook(tweak, None)
 }
 
+/// A connection to `addr` (10 s read timeout) that has sent the head of a PATCH
+/// declaring a `content_len_bytes` body, and none of the body.
+pub fn patch_head_sent(addr: SocketAddr, content_len_bytes: usize) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let head = format!(
+        "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {API_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {content_len_bytes}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).expect("head");
+    stream
+}
+
 /// A server with only the HTTPS listener (on an ephemeral port), its generated
 /// certificate in its data directory.
 pub fn start_https(tweak: impl FnOnce(&mut Config)) -> TestServer {
