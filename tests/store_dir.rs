@@ -2,8 +2,13 @@
 //! behind, or the whole directory moved. Commits work relative to the directory
 //! the store opened and locked, never by a path that may now name another one.
 
+mod common;
+#[path = "common/running.rs"]
+mod running;
+
 use std::fs;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use availability_server::store::{DATA_FILE_NAME, Store, TEMP_FILE_NAME};
 use availability_server::week::zones;
@@ -103,5 +108,36 @@ fn a_new_data_directory_is_private_and_an_existing_one_keeps_its_mode() {
     fs::set_permissions(&shared, fs::Permissions::from_mode(0o750)).expect("chmod");
     drop(open(&shared));
     assert_eq!(mode(&shared) & 0o777, 0o750);
+    let _ = fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_relative_one_component_data_dir_is_made_in_the_working_directory() {
+    // `--data-dir data`: the new directory's parent is the empty path, not ".", and
+    // the entry made for it is synced through "." — a store that tried to open "" would
+    // refuse to start. (The Makefile's `./data` never meets this case.)
+    let root = root("relative");
+    let server = running::spawn_in(
+        &root,
+        &[
+            "--data-dir",
+            "data",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "off",
+            "--no-tls",
+        ],
+        &[("API_KEY", "k")],
+    );
+    let lines = server.wait_for("ready", Duration::from_secs(10));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("Created a new data file")),
+        "{lines:#?}"
+    );
+    assert!(server.terminate().success());
+    assert!(root.join("data").join(DATA_FILE_NAME).is_file());
     let _ = fs::remove_dir_all(&root);
 }

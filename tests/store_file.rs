@@ -15,6 +15,8 @@ use availability_server::week::{Status, Week};
 
 #[path = "store_file/crash.rs"]
 mod crash;
+#[path = "store_file/open_errors.rs"]
+mod open_errors;
 
 /// A unique directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);

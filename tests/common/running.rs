@@ -4,6 +4,7 @@
 //! `mod common;`, whose `output_lines` and `signal_and_wait` it uses).
 #![allow(dead_code)]
 
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
@@ -26,8 +27,15 @@ impl Drop for Running {
 /// Starts the binary with `args` and `envs`; the test's own `API_KEY` and
 /// `API_KEY_HASH` are not passed on.
 pub fn spawn(args: &[&str], envs: &[(&str, &str)]) -> Running {
+    spawn_in(Path::new("."), args, envs)
+}
+
+/// As [`spawn`], with `cwd` as the working directory (relative paths in `args` are
+/// relative to it).
+pub fn spawn_in(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Running {
     let mut cmd = Command::new(BIN);
-    cmd.args(args)
+    cmd.current_dir(cwd)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env_remove("API_KEY")

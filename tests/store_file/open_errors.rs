@@ -1,0 +1,106 @@
+//! A data directory the store can see but not use: every such error stops the open
+//! and names its path; nothing is created, removed or rewritten. (Found missing by
+//! `cargo mutants`: treating these errors as "no file there" passed every other test.)
+
+use std::os::unix::fs::PermissionsExt;
+
+use super::*;
+
+/// The unprivileged user the check runs as when the tests run as root.
+const NOBODY: u32 = 65_534;
+
+/// Runs `f` on a new thread that the kernel's permission checks treat as an ordinary
+/// user. As root, only that thread's file-system ids change (`setfsuid` is per thread,
+/// and leaving uid 0 drops the thread's DAC-override capabilities), so the tests
+/// running beside this one are unaffected; `owned` is handed to that user first.
+fn unprivileged<T: Send + 'static>(owned: &[PathBuf], f: impl FnOnce() -> T + Send + 'static) -> T {
+    // Safety: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        for path in owned {
+            std::os::unix::fs::chown(path, Some(NOBODY), Some(NOBODY)).expect("chown");
+        }
+    }
+    std::thread::spawn(move || {
+        if root {
+            // Safety: plain system calls on this thread's own credentials.
+            unsafe {
+                libc::setfsgid(NOBODY);
+                libc::setfsuid(NOBODY);
+            }
+            // setfs*id report the previous id, not errors: check the effect.
+            // Safety: -1 only queries.
+            assert_eq!(
+                unsafe { libc::setfsuid(u32::MAX) },
+                NOBODY as i32,
+                "setfsuid took"
+            );
+        }
+        f()
+    })
+    .join()
+    .expect("the unprivileged thread")
+}
+
+#[test]
+fn a_data_file_it_may_not_read_stops_the_open_and_is_left_alone() {
+    let (temp, _) = committed("unreadable");
+    let data = temp.file(DATA_FILE_NAME);
+    let before = fs::read(&data).expect("read");
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o000)).expect("chmod");
+    let owned = [
+        temp.0.clone(),
+        temp.data_dir(),
+        temp.file(LOCK_FILE_NAME),
+        data.clone(),
+    ];
+    let (data_dir, probe) = (temp.data_dir(), data.clone());
+    let (probe, result) = unprivileged(&owned, move || {
+        // The check below means something only if this thread really may not read it.
+        let probe = fs::File::open(&probe).map(|_| ()).map_err(|e| e.kind());
+        (probe, Store::open(&data_dir, zones::utc(), 0).map(|_| ()))
+    });
+    assert_eq!(
+        probe,
+        Err(std::io::ErrorKind::PermissionDenied),
+        "test set-up"
+    );
+    // Taking this error for "no data file yet" would write a new, empty week over the
+    // owner's (the rename is allowed: the directory is this user's).
+    let err = result.expect_err("an unreadable data file");
+    let StoreError::Io { path, op, source } = &err else {
+        panic!("expected Io, got {err:?}");
+    };
+    assert_eq!((path, *op), (&data, "open"));
+    assert_eq!(source.kind(), std::io::ErrorKind::PermissionDenied);
+    assert!(
+        err.to_string().contains(&data.display().to_string()),
+        "{err}"
+    );
+    let meta = fs::metadata(&data).expect("still there");
+    assert_eq!(meta.permissions().mode() & 0o777, 0, "mode untouched");
+    assert_eq!(fs::read(&data).expect("read as the test's user"), before);
+    assert!(!temp.file(TEMP_FILE_NAME).exists());
+}
+
+#[test]
+fn a_directory_at_the_temporary_path_stops_the_open() {
+    let (temp, _) = committed("temp-dir");
+    let data = temp.file(DATA_FILE_NAME);
+    let before = fs::read(&data).expect("read");
+    fs::create_dir(temp.file(TEMP_FILE_NAME)).expect("mkdir");
+    // Every commit would fail on it later; an operator hears of it at the start.
+    let err = Store::open(&temp.data_dir(), zones::utc(), 0).expect_err("temp is a dir");
+    let StoreError::Io { path, op, .. } = &err else {
+        panic!("expected Io, got {err:?}");
+    };
+    assert_eq!(
+        (path, *op),
+        (
+            &temp.file(TEMP_FILE_NAME),
+            "remove the stale temporary file"
+        )
+    );
+    assert!(temp.file(TEMP_FILE_NAME).is_dir(), "left as found");
+    assert_eq!(fs::read(&data).expect("read"), before);
+}
