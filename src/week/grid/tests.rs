@@ -90,3 +90,39 @@ fn every_supported_edge_week_builds_without_panicking() {
         }
     }
 }
+
+#[test]
+fn week_end_follows_dst_changes_near_the_monday_midnight() {
+    // Expected instants from Python's zoneinfo (an independent reading of the same
+    // tzdata): the first second whose wall clock is at or after Monday 00:00.
+    let cases = [
+        // Spring forward on the Sunday before (02:00 → 03:00): ends at 00:00 CEST.
+        ("Europe/Berlin", date(2026, 3, 23), 1_774_821_600),
+        // Fall back on the Sunday before: ends at 00:00 CET.
+        ("Europe/Berlin", date(2026, 10, 19), 1_792_969_200),
+        // Spring forward at Sunday 00:00, a day before the end.
+        ("America/Sao_Paulo", date(2018, 10, 29), 1_541_383_200),
+        // Fall back at 24:00 Sunday to 23:00: the wall clock touches 00:00 only an
+        // hour after the change (20:30 UTC, not 19:30).
+        ("Asia/Tehran", date(2020, 9, 14), 1_600_633_800),
+        // Monday 00:00 itself is skipped (00:00 → 01:00): the end of the jump.
+        ("Asia/Tehran", date(2021, 3, 15), 1_616_358_600),
+        // Monday 00:00 happens twice (01:00 → 00:00): its first occurrence.
+        ("Asia/Jerusalem", date(2002, 9, 30), 1_033_938_000),
+    ];
+    for (name, week_start, expected_secs) in cases {
+        let viewer = zone(name);
+        let end_secs = week_end_unix_secs(viewer, week_start);
+        assert_eq!(end_secs, expected_secs, "{name} week of {week_start}");
+        assert_eq!(
+            current_week_start(viewer, end_secs - 1),
+            week_start,
+            "{name}"
+        );
+        assert_eq!(
+            current_week_start(viewer, end_secs),
+            week_start + chrono::Days::new(7),
+            "{name}"
+        );
+    }
+}
