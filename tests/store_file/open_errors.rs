@@ -73,6 +73,9 @@ fn a_data_file_it_may_not_read_stops_the_open_and_is_left_alone() {
     };
     assert_eq!((path, *op), (&data, "open"));
     assert_eq!(source.kind(), std::io::ErrorKind::PermissionDenied);
+    // The cause stays reachable for callers that walk `source()` chains.
+    let cause = std::error::Error::source(&err).expect("an I/O error has a source");
+    assert_eq!(cause.to_string(), source.to_string());
     assert!(
         err.to_string().contains(&data.display().to_string()),
         "{err}"
