@@ -93,9 +93,12 @@ fn the_documented_plain_http_invocation_just_works_and_drains_on_sigterm() {
     let mut idle = common::Client::connect(http);
     assert_eq!(idle.get("/health").status, 200);
     let started = Instant::now();
-    let status = server.terminate();
+    let (status, lines) = server.terminate_with_output();
     let took = started.elapsed();
     assert!(status.success(), "exit status {status:?}");
+    // Reads and a PATCH log nothing (not even an error about a stale temporary file
+    // that was not there); the drain says what it does.
+    assert_eq!(lines, ["draining…", "stopped"], "output after ready");
     assert!(
         took < Duration::from_millis(1_500),
         "the exit waited for an idle connection: {took:?}"

@@ -87,4 +87,12 @@ impl Running {
     pub fn terminate(mut self) -> ExitStatus {
         self.stop_with(libc::SIGTERM)
     }
+
+    /// SIGTERM; the exit status and every line written since the last one read.
+    pub fn terminate_with_output(mut self) -> (ExitStatus, Vec<String>) {
+        let status = self.stop_with(libc::SIGTERM);
+        // Both pipes end with the process: the channel closes once they are read.
+        let lines = std::iter::from_fn(|| self.lines.recv_timeout(Duration::from_secs(5)).ok());
+        (status, lines.collect())
+    }
 }
