@@ -5,6 +5,8 @@
 //! (Bearer parsing is unit-tested in `auth/bearer.rs`.)
 
 mod common;
+#[path = "common/unprivileged.rs"]
+mod unprivileged;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -198,4 +200,32 @@ fn reload_rereads_the_hash_file_and_never_generates() {
         "a failed reload keeps the current key"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_hash_file_it_may_not_look_at_is_an_error_not_a_missing_key() {
+    let dir = temp_dir("unsearchable");
+    auth::bootstrap(&dir, None, None, 4).expect("generate");
+    let hash_file = dir.join(HASH_FILE_NAME);
+    let before = std::fs::read(&hash_file).expect("hash file");
+    // A data directory its user may not search: the hash file cannot even be looked at.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    let d = dir.clone();
+    let (read, started) = unprivileged::run(&[], move || {
+        (
+            auth::read_hash_file(&d),
+            auth::bootstrap(&d, None, None, 4).map(|_| ()),
+        )
+    });
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    // Taken for "no hash file", a reload would say the file is missing and a start
+    // would try to generate a new key; both must name the real problem instead.
+    let err = read.expect_err("not a missing file");
+    assert!(
+        err.contains("cannot read") && err.contains("ermission denied"),
+        "{err}"
+    );
+    let err = started.expect_err("no start");
+    assert!(err.contains("cannot read"), "{err}");
+    assert_eq!(std::fs::read(&hash_file).expect("hash file"), before);
 }

@@ -17,6 +17,8 @@ use availability_server::week::{Status, Week};
 mod crash;
 #[path = "store_file/open_errors.rs"]
 mod open_errors;
+#[path = "common/unprivileged.rs"]
+mod unprivileged;
 
 /// A unique directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);

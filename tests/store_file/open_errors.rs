@@ -6,42 +6,6 @@ use std::os::unix::fs::PermissionsExt;
 
 use super::*;
 
-/// The unprivileged user the check runs as when the tests run as root.
-const NOBODY: u32 = 65_534;
-
-/// Runs `f` on a new thread that the kernel's permission checks treat as an ordinary
-/// user. As root, only that thread's file-system ids change (`setfsuid` is per thread,
-/// and leaving uid 0 drops the thread's DAC-override capabilities), so the tests
-/// running beside this one are unaffected; `owned` is handed to that user first.
-fn unprivileged<T: Send + 'static>(owned: &[PathBuf], f: impl FnOnce() -> T + Send + 'static) -> T {
-    // Safety: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if root {
-        for path in owned {
-            std::os::unix::fs::chown(path, Some(NOBODY), Some(NOBODY)).expect("chown");
-        }
-    }
-    std::thread::spawn(move || {
-        if root {
-            // Safety: plain system calls on this thread's own credentials.
-            unsafe {
-                libc::setfsgid(NOBODY);
-                libc::setfsuid(NOBODY);
-            }
-            // setfs*id report the previous id, not errors: check the effect.
-            // Safety: -1 only queries.
-            assert_eq!(
-                unsafe { libc::setfsuid(u32::MAX) },
-                NOBODY as i32,
-                "setfsuid took"
-            );
-        }
-        f()
-    })
-    .join()
-    .expect("the unprivileged thread")
-}
-
 #[test]
 fn a_data_file_it_may_not_read_stops_the_open_and_is_left_alone() {
     let (temp, _) = committed("unreadable");
@@ -55,7 +19,7 @@ fn a_data_file_it_may_not_read_stops_the_open_and_is_left_alone() {
         data.clone(),
     ];
     let (data_dir, probe) = (temp.data_dir(), data.clone());
-    let (probe, result) = unprivileged(&owned, move || {
+    let (probe, result) = super::unprivileged::run(&owned, move || {
         // The check below means something only if this thread really may not read it.
         let probe = fs::File::open(&probe).map(|_| ()).map_err(|e| e.kind());
         (probe, Store::open(&data_dir, zones::utc(), 0).map(|_| ()))
