@@ -205,6 +205,44 @@ mod tests {
     }
 
     #[test]
+    fn probe_chains_stay_short() {
+        // The point of the table is one hash and about one comparison per lookup; a
+        // weak hash would still find every name, only slowly. Bound both a hit's
+        // distance from its home slot and a miss's walk to an empty slot.
+        let index = name_index();
+        let mask = index.slots.len() - 1;
+        let mut longest_hit_probes = 0;
+        let mut total_hit_probes = 0;
+        for id in all() {
+            let mut slot = slot_of(hash_lower(index.lower_name(id.0)), index.slots.len());
+            let mut probes = 1;
+            while index.slots[slot] != id.0 + 1 {
+                slot = (slot + 1) & mask;
+                probes += 1;
+            }
+            longest_hit_probes = longest_hit_probes.max(probes);
+            total_hit_probes += probes;
+        }
+        let mut longest_run = 0;
+        let mut run = 0;
+        for &entry in index.slots.iter().chain(index.slots.iter()) {
+            run = if entry == 0 { 0 } else { run + 1 };
+            longest_run = longest_run.max(run);
+        }
+        // Measured with chrono-tz 0.10's 599 zones: longest hit 5, mean 1.20, run 7; the
+        // bounds leave room for tzdata to add zones.
+        assert!(
+            longest_hit_probes <= 8,
+            "longest hit: {longest_hit_probes} probes"
+        );
+        assert!(
+            total_hit_probes * 10 <= count() * 15,
+            "mean over 1.5 probes"
+        );
+        assert!(longest_run <= 16, "a miss may walk {longest_run} slots");
+    }
+
+    #[test]
     fn rejects_garbage() {
         assert_eq!(lookup(b""), None);
         assert_eq!(lookup(b"Asia/Tokyo "), None);
