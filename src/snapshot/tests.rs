@@ -56,6 +56,13 @@ fn answers_are_the_rule_applied_and_bodies_are_shared() {
         "{} grids",
         snap.distinct_grids()
     );
+    // One stored grid per distinct answer (the metrics report this count): the same
+    // number as the rule gives zone by zone, for both weeks each zone holds.
+    let distinct: std::collections::HashSet<Grid> = zones::all()
+        .flat_map(|z| snap.zone(z).weeks.iter().map(move |w| (z, w.week_start)))
+        .map(|(z, week_start)| viewer_grid(home, &week, z, week_start))
+        .collect();
+    assert_eq!(snap.distinct_grids(), distinct.len());
 }
 
 #[test]
