@@ -178,4 +178,29 @@ mod tests {
         assert_eq!(answer.week_start, current_week_start(tokyo, earlier_s));
         assert!(!cal.roll(earlier_s), "and stays put");
     }
+
+    #[test]
+    fn a_roll_at_a_switch_instant_happens_once_and_keeps_one_map_per_distinct_map() {
+        let now_s = 1_795_780_800; // 2026-11-27T12:00:00Z
+        let home = zones::lookup(b"America/New_York").expect("zone");
+        let mut cal = Calendar::new(home, now_s);
+        let distinct = |cal: &Calendar| {
+            let maps: std::collections::HashSet<CellMap> = zones::all()
+                .flat_map(|z| cal.zones[usize::from(z.0)].starts.map(|start| (z, start)))
+                .map(|(z, start)| CellMap::build(home, z, start))
+                .collect();
+            maps.len()
+        };
+        assert_eq!(cal.distinct_maps(), distinct(&cal));
+        // At the first switch instant the zones whose week ends then roll, and their new
+        // week starts at that very second: a second roll then has nothing to do.
+        let switch_s = cal.next_switch_unix_s();
+        assert!(cal.roll(switch_s));
+        assert!(!cal.roll(switch_s), "a week starting now is current");
+        assert_eq!(
+            cal.distinct_maps(),
+            distinct(&cal),
+            "compacted after the roll"
+        );
+    }
 }
