@@ -10,7 +10,8 @@
 # test. Not part of `make test` (it takes from 15 minutes per module on 2 cores).
 #
 # Settings (environment):
-#   MODULES="week store snapshot auth"   which modules (keys of the map below)
+#   MODULES="week store snapshot auth"   which modules (keys of the map below; also api,
+#                 writer)
 #   JOBS=1        parallel builds (each needs its own copy of the tree and target dir)
 #   TIMEOUT_S=60  per mutant's test run; a mutant that loops forever counts as caught
 #   OUT=target/mutants   one directory per module, with cargo-mutants' missed.txt etc.
@@ -32,7 +33,9 @@ tests_for() {
         store) echo "store_file store_dir torn" ;;
         snapshot) echo "api conditional timezone_rule" ;;
         auth) echo "api_auth auth_bootstrap reload_key" ;;
-        *) echo "unknown module '$1' (known: week store snapshot auth)" >&2; return 1 ;;
+        api) echo "api api_write api_headers conditional" ;;
+        writer) echo "write_batch api_write writer_rollover" ;;
+        *) echo "unknown module '$1' (known: week store snapshot auth api writer)" >&2; return 1 ;;
     esac
 }
 
