@@ -228,4 +228,5 @@ fn a_hash_file_it_may_not_look_at_is_an_error_not_a_missing_key() {
     let err = started.expect_err("no start");
     assert!(err.contains("cannot read"), "{err}");
     assert_eq!(std::fs::read(&hash_file).expect("hash file"), before);
+    let _ = std::fs::remove_dir_all(&dir);
 }
