@@ -305,6 +305,12 @@ mod tests {
             "{}",
             twice.message
         );
+        // A key repeated inside an array that is not "slots" is the body's error, not
+        // an entry's: the entry indices of "x" mean nothing.
+        let elsewhere = parse_patch_body(br#"{"slots":[],"x":[{"a":1,"a":2}]}"#)
+            .expect_err("repeated outside slots");
+        assert_eq!((elsewhere.code, elsewhere.entry), ("invalid_body", None));
+        assert_eq!(elsewhere.message, "field \"a\" is given twice");
         assert_eq!(
             parse_patch_body(b"[]").expect_err("shape").code,
             "invalid_body"
