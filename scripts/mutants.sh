@@ -34,7 +34,7 @@ tests_for() {
         snapshot) echo "api conditional timezone_rule" ;;
         auth) echo "api_auth auth_bootstrap reload_key" ;;
         api) echo "api api_write api_headers conditional metrics forwarded drain" ;;
-        writer) echo "write_batch api_write writer_rollover" ;;
+        writer) echo "write_batch writer_turns api_write writer_rollover" ;;
         *) echo "unknown module '$1' (known: week store snapshot auth api writer)" >&2; return 1 ;;
     esac
 }

@@ -136,11 +136,7 @@ impl Writer {
                 Err(TryRecvError::Disconnected) => return false,
             },
             None => {
-                // At most a minute: the wait runs on the monotonic clock, so a jump of
-                // the wall clock (a resumed VM) is noticed within that minute, and the
-                // weeks rolled, instead of reads computing answers until the next hour.
-                let wait_s = (self.calendar.next_switch_unix_s() - now_s).clamp(0, 60) as u64;
-                let wait = Duration::from_secs(wait_s).max(Duration::from_millis(50));
+                let wait = idle_wait(self.calendar.next_switch_unix_s(), now_s);
                 match commands.recv_timeout(wait) {
                     Ok(command) => command,
                     Err(RecvTimeoutError::Timeout) => return true,
@@ -193,5 +189,44 @@ impl Writer {
         stats
             .last_rebuild_us
             .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+}
+
+/// How long an idle writer waits for a command: until the next week switch, so the
+/// weeks roll on time, but at most a minute and at least 50 ms. The wait runs on the
+/// monotonic clock, so a jump of the wall clock (a resumed VM) is noticed within that
+/// minute, and the weeks rolled, instead of reads computing answers until the next
+/// hour; the 50 ms floor keeps a switch that is due (or a clock behind it) from
+/// turning the loop into a spin.
+fn idle_wait(next_switch_unix_s: i64, now_unix_s: i64) -> Duration {
+    let wait_s = next_switch_unix_s.saturating_sub(now_unix_s).clamp(0, 60) as u64;
+    Duration::from_secs(wait_s).max(Duration::from_millis(50))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::idle_wait;
+    use std::time::Duration;
+
+    #[test]
+    fn an_idle_writer_waits_for_the_next_switch_within_its_bounds() {
+        let now_s = 1_790_000_000;
+        let cases = [
+            (now_s + 7, Duration::from_secs(7)),
+            (now_s + 60, Duration::from_secs(60)),
+            (now_s + 61, Duration::from_secs(60)),
+            (now_s + 3 * 86_400, Duration::from_secs(60)),
+            (i64::MAX, Duration::from_secs(60)), // no switch ahead
+            (now_s, Duration::from_millis(50)),  // due: the next turn rolls it
+            (now_s - 30, Duration::from_millis(50)),
+        ];
+        for (switch_s, expected) in cases {
+            let offset_s = switch_s.saturating_sub(now_s);
+            assert_eq!(
+                idle_wait(switch_s, now_s),
+                expected,
+                "switch {offset_s} s on"
+            );
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The rig of `write_batch.rs`: a writer over a fresh data directory, driven by
 //! the test, with one reply channel standing in for a worker.
+#![allow(dead_code)] // each test file that declares this rig uses part of it
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
