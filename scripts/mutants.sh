@@ -41,6 +41,7 @@ tests_for() {
 
 command -v cargo-mutants >/dev/null 2>&1 || cargo install --locked cargo-mutants
 
+mkdir -p "$OUT" # cargo-mutants makes $OUT/<module> but not its parents
 status=0
 for module in $MODULES; do
     targets_line="$(tests_for "$module")" || exit 2
