@@ -164,6 +164,12 @@ impl RateLimiter {
         }
     }
 
+    /// Whether `a` and `b` share one bucket (their slots collide under this limiter's
+    /// seed, or they are the same client): the documented price of a fixed table.
+    pub fn same_bucket(&self, a: IpAddr, b: IpAddr) -> bool {
+        self.slot_index(a) == self.slot_index(b)
+    }
+
     fn slot_index(&self, ip: IpAddr) -> usize {
         // IPv4-mapped IPv6 (from dual-stack sockets) must share the IPv4 client's bucket.
         // An IPv6 client is its /64: one host usually holds a whole /64 (SLAAC, privacy

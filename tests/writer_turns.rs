@@ -1,6 +1,7 @@
 //! The writer's turns, driven one at a time on the test's thread: the failed-key
 //! budget is checked again by the writer (not only by the worker that queued the
-//! write), a group is bounded, and an idle turn waits for work instead of spinning.
+//! write), a group is bounded, an idle turn waits for work instead of spinning, and
+//! a reply closes its connection when it should.
 
 mod common;
 #[path = "write_batch/rig.rs"]
@@ -10,9 +11,11 @@ mod writer_harness;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
+use availability_server::api::STATE_DRAINING;
 use availability_server::ratelimit::RateLimiter;
 use availability_server::writer::Command;
 
@@ -27,12 +30,23 @@ const FAILURE_BURST: u32 = 3;
 const ONE_CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
 
 /// A rig whose key-failure limiter allows `FAILURE_BURST` failures per address and
-/// then one a minute (the shared harness allows 100, more than any test here sends).
-fn rig_with_small_budget() -> Rig {
+/// then one a minute (the shared harness allows 100, more than any test here sends),
+/// and in which `ONE_CLIENT` shares a bucket with none of `others` (addresses hash to
+/// slots under a random seed; a collision is the documented behaviour, so the test
+/// takes another seed rather than depend on luck).
+fn rig_with_small_budget(others: &[IpAddr]) -> Rig {
     let mut rig = Rig::new(|_| {});
+    let limiter = (0..8)
+        .map(|_| RateLimiter::with_interval(FAILURE_BURST, 60_000, 64))
+        .find(|l| {
+            others
+                .iter()
+                .all(|&other| !l.same_bucket(ONE_CLIENT, other))
+        })
+        .expect("eight seeds cannot all collide");
     Arc::get_mut(&mut rig.shared)
         .expect("nothing shares the rig's state before a writer is made")
-        .auth_failures = RateLimiter::with_interval(FAILURE_BURST, 60_000, 64);
+        .auth_failures = limiter;
     rig
 }
 
@@ -69,7 +83,8 @@ fn expected_budget_replies(wrong_keys: u32) -> Vec<(u32, u16, String)> {
 fn wrong_keys_queued_together_from_one_address_stop_at_its_budget() {
     // All six passed the workers' peek before any of them failed (they are queued
     // together), so only the writer's own check can hold the excess to 429.
-    let mut rig = rig_with_small_budget();
+    let other = rig::job_address(7);
+    let mut rig = rig_with_small_budget(&[other]);
     let keys = availability_server::auth::bootstrap(&rig.dir, Some(KEY), None, 4)
         .expect("keys")
         .keys;
@@ -80,7 +95,11 @@ fn wrong_keys_queued_together_from_one_address_stop_at_its_budget() {
     // The right key from the same address is refused too: the budget is the address's.
     queue_from_one_client(&rig, 6, KEY, &cell(0, 1, "maybe"));
     // Another address is not held back by this one's failures.
-    rig.queue(7, KEY, &cell(0, 2, "maybe"));
+    let job = rig.job(7, KEY, &cell(0, 2, "maybe"));
+    assert_eq!(job.peer_ip, other);
+    rig.commands
+        .send(Command::Write(Box::new(job)))
+        .expect("room");
     assert!(writer.turn(&inbox));
     let mut expected = expected_budget_replies(6);
     expected.push((6, 429, "too_many_auth_failures".to_owned()));
@@ -94,7 +113,7 @@ fn writes_waiting_for_bcrypt_stop_costing_bcrypt_once_their_address_is_over_budg
     // Only a hash is configured: every key waits for its own bcrypt check. Once the
     // address has failed FAILURE_BURST times, its writes still waiting are refused
     // 429 without one; each would otherwise cost ~250 ms of the writer at cost 12.
-    let mut rig = rig_with_small_budget();
+    let mut rig = rig_with_small_budget(&[]);
     let (mut writer, inbox) = rig.writer_here(4);
     for index in 0..6 {
         let key = format!("wrong-key-number-{index}");
@@ -172,4 +191,42 @@ fn an_idle_turn_waits_for_work_instead_of_returning_at_once() {
     // A switch within a few seconds of the test could end a wait or two early; a
     // spinning writer takes hundreds of thousands of turns in 300 ms.
     assert!(turns <= 6, "{turns} turns in {waited:?} with nothing to do");
+}
+
+#[test]
+fn a_write_reply_closes_when_its_request_asked_or_the_server_drains() {
+    let mut rig = Rig::new(|_| {});
+    let keys = availability_server::auth::bootstrap(&rig.dir, Some(KEY), None, 4)
+        .expect("keys")
+        .keys;
+    let shared = rig.shared.clone();
+    let (mut writer, inbox) = rig.writer_with(keys);
+    let mut closing = rig.job(0, KEY, &cell(6, 0, "maybe"));
+    closing.close = true;
+    for job in [closing, rig.job(1, KEY, &cell(6, 1, "maybe"))] {
+        rig.commands
+            .send(Command::Write(Box::new(job)))
+            .expect("room");
+    }
+    assert!(writer.turn(&inbox));
+    // A drain that begins while a write waits closes its connection too.
+    shared.state.store(STATE_DRAINING, Ordering::Release);
+    rig.queue(2, KEY, &cell(6, 2, "maybe"));
+    assert!(writer.turn(&inbox));
+    let closes: Vec<(u32, bool)> = (0..3)
+        .map(|_| {
+            let (conn, reply) = rig
+                .replies
+                .recv_timeout(Duration::from_secs(20))
+                .expect("a reply");
+            let head = String::from_utf8_lossy(&reply.bytes).into_owned();
+            assert_eq!(
+                reply.close,
+                head.contains("\r\nConnection: close\r\n"),
+                "{head}"
+            );
+            (conn.index, reply.close)
+        })
+        .collect();
+    assert_eq!(closes, [(0, true), (1, false), (2, true)]);
 }

@@ -10,6 +10,7 @@ use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 use std::time::Duration;
 
 use availability_server::api::{Delivery, ReplyTo, Shared, parse_patch_body};
+use availability_server::http::date::{IMF_FIXDATE_LEN, format_imf_fixdate};
 use availability_server::runtime::ConnRef;
 use availability_server::snapshot::{Calendar, Snapshot};
 use availability_server::store::Store;
@@ -137,6 +138,7 @@ impl Rig {
             head.contains("\r\nConnection: close"),
             "the reply's close flag and its Connection field agree: {head}"
         );
+        assert_recent_date(head);
         let json = serde_json::from_str(body).expect("JSON body");
         (conn.index, status, json, serving)
     }
@@ -191,13 +193,37 @@ pub(crate) fn job(reply: &ReplyTo, index: u32, key: &str, body: &str) -> WriteJo
             serial: 0,
         },
         reply: reply.clone(),
-        peer_ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, (index % 200) as u8 + 1)),
+        peer_ip: job_address(index),
         key: key.as_bytes().to_vec(),
         edits: parse_patch_body(body.as_bytes()),
         close: false,
         http10_keep_alive: false,
         rate: None,
     }
+}
+
+/// The reply's `Date` is of the last minute (a reply may wait in the channel while the
+/// test drives bcrypt checks).
+fn assert_recent_date(head: &str) {
+    let date = head
+        .split("\r\n")
+        .find_map(|line| line.strip_prefix("Date: "))
+        .unwrap_or_else(|| panic!("a Date field: {head}"));
+    let now_s = common::now_s();
+    let recent = (now_s - 60..=now_s).any(|s| {
+        let mut formatted = [0u8; IMF_FIXDATE_LEN];
+        format_imf_fixdate(s, &mut formatted);
+        formatted == date.as_bytes()
+    });
+    assert!(
+        recent,
+        "Date {date} is not of the last minute (now {now_s})"
+    );
+}
+
+/// The client address of connection `index`'s job: 10.0.0.x.
+pub(crate) fn job_address(index: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, (index % 200) as u8 + 1))
 }
 
 pub(crate) fn cell(day: u8, slot: u8, status: &str) -> String {
