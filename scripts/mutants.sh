@@ -11,7 +11,9 @@
 #
 # Settings (environment):
 #   MODULES="week store snapshot auth"   which modules (keys of the map below; also api,
-#                 writer)
+#                 writer, http)
+#   FILES=        only these files of the module (e.g. "src/http/request.rs"), for a
+#                 large module taken a part at a time
 #   JOBS=1        parallel builds (each needs its own copy of the tree and target dir)
 #   TIMEOUT_S=60  per mutant's test run; a mutant that loops forever counts as caught
 #   OUT=target/mutants   one directory per module, with cargo-mutants' missed.txt etc.
@@ -35,7 +37,8 @@ tests_for() {
         auth) echo "api_auth auth_bootstrap reload_key" ;;
         api) echo "api api_write api_headers conditional metrics forwarded drain" ;;
         writer) echo "write_batch writer_turns api_write writer_rollover" ;;
-        *) echo "unknown module '$1' (known: week store snapshot auth api writer)" >&2; return 1 ;;
+        http) echo "http_parse protocol protocol_fields protocol_misc fuzz_regressions conditional api_write_encoding api_headers" ;;
+        *) echo "unknown module '$1' (known: week store snapshot auth api writer http)" >&2; return 1 ;;
     esac
 }
 
@@ -50,8 +53,13 @@ for module in $MODULES; do
     for t in "${targets[@]}"; do args+=("-C=--test=$t"); done
     echo "== $module: src/$module/** against --lib$(printf -- ' --test %s' "${targets[@]}") (timeout ${TIMEOUT_S}s)"
     # cargo-mutants exits 2 when mutants were missed, 3 on timeouts: report, go on.
+    files=(-f "src/$module/**" -f "src/$module.rs")
+    if [[ -n "${FILES:-}" ]]; then
+        files=()
+        for f in $FILES; do files+=(-f "$f"); done
+    fi
     cargo mutants -j "$JOBS" --timeout "$TIMEOUT_S" -o "$OUT/$module" \
-        -f "src/$module/**" -f "src/$module.rs" "${args[@]}" || status=$?
+        "${files[@]}" "${args[@]}" || status=$?
     for kind in caught missed timeout unviable; do
         file="$OUT/$module/mutants.out/$kind.txt"
         printf '   %-9s %s\n' "$kind" "$( [[ -f $file ]] && wc -l <"$file" || echo 0)"
