@@ -51,7 +51,7 @@ for module in $MODULES; do
     read -ra targets <<<"$targets_line"
     args=(-C=--lib)
     for t in "${targets[@]}"; do args+=("-C=--test=$t"); done
-    echo "== $module: src/$module/** against --lib$(printf -- ' --test %s' "${targets[@]}") (timeout ${TIMEOUT_S}s)"
+    echo "== $module: ${FILES:-src/$module/**} against --lib$(printf -- ' --test %s' "${targets[@]}") (timeout ${TIMEOUT_S}s)"
     # cargo-mutants exits 2 when mutants were missed, 3 on timeouts: report, go on.
     files=(-f "src/$module/**" -f "src/$module.rs")
     if [[ -n "${FILES:-}" ]]; then
