@@ -170,8 +170,18 @@ fn chunk_extensions() {
         b"1;a=b;c;d=\"\"\r\nx\r\n0\r\n\r\n",
         b"1;a=\"quoted \\\"string\\\" ;=\"\r\nx\r\n0\r\n\r\n",
         b"1\r\nx\r\n0;a=1\r\n\r\n",
+        b"1;a=\"caf\xc3\xa9 \\\xc3\\\t\"\r\nx\r\n0\r\n\r\n", // obs-text, quoted-pairs
     ] {
         assert_eq!(decode_all(ok).expect("valid extension").0, b"x");
+    }
+    // Control bytes are neither qdtext nor the second byte of a quoted-pair.
+    for input in [
+        &b"1;a=\"x\x01y\"\r\nx\r\n0\r\n\r\n"[..],
+        b"1;a=\"x\x7f\"\r\nx\r\n0\r\n\r\n",
+        b"1;a=\"x\\\x01\"\r\nx\r\n0\r\n\r\n",
+        b"1;a=\"x\\\x7f\"\r\nx\r\n0\r\n\r\n",
+    ] {
+        assert_eq!(bad(input), "invalid quoted-string in chunk extension");
     }
     for input in [
         &b"1;\r\nx\r\n0\r\n\r\n"[..],
@@ -211,6 +221,11 @@ fn body_limit() {
     assert_eq!(decode_pieces(&[exact], 4), Err(ChunkError::TooLarge));
     // Rejected on the size line, before any data arrives.
     assert_eq!(decode_pieces(&[b"6\r\n"], 5), Err(ChunkError::TooLarge));
+    // The limit is on the sum of the chunks: the second size line is refused too.
+    assert_eq!(
+        decode_pieces(&[b"3\r\nabc\r\n2\r\n"], 4),
+        Err(ChunkError::TooLarge)
+    );
     assert_eq!(decode_pieces(&[b"ffffffff"], 5), Err(ChunkError::TooLarge));
     // A body buffer smaller than the limit is reported, never overrun.
     let mut decoder = ChunkedDecoder::new(100);

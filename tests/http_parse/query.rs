@@ -84,6 +84,9 @@ fn malformed_escapes_are_invalid_query() {
         "x=%zz",
         "%=1",
         "day=1&_=%2",
+        // A bad escape after a good one, anywhere: every escape is checked.
+        "tz=Europe%2FBerlin%zz",
+        "tz=%2F%zz",
     ] {
         assert_eq!(code(q), "invalid_query", "{q}");
     }
@@ -145,6 +148,11 @@ fn tz_length_and_encoding() {
         Some(name)
     );
     assert_eq!(code("tz=%FF%FE"), "invalid_timezone");
+    // Not ASCII but UTF-8: a name, if not one of a zone (the answer then names it).
+    assert_eq!(
+        parse("tz=Caf%C3%A9").expect("UTF-8").0.as_deref(),
+        Some("Café")
+    );
 }
 
 #[test]

@@ -265,6 +265,11 @@ fn host_rules() {
         let buf = format!("GET / HTTP/1.1\r\nHost: {value}\r\n\r\n");
         assert_eq!(bad(buf.as_bytes()), "invalid Host header", "{value}");
     }
+    // A bad escape after good ones: every escape is checked.
+    for value in ["a%41%zz", "ab%41%zz", "%41%41%zz"] {
+        let buf = format!("GET / HTTP/1.1\r\nHost: {value}\r\n\r\n");
+        assert_eq!(bad(buf.as_bytes()), "invalid Host header", "{value}");
+    }
 }
 
 #[test]
@@ -423,6 +428,29 @@ fn keep_alive_rules() {
     }
     // A token merely containing "close" is not "close".
     assert!(ok(&with_headers(&["Connection: closed"])).keep_alive);
+}
+
+#[test]
+fn only_an_http_1_1_expect_100_continue_asks_for_an_interim_response() {
+    // RFC 9110 §10.1.1: the expectation is 100-continue (case-insensitive); a server
+    // must ignore it from an HTTP/1.0 client, and other expectations are not it.
+    let cases: [(&str, Option<&str>, bool); 6] = [
+        ("1.1", None, false),
+        ("1.1", Some("100-continue"), true),
+        ("1.1", Some("  100-Continue "), true),
+        ("1.1", Some("200-ok"), false),
+        ("1.1", Some("100-continue-please"), false),
+        ("1.0", Some("100-continue"), false),
+    ];
+    for (version, expect, expected) in cases {
+        let mut s = format!("PATCH /availability HTTP/{version}\r\nHost: a\r\n");
+        if let Some(value) = expect {
+            s.push_str(&format!("Expect:{value}\r\n"));
+        }
+        s.push_str("Content-Length: 2\r\n\r\n");
+        let head = ok(s.as_bytes());
+        assert_eq!(head.expect_continue, expected, "{version} {expect:?}");
+    }
 }
 
 #[test]
