@@ -176,6 +176,41 @@ mod tests {
         w.put(b"12345").put(b"6789");
         assert!(w.overflowed());
         assert_eq!(w.written(), b"12345");
+        // Filling the buffer exactly is not an overflow.
+        let mut w = ByteWriter::new(&mut buf);
+        w.put(b"1234").put(b"5678");
+        assert!(!w.overflowed());
+        assert_eq!(w.written(), b"12345678");
+    }
+
+    #[test]
+    fn every_status_sent_has_its_own_status_line() {
+        for status in [
+            200, 304, 400, 401, 404, 405, 408, 412, 413, 415, 429, 431, 500, 503, 505,
+        ] {
+            let line = std::str::from_utf8(status_line(status)).expect("ASCII");
+            assert!(
+                line.starts_with(&format!("HTTP/1.1 {status} ")) && line.ends_with("\r\n"),
+                "{status}: {line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_utf8_sequence_cut_short_at_the_end_is_one_replacement_character() {
+        // `from_utf8` reports no error length for a sequence the input ends inside:
+        // the rest of the input is that one bad sequence.
+        for (input, expected) in [
+            (&b"a\xc3"[..], "a\u{fffd}"),
+            (b"abcd\xe2\x82", "abcd\u{fffd}"),
+            (b"\xf0\x9f\x98", "\u{fffd}"),
+            (b"ok\xffx\xe2\x82", "ok\u{fffd}x\u{fffd}"),
+        ] {
+            let mut buf = [0u8; 64];
+            let mut w = ByteWriter::new(&mut buf);
+            w.put_json_escaped(input);
+            assert_eq!(w.written(), expected.as_bytes(), "{input:?}");
+        }
     }
 
     #[test]
