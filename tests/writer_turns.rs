@@ -85,10 +85,7 @@ fn wrong_keys_queued_together_from_one_address_stop_at_its_budget() {
     // together), so only the writer's own check can hold the excess to 429.
     let other = rig::job_address(7);
     let mut rig = rig_with_small_budget(&[other]);
-    let keys = availability_server::auth::bootstrap(&rig.dir, Some(KEY), None, 4)
-        .expect("keys")
-        .keys;
-    let (mut writer, inbox) = rig.writer_with(keys);
+    let (mut writer, inbox) = rig.writer_with_plain_key();
     for index in 0..6 {
         queue_from_one_client(&rig, index, "wrong-key-wrong-key", &cell(0, 0, "maybe"));
     }
@@ -134,10 +131,7 @@ fn a_group_is_at_most_the_queue_capacity_and_the_rest_is_the_next_group() {
     // channel twice that size here lets the test queue more than a group.)
     const GROUP: u32 = 256;
     let mut rig = Rig::new(|_| {});
-    let keys = availability_server::auth::bootstrap(&rig.dir, Some(KEY), None, 4)
-        .expect("keys")
-        .keys;
-    let (mut writer, _) = rig.writer_with(keys);
+    let (mut writer, _) = rig.writer_with_plain_key();
     let (commands, inbox) = sync_channel(2 * GROUP as usize);
     for index in 0..=GROUP {
         let (day, slot) = ((index / 48) as u8, (index % 48) as u8);
@@ -170,10 +164,7 @@ fn an_idle_turn_waits_for_work_instead_of_returning_at_once() {
     // (until the next week switch, at least 50 ms and at most a minute), so an idle
     // writer does not spin a core. A command arriving during the wait ends it.
     let mut rig = Rig::new(|_| {});
-    let keys = availability_server::auth::bootstrap(&rig.dir, Some(KEY), None, 4)
-        .expect("keys")
-        .keys;
-    let (mut writer, inbox) = rig.writer_with(keys);
+    let (mut writer, inbox) = rig.writer_with_plain_key();
     let commands = rig.commands.clone();
     let delay = Duration::from_millis(300);
     let sender = std::thread::spawn(move || {
@@ -196,11 +187,8 @@ fn an_idle_turn_waits_for_work_instead_of_returning_at_once() {
 #[test]
 fn a_write_reply_closes_when_its_request_asked_or_the_server_drains() {
     let mut rig = Rig::new(|_| {});
-    let keys = availability_server::auth::bootstrap(&rig.dir, Some(KEY), None, 4)
-        .expect("keys")
-        .keys;
     let shared = rig.shared.clone();
-    let (mut writer, inbox) = rig.writer_with(keys);
+    let (mut writer, inbox) = rig.writer_with_plain_key();
     let mut closing = rig.job(0, KEY, &cell(6, 0, "maybe"));
     closing.close = true;
     for job in [closing, rig.job(1, KEY, &cell(6, 1, "maybe"))] {

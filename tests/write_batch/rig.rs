@@ -81,10 +81,22 @@ impl Rig {
     /// Starts the writer thread: everything queued so far is one group. The key is
     /// configured in plaintext, so the writer knows it without a bcrypt check.
     pub(crate) fn start(&mut self) {
-        let keys = availability_server::auth::bootstrap(&self.dir, Some(KEY), None, 4)
-            .expect("keys")
-            .keys;
+        let keys = self.plain_keys();
         self.start_with(keys);
+    }
+
+    /// The key in plaintext: the writer knows it without a bcrypt check.
+    fn plain_keys(&self) -> availability_server::auth::KeyStore {
+        availability_server::auth::bootstrap(&self.dir, Some(KEY), None, 4)
+            .expect("keys")
+            .keys
+    }
+
+    /// The writer (with the key in plaintext) and its queue, to be driven turn by
+    /// turn on the test's thread.
+    pub(crate) fn writer_with_plain_key(&mut self) -> (Writer, Receiver<Command>) {
+        let keys = self.plain_keys();
+        self.writer_with(keys)
     }
 
     /// Starts the writer with only a bcrypt hash of the key (of this cost): its first
