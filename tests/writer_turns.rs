@@ -54,9 +54,7 @@ fn rig_with_small_budget(others: &[IpAddr]) -> Rig {
 fn queue_from_one_client(rig: &Rig, index: u32, key: &str, body: &str) {
     let mut job = rig.job(index, key, body);
     job.peer_ip = ONE_CLIENT;
-    rig.commands
-        .try_send(Command::Write(Box::new(job)))
-        .unwrap_or_else(|_| panic!("queue has room"));
+    rig.queue_job(job);
 }
 
 /// (connection, status, error code) of the next `n` replies, in arrival order.
@@ -94,9 +92,7 @@ fn wrong_keys_queued_together_from_one_address_stop_at_its_budget() {
     // Another address is not held back by this one's failures.
     let job = rig.job(7, KEY, &cell(0, 2, "maybe"));
     assert_eq!(job.peer_ip, other);
-    rig.commands
-        .send(Command::Write(Box::new(job)))
-        .expect("room");
+    rig.queue_job(job);
     assert!(writer.turn(&inbox));
     let mut expected = expected_budget_replies(6);
     expected.push((6, 429, "too_many_auth_failures".to_owned()));
@@ -191,11 +187,8 @@ fn a_write_reply_closes_when_its_request_asked_or_the_server_drains() {
     let (mut writer, inbox) = rig.writer_with_plain_key();
     let mut closing = rig.job(0, KEY, &cell(6, 0, "maybe"));
     closing.close = true;
-    for job in [closing, rig.job(1, KEY, &cell(6, 1, "maybe"))] {
-        rig.commands
-            .send(Command::Write(Box::new(job)))
-            .expect("room");
-    }
+    rig.queue_job(closing);
+    rig.queue(1, KEY, &cell(6, 1, "maybe"));
     assert!(writer.turn(&inbox));
     // A drain that begins while a write waits closes its connection too.
     shared.state.store(STATE_DRAINING, Ordering::Release);
