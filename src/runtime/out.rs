@@ -141,4 +141,78 @@ mod tests {
         assert!(q.is_empty());
         assert_eq!(q.segments_free(), MAX_SEGMENTS);
     }
+
+    #[test]
+    fn counts_segments_and_bytes_and_skips_empty_pushes() {
+        static PARTS: [&[u8]; 4] = [b"HTTP/1.1 200 OK\r\n", b"", b"\r\n", b"{}"];
+        let mut q = OutQueue::new();
+        assert!(q.is_empty());
+        assert_eq!((q.len(), q.pending_bytes()), (0, 0));
+        for part in PARTS {
+            unsafe { q.push(part) };
+        }
+        // The empty slice took no segment: a zero-length iovec would be a wasted entry.
+        assert_eq!(q.len(), 3);
+        assert_eq!(q.segments_free(), MAX_SEGMENTS - 3);
+        assert_eq!(q.pending_bytes(), 21);
+        assert_eq!(
+            q.pending().iter().map(|v| v.iov_len).collect::<Vec<_>>(),
+            [17, 2, 2]
+        );
+        // Consuming exactly a segment's length moves on without a zero-length leftover.
+        q.consume(17);
+        assert_eq!((q.len(), q.pending_bytes()), (2, 4));
+        // Free segments are counted from the end: consumed ones are reused only after
+        // the queue drains and resets.
+        assert_eq!(q.segments_free(), MAX_SEGMENTS - 3);
+        q.scratch_used_bytes = 40;
+        q.consume(4);
+        assert!(q.is_empty());
+        assert_eq!(
+            (q.len(), q.segments_free(), q.scratch_used_bytes),
+            (0, MAX_SEGMENTS, 0)
+        );
+    }
+
+    #[test]
+    fn copy_pending_into_stops_at_the_destination_and_consumes_nothing() {
+        static A: &[u8] = b"abc";
+        static B: &[u8] = b"defg";
+        let mut q = OutQueue::new();
+        unsafe {
+            q.push(A);
+            q.push(B);
+        }
+        for (cap, want) in [(0, ""), (2, "ab"), (3, "abc"), (5, "abcde"), (7, "abcdefg")] {
+            let mut dst = [b'.'; 7];
+            let n = q.copy_pending_into(&mut dst[..cap]);
+            assert_eq!(&dst[..n], want.as_bytes(), "into {cap} bytes");
+            assert!(dst[n..].iter().all(|&b| b == b'.'), "wrote past {n}");
+        }
+        let mut dst = [0u8; 16];
+        let n = q.copy_pending_into(&mut dst);
+        assert_eq!(&dst[..n], b"abcdefg");
+        assert_eq!(q.pending_bytes(), 7);
+    }
+
+    #[test]
+    fn reset_forgets_everything_queued() {
+        static A: &[u8] = b"abc";
+        let mut q = OutQueue::new();
+        unsafe { q.push(A) };
+        q.scratch_used_bytes = 3;
+        q.reset();
+        assert!(q.is_empty());
+        assert_eq!((q.pending_bytes(), q.scratch_used_bytes), (0, 0));
+        assert_eq!(q.segments_free(), MAX_SEGMENTS);
+    }
+
+    #[test]
+    #[should_panic(expected = "consumed more than queued")]
+    fn consuming_more_than_queued_is_a_bug_caught_at_once() {
+        static A: &[u8] = b"abc";
+        let mut q = OutQueue::new();
+        unsafe { q.push(A) };
+        q.consume(4);
+    }
 }

@@ -181,6 +181,83 @@ mod tests {
         assert_eq!(fired, vec![(0, 300)]);
     }
 
+    /// Random arms, disarms and advances against a map of deadlines: every entry fires
+    /// exactly at the first `advance` whose `now_ms` has reached its deadline, never
+    /// earlier, never twice, and the links stay a consistent list in every slot.
+    #[test]
+    fn matches_a_plain_map_of_deadlines_under_random_operations() {
+        const ENTRIES: usize = 12;
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64; // xorshift64*: deterministic, no dependency
+        let mut next = move |bound: u64| {
+            rng ^= rng >> 12;
+            rng ^= rng << 25;
+            rng ^= rng >> 27;
+            rng.wrapping_mul(0x2545_f491_4f6c_dd1d) % bound
+        };
+        for round in 0..200 {
+            let (slots, tick_ms) = ([4, 8, 16][round % 3], [1, 10, 7][round % 3]);
+            let mut now_ms = next(1_000);
+            let mut wheel = TimerWheel::new(slots, tick_ms, now_ms);
+            let mut entries = vec![TimerLinks::default(); ENTRIES];
+            let mut model: [Option<u64>; ENTRIES] = [None; ENTRIES];
+            for _ in 0..300 {
+                let index = next(ENTRIES as u64) as usize;
+                match next(10) {
+                    0..=4 => {
+                        // Earlier, later, past and far beyond one turn of the wheel.
+                        let span_ms = [3, 40, 400, 4_000][next(4) as usize];
+                        let deadline_ms = (now_ms + next(span_ms)).saturating_sub(next(5));
+                        wheel.arm(&mut entries, index as u32, deadline_ms);
+                        model[index] = Some(deadline_ms);
+                    }
+                    5 => {
+                        wheel.disarm(&mut entries, index as u32);
+                        model[index] = None;
+                    }
+                    _ => {
+                        now_ms += [0, 1, 5, 30, 500][next(5) as usize];
+                        let mut fired = Vec::new();
+                        wheel.advance(&mut entries, now_ms, |i| fired.push(i as usize));
+                        fired.sort_unstable();
+                        let due: Vec<usize> = (0..ENTRIES)
+                            .filter(|&i| model[i].is_some_and(|d| d <= now_ms))
+                            .collect();
+                        assert_eq!(fired, due, "round {round} at {now_ms} ms");
+                        for i in due {
+                            model[i] = None;
+                        }
+                    }
+                }
+                for (i, links) in entries.iter().enumerate() {
+                    assert_eq!(links.is_armed(), model[i].is_some(), "entry {i}");
+                    if let Some(deadline_ms) = model[i] {
+                        assert_eq!(links.deadline_ms, deadline_ms);
+                    }
+                }
+                assert_lists_consistent(&wheel, &entries);
+            }
+        }
+    }
+
+    /// Every armed entry is in exactly the list of the slot it says, linked both ways.
+    fn assert_lists_consistent(wheel: &TimerWheel, entries: &[TimerLinks]) {
+        let mut seen = vec![false; entries.len()];
+        for (slot, &head) in wheel.heads.iter().enumerate() {
+            let (mut prev, mut cursor) = (NONE, head);
+            while cursor != NONE {
+                let links = entries[cursor as usize];
+                assert!(!seen[cursor as usize], "entry {cursor} listed twice");
+                seen[cursor as usize] = true;
+                assert_eq!(links.filed_slot as usize, slot);
+                assert_eq!(links.prev, prev);
+                (prev, cursor) = (cursor, links.next);
+            }
+        }
+        for (i, links) in entries.iter().enumerate() {
+            assert_eq!(seen[i], links.is_armed(), "entry {i}");
+        }
+    }
+
     #[test]
     fn a_long_pause_still_fires_everything_due() {
         let mut entries = vec![TimerLinks::default(); 3];
