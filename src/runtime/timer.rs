@@ -51,10 +51,6 @@ impl TimerWheel {
         }
     }
 
-    pub fn tick_ms(&self) -> u64 {
-        self.tick_ms
-    }
-
     fn slot_of(&self, deadline_ms: u64) -> u32 {
         // Deadlines in the past land in the next slot to be processed.
         let tick = (deadline_ms / self.tick_ms).max(self.next_tick);
@@ -129,12 +125,12 @@ impl TimerWheel {
                     self.disarm(entries, cursor);
                     expire(cursor);
                 } else if deadline_ms / self.tick_ms != tick {
+                    // Not yet due, so its tick is at least `now_tick`, and not this
+                    // one: later than `tick`, never behind `next_tick`, so filing it
+                    // under its own tick is exact (its slot comes round again).
+                    debug_assert!(deadline_ms / self.tick_ms > tick);
                     self.disarm(entries, cursor);
-                    // Refile relative to the tick after the one processed.
-                    let saved = self.next_tick;
-                    self.next_tick = tick + 1;
                     self.file(entries, cursor, deadline_ms);
-                    self.next_tick = saved;
                 }
                 cursor = next;
             }
