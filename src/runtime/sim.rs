@@ -392,3 +392,7 @@ impl<H: Handler> SimWorker<H> {
 #[cfg(test)]
 #[path = "slot_tests.rs"]
 mod slot_tests;
+
+#[cfg(test)]
+#[path = "batch_tests.rs"]
+mod batch_tests;
