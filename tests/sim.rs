@@ -237,17 +237,29 @@ fn a_timeout_answer_that_fills_the_window_arrives_whole_before_the_close() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The FIN comes in the same event as the last bytes of one request or of several
+/// pipelined ones (over real sockets it may or may not: `tests/protocol_misc.rs`):
+/// every request is answered, and only the last answer says `Connection: close`.
 #[test]
-fn a_fin_after_a_request_gets_the_answer_then_the_close() {
+fn a_fin_after_requests_gets_every_answer_then_the_close() {
     let (mut s, dir) = server(|_| {});
-    let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
-    let request = b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n";
-    assert_eq!(conn.send(request), request.len());
-    conn.shutdown_write(); // the FIN in the same event as the last bytes
-    s.worker.notify(&conn);
-    let (text, end) = receive(&mut s, &conn);
-    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
-    assert_eq!(end, ClientRead::Eof);
+    for count in [1, 3] {
+        let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+        let request = b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n";
+        let burst = request.repeat(count);
+        assert_eq!(conn.send(&burst), burst.len());
+        conn.shutdown_write();
+        s.worker.notify(&conn);
+        let (text, end) = receive(&mut s, &conn);
+        let answers: Vec<&str> = text.split("HTTP/1.1 ").skip(1).collect();
+        assert_eq!(answers.len(), count, "{text}");
+        for (i, answer) in answers.iter().enumerate() {
+            assert!(answer.starts_with("200 "), "{text}");
+            let says_close = answer.contains("\r\nConnection: close\r\n");
+            assert_eq!(says_close, i + 1 == count, "answer {i} of {count}: {text}");
+        }
+        assert_eq!(end, ClientRead::Eof);
+    }
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }
