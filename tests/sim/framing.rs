@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use availability_server::runtime::sim::SimConn;
+use availability_server::runtime::sim::{ClientRead, SimConn};
 use availability_server::server::SimServer;
 
 use super::common;
@@ -87,6 +87,34 @@ fn a_chunked_body_sent_a_byte_at_a_time_is_decoded_whole_and_the_next_starts_afr
     let maybe = text.find("\"maybe\"").expect("the first write is in");
     let available = text.find("\"available\"").expect("the second write is in");
     assert!(maybe < available, "{text}");
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The head deadline counts from a request's first byte: a head begun with the last
+/// bytes of the one before has its own 10 s (`--header-timeout-ms`), not what is left
+/// of the previous head's.
+#[test]
+fn a_pipelined_head_gets_its_own_deadline() {
+    let (mut s, dir) = server(|_| {});
+    let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    send(&mut s, &conn, b"GET /health HTTP/1.1\r\n");
+    s.worker.advance_ms(9_000);
+    send(&mut s, &conn, b"Host: a\r\n\r\nGET /health HTTP/1.1\r\n");
+    let (text, _) = receive(&mut s, &conn);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    // 18 s after the first head began, 9 s into the second's.
+    s.worker.advance_ms(9_000);
+    let (text, end) = receive(&mut s, &conn);
+    assert_eq!(
+        (text.as_str(), end),
+        ("", ClientRead::Open),
+        "timed out early"
+    );
+    // Past the second head's own 10 s.
+    s.worker.advance_ms(1_200);
+    let (text, _) = receive(&mut s, &conn);
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }
