@@ -136,6 +136,30 @@ fn a_patch_answered_with_connection_close_closes_at_once() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[test]
+fn a_patch_answered_with_connection_close_lingers_if_the_client_sent_more_meanwhile() {
+    // The worker reads nothing while the writer has the request; the one look after
+    // the reply finds the client's next request, so the close must not reset it.
+    let (mut s, dir) = server(|_| {});
+    let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    send(&mut s, &conn, &one_cell_patch("Connection: close\r\n"));
+    send(&mut s, &conn, b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(
+        s.worker.settle(std::time::Duration::from_secs(10)),
+        "the writer replied"
+    );
+    let (text, end) = receive(&mut s, &conn);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "{text}");
+    assert_eq!(end, ClientRead::Eof, "not a reset: {text}");
+    assert_eq!(s.worker.open_connections(), 1, "lingering");
+    conn.shutdown_write();
+    s.worker.notify(&conn);
+    assert_eq!(s.worker.open_connections(), 0);
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// A body past its deadline gets a 408 while the client may still be sending it: the
 /// close lingers like a 413's. At the connection cap it does not, since a newcomer
 /// may want the slot at once.
