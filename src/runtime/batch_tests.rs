@@ -6,12 +6,11 @@
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
 use crate::runtime::out::MAX_SEGMENTS;
 use crate::runtime::sink::{MIN_SCRATCH_BYTES, MIN_SEGMENTS};
-use crate::runtime::stats::WorkerStats;
 use crate::runtime::{ConnRef, Outcome, Rejection, Reply, Request, Sink};
 
 /// One way of answering every GET, so that a batch's size follows from the reserves.
@@ -105,22 +104,7 @@ const PIPELINED: usize = 40;
 /// answer has come and checks they are whole and in order.
 fn first_batch(answer: Answer) -> usize {
     let handled = Arc::new(AtomicUsize::new(0));
-    let cfg = RuntimeConfig {
-        workers: 1,
-        pin_cores: false,
-        max_connections_per_worker: 4,
-        buffers_per_worker: 4,
-        max_head_bytes: 8 * 1024,
-        max_body_bytes: 16 * 1024,
-        header_timeout_ms: 10_000,
-        idle_timeout_ms: 60_000,
-        body_timeout_ms: 10_000,
-        write_timeout_ms: 10_000,
-        drain_timeout_ms: 10_000,
-        draining: Arc::new(AtomicBool::new(false)),
-        on_worker_start: None,
-        stats: Arc::from(vec![WorkerStats::default()]),
-    };
+    let cfg = test_config(4, 4);
     let factory = Factory(answer, handled.clone());
     let (mut w, _waker) =
         Worker::build(0, cfg, Poll::new().unwrap(), Vec::new(), &factory).unwrap();

@@ -389,6 +389,27 @@ impl<H: Handler> SimWorker<H> {
     }
 }
 
+/// One worker's configuration for the unit tests on this transport.
+#[cfg(test)]
+fn test_config(max_connections_per_worker: usize, buffers_per_worker: usize) -> RuntimeConfig {
+    RuntimeConfig {
+        workers: 1,
+        pin_cores: false,
+        max_connections_per_worker,
+        buffers_per_worker,
+        max_head_bytes: 8 * 1024,
+        max_body_bytes: 16 * 1024,
+        header_timeout_ms: 10_000,
+        idle_timeout_ms: 60_000,
+        body_timeout_ms: 10_000,
+        write_timeout_ms: 10_000,
+        drain_timeout_ms: 10_000,
+        draining: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        on_worker_start: None,
+        stats: std::sync::Arc::from(vec![super::stats::WorkerStats::default()]),
+    }
+}
+
 #[cfg(test)]
 #[path = "slot_tests.rs"]
 mod slot_tests;

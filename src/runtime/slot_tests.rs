@@ -5,10 +5,8 @@
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use super::*;
-use crate::runtime::stats::WorkerStats;
 use crate::runtime::{ConnRef, Outcome, Rejection, Reply, Request, Sink};
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
@@ -60,22 +58,7 @@ impl HandlerFactory for Factory {
 }
 
 fn worker(max_connections: usize, buffers: usize) -> Worker<TestHandler, MemStream> {
-    let cfg = RuntimeConfig {
-        workers: 1,
-        pin_cores: false,
-        max_connections_per_worker: max_connections,
-        buffers_per_worker: buffers,
-        max_head_bytes: 8 * 1024,
-        max_body_bytes: 16 * 1024,
-        header_timeout_ms: 10_000,
-        idle_timeout_ms: 60_000,
-        body_timeout_ms: 10_000,
-        write_timeout_ms: 10_000,
-        drain_timeout_ms: 10_000,
-        draining: Arc::new(AtomicBool::new(false)),
-        on_worker_start: None,
-        stats: Arc::from(vec![WorkerStats::default()]),
-    };
+    let cfg = test_config(max_connections, buffers);
     let (w, _waker) = Worker::build(0, cfg, Poll::new().unwrap(), Vec::new(), &Factory).unwrap();
     w
 }

@@ -2,7 +2,8 @@
 //! sending shuts only its write half and drops what keeps coming, so the client
 //! can finish its write and read the refusal instead of meeting a reset.
 
-use availability_server::runtime::sim::ClientRead;
+use availability_server::runtime::sim::{ClientRead, SimConn};
+use availability_server::server::SimServer;
 
 use super::{PEER, WINDOW_BYTES, one_cell_patch, receive, send, server};
 
@@ -97,6 +98,19 @@ fn a_connection_with_nothing_more_to_read_closes_at_once() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The client gets one answer, a 200, and an EOF, not a reset; the server keeps
+/// reading until the client closes too.
+fn lingers_after_one_200_until_the_client_closes(s: &mut SimServer, conn: &SimConn) {
+    let (text, end) = receive(s, conn);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "{text}");
+    assert_eq!(end, ClientRead::Eof, "not a reset: {text}");
+    assert_eq!(s.worker.open_connections(), 1, "lingering");
+    conn.shutdown_write();
+    s.worker.notify(conn);
+    assert_eq!(s.worker.open_connections(), 0);
+}
+
 #[test]
 fn a_request_pipelined_after_connection_close_lingers_instead_of_resetting() {
     let (mut s, dir) = server(|_| {});
@@ -106,13 +120,7 @@ fn a_request_pipelined_after_connection_close_lingers_instead_of_resetting() {
         &conn,
         b"GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /health HTTP/1.1\r\nHost: a\r\n\r\n",
     );
-    let (text, end) = receive(&mut s, &conn);
-    assert_eq!(end, ClientRead::Eof, "not a reset: {text}");
-    assert_eq!(text.matches("HTTP/1.1 200 ").count(), 1, "{text}");
-    assert_eq!(s.worker.open_connections(), 1, "lingering");
-    conn.shutdown_write();
-    s.worker.notify(&conn);
-    assert_eq!(s.worker.open_connections(), 0);
+    lingers_after_one_200_until_the_client_closes(&mut s, &conn);
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -148,14 +156,7 @@ fn a_patch_answered_with_connection_close_lingers_if_the_client_sent_more_meanwh
         s.worker.settle(std::time::Duration::from_secs(10)),
         "the writer replied"
     );
-    let (text, end) = receive(&mut s, &conn);
-    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
-    assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "{text}");
-    assert_eq!(end, ClientRead::Eof, "not a reset: {text}");
-    assert_eq!(s.worker.open_connections(), 1, "lingering");
-    conn.shutdown_write();
-    s.worker.notify(&conn);
-    assert_eq!(s.worker.open_connections(), 0);
+    lingers_after_one_200_until_the_client_closes(&mut s, &conn);
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }
