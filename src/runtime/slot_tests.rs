@@ -1,12 +1,15 @@
 //! Slot lifetimes on the in-memory transport, with a handler that answers GET at once
 //! and defers PATCH like a write: events of a closed connection must not reach the
-//! next occupant of its slot, and a newcomer at the cap must not delay a buffer reclaim.
-//! (Reproductions from a review of slot reuse.)
+//! next occupant of its slot, and a newcomer at the cap must not delay a buffer reclaim
+//! (reproductions from a review of slot reuse); which connection a newcomer at the cap
+//! takes, and when a listener at its cap looks again (behaviours cargo-mutants found
+//! no test pinned).
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use super::*;
+use crate::runtime::reuse::Room;
 use crate::runtime::{ConnRef, Outcome, Rejection, Reply, Request, Sink};
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
@@ -169,4 +172,82 @@ fn a_public_newcomer_at_the_cap_never_delays_a_buffer_reclaim_from_an_admin_hold
             w.next_reclaim_scan_ms
         );
     }
+}
+
+/// The newcomer at the cap takes the connection quiet the longest, and a remembered
+/// candidate that has since been given to a newcomer, or has begun a request, is
+/// passed over (`oldest_candidate`): its own serial and phase must both still match.
+#[test]
+fn newcomers_at_the_cap_take_the_oldest_quiet_connection_still_quiet() {
+    let mut w = worker(3, 3);
+    let (a, _a_pipe) = open(&mut w, ListenerKind::Public);
+    w.now_ms = 100;
+    let (b, b_pipe) = open(&mut w, ListenerKind::Public);
+    w.now_ms = 200;
+    let (c, _c_pipe) = open(&mut w, ListenerKind::Public);
+    assert!(w.at_cap(ListenerKind::Public));
+    w.now_ms = 1_300; // all three quiet for 1 s or more; the scan remembers them
+    assert_eq!(
+        w.room_for_newcomer(ListenerKind::Public),
+        Some(Room::Quiet(a))
+    );
+    w.make_room(Room::Quiet(a));
+    // A newcomer gets A's slot, and B begins a request.
+    let (d, _d_pipe) = open(&mut w, ListenerKind::Public);
+    assert_eq!(d, a, "same slot, another serial");
+    send(&mut w, b, &b_pipe, b"GET /health HTTP/1.1\r\n");
+    // D has been quiet for 1.1 s by now, but it is not the one remembered in that
+    // slot; B is remembered but busy. C is next.
+    w.now_ms = 2_400;
+    assert_eq!(
+        w.room_for_newcomer(ListenerKind::Public),
+        Some(Room::Quiet(c))
+    );
+}
+
+/// The scan keeps its candidates sorted by when they went quiet, whatever their order
+/// in the table: here the table's first went quiet last.
+#[test]
+fn the_scan_orders_candidates_by_how_long_they_have_been_quiet() {
+    let mut w = worker(3, 3);
+    let opened: Vec<_> = (0..3).map(|_| open(&mut w, ListenerKind::Public)).collect();
+    let mut by_slot = opened.clone();
+    by_slot.sort_by_key(|(idx, _)| *idx);
+    let [(first, first_pipe), (second, _), (third, third_pipe)] = &by_slot[..] else {
+        unreachable!()
+    };
+    // The third answers a request at 50 ms, the first at 100 ms: each is idle since.
+    for (now_ms, idx, pipe) in [(50, *third, third_pipe), (100, *first, first_pipe)] {
+        w.now_ms = now_ms;
+        send(
+            &mut w,
+            idx,
+            pipe,
+            b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        assert!(took(pipe).starts_with("HTTP/1.1 200"));
+    }
+    w.now_ms = 1_200;
+    for expected in [*second, *third, *first] {
+        let room = w.room_for_newcomer(ListenerKind::Public);
+        assert_eq!(room, Some(Room::Quiet(expected)));
+        w.make_room(Room::Quiet(expected));
+    }
+}
+
+/// With every admin connection busy, the admin listener at its cap looks again after
+/// at most `REUSE_RESCAN_MS.1`, not later.
+#[test]
+fn a_busy_admin_side_is_looked_at_again_within_a_second() {
+    let mut w = worker(2, 2);
+    w.admin_reserve = 1;
+    let (adm, adm_pipe) = open(&mut w, ListenerKind::Admin);
+    send(&mut w, adm, &adm_pipe, b"GET /metrics HTTP/1.1\r\n"); // busy: a head arriving
+    w.now_ms = 5_000;
+    assert!(w.at_cap(ListenerKind::Admin));
+    assert_eq!(w.room_for_newcomer(ListenerKind::Admin), None);
+    w.now_ms = 5_999;
+    assert!(!w.may_reuse(ListenerKind::Admin));
+    w.now_ms = 6_000;
+    assert!(w.may_reuse(ListenerKind::Admin));
 }
