@@ -251,3 +251,32 @@ fn a_busy_admin_side_is_looked_at_again_within_a_second() {
     w.now_ms = 6_000;
     assert!(w.may_reuse(ListenerKind::Admin));
 }
+
+/// Quiet for exactly `REUSE_MIN_QUIET_MS` is quiet enough, on either side; among admin
+/// connections too, the one quiet the longest goes first.
+#[test]
+fn quiet_for_the_minimum_is_enough_and_the_oldest_admin_goes_first() {
+    let mut w = worker(1, 2);
+    let (p, _p_pipe) = open(&mut w, ListenerKind::Public);
+    w.now_ms = 1_000;
+    assert_eq!(
+        w.room_for_newcomer(ListenerKind::Public),
+        Some(Room::Quiet(p))
+    );
+
+    let mut w = worker(3, 2); // three slots in the table, two of them admin
+    w.admin_reserve = 2;
+    let (x, _x_pipe) = open(&mut w, ListenerKind::Admin);
+    w.now_ms = 100;
+    let (y, _y_pipe) = open(&mut w, ListenerKind::Admin);
+    w.now_ms = 1_100;
+    assert_eq!(
+        w.room_for_newcomer(ListenerKind::Admin),
+        Some(Room::Quiet(x))
+    );
+    w.make_room(Room::Quiet(x));
+    assert_eq!(
+        w.room_for_newcomer(ListenerKind::Admin),
+        Some(Room::Quiet(y))
+    );
+}
