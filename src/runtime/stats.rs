@@ -67,3 +67,21 @@ impl WorkerStats {
         self.accepted.get().saturating_sub(self.closed.get())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_outside_the_tracked_ones_counts_as_other() {
+        let stats = WorkerStats::default();
+        stats.record_status(200);
+        stats.record_status(299); // none the server sends today, but never a panic
+        stats.record_status(299);
+        let counts: Vec<u64> = stats.responses.iter().map(Counter::get).collect();
+        assert_eq!(counts.len(), TRACKED_STATUSES.len() + 1);
+        assert_eq!(counts[status_slot(&TRACKED_STATUSES, 200)], 1);
+        assert_eq!(counts[TRACKED_STATUSES.len()], 2, "the 'other' bucket");
+        assert_eq!(counts.iter().sum::<u64>(), 3);
+    }
+}
