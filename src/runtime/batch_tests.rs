@@ -4,7 +4,6 @@
 //! on heap-built answers (`MAX_OWNED_OUT_BYTES`). With a 1-byte receive window the
 //! first flush blocks, so the handler's call count is exactly one batch.
 
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -108,27 +107,12 @@ fn first_batch(answer: Answer) -> usize {
     let factory = Factory(answer, handled.clone());
     let (mut w, _waker) =
         Worker::build(0, cfg, Poll::new().unwrap(), Vec::new(), &factory).unwrap();
-    let pipe = Rc::new(RefCell::new(Pipe {
-        to_server: GET.repeat(PIPELINED).into(),
-        to_server_cap_bytes: 64 * 1024,
-        client_fin: false,
-        to_client: VecDeque::new(),
-        to_client_cap_bytes: 1,
-        server_closed: false,
-        server_fin: false,
-        reset: false,
-        interest: None,
-    }));
-    let peer = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let idx = w
-        .adopt(
-            MemStream(pipe.clone()),
-            Transport::Plain,
-            peer,
-            ListenerKind::Public,
-        )
-        .ok()
-        .expect("a slot");
+    let (idx, pipe) = open_test_conn(&mut w, ListenerKind::Public);
+    {
+        let mut client = pipe.borrow_mut();
+        client.to_client_cap_bytes = 1;
+        client.to_server.extend(GET.repeat(PIPELINED));
+    }
     w.on_ready(idx, true, false);
     let first = handled.load(Ordering::Relaxed);
     // Now the client reads everything, and the rest are answered.

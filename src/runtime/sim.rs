@@ -119,6 +119,21 @@ impl Stream for MemStream {
 }
 
 impl Pipe {
+    /// A new connection's pipe, with `window_bytes` of buffer each way.
+    fn with_window(window_bytes: usize) -> Pipe {
+        Pipe {
+            to_server: VecDeque::new(),
+            to_server_cap_bytes: window_bytes.max(1),
+            client_fin: false,
+            to_client: VecDeque::new(),
+            to_client_cap_bytes: window_bytes.max(1),
+            server_closed: false,
+            server_fin: false,
+            reset: false,
+            interest: None,
+        }
+    }
+
     fn close_server_end(&mut self) {
         if !self.server_closed {
             self.server_closed = true;
@@ -272,17 +287,7 @@ impl<H: Handler> SimWorker<H> {
     /// Opens a connection whose buffers hold `window_bytes` each way (a small
     /// window makes the server's writes block). `None` when the table is full.
     pub fn connect(&mut self, peer_ip: IpAddr, window_bytes: usize) -> Option<SimConn> {
-        let pipe = Rc::new(RefCell::new(Pipe {
-            to_server: VecDeque::new(),
-            to_server_cap_bytes: window_bytes.max(1),
-            client_fin: false,
-            to_client: VecDeque::new(),
-            to_client_cap_bytes: window_bytes.max(1),
-            server_closed: false,
-            server_fin: false,
-            reset: false,
-            interest: None,
-        }));
+        let pipe = Rc::new(RefCell::new(Pipe::with_window(window_bytes)));
         let stream = MemStream(pipe.clone());
         let w = &mut self.worker;
         let index = w
@@ -408,6 +413,22 @@ fn test_config(max_connections_per_worker: usize, buffers_per_worker: usize) -> 
         on_worker_start: None,
         stats: std::sync::Arc::from(vec![super::stats::WorkerStats::default()]),
     }
+}
+
+/// Adopts a connection from localhost with 64 KiB windows, for the unit tests on this
+/// transport; the pipe is the client's end.
+#[cfg(test)]
+fn open_test_conn<H: Handler>(
+    w: &mut Worker<H, MemStream>,
+    kind: ListenerKind,
+) -> (u32, Rc<RefCell<Pipe>>) {
+    let pipe = Rc::new(RefCell::new(Pipe::with_window(64 * 1024)));
+    let peer_ip = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+    let idx = w
+        .adopt(MemStream(pipe.clone()), Transport::Plain, peer_ip, kind)
+        .ok()
+        .expect("a slot");
+    (idx, pipe)
 }
 
 #[cfg(test)]

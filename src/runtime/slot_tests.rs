@@ -5,7 +5,6 @@
 //! takes, and when a listener at its cap looks again (behaviours cargo-mutants found
 //! no test pinned).
 
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use super::*;
@@ -67,27 +66,7 @@ fn worker(max_connections: usize, buffers: usize) -> Worker<TestHandler, MemStre
 }
 
 fn open(w: &mut Worker<TestHandler, MemStream>, kind: ListenerKind) -> (u32, Rc<RefCell<Pipe>>) {
-    let pipe = Rc::new(RefCell::new(Pipe {
-        to_server: VecDeque::new(),
-        to_server_cap_bytes: 64 * 1024,
-        client_fin: false,
-        to_client: VecDeque::new(),
-        to_client_cap_bytes: 64 * 1024,
-        server_closed: false,
-        server_fin: false,
-        reset: false,
-        interest: None,
-    }));
-    let idx = w
-        .adopt(
-            MemStream(pipe.clone()),
-            Transport::Plain,
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            kind,
-        )
-        .ok()
-        .expect("a slot");
-    (idx, pipe)
+    open_test_conn(w, kind)
 }
 
 fn send(w: &mut Worker<TestHandler, MemStream>, idx: u32, pipe: &Rc<RefCell<Pipe>>, b: &[u8]) {
