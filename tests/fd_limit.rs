@@ -159,3 +159,72 @@ fn the_admin_listener_is_served_first_when_descriptors_free_up() {
         "the probe waited {waited:?} behind the public backlog"
     );
 }
+
+/// Descriptors the process holds now under the limit (64). Ones above it (say,
+/// cargo's jobserver pipe, inherited) take no place a new one could have.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("the server's /proc entry")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&fd| fd < 64)
+        .count()
+}
+
+/// The connection cap and the descriptor limit reached together: the newcomer's
+/// `accept` fails (EMFILE) with a quiet connection already chosen to make room.
+/// Closing it frees a descriptor as well as a slot, so the newcomer is served at once
+/// rather than left in the backlog until some connection times out. And only one is
+/// closed: back at the cap, `accept` fails with EMFILE again although nobody waits
+/// (Linux takes the descriptor before it looks at the backlog).
+#[test]
+fn at_the_cap_and_out_of_descriptors_a_newcomer_still_takes_a_quiet_ones_place() {
+    // Learn what the server holds besides connections (listeners, epoll, waker, data
+    // file, stdio), then start it again with a cap that uses exactly the rest.
+    let base_fds = {
+        let probe = start_limited("cap-probe", "");
+        open_fds(probe.child.id())
+    };
+    let cap = 64 - base_fds;
+    let server = start_limited("cap", &format!("--max-connections {cap}"));
+    let pid = server.child.id();
+    assert_eq!(
+        open_fds(pid),
+        base_fds,
+        "the cap does not change what it holds"
+    );
+    let http = common::listening_addr(&server.lines, "http");
+
+    let held: Vec<TcpStream> = (0..cap)
+        .map(|_| TcpStream::connect(http).expect("connect"))
+        .collect();
+    // Quiet for longer than a connection must be to lose its place (1 s).
+    std::thread::sleep(Duration::from_millis(1_300));
+    assert_eq!(
+        open_fds(pid),
+        64,
+        "the cap's connections take every descriptor"
+    );
+
+    let mut newcomer = TcpStream::connect(http).expect("the backlog takes it");
+    newcomer
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    newcomer
+        .write_all(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send");
+    let mut got = [0u8; 256];
+    let n = newcomer
+        .read(&mut got)
+        .expect("served in a quiet connection's place, not left in the backlog");
+    assert!(got[..n].starts_with(b"HTTP/1.1 200 "), "{:?}", &got[..n]);
+    let mut closed = 0;
+    for mut s in held {
+        s.set_nonblocking(true).expect("nonblocking");
+        match s.read(&mut got) {
+            Ok(0) => closed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("a held connection got {other:?}"),
+        }
+    }
+    assert_eq!(closed, 1, "one quiet connection closed for the newcomer");
+}

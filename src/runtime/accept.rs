@@ -57,7 +57,14 @@ impl<H: Handler> Worker<H, TcpStream> {
                         && is_out_of_descriptors(&e) =>
                 {
                     // With a connection chosen to make room: closing it frees a
-                    // descriptor too, and the next try is below the cap.
+                    // descriptor too, and the next try is below the cap. Linux takes
+                    // the descriptor before it looks at the backlog, so EMFILE does
+                    // not say a newcomer waits: after one is taken, the next round
+                    // would close a connection for nobody. An empty backlog stays
+                    // quiet until the next connection's epoll edge.
+                    if backlog_is_empty(&listening.socket) {
+                        return;
+                    }
                     self.cfg.stats[self.index].accept_errors.inc();
                     self.make_room(room);
                     continue;
@@ -108,6 +115,19 @@ fn is_out_of_descriptors(e: &io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
+}
+
+/// Whether no connection waits to be accepted on `listener` (a cold path: at the cap
+/// and out of descriptors). If `poll` fails, one is assumed to wait.
+fn backlog_is_empty(listener: &mio::net::TcpListener) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut fds = libc::pollfd {
+        fd: listener.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the call's duration; a zero timeout never blocks.
+    unsafe { libc::poll(&mut fds, 1, 0) == 0 }
 }
 
 /// IPv4-mapped IPv6 peers are their IPv4 selves for rate limiting.
