@@ -344,3 +344,21 @@ impl<H: Handler, S: Stream> Worker<H, S> {
 pub(super) fn write_check_interval_ms(write_timeout_ms: u64) -> u64 {
     (write_timeout_ms / 4).max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stalled means slower than `RECLAIM_BELOW_BYTES_PER_S` over the whole phase, and
+    /// never before `RECLAIM_AFTER_MS`: a phase moving at exactly the floor is not.
+    #[test]
+    fn a_phase_stalls_once_slower_than_the_floor_for_long_enough() {
+        // Few bytes: the minimum duration decides.
+        assert_eq!(stalled_at_ms(5_000, 0), 6_000);
+        assert_eq!(stalled_at_ms(5_000, 999), 6_000);
+        // 1,000 bytes in 1,000 ms is the floor itself: slower only from 1 ms later.
+        assert_eq!(stalled_at_ms(5_000, 1_000), 6_001);
+        // 4,000 bytes: slower than 1 KB/s only past 4 s.
+        assert_eq!(stalled_at_ms(5_000, 4_000), 9_001);
+    }
+}

@@ -312,3 +312,40 @@ fn a_reader_who_stops_is_cut_off_within_a_quarter_timeout_of_the_write_timeout()
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The schedule behind that bound: a blocked answer is looked at every quarter of the
+/// write timeout — not at every tick (a wake-up per 100 ms for each blocked answer),
+/// not only at the cut-off (which let a reader that stops stay about two timeouts) —
+/// and is cut off the moment a whole timeout has passed since the look that last saw
+/// bytes taken.
+#[test]
+fn a_blocked_answer_is_looked_at_each_quarter_and_cut_off_at_the_deadline_itself() {
+    let (mut s, dir) = server(|c| c.write_timeout_ms = 4_000);
+    let conn = s.worker.connect(PEER, 4096).expect("a slot");
+    send(
+        &mut s,
+        &conn,
+        b"GET /availability?tz=Asia/Tokyo HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    let mut got = Vec::new();
+    // Reads at 0.2 s and 1.2 s; the looks at 1 s and 2 s see them.
+    for read_at_ms in [200, 1_200] {
+        while s.worker.now_ms() < read_at_ms {
+            s.worker.advance_ms(100);
+        }
+        conn.receive_at_most(100, &mut got);
+    }
+    while s.worker.now_ms() < 5_900 {
+        s.worker.advance_ms(100);
+        assert_eq!(
+            s.worker.open_connections(),
+            1,
+            "at {} ms: the look at 2 s saw bytes taken, so the cut-off is at 6 s",
+            s.worker.now_ms()
+        );
+    }
+    s.worker.advance_ms(100);
+    assert_eq!(s.worker.open_connections(), 0, "cut off at 6 s");
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
