@@ -263,3 +263,44 @@ fn a_fin_after_requests_gets_every_answer_then_the_close() {
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A drain closes a connection once it is quiet — but not one whose client has sent
+/// more meanwhile: that request is read and answered, with `Connection: close`. Here
+/// both are mid-answer (a week that fills the window) when the drain begins.
+#[test]
+fn a_drain_closes_a_connection_once_its_answer_is_read_unless_more_was_sent() {
+    let (mut s, dir) = server(|_| {});
+    let week = b"GET /availability HTTP/1.1\r\nHost: a\r\n\r\n";
+    let done = s.worker.connect(PEER, 1000).expect("a slot");
+    let more = s.worker.connect(PEER, 1000).expect("a slot");
+    send(&mut s, &done, week);
+    send(&mut s, &more, week);
+    s.worker.start_drain();
+    assert_eq!(
+        s.worker.open_connections(),
+        2,
+        "both still have answers to send"
+    );
+    send(&mut s, &more, b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n");
+    for (conn, answers) in [(&done, 1), (&more, 2)] {
+        let mut got = Vec::new();
+        let mut end = ClientRead::Open;
+        for _ in 0..100 {
+            end = conn.receive(&mut got);
+            s.worker.notify(conn);
+            if end != ClientRead::Open {
+                break;
+            }
+        }
+        let text = String::from_utf8(got).expect("UTF-8");
+        assert_eq!(end, ClientRead::Eof, "closed, cleanly: {text}");
+        assert_eq!(text.matches("HTTP/1.1 200 ").count(), answers, "{text}");
+        assert_eq!(
+            text.matches("Connection: close").count(),
+            answers - 1,
+            "only an answer made during the drain says close: {text}"
+        );
+    }
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}

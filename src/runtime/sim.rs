@@ -349,6 +349,11 @@ impl<H: Handler> SimWorker<H> {
         w.serve_buffer_waiters();
     }
 
+    /// Begins the worker's drain, as a shutdown signal does.
+    pub fn start_drain(&mut self) {
+        self.worker.start_drain();
+    }
+
     /// Whether a connection waits for the writer thread's reply.
     pub fn awaiting_reply(&self) -> bool {
         self.worker
