@@ -11,6 +11,8 @@ mod framing;
 mod linger;
 #[path = "sim/reclaim.rs"]
 mod reclaim;
+#[path = "sim/write_deadline.rs"]
+mod write_deadline;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -301,6 +303,32 @@ fn a_drain_closes_a_connection_once_its_answer_is_read_unless_more_was_sent() {
             "only an answer made during the drain says close: {text}"
         );
     }
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A connection that has sent nothing yet is held for the head timeout; one between
+/// requests, for the idle timeout (here longer).
+#[test]
+fn a_new_connection_waits_the_head_timeout_and_one_between_requests_the_idle_timeout() {
+    let (mut s, dir) = server(|c| {
+        c.header_timeout_ms = 2_000;
+        c.idle_timeout_ms = 5_000;
+    });
+    let silent = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    let between = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    send(&mut s, &between, b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n");
+    let (text, _) = receive(&mut s, &between);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    s.worker.advance_ms(1_900);
+    assert!(!silent.server_closed());
+    s.worker.advance_ms(100);
+    assert!(silent.server_closed(), "the head timeout, 2 s");
+    assert!(!between.server_closed(), "2 s into a 5 s idle timeout");
+    s.worker.advance_ms(2_900);
+    assert!(!between.server_closed());
+    s.worker.advance_ms(100);
+    assert!(between.server_closed(), "the idle timeout, 5 s");
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -443,3 +443,7 @@ mod slot_tests;
 #[cfg(test)]
 #[path = "batch_tests.rs"]
 mod batch_tests;
+
+#[cfg(test)]
+#[path = "reclaim_tests.rs"]
+mod reclaim_tests;

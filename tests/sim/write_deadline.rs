@@ -1,0 +1,143 @@
+//! The write deadline on the virtual clock: a client that stops taking an answer is
+//! cut off between 1 and 1.25 write timeouts after it last took bytes, judged by what
+//! it acknowledged (a kernel reports room in lumps), looked at every quarter timeout.
+
+use super::{PEER, send, server};
+
+#[test]
+fn the_write_deadline_spares_a_reader_who_reads_what_is_queued_and_cuts_one_who_stops() {
+    let (mut s, dir) = server(|_| {});
+    // The week answer (23 KB) blocks after a 4 KB window; the client then takes 100
+    // bytes a second, and the worker is never told (no room reported, as a kernel
+    // does in lumps): only the acknowledged bytes show the reading.
+    let conn = s.worker.connect(PEER, 4096).expect("a slot");
+    send(
+        &mut s,
+        &conn,
+        b"GET /availability?tz=Asia/Tokyo HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    let mut got = Vec::new();
+    for _ in 0..25 {
+        conn.receive_at_most(100, &mut got);
+        s.worker.advance_ms(1_000);
+    }
+    assert_eq!(got.len(), 2_500);
+    assert_eq!(
+        s.worker.open_connections(),
+        1,
+        "25 s, past two write deadlines"
+    );
+    // It stops reading: the next deadline with nothing acknowledged cuts it off.
+    for _ in 0..21 {
+        s.worker.advance_ms(1_000);
+    }
+    assert_eq!(s.worker.open_connections(), 0);
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_reader_who_stops_is_cut_off_within_a_quarter_timeout_of_the_write_timeout() {
+    let (mut s, dir) = server(|c| c.write_timeout_ms = 4_000);
+    let conn = s.worker.connect(PEER, 4096).expect("a slot");
+    send(
+        &mut s,
+        &conn,
+        b"GET /availability?tz=Asia/Tokyo HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    // It takes a few bytes early on (unannounced, as a kernel reports room in lumps),
+    // then nothing more.
+    s.worker.advance_ms(200);
+    let mut got = Vec::new();
+    conn.receive_at_most(100, &mut got);
+    let last_read_ms = s.worker.now_ms();
+    // One timeout after that read it may still be open; by 1.25 it must be gone. (A
+    // check only at every full timeout let it stay until about 2.)
+    while s.worker.now_ms() < last_read_ms + 3_900 {
+        s.worker.advance_ms(100); // the event loop wakes at least every 100 ms
+    }
+    assert_eq!(s.worker.open_connections(), 1, "not before one timeout");
+    while s.worker.now_ms() < last_read_ms + 5_000 + 100 {
+        s.worker.advance_ms(100);
+    }
+    assert_eq!(
+        s.worker.open_connections(),
+        0,
+        "cut off by 1.25 timeouts after the last read"
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The schedule behind that bound: a blocked answer is looked at every quarter of the
+/// write timeout — not at every tick (a wake-up per 100 ms for each blocked answer),
+/// not only at the cut-off (which let a reader that stops stay about two timeouts) —
+/// and is cut off the moment a whole timeout has passed since the look that last saw
+/// bytes taken.
+#[test]
+fn a_blocked_answer_is_looked_at_each_quarter_and_cut_off_at_the_deadline_itself() {
+    let (mut s, dir) = server(|c| c.write_timeout_ms = 4_000);
+    let conn = s.worker.connect(PEER, 4096).expect("a slot");
+    send(
+        &mut s,
+        &conn,
+        b"GET /availability?tz=Asia/Tokyo HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    let mut got = Vec::new();
+    // Reads at 0.2 s and 1.2 s; the looks at 1 s and 2 s see them.
+    for read_at_ms in [200, 1_200] {
+        while s.worker.now_ms() < read_at_ms {
+            s.worker.advance_ms(100);
+        }
+        conn.receive_at_most(100, &mut got);
+    }
+    while s.worker.now_ms() < 5_900 {
+        s.worker.advance_ms(100);
+        assert_eq!(
+            s.worker.open_connections(),
+            1,
+            "at {} ms: the look at 2 s saw bytes taken, so the cut-off is at 6 s",
+            s.worker.now_ms()
+        );
+    }
+    s.worker.advance_ms(100);
+    assert_eq!(s.worker.open_connections(), 0, "cut off at 6 s");
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A client that stops reading an answer but goes on sending (pipelined requests, a
+/// byte at a time) still has its answer cut off at the write timeout: bytes it sends
+/// are not bytes it took.
+#[test]
+fn a_client_that_sends_but_never_reads_is_cut_off_at_the_write_timeout() {
+    let (mut s, dir) = server(|c| c.write_timeout_ms = 4_000);
+    let conn = s.worker.connect(PEER, 4096).expect("a slot");
+    send(
+        &mut s,
+        &conn,
+        b"GET /availability?tz=Asia/Tokyo HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    let next = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (i, byte) in next.iter().enumerate() {
+        assert_eq!(
+            s.worker.open_connections(),
+            1,
+            "at {} ms",
+            s.worker.now_ms()
+        );
+        send(&mut s, &conn, std::slice::from_ref(byte));
+        s.worker.advance_ms(if i == 0 { 3_900 } else { 100 });
+        if s.worker.now_ms() >= 4_000 {
+            break;
+        }
+    }
+    assert_eq!(s.worker.now_ms(), 4_000);
+    assert_eq!(
+        s.worker.open_connections(),
+        0,
+        "cut off at the write timeout"
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
