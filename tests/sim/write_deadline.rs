@@ -2,7 +2,21 @@
 //! cut off between 1 and 1.25 write timeouts after it last took bytes, judged by what
 //! it acknowledged (a kernel reports room in lumps), looked at every quarter timeout.
 
+use availability_server::runtime::sim::SimConn;
+use availability_server::server::SimServer;
+
 use super::{PEER, send, server};
+
+/// A connection whose week answer (23 KB) blocks after its 4 KB window.
+fn blocked_week(s: &mut SimServer) -> SimConn {
+    let conn = s.worker.connect(PEER, 4096).expect("a slot");
+    send(
+        s,
+        &conn,
+        b"GET /availability?tz=Asia/Tokyo HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    conn
+}
 
 #[test]
 fn the_write_deadline_spares_a_reader_who_reads_what_is_queued_and_cuts_one_who_stops() {
@@ -10,12 +24,7 @@ fn the_write_deadline_spares_a_reader_who_reads_what_is_queued_and_cuts_one_who_
     // The week answer (23 KB) blocks after a 4 KB window; the client then takes 100
     // bytes a second, and the worker is never told (no room reported, as a kernel
     // does in lumps): only the acknowledged bytes show the reading.
-    let conn = s.worker.connect(PEER, 4096).expect("a slot");
-    send(
-        &mut s,
-        &conn,
-        b"GET /availability?tz=Asia/Tokyo HTTP/1.1\r\nHost: x\r\n\r\n",
-    );
+    let conn = blocked_week(&mut s);
     let mut got = Vec::new();
     for _ in 0..25 {
         conn.receive_at_most(100, &mut got);
@@ -39,12 +48,7 @@ fn the_write_deadline_spares_a_reader_who_reads_what_is_queued_and_cuts_one_who_
 #[test]
 fn a_reader_who_stops_is_cut_off_within_a_quarter_timeout_of_the_write_timeout() {
     let (mut s, dir) = server(|c| c.write_timeout_ms = 4_000);
-    let conn = s.worker.connect(PEER, 4096).expect("a slot");
-    send(
-        &mut s,
-        &conn,
-        b"GET /availability?tz=Asia/Tokyo HTTP/1.1\r\nHost: x\r\n\r\n",
-    );
+    let conn = blocked_week(&mut s);
     // It takes a few bytes early on (unannounced, as a kernel reports room in lumps),
     // then nothing more.
     s.worker.advance_ms(200);
@@ -77,12 +81,7 @@ fn a_reader_who_stops_is_cut_off_within_a_quarter_timeout_of_the_write_timeout()
 #[test]
 fn a_blocked_answer_is_looked_at_each_quarter_and_cut_off_at_the_deadline_itself() {
     let (mut s, dir) = server(|c| c.write_timeout_ms = 4_000);
-    let conn = s.worker.connect(PEER, 4096).expect("a slot");
-    send(
-        &mut s,
-        &conn,
-        b"GET /availability?tz=Asia/Tokyo HTTP/1.1\r\nHost: x\r\n\r\n",
-    );
+    let conn = blocked_week(&mut s);
     let mut got = Vec::new();
     // Reads at 0.2 s and 1.2 s; the looks at 1 s and 2 s see them.
     for read_at_ms in [200, 1_200] {
@@ -112,12 +111,7 @@ fn a_blocked_answer_is_looked_at_each_quarter_and_cut_off_at_the_deadline_itself
 #[test]
 fn a_client_that_sends_but_never_reads_is_cut_off_at_the_write_timeout() {
     let (mut s, dir) = server(|c| c.write_timeout_ms = 4_000);
-    let conn = s.worker.connect(PEER, 4096).expect("a slot");
-    send(
-        &mut s,
-        &conn,
-        b"GET /availability?tz=Asia/Tokyo HTTP/1.1\r\nHost: x\r\n\r\n",
-    );
+    let conn = blocked_week(&mut s);
     let next = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
     for (i, byte) in next.iter().enumerate() {
         assert_eq!(
