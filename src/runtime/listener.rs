@@ -250,6 +250,32 @@ mod tests {
         }
     }
 
+    /// An IPv6 listener is IPv6-only (README: IPv4 clients then always arrive on an
+    /// IPv4 listener with their own address, not as IPv4-mapped ones).
+    #[test]
+    fn an_ipv6_listener_takes_no_ipv4_clients() {
+        let any_v6: SocketAddr = "[::]:0".parse().expect("addr");
+        let group = match bind_group(any_v6, 1, 0) {
+            Ok(group) => group,
+            Err(e) => return eprintln!("SKIPPED: no IPv6 here ({e})"),
+        };
+        let single = bind_single(any_v6, 0).expect("bind");
+        for listener in [&group[0], &single] {
+            let port = listener.local_addr().expect("addr").port();
+            let _v6 = std::net::TcpStream::connect(("::1", port)).expect("an IPv6 client");
+            listener.set_nonblocking(false).expect("blocking");
+            listener.accept().expect("accept the IPv6 client");
+            // Refused, or taken by some other socket on that IPv4 port: never ours.
+            let _v4 = std::net::TcpStream::connect(("127.0.0.1", port));
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            listener.set_nonblocking(true).expect("nonblocking");
+            let err = listener
+                .accept()
+                .expect_err("no IPv4 client for an IPv6 listener");
+            assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        }
+    }
+
     #[test]
     fn a_group_shares_one_ephemeral_port() {
         let group = bind_group("127.0.0.1:0".parse().expect("addr"), 3, 0).expect("bind");

@@ -25,11 +25,9 @@ pub trait Stream: io::Read + io::Write + mio::event::Source {
     fn shutdown_write(&mut self) -> io::Result<()>;
 
     /// Bytes written but not yet taken by the peer (on TCP, `SIOCOUTQ`: not yet
-    /// acknowledged); 0 where unknown. Off the read path: only for a worker short of
-    /// buffers judging whether a blocked reader is reading.
-    fn unacked_bytes(&self) -> u64 {
-        0
-    }
+    /// acknowledged). Off the read path: only for a worker short of buffers judging
+    /// whether a blocked reader is reading.
+    fn unacked_bytes(&self) -> u64;
 
     /// Makes the coming close a reset (on TCP, `SO_LINGER` 0): what the peer never
     /// took is dropped with the socket instead of queued in front of a FIN, where the
@@ -139,5 +137,52 @@ fn syscall_result(rc: libc::c_long) -> io::Result<usize> {
         Err(io::Error::last_os_error())
     } else {
         Ok(rc as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    use super::Stream;
+
+    /// `SIOCOUTQ` counts what the peer has not acknowledged. On loopback the peer's
+    /// kernel acknowledges whatever fits its receive buffer at once, so bytes wait
+    /// unacknowledged only once that is full: write until the socket refuses more.
+    #[test]
+    fn unacked_bytes_counts_what_the_peer_has_not_acknowledged() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (accepted, _) = listener.accept().expect("accept");
+        accepted.set_nonblocking(true).expect("nonblocking");
+        let mut server = mio::net::TcpStream::from_std(accepted);
+        assert_eq!(server.unacked_bytes(), 0, "nothing sent yet");
+        let chunk = [b'x'; 64 * 1024];
+        let mut sent_bytes = 0;
+        loop {
+            match server.write(&chunk) {
+                Ok(n) => sent_bytes += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+        let unacked = server.unacked_bytes();
+        assert!(
+            unacked > 16 * 1024 && unacked <= sent_bytes as u64,
+            "{unacked} of {sent_bytes} bytes unacknowledged with the peer's buffer full"
+        );
+        // The peer reads everything: all of it is acknowledged.
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut got = vec![0u8; sent_bytes];
+        client.read_exact(&mut got).expect("every byte");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while server.unacked_bytes() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(server.unacked_bytes(), 0);
     }
 }
