@@ -341,3 +341,29 @@ fn a_query_on_a_patch_is_refused_and_nothing_is_written() {
     );
     ok_generation(&client.read_response(false).expect("a response"), 1);
 }
+
+/// The largest request the limits allow — a head of nearly `--max-head-bytes`
+/// (8 KiB) and a body of exactly `--max-body-bytes` (16 KiB, JSON padded with
+/// whitespace) — fits the worker's request buffer at once and is applied.
+#[test]
+fn a_request_at_both_size_limits_is_accepted() {
+    let server = common::start(|_| {});
+    let mut body = entries(1);
+    body.push_str(&" ".repeat(16 * 1024 - body.len()));
+    let head_start = format!(
+        "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {API_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nX-Pad: ",
+        body.len()
+    );
+    let pad = "p".repeat(8 * 1024 - 64 - head_start.len());
+    let request = format!("{head_start}{pad}\r\n\r\n{body}");
+    assert!(
+        request.len() - body.len() > 8 * 1024 - 64,
+        "a head near the limit"
+    );
+    let mut client = common::Client::connect(server.addr);
+    client.send(request.as_bytes());
+    let r = client.read_response(false).expect("a response");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(server.handle.generation(), 1);
+}
