@@ -244,3 +244,43 @@ fn sigterm_exits_within_the_drain_timeout_with_a_request_stuck_on_the_writer() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A signal the kernel hands to a worker thread interrupts its `epoll_wait`
+/// (`EINTR`): the worker must carry on, not take it for a failed poll. Each worker
+/// thread gets a SIGHUP of its own (`tgkill`), and every keep-alive connection, on
+/// whichever worker, is still served afterwards.
+#[test]
+fn a_signal_delivered_to_a_worker_thread_does_not_stop_it() {
+    let dir = common::temp_dir("sighup-worker");
+    std::fs::create_dir_all(&dir).expect("dir");
+    write_hash(&dir, &new_hash("worker-key"));
+    let (server, lines) = start(&dir, &ALL_LISTENERS);
+    let http = common::listening_addr(&lines, "http");
+    // Keep-alive connections spread over both workers by SO_REUSEPORT.
+    let mut clients: Vec<common::Client> = (0..16).map(|_| common::Client::connect(http)).collect();
+    for client in &mut clients {
+        assert_eq!(client.get("/health").status, 200);
+    }
+    let pid = server.child.id() as libc::pid_t;
+    let workers: Vec<libc::pid_t> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("the server's threads")
+        .filter_map(|task| {
+            let task = task.ok()?;
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            comm.starts_with("worker-")
+                .then(|| task.file_name().to_str()?.parse().ok())?
+        })
+        .collect();
+    assert_eq!(workers.len(), 2, "two worker threads");
+    for tid in workers {
+        // SAFETY: tgkill(2) with our child's pid and one of its thread ids.
+        let rc = unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, libc::SIGHUP) };
+        assert_eq!(rc, 0, "tgkill");
+    }
+    server.wait_for(RELOADED, Duration::from_secs(10));
+    for client in &mut clients {
+        assert_eq!(client.get("/health").status, 200, "a worker stopped");
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
