@@ -56,6 +56,7 @@ impl<H: Handler> Worker<H, TcpStream> {
                     if let Some(room) = room
                         && is_out_of_descriptors(&e) =>
                 {
+                    self.cfg.stats[self.index].accept_errors.inc();
                     // With a connection chosen to make room: closing it frees a
                     // descriptor too, and the next try is below the cap. Linux takes
                     // the descriptor before it looks at the backlog, so EMFILE does
@@ -65,7 +66,6 @@ impl<H: Handler> Worker<H, TcpStream> {
                     if backlog_is_empty(&listening.socket) {
                         return;
                     }
-                    self.cfg.stats[self.index].accept_errors.inc();
                     self.make_room(room);
                     continue;
                 }
