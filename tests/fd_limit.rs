@@ -14,6 +14,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_availability-server");
+/// The server's open-file limit (`ulimit -n`).
+const FD_LIMIT: usize = 64;
 
 fn get(addr: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect(addr).expect("connect");
@@ -50,7 +52,7 @@ fn start_limited(tag: &str, extra_args: &str) -> Limited {
     let dir = std::env::temp_dir().join(format!("avail-test-fd-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let script = format!(
-        "ulimit -n 64 && exec '{BIN}' --data-dir '{}' --no-tls --http-listen 127.0.0.1:0 \
+        "ulimit -n {FD_LIMIT} && exec '{BIN}' --data-dir '{}' --no-tls --http-listen 127.0.0.1:0 \
          --admin-listen 127.0.0.1:0 --workers 1 --bcrypt-cost 4 {extra_args}",
         dir.display()
     );
@@ -160,13 +162,13 @@ fn the_admin_listener_is_served_first_when_descriptors_free_up() {
     );
 }
 
-/// Descriptors the process holds now under the limit (64). Ones above it (say,
+/// Descriptors the process holds now under `FD_LIMIT`. Ones above it (say,
 /// cargo's jobserver pipe, inherited) take no place a new one could have.
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("the server's /proc entry")
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&fd| fd < 64)
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<usize>().ok())
+        .filter(|&fd| fd < FD_LIMIT)
         .count()
 }
 
@@ -184,7 +186,7 @@ fn at_the_cap_and_out_of_descriptors_a_newcomer_still_takes_a_quiet_ones_place()
         let probe = start_limited("cap-probe", "");
         open_fds(probe.child.id())
     };
-    let cap = 64 - base_fds;
+    let cap = FD_LIMIT - base_fds;
     let server = start_limited("cap", &format!("--max-connections {cap}"));
     let pid = server.child.id();
     assert_eq!(
@@ -201,7 +203,7 @@ fn at_the_cap_and_out_of_descriptors_a_newcomer_still_takes_a_quiet_ones_place()
     std::thread::sleep(Duration::from_millis(1_300));
     assert_eq!(
         open_fds(pid),
-        64,
+        FD_LIMIT,
         "the cap's connections take every descriptor"
     );
 

@@ -4,6 +4,8 @@
 //! One test in its own binary: no other server's `worker-N` threads to confuse.
 
 mod common;
+#[path = "common/threads.rs"]
+mod threads;
 
 use std::fs;
 use std::path::Path;
@@ -33,20 +35,10 @@ fn allowed_cpus(status_path: impl AsRef<Path>) -> Vec<usize> {
 
 /// (thread name, allowed CPUs) of every `worker-N` thread of this process, by N.
 fn worker_cpus() -> Vec<(String, Vec<usize>)> {
-    let mut workers = Vec::new();
-    for task in fs::read_dir("/proc/self/task").expect("task list") {
-        let path = task.expect("task entry").path();
-        let Ok(name) = fs::read_to_string(path.join("comm")) else {
-            continue; // the thread ended meanwhile
-        };
-        let name = name.trim().to_string();
-        if name.starts_with("worker-") {
-            let cpus = allowed_cpus(path.join("status"));
-            workers.push((name, cpus));
-        }
-    }
-    workers.sort();
-    workers
+    threads::worker_threads("self")
+        .into_iter()
+        .map(|(name, path)| (name, allowed_cpus(path.join("status"))))
+        .collect()
 }
 
 #[test]

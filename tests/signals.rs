@@ -10,6 +10,8 @@ mod common;
 mod probe;
 #[path = "common/running.rs"]
 mod running;
+#[path = "common/threads.rs"]
+mod threads;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -262,13 +264,11 @@ fn a_signal_delivered_to_a_worker_thread_does_not_stop_it() {
         assert_eq!(client.get("/health").status, 200);
     }
     let pid = server.child.id() as libc::pid_t;
-    let workers: Vec<libc::pid_t> = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .expect("the server's threads")
-        .filter_map(|task| {
-            let task = task.ok()?;
-            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
-            comm.starts_with("worker-")
-                .then(|| task.file_name().to_str()?.parse().ok())?
+    let workers: Vec<libc::pid_t> = threads::worker_threads(&pid.to_string())
+        .iter()
+        .map(|(_, task)| {
+            let tid = task.file_name().and_then(|id| id.to_str()?.parse().ok());
+            tid.expect("a thread id")
         })
         .collect();
     assert_eq!(workers.len(), 2, "two worker threads");

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+pub(super) use super::open_test_conn as open;
 use super::*;
 use crate::runtime::reuse::Room;
 use crate::runtime::{ConnRef, Outcome, Rejection, Reply, Request, Sink};
@@ -68,13 +69,6 @@ pub(super) fn worker(max_connections: usize, buffers: usize) -> Worker<TestHandl
     let cfg = test_config(max_connections, buffers);
     let (w, _waker) = Worker::build(0, cfg, Poll::new().unwrap(), Vec::new(), &Factory).unwrap();
     w
-}
-
-pub(super) fn open(
-    w: &mut Worker<TestHandler, MemStream>,
-    kind: ListenerKind,
-) -> (u32, Rc<RefCell<Pipe>>) {
-    open_test_conn(w, kind)
 }
 
 pub(super) fn send(

@@ -18,6 +18,14 @@ fn blocked_week(s: &mut SimServer) -> SimConn {
     conn
 }
 
+/// Moves the clock to `at_ms` (or just past) a tick at a time, as the event loop
+/// wakes at least every 100 ms.
+fn tick_until(s: &mut SimServer, at_ms: u64) {
+    while s.worker.now_ms() < at_ms {
+        s.worker.advance_ms(100);
+    }
+}
+
 #[test]
 fn the_write_deadline_spares_a_reader_who_reads_what_is_queued_and_cuts_one_who_stops() {
     let (mut s, dir) = server(|_| {});
@@ -57,13 +65,9 @@ fn a_reader_who_stops_is_cut_off_within_a_quarter_timeout_of_the_write_timeout()
     let last_read_ms = s.worker.now_ms();
     // One timeout after that read it may still be open; by 1.25 it must be gone. (A
     // check only at every full timeout let it stay until about 2.)
-    while s.worker.now_ms() < last_read_ms + 3_900 {
-        s.worker.advance_ms(100); // the event loop wakes at least every 100 ms
-    }
+    tick_until(&mut s, last_read_ms + 3_900);
     assert_eq!(s.worker.open_connections(), 1, "not before one timeout");
-    while s.worker.now_ms() < last_read_ms + 5_000 + 100 {
-        s.worker.advance_ms(100);
-    }
+    tick_until(&mut s, last_read_ms + 5_000 + 100);
     assert_eq!(
         s.worker.open_connections(),
         0,
@@ -85,9 +89,7 @@ fn a_blocked_answer_is_looked_at_each_quarter_and_cut_off_at_the_deadline_itself
     let mut got = Vec::new();
     // Reads at 0.2 s and 1.2 s; the looks at 1 s and 2 s see them.
     for read_at_ms in [200, 1_200] {
-        while s.worker.now_ms() < read_at_ms {
-            s.worker.advance_ms(100);
-        }
+        tick_until(&mut s, read_at_ms);
         conn.receive_at_most(100, &mut got);
     }
     while s.worker.now_ms() < 5_900 {
