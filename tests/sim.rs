@@ -2,7 +2,7 @@
 //! runs the real worker state machine: these check that it answers, blocks,
 //! times out and closes the way the socket-backed worker does. Buffer reclaiming
 //! and the write deadline are in `sim/reclaim.rs`, request framing in `sim/framing.rs`,
-//! the lingering close in `sim/linger.rs`.
+//! the lingering close in `sim/linger.rs`, TLS in `sim/tls.rs`.
 
 mod common;
 #[path = "sim/framing.rs"]
@@ -11,6 +11,8 @@ mod framing;
 mod linger;
 #[path = "sim/reclaim.rs"]
 mod reclaim;
+#[path = "sim/tls.rs"]
+mod tls;
 #[path = "sim/write_deadline.rs"]
 mod write_deadline;
 

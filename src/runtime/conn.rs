@@ -375,3 +375,7 @@ pub fn flush<S: Stream>(
         },
     }
 }
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+mod tests;

@@ -287,11 +287,32 @@ impl<H: Handler> SimWorker<H> {
     /// Opens a connection whose buffers hold `window_bytes` each way (a small
     /// window makes the server's writes block). `None` when the table is full.
     pub fn connect(&mut self, peer_ip: IpAddr, window_bytes: usize) -> Option<SimConn> {
+        self.connect_over(peer_ip, window_bytes, Transport::Plain)
+    }
+
+    /// [`connect`](Self::connect) on a TLS listener: the client's bytes are TLS
+    /// records (the caller runs a rustls client over the `SimConn`).
+    pub fn connect_tls(
+        &mut self,
+        peer_ip: IpAddr,
+        window_bytes: usize,
+        config: std::sync::Arc<rustls::ServerConfig>,
+    ) -> Option<SimConn> {
+        let tls = rustls::ServerConnection::new(config).ok()?;
+        self.connect_over(peer_ip, window_bytes, Transport::Tls(Box::new(tls)))
+    }
+
+    fn connect_over(
+        &mut self,
+        peer_ip: IpAddr,
+        window_bytes: usize,
+        transport: Transport,
+    ) -> Option<SimConn> {
         let pipe = Rc::new(RefCell::new(Pipe::with_window(window_bytes)));
         let stream = MemStream(pipe.clone());
         let w = &mut self.worker;
         let index = w
-            .adopt(stream, Transport::Plain, peer_ip, ListenerKind::Public)
+            .adopt(stream, transport, peer_ip, ListenerKind::Public)
             .ok()?;
         Some(SimConn {
             index,
@@ -399,51 +420,6 @@ impl<H: Handler> SimWorker<H> {
     }
 }
 
-/// One worker's configuration for the unit tests on this transport.
 #[cfg(test)]
-fn test_config(max_connections_per_worker: usize, buffers_per_worker: usize) -> RuntimeConfig {
-    RuntimeConfig {
-        workers: 1,
-        pin_cores: false,
-        max_connections_per_worker,
-        buffers_per_worker,
-        max_head_bytes: 8 * 1024,
-        max_body_bytes: 16 * 1024,
-        header_timeout_ms: 10_000,
-        idle_timeout_ms: 60_000,
-        body_timeout_ms: 10_000,
-        write_timeout_ms: 10_000,
-        drain_timeout_ms: 10_000,
-        draining: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        on_worker_start: None,
-        stats: std::sync::Arc::from(vec![super::stats::WorkerStats::default()]),
-    }
-}
-
-/// Adopts a connection from localhost with 64 KiB windows, for the unit tests on this
-/// transport; the pipe is the client's end.
-#[cfg(test)]
-fn open_test_conn<H: Handler>(
-    w: &mut Worker<H, MemStream>,
-    kind: ListenerKind,
-) -> (u32, Rc<RefCell<Pipe>>) {
-    let pipe = Rc::new(RefCell::new(Pipe::with_window(64 * 1024)));
-    let peer_ip = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-    let idx = w
-        .adopt(MemStream(pipe.clone()), Transport::Plain, peer_ip, kind)
-        .ok()
-        .expect("a slot");
-    (idx, pipe)
-}
-
-#[cfg(test)]
-#[path = "slot_tests.rs"]
-mod slot_tests;
-
-#[cfg(test)]
-#[path = "batch_tests.rs"]
-mod batch_tests;
-
-#[cfg(test)]
-#[path = "reclaim_tests.rs"]
-mod reclaim_tests;
+#[path = "sim_tests.rs"]
+mod tests;

@@ -1,0 +1,97 @@
+//! TLS on the in-memory transport: a rustls client over a `SimConn`, so the moments
+//! TCP makes rare (ciphertext left inside rustls when the socket is full) are exact.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use availability_server::runtime::sim::{ClientRead, SimConn};
+use availability_server::server::SimServer;
+
+use super::{PEER, declared_and_received_body_bytes, server};
+
+/// A rustls client on the client's end of `conn`.
+struct TlsClient {
+    tls: rustls::ClientConnection,
+    conn: SimConn,
+    /// Ciphertext the window had no room for yet.
+    unsent: Vec<u8>,
+    plaintext: Vec<u8>,
+}
+
+impl TlsClient {
+    fn connect(s: &mut SimServer, dir: &std::path::Path, window_bytes: usize) -> TlsClient {
+        let setup = availability_server::tls::load_or_generate(dir, None, None).expect("cert");
+        let cert = dir.join(availability_server::tls::CERT_FILE_NAME);
+        let config = availability_server::tls::client_config_trusting(&cert).expect("client");
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let conn = s
+            .worker
+            .connect_tls(PEER, window_bytes, setup.server_config)
+            .expect("a slot");
+        TlsClient {
+            tls: rustls::ClientConnection::new(Arc::clone(&config), name).expect("client"),
+            conn,
+            unsent: Vec::new(),
+            plaintext: Vec::new(),
+        }
+    }
+
+    /// One round: sends what fits, then takes at most `read_bytes` of the server's
+    /// ciphertext, telling the worker after each.
+    fn round(&mut self, s: &mut SimServer, read_bytes: usize) -> ClientRead {
+        while self.tls.wants_write() {
+            self.tls.write_tls(&mut self.unsent).expect("client write");
+        }
+        let taken = self.conn.send(&self.unsent);
+        self.unsent.drain(..taken);
+        s.worker.notify(&self.conn);
+        let mut wire = Vec::new();
+        self.conn.receive_at_most(read_bytes, &mut wire);
+        let end = if self.conn.server_closed() && wire.is_empty() {
+            ClientRead::Eof
+        } else {
+            ClientRead::Open
+        };
+        s.worker.notify(&self.conn);
+        let mut input = &wire[..];
+        while !input.is_empty() {
+            self.tls.read_tls(&mut input).expect("client read");
+            self.tls.process_new_packets().expect("server's records");
+        }
+        let _ = self.tls.reader().read_to_end(&mut self.plaintext);
+        end
+    }
+}
+
+/// The week's answer is larger than the window: rustls takes it whole from the
+/// connection's queue, and the socket only part. The rest waits inside rustls with
+/// nothing queued, and must still go out as the client reads — in 1,000-byte sips.
+#[test]
+fn a_tls_answer_larger_than_the_window_reaches_a_slow_reader_whole() {
+    let (mut s, dir) = server(|_| {});
+    let mut client = TlsClient::connect(&mut s, &dir, 4096);
+    let request = b"GET /availability HTTP/1.1\r\nHost: a\r\n\r\n";
+    client.tls.writer().write_all(request).expect("request");
+    let mut rounds = 0;
+    while rounds < 1_000 {
+        rounds += 1;
+        assert_eq!(client.round(&mut s, 1_000), ClientRead::Open);
+        let text = String::from_utf8_lossy(&client.plaintext);
+        if text.contains("\r\n\r\n") {
+            let (declared, received) = declared_and_received_body_bytes(&text);
+            assert!(declared > 4096, "larger than the window: {declared} bytes");
+            if received == declared {
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&client.plaintext);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    let (declared, received) = declared_and_received_body_bytes(&text);
+    assert_eq!(
+        received, declared,
+        "the whole body arrived in {rounds} rounds"
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
