@@ -2,13 +2,16 @@
 //! runs the real worker state machine: these check that it answers, blocks,
 //! times out and closes the way the socket-backed worker does. Buffer reclaiming
 //! and the write deadline are in `sim/reclaim.rs`, request framing in `sim/framing.rs`,
-//! the lingering close in `sim/linger.rs`, TLS in `sim/tls.rs`.
+//! the lingering close in `sim/linger.rs`, TLS in `sim/tls.rs`,
+//! the simulation's own model of TCP and epoll in `sim/pipe.rs`.
 
 mod common;
 #[path = "sim/framing.rs"]
 mod framing;
 #[path = "sim/linger.rs"]
 mod linger;
+#[path = "sim/pipe.rs"]
+mod pipe;
 #[path = "sim/reclaim.rs"]
 mod reclaim;
 #[path = "sim/tls.rs"]

@@ -2,8 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::super::FlushResult;
-use super::{TlsPair, data, describe, queue, read};
+use super::{TlsPair, data, describe, flushed, queue, read};
 use crate::runtime::out::OutQueue;
 
 /// `read_into` on `pair`'s server `calls` times into a `dst_bytes` buffer: the
@@ -153,14 +152,14 @@ fn a_tls_flush_coalesces_segments_into_records_and_waits_for_room() {
     // No room at all: one stage's worth moves into rustls, nothing onto the socket.
     pair.socket.output_room_bytes = 0;
     let (r, sent) = pair.server_flush(&mut out);
-    assert!(matches!(r, FlushResult::Blocked));
+    assert_eq!(flushed(&r), "Blocked");
     assert_eq!((sent, out.pending_bytes()), (0, 290 - 100));
 
     // Room again, and a signal on the first write: tried again until done.
     pair.socket.output_room_bytes = usize::MAX;
     pair.socket.write_errors = [io::ErrorKind::Interrupted].into();
     let (r, sent) = pair.server_flush(&mut out);
-    assert!(matches!(r, FlushResult::Done));
+    assert_eq!(flushed(&r), "Done");
     assert_eq!(sent, pair.socket.output.len() as u64);
     // A 100-byte stage: 290 bytes leave as three records (each 22 bytes of overhead
     // in TLS 1.3), not one.
@@ -175,5 +174,5 @@ fn a_tls_flush_coalesces_segments_into_records_and_waits_for_room() {
     queue(&mut out, &[HEAD]);
     pair.socket.write_errors = [io::ErrorKind::BrokenPipe].into();
     let (r, _) = pair.server_flush(&mut out);
-    assert!(matches!(r, FlushResult::Error));
+    assert_eq!(flushed(&r), "Error");
 }

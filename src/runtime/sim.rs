@@ -262,6 +262,8 @@ pub struct SimWorker<H: Handler> {
     worker: Worker<H, MemStream>,
     events: Events,
     unix_start_s: i64,
+    /// Readiness events delivered by `notify`: epoll reports a change, never a state.
+    events_delivered: u64,
 }
 
 impl<H: Handler> SimWorker<H> {
@@ -281,6 +283,7 @@ impl<H: Handler> SimWorker<H> {
             worker,
             events: Events::with_capacity(16),
             unix_start_s,
+            events_delivered: 0,
         })
     }
 
@@ -353,7 +356,14 @@ impl<H: Handler> SimWorker<H> {
         if !c.is_open() || c.serial != conn.serial || !(readable || writable) {
             return;
         }
+        self.events_delivered += 1;
         self.worker.on_ready(conn.index, readable, read_closed);
+    }
+
+    /// Readiness events `notify` has delivered (each one a worker's pass over the
+    /// connection).
+    pub fn events_delivered(&self) -> u64 {
+        self.events_delivered
     }
 
     /// Milliseconds of virtual time since the start.

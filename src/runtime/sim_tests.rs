@@ -38,6 +38,19 @@ fn open_test_conn<H: Handler>(
     (idx, pipe)
 }
 
+/// As a socket after `shutdown(SHUT_WR)`: a write fails (`EPIPE`) instead of
+/// sending bytes after the FIN — a worker that wrote there would be caught.
+#[test]
+fn the_pipe_refuses_a_write_after_the_servers_shutdown() {
+    let pipe = Rc::new(RefCell::new(Pipe::with_window(64)));
+    let mut stream = MemStream(pipe.clone());
+    assert_eq!(stream.write(b"ok").expect("room"), 2);
+    stream.shutdown_write().expect("shut");
+    let refused = stream.write(b"x").expect_err("after the FIN");
+    assert_eq!(refused.kind(), io::ErrorKind::BrokenPipe);
+    assert_eq!(pipe.borrow().to_client.len(), 2);
+}
+
 #[path = "slot_tests.rs"]
 mod slot_tests;
 
