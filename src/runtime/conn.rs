@@ -164,6 +164,7 @@ impl<S> Conn<S> {
 }
 
 /// Result of one read attempt into the connection's buffer.
+#[derive(Debug, PartialEq, Eq)]
 pub enum ReadResult {
     /// Bytes arrived; `drained` is true when the socket had no more, `peer_closed`
     /// when the peer's close (TLS close_notify, or the TCP FIN that ended the TLS
@@ -314,6 +315,7 @@ fn read_tls<S: Stream>(
     }
 }
 
+#[derive(Debug, PartialEq, Eq)]
 pub enum FlushResult {
     Done,
     Blocked,

@@ -133,24 +133,11 @@ fn read(
     (result, filled_bytes, received_bytes)
 }
 
-fn describe(result: &ReadResult) -> String {
-    match result {
-        ReadResult::Data {
-            drained,
-            peer_closed,
-        } => format!("Data {{ drained: {drained}, peer_closed: {peer_closed} }}"),
-        ReadResult::WouldBlock => "WouldBlock".into(),
-        ReadResult::Eof => "Eof".into(),
-        ReadResult::Error => "Error".into(),
-        ReadResult::TlsError => "TlsError".into(),
-    }
-}
-
-fn data(drained: bool, peer_closed: bool) -> String {
-    describe(&ReadResult::Data {
+fn data(drained: bool, peer_closed: bool) -> ReadResult {
+    ReadResult::Data {
         drained,
         peer_closed,
-    })
+    }
 }
 
 #[test]
@@ -162,28 +149,32 @@ fn a_plain_read_says_whether_the_socket_was_emptied() {
     let mut s = Scripted::default();
     s.input.extend(b"abc");
     let (r, filled, received) = read(&mut s, &mut plain, &mut buf, 2);
-    assert_eq!((describe(&r), filled, received), (data(true, false), 5, 3));
+    assert_eq!((r, filled, received), (data(true, false), 5, 3));
     assert_eq!(&buf[2..5], b"abc");
 
     // A read that fills the space exactly may have left more behind.
     let mut s = Scripted::default();
     s.input.extend(b"abcdefgh");
     let (r, filled, received) = read(&mut s, &mut plain, &mut buf, 2);
-    assert_eq!((describe(&r), filled, received), (data(false, false), 8, 6));
+    assert_eq!((r, filled, received), (data(false, false), 8, 6));
 
     // No space: nothing is read (no syscall), and the caller is told to come back.
     let mut s = Scripted::default();
     s.input.extend(b"x");
     let (r, filled, received) = read(&mut s, &mut plain, &mut buf, 8);
-    assert_eq!((describe(&r), filled, received), (data(false, false), 8, 0));
+    assert_eq!((r, filled, received), (data(false, false), 8, 0));
     assert_eq!(s.reads, 0);
 
     // Nothing there, the peer's FIN, a signal, a reset.
     for (kind, fin, expected) in [
-        (None, false, "WouldBlock".to_string()),
-        (None, true, "Eof".to_string()),
+        (None, false, ReadResult::WouldBlock),
+        (None, true, ReadResult::Eof),
         (Some(io::ErrorKind::Interrupted), false, data(false, false)),
-        (Some(io::ErrorKind::ConnectionReset), false, "Error".into()),
+        (
+            Some(io::ErrorKind::ConnectionReset),
+            false,
+            ReadResult::Error,
+        ),
     ] {
         let mut s = Scripted {
             input_fin: fin,
@@ -191,11 +182,7 @@ fn a_plain_read_says_whether_the_socket_was_emptied() {
             ..Scripted::default()
         };
         let (r, filled, received) = read(&mut s, &mut plain, &mut buf, 0);
-        assert_eq!(
-            (describe(&r), filled, received),
-            (expected, 0, 0),
-            "{kind:?}"
-        );
+        assert_eq!((r, filled, received), (expected, 0, 0), "{kind:?}");
     }
 }
 
@@ -218,7 +205,7 @@ fn a_plain_flush_stops_at_the_first_short_write() {
     queue(&mut out, &[b"HTTP/1.1 200 OK\r\n", b"\r\n", b"body"]);
     let mut sent = 0;
     let r = flush(&mut s, &mut plain, &mut out, &mut stage, &mut sent);
-    assert_eq!(flushed(&r), "Done");
+    assert_eq!(r, FlushResult::Done);
     assert_eq!((s.writes, sent, out.is_empty()), (1, 23, true));
     assert_eq!(s.output, b"HTTP/1.1 200 OK\r\n\r\nbody");
 
@@ -228,14 +215,14 @@ fn a_plain_flush_stops_at_the_first_short_write() {
     queue(&mut out, &[b"HTTP/1.1 200 OK\r\n", b"body"]);
     let mut sent = 0;
     let r = flush(&mut s, &mut plain, &mut out, &mut stage, &mut sent);
-    assert_eq!(flushed(&r), "Blocked");
+    assert_eq!(r, FlushResult::Blocked);
     assert_eq!((s.writes, sent, out.pending_bytes()), (1, 10, 11));
 
     // Interrupted by a signal: tried again; a full buffer; a reset.
     for (kind, expected, expected_writes, expected_sent) in [
-        (io::ErrorKind::Interrupted, "Done", 2, 4),
-        (io::ErrorKind::WouldBlock, "Blocked", 1, 0),
-        (io::ErrorKind::BrokenPipe, "Error", 1, 0),
+        (io::ErrorKind::Interrupted, FlushResult::Done, 2, 4),
+        (io::ErrorKind::WouldBlock, FlushResult::Blocked, 1, 0),
+        (io::ErrorKind::BrokenPipe, FlushResult::Error, 1, 0),
     ] {
         let mut s = Scripted::with_room(100);
         s.write_errors = [kind].into();
@@ -244,18 +231,10 @@ fn a_plain_flush_stops_at_the_first_short_write() {
         let mut sent = 0;
         let r = flush(&mut s, &mut plain, &mut out, &mut stage, &mut sent);
         assert_eq!(
-            (flushed(&r), s.writes, sent),
+            (r, s.writes, sent),
             (expected, expected_writes, expected_sent),
             "{kind:?}"
         );
-    }
-}
-
-fn flushed(result: &FlushResult) -> &'static str {
-    match result {
-        FlushResult::Done => "Done",
-        FlushResult::Blocked => "Blocked",
-        FlushResult::Error => "Error",
     }
 }
 
@@ -296,7 +275,7 @@ impl TlsPair {
         for _ in 0..10 {
             pair.deliver_to_server();
             let (r, filled, _) = read(&mut pair.socket, &mut pair.server, &mut buf, 0);
-            assert_eq!((describe(&r), filled), ("WouldBlock".into(), 0));
+            assert_eq!((r, filled), (ReadResult::WouldBlock, 0));
             pair.server_flush(&mut OutQueue::new());
             pair.deliver_to_client();
             let server_done = match &pair.server {

@@ -2,12 +2,13 @@
 
 use std::io::{self, Write};
 
-use super::{TlsPair, data, describe, flushed, queue, read};
+use super::super::{FlushResult, ReadResult};
+use super::{TlsPair, data, queue, read};
 use crate::runtime::out::OutQueue;
 
 /// `read_into` on `pair`'s server `calls` times into a `dst_bytes` buffer: the
 /// results, the plaintext and the bytes counted as received.
-fn reads(pair: &mut TlsPair, dst_bytes: usize, calls: usize) -> (Vec<String>, Vec<u8>, u64) {
+fn reads(pair: &mut TlsPair, dst_bytes: usize, calls: usize) -> (Vec<ReadResult>, Vec<u8>, u64) {
     let mut buf = vec![0u8; dst_bytes];
     let mut got = Vec::new();
     let mut received = 0;
@@ -16,7 +17,7 @@ fn reads(pair: &mut TlsPair, dst_bytes: usize, calls: usize) -> (Vec<String>, Ve
         let (r, filled, n) = read(&mut pair.socket, &mut pair.server, &mut buf, 0);
         got.extend_from_slice(&buf[..filled]);
         received += n;
-        results.push(describe(&r));
+        results.push(r);
     }
     (results, got, received)
 }
@@ -41,7 +42,7 @@ fn plaintext_larger_than_the_buffer_comes_in_turns_and_the_close_after_all_of_it
         // last of it, and then once more on its own.
         let expected = [data(false, false), data(false, false), data(false, true)];
         assert_eq!(results[..3], expected, "close_notify: {close_notify}");
-        assert_eq!(results[3], "Eof");
+        assert_eq!(results[3], ReadResult::Eof);
         assert_eq!(got, request);
         assert_eq!(received, wire_bytes, "every ciphertext byte counted");
     }
@@ -59,7 +60,7 @@ fn plaintext_left_inside_rustls_is_not_a_drained_socket() {
     let (results, got, _) = reads(&mut pair, 40, 4);
     let expected = [data(false, false), data(false, false), data(true, false)];
     assert_eq!(results[..3], expected);
-    assert_eq!(results[3], "WouldBlock");
+    assert_eq!(results[3], ReadResult::WouldBlock);
     assert_eq!(got, request);
 }
 
@@ -73,7 +74,7 @@ fn a_close_notify_read_with_the_last_plaintext_is_reported_with_it() {
     pair.client.send_close_notify();
     pair.deliver_to_server();
     let (results, got, _) = reads(&mut pair, 200, 2);
-    assert_eq!(results, [data(false, true), "Eof".into()]);
+    assert_eq!(results, [data(false, true), ReadResult::Eof]);
     assert_eq!(got, b"GET / HTTP/1.1");
 }
 
@@ -86,14 +87,11 @@ fn a_signal_is_retried_and_a_reset_or_a_forged_record_fails_the_read() {
     pair.deliver_to_server();
     pair.socket.read_errors = [io::ErrorKind::Interrupted].into();
     let (r, filled, _) = read(&mut pair.socket, &mut pair.server, &mut buf, 0);
-    assert_eq!(
-        (describe(&r), &buf[..filled]),
-        (data(false, false), &b"GET /"[..])
-    );
+    assert_eq!((r, &buf[..filled]), (data(false, false), &b"GET /"[..]));
 
     pair.socket.read_errors = [io::ErrorKind::ConnectionReset].into();
     let (r, filled, _) = read(&mut pair.socket, &mut pair.server, &mut buf, 0);
-    assert_eq!((describe(&r), filled), ("Error".into(), 0));
+    assert_eq!((r, filled), (ReadResult::Error, 0));
 
     // An application-data record that fails authentication: the peer is told why.
     let mut pair = TlsPair::connected("forged");
@@ -101,7 +99,7 @@ fn a_signal_is_retried_and_a_reset_or_a_forged_record_fails_the_read() {
     record.extend([0x55; 32]);
     pair.socket.input.extend(record);
     let (r, filled, _) = read(&mut pair.socket, &mut pair.server, &mut buf, 0);
-    assert_eq!((describe(&r), filled), ("TlsError".into(), 0));
+    assert_eq!((r, filled), (ReadResult::TlsError, 0));
     let wire = std::mem::take(&mut pair.socket.output);
     pair.client.read_tls(&mut &wire[..]).expect("client read");
     let told = pair.client.process_new_packets().err();
@@ -131,9 +129,10 @@ fn a_burst_beyond_rustls_buffers_is_read_whole_in_turns() {
         let (r, filled, n) = read(&mut pair.socket, &mut pair.server, &mut buf, 0);
         got.extend_from_slice(&buf[..filled]);
         received += n;
-        match describe(&r) {
-            s if s == "WouldBlock" => break,
-            s => assert!(s.starts_with("Data"), "{s} after {} bytes", got.len()),
+        match r {
+            ReadResult::WouldBlock => break,
+            ReadResult::Data { .. } => {}
+            other => panic!("{other:?} after {} bytes", got.len()),
         }
     }
     assert_eq!(got.len(), burst.len());
@@ -152,14 +151,14 @@ fn a_tls_flush_coalesces_segments_into_records_and_waits_for_room() {
     // No room at all: one stage's worth moves into rustls, nothing onto the socket.
     pair.socket.output_room_bytes = 0;
     let (r, sent) = pair.server_flush(&mut out);
-    assert_eq!(flushed(&r), "Blocked");
+    assert_eq!(r, FlushResult::Blocked);
     assert_eq!((sent, out.pending_bytes()), (0, 290 - 100));
 
     // Room again, and a signal on the first write: tried again until done.
     pair.socket.output_room_bytes = usize::MAX;
     pair.socket.write_errors = [io::ErrorKind::Interrupted].into();
     let (r, sent) = pair.server_flush(&mut out);
-    assert_eq!(flushed(&r), "Done");
+    assert_eq!(r, FlushResult::Done);
     assert_eq!(sent, pair.socket.output.len() as u64);
     // A 100-byte stage: 290 bytes leave as three records (each 22 bytes of overhead
     // in TLS 1.3), not one.
@@ -174,5 +173,5 @@ fn a_tls_flush_coalesces_segments_into_records_and_waits_for_room() {
     queue(&mut out, &[HEAD]);
     pair.socket.write_errors = [io::ErrorKind::BrokenPipe].into();
     let (r, _) = pair.server_flush(&mut out);
-    assert_eq!(flushed(&r), "Error");
+    assert_eq!(r, FlushResult::Error);
 }
