@@ -28,6 +28,8 @@ use availability_server::server::{SimServer, start_sim};
 
 const PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const WINDOW_BYTES: usize = 64 * 1024;
+/// A complete request with a short answer.
+const HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n";
 
 fn server(tweak: impl FnOnce(&mut Config)) -> (SimServer, std::path::PathBuf) {
     let dir = common::temp_dir("sim");
@@ -134,7 +136,7 @@ fn a_keep_alive_reply_delivered_as_the_drain_begins_is_not_cut_short() {
     let (mut s, dir) = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
     send(&mut s, &conn, &one_cell_patch(""));
-    send(&mut s, &conn, b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n");
+    send(&mut s, &conn, HEALTH);
     assert!(s.worker.awaiting_reply(), "the PATCH waits for the writer");
     s.raise_worker_drain_flag_only();
     assert!(
@@ -252,8 +254,7 @@ fn a_fin_after_requests_gets_every_answer_then_the_close() {
     let (mut s, dir) = server(|_| {});
     for count in [1, 3] {
         let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
-        let request = b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n";
-        let burst = request.repeat(count);
+        let burst = HEALTH.repeat(count);
         assert_eq!(conn.send(&burst), burst.len());
         conn.shutdown_write();
         s.worker.notify(&conn);
@@ -288,7 +289,7 @@ fn a_drain_closes_a_connection_once_its_answer_is_read_unless_more_was_sent() {
         2,
         "both still have answers to send"
     );
-    send(&mut s, &more, b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n");
+    send(&mut s, &more, HEALTH);
     for (conn, answers) in [(&done, 1), (&more, 2)] {
         let mut got = Vec::new();
         let mut end = ClientRead::Open;
@@ -322,7 +323,7 @@ fn a_new_connection_waits_the_head_timeout_and_one_between_requests_the_idle_tim
     });
     let silent = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
     let between = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
-    send(&mut s, &between, b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n");
+    send(&mut s, &between, HEALTH);
     let (text, _) = receive(&mut s, &between);
     assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
     s.worker.advance_ms(1_900);

@@ -2,7 +2,7 @@
 //! waiter's reclaim cuts off the slowest stalled holder, and only for a connection that
 //! really waits (behaviours cargo-mutants found no test pinned in `lifecycle.rs`).
 
-use super::slot_tests::{open, send, took, worker};
+use super::slot_tests::{GET, PATCH, open, send, took, worker};
 use super::*;
 
 /// A buffer waiter that closed leaves its entry in the queue, and the slot's next
@@ -34,12 +34,7 @@ fn a_scan_that_finds_no_stalled_holder_looks_again_when_one_could_have_stalled()
     let mut w = worker(3, 1);
     let (a, a_pipe) = open(&mut w, ListenerKind::Public);
     w.now_ms = 100;
-    send(
-        &mut w,
-        a,
-        &a_pipe,
-        b"PATCH / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
-    );
+    send(&mut w, a, &a_pipe, PATCH);
     assert_eq!(w.conns[a as usize].phase, Phase::Awaiting);
     let (b, b_pipe) = open(&mut w, ListenerKind::Public);
     send(&mut w, b, &b_pipe, b"GET /");
@@ -50,12 +45,7 @@ fn a_scan_that_finds_no_stalled_holder_looks_again_when_one_could_have_stalled()
     w.serve_buffer_waiters();
     assert!(!w.conns[b as usize].waiting_for_buffer);
     let (c, c_pipe) = open(&mut w, ListenerKind::Public);
-    send(
-        &mut w,
-        c,
-        &c_pipe,
-        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
-    );
+    send(&mut w, c, &c_pipe, GET);
     assert!(w.conns[c as usize].waiting_for_buffer);
     w.now_ms = 1_200; // B: five bytes in 1.1 s
     w.serve_buffer_waiters();
@@ -99,12 +89,7 @@ fn a_reclaim_cuts_off_the_slowest_holder_from_the_moment_it_stalls() {
         }
         w.now_ms = 2_000; // both stalled: A since 1 s, B just now
         let (c, c_pipe) = open(&mut w, ListenerKind::Public);
-        send(
-            &mut w,
-            c,
-            &c_pipe,
-            b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
-        );
+        send(&mut w, c, &c_pipe, GET);
         w.serve_buffer_waiters();
         assert!(
             took(&c_pipe).starts_with("HTTP/1.1 200"),
@@ -123,12 +108,7 @@ fn a_reclaim_cuts_off_the_slowest_holder_from_the_moment_it_stalls() {
     let (a, a_pipe) = open(&mut w, ListenerKind::Public);
     send(&mut w, a, &a_pipe, b"GET /");
     let (c, c_pipe) = open(&mut w, ListenerKind::Public);
-    send(
-        &mut w,
-        c,
-        &c_pipe,
-        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
-    );
+    send(&mut w, c, &c_pipe, GET);
     w.now_ms = 1_000;
     w.serve_buffer_waiters();
     assert!(

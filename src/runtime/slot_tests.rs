@@ -13,6 +13,9 @@ use crate::runtime::reuse::Room;
 use crate::runtime::{ConnRef, Outcome, Rejection, Reply, Request, Sink};
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+/// A complete request `TestHandler` answers at once, and one it defers as a write.
+pub(super) const GET: &[u8] = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+pub(super) const PATCH: &[u8] = b"PATCH / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
 
 /// Answers GET at once; defers PATCH (as a write to the writer thread) until
 /// `take_replies`.
@@ -96,12 +99,7 @@ pub(super) fn took(pipe: &Rc<RefCell<Pipe>>) -> String {
 fn an_event_of_a_closed_connection_never_reaches_the_next_occupant_of_its_slot() {
     let mut w = worker(4, 4);
     let (a, a_pipe) = open(&mut w, ListenerKind::Public);
-    send(
-        &mut w,
-        a,
-        &a_pipe,
-        b"PATCH / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
-    );
+    send(&mut w, a, &a_pipe, PATCH);
     assert_eq!(w.conns[a as usize].phase, Phase::Awaiting);
     // The client gives up and closes just as the writer's reply is ready: the
     // waker and A's FIN are in one epoll batch, the waker first.
@@ -137,12 +135,7 @@ fn a_public_newcomer_at_the_cap_never_delays_a_buffer_reclaim_from_an_admin_hold
         let (adm, adm_pipe) = open(&mut w, ListenerKind::Admin);
         send(&mut w, adm, &adm_pipe, b"GET /metrics HTTP/1.1\r\n"); // stalls
         let (p, p_pipe) = open(&mut w, ListenerKind::Public);
-        send(
-            &mut w,
-            p,
-            &p_pipe,
-            b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
-        );
+        send(&mut w, p, &p_pipe, GET);
         assert!(w.conns[p as usize].waiting_for_buffer);
         w.now_ms = 1_500; // the admin head has stalled for 1.5 s
         if with_newcomer {
@@ -205,12 +198,7 @@ fn the_scan_orders_candidates_by_how_long_they_have_been_quiet() {
     // The third answers a request at 50 ms, the first at 100 ms: each is idle since.
     for (now_ms, idx, pipe) in [(50, *third, third_pipe), (100, *first, first_pipe)] {
         w.now_ms = now_ms;
-        send(
-            &mut w,
-            idx,
-            pipe,
-            b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
-        );
+        send(&mut w, idx, pipe, GET);
         assert!(took(pipe).starts_with("HTTP/1.1 200"));
     }
     w.now_ms = 1_200;
@@ -273,14 +261,13 @@ fn quiet_for_the_minimum_is_enough_and_the_oldest_admin_goes_first() {
 #[test]
 fn a_reply_for_a_closed_connection_never_reaches_the_next_occupant_of_its_slot() {
     let mut w = worker(4, 4);
-    let patch = b"PATCH / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
     let (a, a_pipe) = open(&mut w, ListenerKind::Public);
-    send(&mut w, a, &a_pipe, patch);
+    send(&mut w, a, &a_pipe, PATCH);
     assert_eq!(w.conns[a as usize].phase, Phase::Awaiting);
     w.close(a);
     let (b, b_pipe) = open(&mut w, ListenerKind::Public);
     assert_eq!(b, a, "same slot");
-    send(&mut w, b, &b_pipe, patch);
+    send(&mut w, b, &b_pipe, PATCH);
     assert_eq!(w.conns[b as usize].phase, Phase::Awaiting);
     let b_serial = w.conns[b as usize].serial;
     w.take_replies(); // A's reply, then B's

@@ -5,7 +5,7 @@
 use availability_server::runtime::sim::{ClientRead, SimConn};
 use availability_server::server::SimServer;
 
-use super::{PEER, WINDOW_BYTES, one_cell_patch, receive, send, server};
+use super::{HEALTH, PEER, WINDOW_BYTES, one_cell_patch, receive, send, server};
 
 const OVERSIZED_HEAD: &[u8] =
     b"PATCH /availability HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n";
@@ -19,6 +19,8 @@ fn a_refused_body_is_read_and_dropped_after_the_answer_until_the_client_closes()
     assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
     assert!(text.contains("Connection: close\r\n"), "{text}");
     assert_eq!(end, ClientRead::Eof, "the answer, then our FIN: {text}");
+    assert!(conn.server_shut_write(), "our FIN came");
+    assert!(!conn.server_closed(), "yet it still reads");
     // The client goes on with its body: every window is taken and dropped.
     let piece = vec![b'x'; WINDOW_BYTES];
     for _ in 0..20 {
@@ -151,7 +153,7 @@ fn a_patch_answered_with_connection_close_lingers_if_the_client_sent_more_meanwh
     let (mut s, dir) = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
     send(&mut s, &conn, &one_cell_patch("Connection: close\r\n"));
-    send(&mut s, &conn, b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n");
+    send(&mut s, &conn, HEALTH);
     assert!(
         s.worker.settle(std::time::Duration::from_secs(10)),
         "the writer replied"

@@ -7,7 +7,7 @@ use availability_server::runtime::sim::{ClientRead, SimConn};
 use availability_server::server::SimServer;
 
 use super::common;
-use super::{PEER, WINDOW_BYTES, receive, send, server};
+use super::{HEALTH, PEER, WINDOW_BYTES, receive, send, server};
 
 /// Every one of the worker's 1,024 I/O buffers held by `holders` connections that
 /// each sent `first_bytes` at virtual time 0 (`window_bytes` each way); then a
@@ -27,11 +27,7 @@ fn every_buffer_held(
         .collect();
     s.worker.advance_ms(300);
     let newcomer = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
-    send(
-        &mut s,
-        &newcomer,
-        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
-    );
+    send(&mut s, &newcomer, HEALTH);
     assert_eq!(
         receive(&mut s, &newcomer),
         (String::new(), ClientRead::Open)
@@ -77,8 +73,7 @@ fn a_trickled_head_on_the_last_buffer_is_cut_off_after_a_second_for_a_waiting_re
 #[test]
 fn an_unread_answer_on_the_last_buffer_is_cut_off_after_a_second_for_a_waiting_request() {
     // A 64-byte window: every holder's answer blocks after its first 64 bytes.
-    let (mut s, dir, holders, newcomer) =
-        every_buffer_held(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 64);
+    let (mut s, dir, holders, newcomer) = every_buffer_held(HEALTH, 64);
     s.worker.advance_ms(600);
     assert_eq!(
         receive(&mut s, &newcomer),
@@ -135,11 +130,7 @@ fn a_steady_upload_is_not_cut_off_while_trickled_heads_hold_the_other_buffers() 
     step(&mut s, &mut sent);
     step(&mut s, &mut sent);
     let newcomer = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
-    send(
-        &mut s,
-        &newcomer,
-        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
-    );
+    send(&mut s, &newcomer, HEALTH);
     while s.worker.buffer_reclaims() == 0 {
         assert!(s.worker.now_ms() < 1_500, "a slow head is cut off by then");
         step(&mut s, &mut sent);
@@ -175,11 +166,7 @@ fn a_cut_off_whose_408_does_not_fit_closes_and_frees_one_buffer_per_waiter() {
     // after one: the 408 for its next, trickled, head cannot be written.
     let (mut probe, probe_dir) = server(|_| {});
     let conn = probe.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
-    send(
-        &mut probe,
-        &conn,
-        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
-    );
+    send(&mut probe, &conn, HEALTH);
     let answer_bytes = receive(&mut probe, &conn).0.len();
     drop(probe);
     let _ = std::fs::remove_dir_all(probe_dir);

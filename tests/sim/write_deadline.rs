@@ -5,7 +5,7 @@
 use availability_server::runtime::sim::SimConn;
 use availability_server::server::SimServer;
 
-use super::{PEER, send, server};
+use super::{HEALTH, PEER, send, server};
 
 /// A connection whose week answer (23 KB) blocks after its 4 KB window.
 fn blocked_week(s: &mut SimServer) -> SimConn {
@@ -114,8 +114,7 @@ fn a_blocked_answer_is_looked_at_each_quarter_and_cut_off_at_the_deadline_itself
 fn a_client_that_sends_but_never_reads_is_cut_off_at_the_write_timeout() {
     let (mut s, dir) = server(|c| c.write_timeout_ms = 4_000);
     let conn = blocked_week(&mut s);
-    let next = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
-    for (i, byte) in next.iter().enumerate() {
+    for (i, byte) in HEALTH.iter().enumerate() {
         assert_eq!(
             s.worker.open_connections(),
             1,
