@@ -56,15 +56,21 @@ fn new_hash(key: &str) -> String {
     bcrypt::hash(key, 4).expect("hash")
 }
 
+/// A fresh data directory holding the hash of `key`.
+fn dir_with_key(tag: &str, key: &str) -> std::path::PathBuf {
+    let dir = common::temp_dir(tag);
+    std::fs::create_dir_all(&dir).expect("dir");
+    write_hash(&dir, &new_hash(key));
+    dir
+}
+
 fn status(http: SocketAddr, key: &str) -> u16 {
     common::patch(http, Some(key), CELL).status
 }
 
 #[test]
 fn every_sighup_rereads_the_hash_file() {
-    let dir = common::temp_dir("sighup");
-    std::fs::create_dir_all(&dir).expect("dir");
-    write_hash(&dir, &new_hash("the-first-key"));
+    let dir = dir_with_key("sighup", "the-first-key");
     let (server, lines) = start(&dir, &ALL_LISTENERS);
     let path = availability_server::auth::hash_path(&dir);
     assert!(
@@ -168,9 +174,7 @@ fn sigint_drains_like_sigterm_and_an_ipv6_listener_serves() {
     if !ipv6 {
         eprintln!("SKIPPED the IPv6 part: this machine has no ::1");
     }
-    let dir = common::temp_dir("sigint");
-    std::fs::create_dir_all(&dir).expect("dir");
-    write_hash(&dir, &new_hash("the-key"));
+    let dir = dir_with_key("sigint", "the-key");
     let listen = if ipv6 { "[::1]:0" } else { "127.0.0.1:0" };
     let plain = ["--http-listen", listen, "--no-tls", "--admin-listen", "off"];
     let (mut server, lines) = start(&dir, &plain);
@@ -253,9 +257,7 @@ fn sigterm_exits_within_the_drain_timeout_with_a_request_stuck_on_the_writer() {
 /// whichever worker, is still served afterwards.
 #[test]
 fn a_signal_delivered_to_a_worker_thread_does_not_stop_it() {
-    let dir = common::temp_dir("sighup-worker");
-    std::fs::create_dir_all(&dir).expect("dir");
-    write_hash(&dir, &new_hash("worker-key"));
+    let dir = dir_with_key("sighup-worker", "worker-key");
     let (server, lines) = start(&dir, &ALL_LISTENERS);
     let http = common::listening_addr(&lines, "http");
     // Keep-alive connections spread over both workers by SO_REUSEPORT.
