@@ -163,11 +163,12 @@ fn an_idle_turn_waits_for_work_instead_of_returning_at_once() {
     let (mut writer, inbox) = rig.writer_with_plain_key();
     let commands = rig.commands.clone();
     let delay = Duration::from_millis(300);
+    // Before the spawn: the sender's sleep may begin before `spawn` returns.
+    let started = Instant::now();
     let sender = std::thread::spawn(move || {
         std::thread::sleep(delay);
         commands.send(Command::Stop).expect("queued");
     });
-    let started = Instant::now();
     let mut turns = 0;
     while writer.turn(&inbox) {
         turns += 1;
