@@ -10,7 +10,6 @@ mod unprivileged;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use availability_server::auth::{self, HASH_FILE_NAME};
@@ -18,7 +17,7 @@ use availability_server::config::Config;
 use availability_server::tls;
 
 /// A fresh empty directory under the system temp dir.
-fn temp_dir(name: &str) -> PathBuf {
+fn temp_dir(name: &str) -> common::TempDir {
     let dir = common::temp_dir(name);
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir
@@ -69,8 +68,6 @@ fn bootstrap_generates_a_key_once() {
     let other_dir = temp_dir("generate-other");
     let other = auth::bootstrap(&other_dir, None, None, 4).expect("generate");
     assert_ne!(other.generated_key, Some(key));
-    let _ = std::fs::remove_dir_all(dir);
-    let _ = std::fs::remove_dir_all(other_dir);
 }
 
 #[test]
@@ -83,7 +80,7 @@ fn a_start_that_fails_after_generating_a_key_keeps_no_hash() {
         config.https_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         config.no_tls = false;
     };
-    let mut config = Config::for_tests(dir.clone());
+    let mut config = Config::for_tests(dir.to_path_buf());
     with_https(&mut config);
     config.http_listen = Some(busy.local_addr().expect("addr"));
     let err = match availability_server::server::start(config) {
@@ -103,7 +100,7 @@ fn a_start_that_fails_after_generating_a_key_keeps_no_hash() {
         assert!(!dir.join(name).exists(), "nobody was told of {name}");
     }
     // The next start generates (and would print) a new key and certificate.
-    let mut config = Config::for_tests(dir.clone());
+    let mut config = Config::for_tests(dir.to_path_buf());
     with_https(&mut config);
     let handle = availability_server::server::start(config).expect("start");
     assert!(handle.generated_key.is_some());
@@ -111,7 +108,6 @@ fn a_start_that_fails_after_generating_a_key_keeps_no_hash() {
     assert!(handle.created_data_file.is_some());
     assert!(dir.join(HASH_FILE_NAME).exists());
     handle.shutdown();
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -140,7 +136,6 @@ fn configured_keys_take_precedence_and_write_nothing() {
         .err()
         .expect("corrupt file");
     assert!(err.contains(HASH_FILE_NAME), "{err}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -175,7 +170,6 @@ fn verify_fast_path_after_one_bcrypt_success() {
     assert!(!keys.verify(b""));
     assert!(!keys.verify(&[b'a'; 73]));
     assert!(started.elapsed() < Duration::from_millis(5));
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -199,7 +193,6 @@ fn reload_rereads_the_hash_file_and_never_generates() {
         keys.verify(b"new-key"),
         "a failed reload keeps the current key"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -210,7 +203,7 @@ fn a_hash_file_it_may_not_look_at_is_an_error_not_a_missing_key() {
     let before = std::fs::read(&hash_file).expect("hash file");
     // A data directory its user may not search: the hash file cannot even be looked at.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o000)).expect("chmod");
-    let d = dir.clone();
+    let d = dir.to_path_buf();
     let (read, started) = unprivileged::run(&[], move || {
         (
             auth::read_hash_file(&d),
@@ -228,5 +221,4 @@ fn a_hash_file_it_may_not_look_at_is_an_error_not_a_missing_key() {
     let err = started.expect_err("no start");
     assert!(err.contains("cannot read"), "{err}");
     assert_eq!(std::fs::read(&hash_file).expect("hash file"), before);
-    let _ = std::fs::remove_dir_all(&dir);
 }

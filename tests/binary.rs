@@ -149,7 +149,6 @@ fn the_documented_plain_http_invocation_just_works_and_drains_on_sigterm() {
             .any(|l| l.contains("--tls-cert and --tls-key are not read")),
         "{lines:#?}"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -209,7 +208,6 @@ fn first_start_generates_a_key_and_certificate_once() {
         "the first key still works"
     );
     assert!(again.terminate().success());
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 fn corrupt_start(dir: &Path, bytes: &[u8]) -> (i32, String) {
@@ -250,7 +248,6 @@ fn a_corrupt_data_file_stops_the_start_with_a_clear_error() {
         output.to_lowercase().contains("magic"),
         "names the problem: {output}"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -284,7 +281,6 @@ fn a_bad_key_file_stops_the_first_start_and_leaves_only_that_file() {
         "{output}"
     );
     assert_eq!(std::fs::read(&key_file).expect("read"), b"not a hash\n");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -320,8 +316,6 @@ fn a_second_process_on_the_same_data_dir_is_refused() {
     let left = left_behind(&other);
     assert!(left.is_empty(), "left behind {left:?}");
     assert!(first.terminate().success());
-    let _ = std::fs::remove_dir_all(dir);
-    let _ = std::fs::remove_dir_all(other);
 }
 
 #[test]
@@ -387,7 +381,6 @@ fn a_closed_stdout_does_not_stop_a_reload_or_the_drain() {
     std::thread::sleep(Duration::from_millis(300));
     let status = running.terminate();
     assert!(status.success(), "exit status {status:?}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -422,6 +415,5 @@ fn a_generated_key_nobody_can_see_stops_the_first_start_and_leaves_nothing() {
         assert!(stderr.contains(expected), "{sink}: {stderr}");
         let left = left_behind(&dir);
         assert!(left.is_empty(), "{sink}: left behind {left:?}");
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

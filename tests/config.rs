@@ -2,10 +2,11 @@
 //! that names the setting, the API key only from the environment. (Key bootstrap is
 //! in `auth_bootstrap.rs`, TLS and its handshake in `tls.rs`.)
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use availability_server::config::Config;
 use availability_server::week::zones;
@@ -44,14 +45,8 @@ fn env_lock() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// A fresh empty directory under the system temp dir.
-fn temp_dir(name: &str) -> PathBuf {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "ops-test-{}-{}-{name}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
+fn temp_dir(name: &str) -> common::TempDir {
+    let dir = common::temp_dir(name);
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir
 }
@@ -145,7 +140,6 @@ fn precedence_flag_over_env_over_file_over_default() {
     // The config file itself can be named by the environment.
     let _env = EnvVars::set(&[("AVAILABILITY_CONFIG", &file)]);
     assert_eq!(parse(&[]).expect("env-named file").workers, 3);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -254,7 +248,6 @@ fn validation_errors_name_the_setting() {
         err.contains("Mars/Y") && !err.contains("config file"),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// clap names only the flag when a value does not parse; the error must also say when
@@ -361,7 +354,6 @@ fn api_key_comes_from_the_environment_only() {
     }
     let _env2 = EnvVars::set(&[("API_KEY_HASH", &hash)]);
     assert!(parse(&[]).expect_err("two keys").contains("both set"));
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

@@ -128,7 +128,6 @@ fn every_commit_fsyncs_the_file_and_the_directory_before_it_is_acknowledged() {
         "the 200 left (trace line {}) before the directory fsync returned (line {synced_at})",
         answer.start + 1
     );
-    let _ = std::fs::remove_dir_all(root);
 }
 
 #[test]

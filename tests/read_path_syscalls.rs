@@ -166,7 +166,6 @@ fn a_keep_alive_read_costs_one_receive_and_one_send() {
         own.len() == 1 && own[0].starts_with("epoll_ctl") && own[0].contains("EPOLL_CTL_ADD"),
         "a connection's calls besides receives, sends and its close: {own:#?}"
     );
-    let _ = std::fs::remove_dir_all(root);
 }
 
 /// The calls on the one accepted connection's descriptor, from its accept to its

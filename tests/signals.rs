@@ -57,7 +57,7 @@ fn new_hash(key: &str) -> String {
 }
 
 /// A fresh data directory holding the hash of `key`.
-fn dir_with_key(tag: &str, key: &str) -> std::path::PathBuf {
+fn dir_with_key(tag: &str, key: &str) -> common::TempDir {
     let dir = common::temp_dir(tag);
     std::fs::create_dir_all(&dir).expect("dir");
     write_hash(&dir, &new_hash(key));
@@ -109,7 +109,6 @@ fn every_sighup_rereads_the_hash_file() {
         old = key;
     }
     assert!(server.terminate().success());
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -162,7 +161,6 @@ fn a_sighup_while_a_reload_waits_for_the_writer_is_ignored_and_said_so() {
     assert_eq!(status(http, next), 200);
     assert_eq!(status(http, key), 401);
     assert!(server.terminate().success());
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Ctrl-C drains like SIGTERM: an idle connection is closed, the drain is logged, the
@@ -202,7 +200,6 @@ fn sigint_drains_like_sigterm_and_an_ipv6_listener_serves() {
         "the write survived the exit"
     );
     assert!(server.terminate().success());
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// SPEC §6: SIGTERM exits 0 "within the drain timeout" — the process, not only its
@@ -248,7 +245,6 @@ fn sigterm_exits_within_the_drain_timeout_with_a_request_stuck_on_the_writer() {
         stuck.read_response(false).is_none(),
         "nothing was acknowledged: the connection ended without an answer"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A signal the kernel hands to a worker thread interrupts its `epoll_wait`
@@ -283,6 +279,4 @@ fn a_signal_delivered_to_a_worker_thread_does_not_stop_it() {
     for client in &mut clients {
         assert_eq!(client.get("/health").status, 200, "a worker stopped");
     }
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
 }

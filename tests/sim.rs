@@ -20,6 +20,8 @@ mod tls;
 mod write_deadline;
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
 use std::time::Duration;
 
 use availability_server::config::Config;
@@ -31,14 +33,44 @@ const WINDOW_BYTES: usize = 64 * 1024;
 /// A complete request with a short answer.
 const HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n";
 
-fn server(tweak: impl FnOnce(&mut Config)) -> (SimServer, std::path::PathBuf) {
+/// A sim server and its data directory. Fields drop in declaration order: the
+/// server (its writer thread joined) before the directory is removed.
+struct Sim {
+    server: SimServer,
+    dir: common::TempDir,
+}
+
+impl Sim {
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Deref for Sim {
+    type Target = SimServer;
+
+    fn deref(&self) -> &SimServer {
+        &self.server
+    }
+}
+
+impl DerefMut for Sim {
+    fn deref_mut(&mut self) -> &mut SimServer {
+        &mut self.server
+    }
+}
+
+fn server(tweak: impl FnOnce(&mut Config)) -> Sim {
     let dir = common::temp_dir("sim");
-    let mut config = Config::for_tests(dir.clone());
+    let mut config = Config::for_tests(dir.to_path_buf());
     config.workers = 1;
     config.rate_limit_burst = 0;
     config.api_key = Some(common::API_KEY.to_string());
     tweak(&mut config);
-    (start_sim(config).expect("sim server starts"), dir)
+    Sim {
+        server: start_sim(config).expect("sim server starts"),
+        dir,
+    }
 }
 
 fn send(s: &mut SimServer, conn: &SimConn, bytes: &[u8]) {
@@ -83,7 +115,7 @@ fn declared_and_received_body_bytes(text: &str) -> (usize, usize) {
 
 #[test]
 fn answers_pipelined_reads_in_order() {
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
     send(
         &mut s,
@@ -96,13 +128,11 @@ fn answers_pipelined_reads_in_order() {
     let second = text.find("HTTP/1.1 404 ").expect("the 404");
     assert!(first < second, "in request order: {text}");
     assert!(text.contains("{\"status\":\"ok\"}"));
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn a_patch_is_answered_after_the_writer_commits_and_reads_see_it() {
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
     send(&mut s, &conn, &one_cell_patch(""));
     // Pipelined behind the write: must be answered after it, from the new snapshot.
@@ -123,8 +153,6 @@ fn a_patch_is_answered_after_the_writer_commits_and_reads_see_it() {
         .expect("PATCH answered with generation 1");
     let read_at = text.find("\"maybe\"").expect("the read sees the write");
     assert!(patch_at < read_at, "answers in order: {text}");
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A shutdown raises the workers' drain flag, then the state the writer reads. A
@@ -133,7 +161,7 @@ fn a_patch_is_answered_after_the_writer_commits_and_reads_see_it() {
 /// idle), rather than ending right after a reply that promised otherwise.
 #[test]
 fn a_keep_alive_reply_delivered_as_the_drain_begins_is_not_cut_short() {
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
     send(&mut s, &conn, &one_cell_patch(""));
     send(&mut s, &conn, HEALTH);
@@ -151,13 +179,11 @@ fn a_keep_alive_reply_delivered_as_the_drain_begins_is_not_cut_short() {
         rest.contains("HTTP/1.1 200 ") && rest.contains("{\"status\":\"ok\"}"),
         "the GET behind it is answered: {text}"
     );
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn a_full_window_blocks_the_server_until_the_client_reads() {
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     // Far less than one week answer (~23 KB): the write must block and resume.
     let conn = s.worker.connect(PEER, 1000).expect("a slot");
     send(
@@ -182,13 +208,11 @@ fn a_full_window_blocks_the_server_until_the_client_reads() {
     let (length, body_len) = declared_and_received_body_bytes(&text);
     assert!(length > 10_000, "a week answer");
     assert_eq!(body_len, length, "the whole body arrived in pieces");
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn an_incomplete_head_times_out_on_the_virtual_clock() {
-    let (mut s, dir) = server(|c| c.header_timeout_ms = 2000);
+    let mut s = server(|c| c.header_timeout_ms = 2000);
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
     send(&mut s, &conn, b"GET /health HTTP/1.1\r\nHo");
     s.worker.advance_ms(1500);
@@ -203,15 +227,13 @@ fn an_incomplete_head_times_out_on_the_virtual_clock() {
     assert_eq!(s.worker.open_connections(), 1, "lingering");
     s.worker.advance_ms(2_000);
     assert_eq!(s.worker.open_connections(), 0);
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn a_timeout_answer_that_fills_the_window_arrives_whole_before_the_close() {
     // A fuzzing finding: the 408 went out as far as the window allowed and the
     // connection closed at once, ending the stream in the middle of a response.
-    let (mut s, dir) = server(|c| c.header_timeout_ms = 2000);
+    let mut s = server(|c| c.header_timeout_ms = 2000);
     let window_bytes = 100; // smaller than the 408 (head and JSON body)
     let conn = s.worker.connect(PEER, window_bytes).expect("a slot");
     send(&mut s, &conn, b"GET /health HTTP/1.1\r\nHo");
@@ -242,8 +264,6 @@ fn a_timeout_answer_that_fills_the_window_arrives_whole_before_the_close() {
     assert_eq!(body_len, length, "the whole 408, then the close");
     s.worker.advance_ms(2_000); // the lingering close's time
     assert_eq!(s.worker.open_connections(), 0);
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The FIN comes in the same event as the last bytes of one request or of several
@@ -251,7 +271,7 @@ fn a_timeout_answer_that_fills_the_window_arrives_whole_before_the_close() {
 /// every request is answered, and only the last answer says `Connection: close`.
 #[test]
 fn a_fin_after_requests_gets_every_answer_then_the_close() {
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     for count in [1, 3] {
         let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
         let burst = HEALTH.repeat(count);
@@ -268,8 +288,6 @@ fn a_fin_after_requests_gets_every_answer_then_the_close() {
         }
         assert_eq!(end, ClientRead::Eof);
     }
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A drain closes a connection once it is quiet — but not one whose client has sent
@@ -277,7 +295,7 @@ fn a_fin_after_requests_gets_every_answer_then_the_close() {
 /// both are mid-answer (a week that fills the window) when the drain begins.
 #[test]
 fn a_drain_closes_a_connection_once_its_answer_is_read_unless_more_was_sent() {
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     let week = b"GET /availability HTTP/1.1\r\nHost: a\r\n\r\n";
     let done = s.worker.connect(PEER, 1000).expect("a slot");
     let more = s.worker.connect(PEER, 1000).expect("a slot");
@@ -309,15 +327,13 @@ fn a_drain_closes_a_connection_once_its_answer_is_read_unless_more_was_sent() {
             "only an answer made during the drain says close: {text}"
         );
     }
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A connection that has sent nothing yet is held for the head timeout; one between
 /// requests, for the idle timeout (here longer).
 #[test]
 fn a_new_connection_waits_the_head_timeout_and_one_between_requests_the_idle_timeout() {
-    let (mut s, dir) = server(|c| {
+    let mut s = server(|c| {
         c.header_timeout_ms = 2_000;
         c.idle_timeout_ms = 5_000;
     });
@@ -335,6 +351,4 @@ fn a_new_connection_waits_the_head_timeout_and_one_between_requests_the_idle_tim
     assert!(!between.server_closed());
     s.worker.advance_ms(100);
     assert!(between.server_closed(), "the idle timeout, 5 s");
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -7,19 +7,14 @@ mod common;
 mod running;
 
 use std::fs;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use availability_server::store::{DATA_FILE_NAME, Store, TEMP_FILE_NAME};
 use availability_server::week::zones;
 use availability_server::week::{Status, Week};
 
-fn root(label: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "availability-store-dir-{}-{label}",
-        std::process::id()
-    ));
-    let _ = fs::remove_dir_all(&path);
+fn root(label: &str) -> common::TempDir {
+    let path = common::temp_dir(&format!("store-dir-{label}"));
     fs::create_dir_all(&path).expect("root");
     path
 }
@@ -49,7 +44,6 @@ fn a_temporary_file_left_behind_does_not_block_the_next_commit() {
     assert!(!dir.join(TEMP_FILE_NAME).exists());
     drop(store);
     assert_eq!(open(&dir).record().week, week_with(1));
-    let _ = fs::remove_dir_all(&root);
 }
 
 #[test]
@@ -71,7 +65,6 @@ fn commits_follow_the_locked_directory_when_it_is_moved() {
     let reopened = open(&moved);
     assert_eq!(reopened.record().generation, 2);
     assert_eq!(reopened.record().week, week_with(2));
-    let _ = fs::remove_dir_all(&root);
 }
 
 #[test]
@@ -86,7 +79,6 @@ fn a_file_where_the_data_directory_should_be_is_named_as_such() {
     assert!(err.contains("not a directory"), "{err}");
     assert!(err.contains("afile"), "{err}");
     assert_eq!(std::fs::read(&path).expect("read"), b"x", "left as it was");
-    let _ = std::fs::remove_dir_all(root);
 }
 
 #[test]
@@ -108,7 +100,6 @@ fn a_new_data_directory_is_private_and_an_existing_one_keeps_its_mode() {
     fs::set_permissions(&shared, fs::Permissions::from_mode(0o750)).expect("chmod");
     drop(open(&shared));
     assert_eq!(mode(&shared) & 0o777, 0o750);
-    let _ = fs::remove_dir_all(&root);
 }
 
 #[test]
@@ -139,5 +130,4 @@ fn a_relative_one_component_data_dir_is_made_in_the_working_directory() {
     );
     assert!(server.terminate().success());
     assert!(root.join("data").join(DATA_FILE_NAME).is_file());
-    let _ = fs::remove_dir_all(&root);
 }

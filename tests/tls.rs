@@ -214,8 +214,6 @@ fn explicit_certificate_files_are_used() {
             .is_err()
             || read_response(&mut wrong, &mut Vec::new()).is_err()
     );
-    let _ = std::fs::remove_dir_all(dir);
-    let _ = std::fs::remove_dir_all(other_dir);
 }
 
 #[test]
@@ -258,7 +256,6 @@ fn reload_swaps_the_certificate_without_dropping_connections() {
         refused,
         "a client trusting only the old certificate is refused"
     );
-    let _ = std::fs::remove_dir_all(fresh_dir);
     let _ = std::fs::remove_file(old_copy);
 }
 
@@ -279,7 +276,6 @@ fn a_reload_with_the_certificate_pair_gone_keeps_the_current_one_and_makes_none(
     // New connections still get the certificate in force.
     let mut stream = connect(server.addr, &moved.join(CERT_FILE_NAME));
     assert_eq!(get(&mut stream, &mut Vec::new(), "/health").0, 200);
-    let _ = std::fs::remove_dir_all(moved);
 }
 
 /// PATCHes one cell with `key` over `stream`; returns the status.

@@ -333,7 +333,7 @@ fn a_reload_with_the_same_hash_keeps_the_key_that_passed() {
     };
     // A SIGHUP that changed nothing: a wrong key is still refused without bcrypt.
     rig.commands
-        .send(reload(hash.clone(), rig.dir.clone()))
+        .send(reload(hash.clone(), rig.dir.to_path_buf()))
         .expect("queued");
     assert!(writer.turn(&inbox));
     rig.queue(1, "wrong-key-number-1", &cell(0, 0, "maybe"));
@@ -347,7 +347,7 @@ fn a_reload_with_the_same_hash_keeps_the_key_that_passed() {
     // A new hash: the next key needs bcrypt again.
     let other = bcrypt::hash("another-key-entirely", 4).expect("hash");
     rig.commands
-        .send(reload(other, rig.dir.clone()))
+        .send(reload(other, rig.dir.to_path_buf()))
         .expect("queued");
     assert!(writer.turn(&inbox));
     rig.queue(2, "wrong-key-number-2", &cell(0, 0, "maybe"));

@@ -37,10 +37,9 @@ fn a_panic_on_the_writer_thread_aborts_the_process() {
             "a_panic_on_the_writer_thread_aborts_the_process",
             "--nocapture",
         ])
-        .env(CHILD, &dir)
+        .env(CHILD, dir.path())
         .output()
         .expect("the child runs");
-    let _ = std::fs::remove_dir_all(&dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.signal(),

@@ -4,7 +4,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use availability_server::config::Config;
@@ -18,7 +18,48 @@ pub struct TestServer {
     pub addr: SocketAddr,
 }
 
-pub fn temp_dir(tag: &str) -> PathBuf {
+/// A test's temporary directory, removed (with everything in it) when dropped: at
+/// the end of the test, and also when the test panics, so a failed assertion leaves
+/// nothing behind and the test needs no clean-up lines of its own. Declare it before
+/// any server or child process using it: locals drop in reverse order, so the
+/// directory then outlives them.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The path, no longer removed on drop.
+    pub fn keep(self) -> PathBuf {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        std::mem::take(&mut this.0)
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A unique path under the system temp dir (removed first if present, not created),
+/// removed again when the returned guard is dropped.
+pub fn temp_dir(tag: &str) -> TempDir {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -27,7 +68,7 @@ pub fn temp_dir(tag: &str) -> PathBuf {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    dir
+    TempDir(dir)
 }
 
 /// Starts a plain-HTTP server (2 workers, bcrypt cost 4, key [`API_KEY`]).
@@ -75,7 +116,7 @@ pub fn tls_connect(addr: SocketAddr, config: std::sync::Arc<rustls::ClientConfig
 }
 
 pub fn start_with_hook(tweak: impl FnOnce(&mut Config), hook: Option<fn(usize)>) -> TestServer {
-    let dir = temp_dir("srv");
+    let dir = temp_dir("srv").keep(); // the server removes it (see its Drop)
     let mut config = Config::for_tests(dir.clone());
     config.api_key = Some(API_KEY.to_string());
     tweak(&mut config);

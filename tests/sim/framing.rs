@@ -52,7 +52,7 @@ fn chunked_patch(body: &[u8]) -> Vec<u8> {
 
 #[test]
 fn a_chunked_body_sent_a_byte_at_a_time_is_decoded_whole_and_the_next_starts_afresh() {
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
     let first = chunked_patch(br#"{"slots":[{"day":2,"time":"14:00","status":"maybe"}]}"#);
     for byte in &first {
@@ -87,8 +87,6 @@ fn a_chunked_body_sent_a_byte_at_a_time_is_decoded_whole_and_the_next_starts_afr
     let maybe = text.find("\"maybe\"").expect("the first write is in");
     let available = text.find("\"available\"").expect("the second write is in");
     assert!(maybe < available, "{text}");
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The head deadline counts from a request's first byte: a head begun with the last
@@ -96,7 +94,7 @@ fn a_chunked_body_sent_a_byte_at_a_time_is_decoded_whole_and_the_next_starts_afr
 /// of the previous head's.
 #[test]
 fn a_pipelined_head_gets_its_own_deadline() {
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
     send(&mut s, &conn, b"GET /health HTTP/1.1\r\n");
     s.worker.advance_ms(9_000);
@@ -115,6 +113,4 @@ fn a_pipelined_head_gets_its_own_deadline() {
     s.worker.advance_ms(1_200);
     let (text, _) = receive(&mut s, &conn);
     assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }

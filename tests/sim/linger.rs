@@ -12,7 +12,7 @@ const OVERSIZED_HEAD: &[u8] =
 
 #[test]
 fn a_refused_body_is_read_and_dropped_after_the_answer_until_the_client_closes() {
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
     send(&mut s, &conn, OVERSIZED_HEAD);
     let (text, end) = receive(&mut s, &conn);
@@ -31,13 +31,11 @@ fn a_refused_body_is_read_and_dropped_after_the_answer_until_the_client_closes()
     conn.shutdown_write();
     s.worker.notify(&conn);
     assert_eq!(s.worker.open_connections(), 0, "closed at the client's FIN");
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn a_lingering_connection_closes_after_its_time_even_if_the_client_stays() {
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
     send(&mut s, &conn, OVERSIZED_HEAD);
     let (text, _) = receive(&mut s, &conn);
@@ -50,13 +48,11 @@ fn a_lingering_connection_closes_after_its_time_even_if_the_client_stays() {
         0,
         "the linger is bounded in time"
     );
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn a_lingering_connection_closes_after_its_byte_budget() {
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
     send(&mut s, &conn, OVERSIZED_HEAD);
     let _ = receive(&mut s, &conn);
@@ -75,13 +71,11 @@ fn a_lingering_connection_closes_after_its_byte_budget() {
         (8 * 1024 * 1024..=8 * 1024 * 1024 + WINDOW_BYTES).contains(&sent_bytes),
         "closed at 8 MiB: {sent_bytes}"
     );
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn a_connection_with_nothing_more_to_read_closes_at_once() {
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
     send(
         &mut s,
@@ -96,8 +90,6 @@ fn a_connection_with_nothing_more_to_read_closes_at_once() {
         0,
         "no linger without input left"
     );
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The client gets one answer, a 200, and an EOF, not a reset; the server keeps
@@ -115,7 +107,7 @@ fn lingers_after_one_200_until_the_client_closes(s: &mut SimServer, conn: &SimCo
 
 #[test]
 fn a_request_pipelined_after_connection_close_lingers_instead_of_resetting() {
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
     send(
         &mut s,
@@ -123,15 +115,13 @@ fn a_request_pipelined_after_connection_close_lingers_instead_of_resetting() {
         b"GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /health HTTP/1.1\r\nHost: a\r\n\r\n",
     );
     lingers_after_one_200_until_the_client_closes(&mut s, &conn);
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn a_patch_answered_with_connection_close_closes_at_once() {
     // The writer's reply marks the socket "maybe readable"; with nothing there, the
     // connection must close, not linger.
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
     send(&mut s, &conn, &one_cell_patch("Connection: close\r\n"));
     assert!(
@@ -142,15 +132,13 @@ fn a_patch_answered_with_connection_close_closes_at_once() {
     assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
     assert_eq!(end, ClientRead::Eof);
     assert_eq!(s.worker.open_connections(), 0, "closed at once, no linger");
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn a_patch_answered_with_connection_close_lingers_if_the_client_sent_more_meanwhile() {
     // The worker reads nothing while the writer has the request; the one look after
     // the reply finds the client's next request, so the close must not reset it.
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
     send(&mut s, &conn, &one_cell_patch("Connection: close\r\n"));
     send(&mut s, &conn, HEALTH);
@@ -159,8 +147,6 @@ fn a_patch_answered_with_connection_close_lingers_if_the_client_sent_more_meanwh
         "the writer replied"
     );
     lingers_after_one_200_until_the_client_closes(&mut s, &conn);
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A body past its deadline gets a 408 while the client may still be sending it: the
@@ -170,7 +156,7 @@ fn a_patch_answered_with_connection_close_lingers_if_the_client_sent_more_meanwh
 fn a_timed_out_body_lingers_below_the_cap_and_closes_at_once_at_it() {
     const HEAD: &[u8] = b"PATCH /availability HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n";
     for (max_connections, lingers) in [(8, true), (1, false)] {
-        let (mut s, dir) = server(|c| {
+        let mut s = server(|c| {
             c.body_timeout_ms = 1_000;
             c.max_connections = max_connections;
         });
@@ -191,7 +177,5 @@ fn a_timed_out_body_lingers_below_the_cap_and_closes_at_once_at_it() {
             s.worker.notify(&conn);
             assert_eq!(s.worker.open_connections(), 0, "closed at the client's FIN");
         }
-        drop(s);
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

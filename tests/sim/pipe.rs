@@ -10,7 +10,7 @@ const WEEK: &[u8] = b"GET /availability HTTP/1.1\r\nHost: a\r\n\r\n";
 
 #[test]
 fn an_event_is_delivered_only_when_something_changed() {
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     let conn = s.worker.connect(PEER, 64).expect("a slot");
     s.worker.notify(&conn);
     assert_eq!(s.worker.events_delivered(), 0, "nothing sent yet");
@@ -29,13 +29,11 @@ fn an_event_is_delivered_only_when_something_changed() {
     conn.receive_at_most(10, &mut got);
     s.worker.notify(&conn);
     assert_eq!(s.worker.events_delivered(), 2, "room again");
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn the_window_bounds_what_the_client_sends_and_a_close_ends_it() {
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     let conn = s.worker.connect(PEER, 16).expect("a slot");
     assert_eq!(conn.send(&[b'G'; 100]), 16, "a 16-byte window");
     assert_eq!(conn.send(b"x"), 0, "full until the server reads");
@@ -50,12 +48,11 @@ fn the_window_bounds_what_the_client_sends_and_a_close_ends_it() {
     drop(s);
     assert!(conn.server_shut_write() && conn.server_closed());
     assert_eq!(conn.send(b"GET"), 0, "nothing after the server's close");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn accepting_at_the_cap_takes_the_slot_of_a_connection_quiet_long_enough() {
-    let (mut s, dir) = server(|c| c.max_connections = 2);
+    let mut s = server(|c| c.max_connections = 2);
     let first = s.worker.accept(PEER, WINDOW_BYTES).expect("below the cap");
     let second = s.worker.accept(PEER, WINDOW_BYTES).expect("below the cap");
     for conn in [&first, &second] {
@@ -81,8 +78,6 @@ fn accepting_at_the_cap_takes_the_slot_of_a_connection_quiet_long_enough() {
     );
     send(&mut s, &third, HEALTH);
     assert!(receive(&mut s, &third).0.starts_with("HTTP/1.1 200 "));
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The `Date` header's time, in Unix seconds.
@@ -98,7 +93,7 @@ fn date_unix_secs(text: &str) -> i64 {
 
 #[test]
 fn the_date_follows_the_virtual_clock() {
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
     send(&mut s, &conn, HEALTH);
     let before = date_unix_secs(&receive(&mut s, &conn).0);
@@ -108,6 +103,4 @@ fn the_date_follows_the_virtual_clock() {
     let after = date_unix_secs(&receive(&mut s, &conn).0);
     // The clock starts at a whole second, so 3.4 s later is 3 s on the Date.
     assert_eq!(after - before, 3_723);
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }

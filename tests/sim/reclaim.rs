@@ -7,17 +7,14 @@ use availability_server::runtime::sim::{ClientRead, SimConn};
 use availability_server::server::SimServer;
 
 use super::common;
-use super::{HEALTH, PEER, WINDOW_BYTES, receive, send, server};
+use super::{HEALTH, PEER, Sim, WINDOW_BYTES, receive, send, server};
 
 /// Every one of the worker's 1,024 I/O buffers held by `holders` connections that
 /// each sent `first_bytes` at virtual time 0 (`window_bytes` each way); then a
 /// newcomer sends a whole request at 300 ms and must wait for a buffer.
-fn every_buffer_held(
-    first_bytes: &[u8],
-    window_bytes: usize,
-) -> (SimServer, std::path::PathBuf, Vec<SimConn>, SimConn) {
+fn every_buffer_held(first_bytes: &[u8], window_bytes: usize) -> (Sim, Vec<SimConn>, SimConn) {
     const BUFFERS: usize = 1_024; // src/server/mod.rs: MAX_BUFFERS_PER_WORKER
-    let (mut s, dir) = server(|c| c.max_connections = BUFFERS + 16);
+    let mut s = server(|c| c.max_connections = BUFFERS + 16);
     let holders: Vec<SimConn> = (0..BUFFERS)
         .map(|_| {
             let conn = s.worker.connect(PEER, window_bytes).expect("a slot");
@@ -32,12 +29,12 @@ fn every_buffer_held(
         receive(&mut s, &newcomer),
         (String::new(), ClientRead::Open)
     );
-    (s, dir, holders, newcomer)
+    (s, holders, newcomer)
 }
 
 #[test]
 fn a_trickled_head_on_the_last_buffer_is_cut_off_after_a_second_for_a_waiting_request() {
-    let (mut s, dir, holders, newcomer) =
+    let (mut s, holders, newcomer) =
         every_buffer_held(b"GET /health HTTP/1.1\r\nHost: x\r\n", WINDOW_BYTES);
     // No holder has stalled for a second yet: nobody is cut off, the newcomer waits.
     s.worker.advance_ms(600);
@@ -66,14 +63,12 @@ fn a_trickled_head_on_the_last_buffer_is_cut_off_after_a_second_for_a_waiting_re
     assert_eq!(cut_off, 1, "one stalled holder per waiting request");
     assert_eq!(s.worker.buffer_reclaims(), 1);
     assert_eq!(s.worker.open_connections(), holders.len());
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn an_unread_answer_on_the_last_buffer_is_cut_off_after_a_second_for_a_waiting_request() {
     // A 64-byte window: every holder's answer blocks after its first 64 bytes.
-    let (mut s, dir, holders, newcomer) = every_buffer_held(HEALTH, 64);
+    let (mut s, holders, newcomer) = every_buffer_held(HEALTH, 64);
     s.worker.advance_ms(600);
     assert_eq!(
         receive(&mut s, &newcomer),
@@ -92,14 +87,12 @@ fn an_unread_answer_on_the_last_buffer_is_cut_off_after_a_second_for_a_waiting_r
         .collect();
     assert_eq!(ends.iter().filter(|&&e| e == ClientRead::Eof).count(), 1);
     assert_eq!(s.worker.buffer_reclaims(), 1);
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn a_steady_upload_is_not_cut_off_while_trickled_heads_hold_the_other_buffers() {
     const BUFFERS: usize = 1_024;
-    let (mut s, dir) = server(|c| c.max_connections = BUFFERS + 16);
+    let mut s = server(|c| c.max_connections = BUFFERS + 16);
     // A PATCH whose 16,000-byte body arrives at 4 KB/s, begun before any slow head:
     // by phase age it would be the first to go, by progress it must be the last.
     let json = br#"{"slots":[{"day":2,"time":"14:00","status":"maybe"}]}"#;
@@ -156,22 +149,19 @@ fn a_steady_upload_is_not_cut_off_while_trickled_heads_hold_the_other_buffers() 
     );
     let (text, _) = receive(&mut s, &uploader);
     assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn a_cut_off_whose_408_does_not_fit_closes_and_frees_one_buffer_per_waiter() {
     // The length of a /health answer, so that each holder's window is exactly full
     // after one: the 408 for its next, trickled, head cannot be written.
-    let (mut probe, probe_dir) = server(|_| {});
+    let mut probe = server(|_| {});
     let conn = probe.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
     send(&mut probe, &conn, HEALTH);
     let answer_bytes = receive(&mut probe, &conn).0.len();
     drop(probe);
-    let _ = std::fs::remove_dir_all(probe_dir);
 
-    let (mut s, dir, holders, newcomer) = every_buffer_held(
+    let (mut s, holders, newcomer) = every_buffer_held(
         b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHo",
         answer_bytes,
     );
@@ -180,8 +170,6 @@ fn a_cut_off_whose_408_does_not_fit_closes_and_frees_one_buffer_per_waiter() {
     assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
     assert_eq!(s.worker.buffer_reclaims(), 1, "one holder for one waiter");
     assert_eq!(s.worker.open_connections(), holders.len());
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -189,7 +177,7 @@ fn a_trickle_of_tiny_pipelined_requests_is_still_a_trickle() {
     // Each holder completes a request every 900 ms, always with the next one begun,
     // so its head clock restarts before any second passes: about 40 B/s.
     let first = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nG";
-    let (mut s, dir, holders, newcomer) = every_buffer_held(first, WINDOW_BYTES);
+    let (mut s, holders, newcomer) = every_buffer_held(first, WINDOW_BYTES);
     s.worker.advance_ms(600); // 900 ms
     for conn in &holders {
         send(&mut s, conn, b"ET /health HTTP/1.1\r\nHost: x\r\n\r\nG");
@@ -198,8 +186,6 @@ fn a_trickle_of_tiny_pipelined_requests_is_still_a_trickle() {
     let (text, _) = receive(&mut s, &newcomer);
     assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
     assert_eq!(s.worker.buffer_reclaims(), 1);
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -208,7 +194,7 @@ fn a_steady_reader_of_a_long_answer_is_not_cut_off_while_the_socket_reports_no_r
     // takes 400 bytes every 100 ms, but the worker is not told (the kernel reports room
     // only once a third of the send buffer has drained): only the socket's queue of
     // unacknowledged bytes shows the reading.
-    let (mut s, dir, holders, newcomer) = every_buffer_held(
+    let (mut s, holders, newcomer) = every_buffer_held(
         b"GET /availability?tz=Asia/Tokyo HTTP/1.1\r\nHost: x\r\n\r\n",
         4096,
     );
@@ -231,15 +217,13 @@ fn a_steady_reader_of_a_long_answer_is_not_cut_off_while_the_socket_reports_no_r
         receive(&mut s, &newcomer),
         (String::new(), ClientRead::Open)
     );
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// As above, but the kernel reports the room (the worker sends more each time): what
 /// it sent counts too, so 4 KB/s is still no stall.
 #[test]
 fn a_steady_reader_told_of_room_each_time_is_not_cut_off_either() {
-    let (mut s, dir, holders, newcomer) = every_buffer_held(
+    let (mut s, holders, newcomer) = every_buffer_held(
         b"GET /availability?tz=Asia/Tokyo HTTP/1.1\r\nHost: x\r\n\r\n",
         4096,
     );
@@ -257,6 +241,4 @@ fn a_steady_reader_told_of_room_each_time_is_not_cut_off_either() {
         receive(&mut s, &newcomer),
         (String::new(), ClientRead::Open)
     );
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -28,7 +28,7 @@ fn tick_until(s: &mut SimServer, at_ms: u64) {
 
 #[test]
 fn the_write_deadline_spares_a_reader_who_reads_what_is_queued_and_cuts_one_who_stops() {
-    let (mut s, dir) = server(|_| {});
+    let mut s = server(|_| {});
     // The week answer (23 KB) blocks after a 4 KB window; the client then takes 100
     // bytes a second, and the worker is never told (no room reported, as a kernel
     // does in lumps): only the acknowledged bytes show the reading.
@@ -49,13 +49,11 @@ fn the_write_deadline_spares_a_reader_who_reads_what_is_queued_and_cuts_one_who_
         s.worker.advance_ms(1_000);
     }
     assert_eq!(s.worker.open_connections(), 0);
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn a_reader_who_stops_is_cut_off_within_a_quarter_timeout_of_the_write_timeout() {
-    let (mut s, dir) = server(|c| c.write_timeout_ms = 4_000);
+    let mut s = server(|c| c.write_timeout_ms = 4_000);
     let conn = blocked_week(&mut s);
     // It takes a few bytes early on (unannounced, as a kernel reports room in lumps),
     // then nothing more.
@@ -73,8 +71,6 @@ fn a_reader_who_stops_is_cut_off_within_a_quarter_timeout_of_the_write_timeout()
         0,
         "cut off by 1.25 timeouts after the last read"
     );
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The schedule behind that bound: a blocked answer is looked at every quarter of the
@@ -84,7 +80,7 @@ fn a_reader_who_stops_is_cut_off_within_a_quarter_timeout_of_the_write_timeout()
 /// bytes taken.
 #[test]
 fn a_blocked_answer_is_looked_at_each_quarter_and_cut_off_at_the_deadline_itself() {
-    let (mut s, dir) = server(|c| c.write_timeout_ms = 4_000);
+    let mut s = server(|c| c.write_timeout_ms = 4_000);
     let conn = blocked_week(&mut s);
     let mut got = Vec::new();
     // Reads at 0.2 s and 1.2 s; the looks at 1 s and 2 s see them.
@@ -103,8 +99,6 @@ fn a_blocked_answer_is_looked_at_each_quarter_and_cut_off_at_the_deadline_itself
     }
     s.worker.advance_ms(100);
     assert_eq!(s.worker.open_connections(), 0, "cut off at 6 s");
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A client that stops reading an answer but goes on sending (pipelined requests, a
@@ -112,7 +106,7 @@ fn a_blocked_answer_is_looked_at_each_quarter_and_cut_off_at_the_deadline_itself
 /// are not bytes it took.
 #[test]
 fn a_client_that_sends_but_never_reads_is_cut_off_at_the_write_timeout() {
-    let (mut s, dir) = server(|c| c.write_timeout_ms = 4_000);
+    let mut s = server(|c| c.write_timeout_ms = 4_000);
     let conn = blocked_week(&mut s);
     for (i, byte) in HEALTH.iter().enumerate() {
         assert_eq!(
@@ -133,6 +127,4 @@ fn a_client_that_sends_but_never_reads_is_cut_off_at_the_write_timeout() {
         0,
         "cut off at the write timeout"
     );
-    drop(s);
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -3,7 +3,6 @@
 #![allow(dead_code)] // each test file that declares this rig uses part of it
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
@@ -22,7 +21,8 @@ use super::{KEY, common, writer_harness};
 /// A writer thread over a fresh data directory, with one reply channel standing in
 /// for a worker.
 pub(crate) struct Rig {
-    pub(crate) dir: PathBuf,
+    /// Removed after the writer thread is joined (fields drop after `Drop::drop`).
+    pub(crate) dir: common::TempDir,
     pub(crate) shared: Arc<Shared>,
     pub(crate) commands: SyncSender<Command>,
     pub(crate) replies: Receiver<Delivery>,
@@ -196,7 +196,6 @@ impl Drop for Rig {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
