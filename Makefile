@@ -36,12 +36,16 @@ test: lint
 	$(CARGO) test --workspace
 	$(CARGO) test --manifest-path fuzz/Cargo.toml --test seeds
 
+# fuzz/ is its own workspace (see fuzz/Cargo.toml), so it is named separately.
 lint:
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml
 
 bench:
 	$(CARGO) bench --bench core

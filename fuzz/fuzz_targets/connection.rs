@@ -4,4 +4,4 @@
 
 use availability_fuzz::conn::{self, actions::Script};
 
-libfuzzer_sys::fuzz_target!(|script: Script| conn::run(&script));
+libfuzzer_sys::fuzz_target!(|script: Script| conn::run(&script, conn::Transport::Alternate));

@@ -27,7 +27,11 @@ pub fn check(data: &[u8]) {
     // again and for every prefix, it answers exactly as a full parse.
     let mut memo = HeadMemo::new();
     assert_eq!(memo.parse(data, max), full);
-    assert_eq!(memo.parse(data, max), full, "a memo hit differs from the parse");
+    assert_eq!(
+        memo.parse(data, max),
+        full,
+        "a memo hit differs from the parse"
+    );
     for k in split_points(data.len(), hash, &extra) {
         check_prefix(data, max, &full, k);
         assert_eq!(memo.parse(&data[..k], max), parse_head(&data[..k], max));

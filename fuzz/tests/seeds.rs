@@ -136,11 +136,15 @@ fn run_scripts<S: for<'a> arbitrary::Arbitrary<'a>>(dir: &str, run: impl Fn(&S) 
 
 #[test]
 fn connection_seeds() {
-    run_scripts("connection", |script: &Script| {
-        availability_fuzz::conn::run(script);
-        script.0.len()
-    });
-    availability_fuzz::conn::stop();
+    use availability_fuzz::conn::{self, Transport};
+    // As the fuzz target runs them, and then with every connection over TLS.
+    for transport in [Transport::Alternate, Transport::Tls] {
+        run_scripts("connection", |script: &Script| {
+            conn::run(script, transport);
+            script.0.len()
+        });
+    }
+    conn::stop();
 }
 
 #[test]

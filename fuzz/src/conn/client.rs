@@ -8,6 +8,7 @@ use std::time::Duration;
 use availability_server::runtime::sim::{ClientRead, SimConn};
 use availability_server::server::SimServer;
 
+use super::tls::{CHUNK_BYTES, TlsEnd, TlsSetup};
 use crate::lines::find;
 
 /// Real time the writer thread may take to answer a deferred request (a PATCH).
@@ -44,10 +45,20 @@ pub enum ReadEnd {
     Reset,
 }
 
+/// The rounds a TLS handshake may take: a 333-byte window passes the server's
+/// flight in a few dozen.
+const HANDSHAKE_MAX_ROUNDS: usize = 1000;
+
 pub struct Wire {
     conn: SimConn,
+    /// The client's TLS layer, on a connection opened with [`Wire::connect_tls`].
+    tls: Option<Box<TlsEnd>>,
+    /// Our close sends a `close_notify` before the FIN (TLS only; else a bare FIN).
+    close_notify: bool,
+    /// Plaintext received and not yet taken as responses.
     pub buf: Vec<u8>,
-    /// Bytes received over the connection's life (`buf` is drained as responses parse).
+    /// Bytes received over the connection's life, as they crossed the wire (ciphertext
+    /// under TLS): the progress a wait's deadline watches.
     pub received_bytes: u64,
     pub end: ReadEnd,
     /// We shut down our write side, or a send could not finish.
@@ -62,8 +73,14 @@ impl Wire {
             .worker
             .connect(std::net::IpAddr::from([127, 0, 0, 1]), window_bytes)
             .expect("the connection table has room (every run closes its connections)");
+        Wire::connect_over(conn)
+    }
+
+    fn connect_over(conn: SimConn) -> Wire {
         Wire {
             conn,
+            tls: None,
+            close_notify: false,
             buf: Vec::new(),
             received_bytes: 0,
             end: ReadEnd::Open,
@@ -72,14 +89,80 @@ impl Wire {
         }
     }
 
+    /// Opens a TLS connection and completes the handshake (no virtual time passes).
+    /// `close_notify`: our close sends one before the FIN.
+    pub fn connect_tls(
+        server: &mut SimServer,
+        window_bytes: usize,
+        setup: &TlsSetup,
+        close_notify: bool,
+    ) -> Wire {
+        let conn = server
+            .worker
+            .connect_tls(
+                std::net::IpAddr::from([127, 0, 0, 1]),
+                window_bytes,
+                std::sync::Arc::clone(&setup.server),
+            )
+            .expect("the connection table has room (every run closes its connections)");
+        let mut wire = Wire {
+            tls: Some(Box::new(setup.client())),
+            close_notify,
+            ..Wire::connect_over(conn)
+        };
+        let mut unsent = Vec::new();
+        for _ in 0..HANDSHAKE_MAX_ROUNDS {
+            let tls = wire.tls.as_mut().expect("TLS");
+            tls.take_ciphertext(&mut unsent);
+            if !tls.is_handshaking() && unsent.is_empty() {
+                return wire;
+            }
+            let taken = wire.conn.send(&unsent);
+            unsent.drain(..taken);
+            server.worker.notify(&wire.conn);
+            wire.read_available(server);
+            assert!(
+                wire.end == ReadEnd::Open && wire.buf.is_empty(),
+                "the server ended the handshake: {:?}, {:?}",
+                wire.end,
+                String::from_utf8_lossy(&wire.buf)
+            );
+        }
+        panic!("the TLS handshake did not finish in {HANDSHAKE_MAX_ROUNDS} rounds");
+    }
+
     /// Sends `bytes`, reading whatever arrives while the server's receive buffer is
     /// full (a server blocked writing to us stops reading from us). Returns how many
-    /// bytes were sent; fewer than all if the server closed or stopped reading for
-    /// good, and then nothing more is sent on this connection.
+    /// bytes were sent (under TLS, how many went out in whole records); fewer than
+    /// all if the server closed or stopped reading for good, and then nothing more
+    /// is sent on this connection.
     pub fn send_counted(&mut self, server: &mut SimServer, bytes: &[u8]) -> usize {
         if self.write_closed {
             return 0;
         }
+        let at = if self.tls.is_none() {
+            self.push(server, bytes)
+        } else {
+            let mut sent = 0;
+            let mut records = Vec::new();
+            for chunk in bytes.chunks(CHUNK_BYTES) {
+                records.clear();
+                self.tls.as_mut().expect("TLS").seal(chunk, &mut records);
+                if self.push(server, &records) < records.len() {
+                    break;
+                }
+                sent += chunk.len();
+            }
+            sent
+        };
+        if at < bytes.len() {
+            self.write_closed = true;
+        }
+        at
+    }
+
+    /// Puts `bytes` on the wire; returns how many went (see [`Wire::send_counted`]).
+    fn push(&mut self, server: &mut SimServer, bytes: &[u8]) -> usize {
         let mut at = 0;
         while at < bytes.len() {
             let n = self.conn.send(&bytes[at..]);
@@ -97,15 +180,22 @@ impl Wire {
                 break;
             }
         }
-        if at < bytes.len() {
-            self.write_closed = true;
-        }
         at
     }
 
     /// Sends our FIN (once), even after a failed send.
     pub fn shutdown_write(&mut self, server: &mut SimServer) {
         if !self.fin_sent {
+            // Not after a cut record: the alert would land inside it.
+            if let Some(tls) = self
+                .tls
+                .as_mut()
+                .filter(|_| self.close_notify && !self.write_closed)
+            {
+                let mut alert = Vec::new();
+                tls.close_notify(&mut alert);
+                self.conn.send(&alert); // if the window is full, a bare FIN after all
+            }
             self.conn.shutdown_write();
             server.worker.notify(&self.conn);
             self.fin_sent = true;
@@ -119,15 +209,24 @@ impl Wire {
         if self.end != ReadEnd::Open {
             return false;
         }
-        let before = self.buf.len();
-        match self.conn.receive(&mut self.buf) {
+        let mut wire_bytes = Vec::new();
+        let end = self.conn.receive(&mut wire_bytes);
+        server.worker.notify(&self.conn);
+        self.received_bytes += wire_bytes.len() as u64;
+        match self.tls.as_mut() {
+            None => self.buf.extend_from_slice(&wire_bytes),
+            Some(tls) => {
+                if let Err(problem) = tls.open(&wire_bytes, &mut self.buf) {
+                    panic!("connection invariant violated: {problem}");
+                }
+            }
+        }
+        match end {
             ClientRead::Open => {}
             ClientRead::Eof => self.end = ReadEnd::Eof,
             ClientRead::Reset => self.end = ReadEnd::Reset,
         }
-        server.worker.notify(&self.conn);
-        self.received_bytes += (self.buf.len() - before) as u64;
-        self.buf.len() > before
+        !wire_bytes.is_empty()
     }
 
     /// Waits (real time) for the writer thread's replies to deferred requests.

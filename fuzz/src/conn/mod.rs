@@ -25,6 +25,7 @@ pub mod client;
 pub mod expect;
 pub mod menu;
 mod session;
+pub mod tls;
 
 use std::cell::RefCell;
 
@@ -34,6 +35,7 @@ use availability_server::server::{SimServer, start_sim};
 use actions::Script;
 use client::{ReadEnd, Wire};
 use expect::Mirror;
+use tls::TlsSetup;
 
 /// Server head/body timeout; a stall action moves the clock past it.
 pub const HEAD_TIMEOUT_MS: u64 = 2000;
@@ -51,6 +53,29 @@ const WINDOWS_BYTES: [usize; 3] = [64 * 1024, 4096, 333];
 struct Fixture {
     server: SimServer,
     mirror: Mirror,
+    tls: TlsSetup,
+}
+
+/// Which connections of a run speak TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Plain,
+    /// Every connection; the client's close is a `close_notify` and a FIN for scripts
+    /// of even length, a bare FIN for odd ones.
+    Tls,
+    /// The fuzz target's mix: the first connection plain (as every committed
+    /// regression was found), then TLS and plain in turn after each reconnect.
+    Alternate,
+}
+
+impl Transport {
+    fn tls_for(self, connection: usize) -> bool {
+        match self {
+            Transport::Plain => false,
+            Transport::Tls => true,
+            Transport::Alternate => connection % 2 == 1,
+        }
+    }
 }
 
 /// Stops this thread's server, if one was started, and removes its data directory.
@@ -103,25 +128,34 @@ fn start() -> Fixture {
     config.write_timeout_ms = WRITE_TIMEOUT_MS;
     // A small table: every run must close what it opened, or the next cannot connect.
     config.max_connections = 4;
+    let server = start_sim(config).expect("the server starts");
+    let tls = TlsSetup::new(server.data_dir());
     Fixture {
-        server: start_sim(config).expect("the server starts"),
+        server,
         mirror: Mirror::new(),
+        tls,
     }
 }
 
-/// One fuzzing run.
-pub fn run(script: &Script) {
+/// One fuzzing run, its connections over `transport`.
+pub fn run(script: &Script, transport: Transport) {
     FIXTURE.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let Fixture { server, mirror } = slot.get_or_insert_with(start);
+        let Fixture {
+            server,
+            mirror,
+            tls,
+        } = slot.get_or_insert_with(start);
         let window = |n: usize| WINDOWS_BYTES[(script.0.len() + n) % WINDOWS_BYTES.len()];
+        let close_notify = script.0.len().is_multiple_of(2);
+        let tls_for = |n: usize| transport.tls_for(n).then_some((&*tls, close_notify));
         let mut connections = 0;
-        let mut session = session::Session::open(server, window(connections));
+        let mut session = session::Session::open(server, window(0), tls_for(0));
         for action in &script.0 {
             if let actions::Action::Reconnect = action {
                 session.finish(mirror);
                 connections += 1;
-                session = session::Session::open(server, window(connections));
+                session = session::Session::open(server, window(connections), tls_for(connections));
             } else {
                 session.act(action, mirror);
             }

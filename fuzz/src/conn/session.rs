@@ -8,6 +8,7 @@ use super::actions::Action;
 use super::client::{ReadEnd, Response, Wire};
 use super::expect::{Mirror, check_response};
 use super::menu::{self, MenuRequest};
+use super::tls::TlsSetup;
 use super::{HEAD_TIMEOUT_MS, IDLE_TIMEOUT_MS, TIMER_TICK_MS};
 use crate::framing::{Framing, Stop, a_prefix_is_too_big, frame_stream, head_like};
 
@@ -46,8 +47,19 @@ pub struct Session<'s> {
 }
 
 impl<'s> Session<'s> {
-    pub fn open(server: &'s mut SimServer, window_bytes: usize) -> Session<'s> {
-        let wire = Wire::connect(server, window_bytes);
+    /// Opens a connection; with `tls`, over TLS (our close sending a
+    /// `close_notify` first if its flag says so).
+    pub fn open(
+        server: &'s mut SimServer,
+        window_bytes: usize,
+        tls: Option<(&TlsSetup, bool)>,
+    ) -> Session<'s> {
+        let wire = match tls {
+            None => Wire::connect(server, window_bytes),
+            Some((setup, close_notify)) => {
+                Wire::connect_tls(server, window_bytes, setup, close_notify)
+            }
+        };
         let opened_ms = server.worker.now_ms();
         Session {
             server,
