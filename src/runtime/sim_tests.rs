@@ -1,6 +1,9 @@
 //! Helpers for the unit tests on the in-memory transport, and the tests themselves:
 //! slot lifetimes and the connection cap, batching, buffer reclaim.
 
+use std::io::Write;
+
+use super::super::stream::Stream;
 use super::*;
 
 /// One worker's configuration for the unit tests on this transport.
