@@ -10,6 +10,8 @@ mod date;
 mod query;
 #[path = "http_parse/request.rs"]
 mod request;
+#[path = "http_parse/request_fields.rs"]
+mod request_fields;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
