@@ -8,6 +8,9 @@
 //! waiting is for the writer thread's durable commit of a PATCH. Each connection of a
 //! run gets send/receive windows of 64 KiB, 4 KiB or 333 bytes (picked from the script
 //! length and the connection's number), so full buffers and blocked writes are common.
+//! Under [`Transport::Alternate`] (the fuzz target's) every second connection speaks
+//! TLS through a rustls client (`tls.rs`); the script's actions are its plaintext, and
+//! the same invariants hold, plus: every record the server sends decrypts.
 //!
 //! Invariants checked (a violation panics, which libFuzzer records as a crash):
 //! - every response is HTTP/1.1 with exactly one Content-Length (and Content-Type, Date,
