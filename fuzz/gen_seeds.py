@@ -331,6 +331,12 @@ def connection():
     week = raw("GET /availability HTTP/1.1\r\nHost: a\r\n\r\n")
     write(t, "slow-reader", week * 3 + read(1) + read(1) + menu(0) + read())
     write(t, "slow-reader-small", week + read())
+    # On TLS connections (every second one of a run; every one in the seed replay's
+    # second pass), op 12 sends a record that cannot decrypt before the FIN.
+    tamper = bytes([12])
+    write(t, "tls-corrupt-record", menu(0) + menu(2) + tamper + read())
+    write(t, "tls-corrupt-after-reconnect", menu(0) + reconnect + menu(2) + menu(3) + tamper + read())
+    write(t, "tls-corrupt-behind-weeks", week * 2 + tamper + read(1) + read())
 
     # Reproducers of the two server findings (fixed in d326dda): a chunked encoding that
     # outgrows the worker's read buffer (the worker used to spin; now 413 and close), and

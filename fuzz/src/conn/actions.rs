@@ -11,7 +11,8 @@
 //!   2      Pause      ms:u8                      sleep ms % 20; 255 = stall past the
 //!                                                server's head/body timeout
 //!   3      Read       ms:u8                      read for up to ms % 50 ms
-//!   4      HalfClose                             shutdown(Write)
+//!   4      HalfClose                             shutdown(Write); if op / 8 is odd and the
+//!                                                connection is TLS, a corrupt record first
 //!   5      Repeat     len:u8 bytes[len % 64 + 1] count:u16le
 //!                                                send the bytes count % 512 + 1 times
 //!   6      Reconnect                             finish this connection, open another
@@ -28,11 +29,25 @@ pub const MAX_ACTIONS: usize = 20;
 #[derive(Clone, Debug)]
 pub enum Action {
     Raw(Vec<u8>),
-    Menu { item: u8, arg: u8, split: u8 },
-    Pause { ms: u8 },
-    Read { ms: u8 },
-    HalfClose,
-    Repeat { unit: Vec<u8>, count: u16 },
+    Menu {
+        item: u8,
+        arg: u8,
+        split: u8,
+    },
+    Pause {
+        ms: u8,
+    },
+    Read {
+        ms: u8,
+    },
+    /// `tamper`: on a TLS connection, a record that cannot decrypt goes first.
+    HalfClose {
+        tamper: bool,
+    },
+    Repeat {
+        unit: Vec<u8>,
+        count: u16,
+    },
     Reconnect,
 }
 
@@ -59,7 +74,9 @@ impl<'a> Arbitrary<'a> for Action {
             3 => Action::Read {
                 ms: u8::arbitrary(u)?,
             },
-            4 => Action::HalfClose,
+            4 => Action::HalfClose {
+                tamper: (op / 8) % 2 == 1,
+            },
             5 => {
                 let len = (usize::from(u8::arbitrary(u)?) % 64 + 1).min(u.len());
                 let unit = u.bytes(len)?.to_vec();

@@ -63,6 +63,12 @@ pub struct Wire {
     pub end: ReadEnd,
     /// We shut down our write side, or a send could not finish.
     pub write_closed: bool,
+    /// We sent a TLS record that cannot decrypt: the server may end the connection at
+    /// any point after the requests before it, with an alert our rustls refuses.
+    pub tampered: bool,
+    /// Our rustls failed on the server's alert (only after `tampered`): what arrives
+    /// from then on is not decrypted.
+    tls_failed: bool,
     fin_sent: bool,
 }
 
@@ -85,6 +91,8 @@ impl Wire {
             received_bytes: 0,
             end: ReadEnd::Open,
             write_closed: false,
+            tampered: false,
+            tls_failed: false,
             fin_sent: false,
         }
     }
@@ -183,6 +191,20 @@ impl Wire {
         at
     }
 
+    /// On a TLS connection still sending, sends an application-data record whose
+    /// authentication must fail; nothing is sent after it. A no-op on plain ones.
+    /// `true` if the whole record is in the window.
+    pub fn tamper(&mut self, server: &mut SimServer) -> bool {
+        if self.tls.is_none() || self.write_closed || self.end != ReadEnd::Open {
+            return false;
+        }
+        let mut record = vec![0x17, 0x03, 0x03, 0x00, 0x20];
+        record.extend_from_slice(&[0xa5; 0x20]);
+        self.tampered = true;
+        self.write_closed = true;
+        self.push(server, &record) == record.len()
+    }
+
     /// Sends our FIN (once), even after a failed send.
     pub fn shutdown_write(&mut self, server: &mut SimServer) {
         if !self.fin_sent {
@@ -215,9 +237,11 @@ impl Wire {
         self.received_bytes += wire_bytes.len() as u64;
         match self.tls.as_mut() {
             None => self.buf.extend_from_slice(&wire_bytes),
+            Some(_) if self.tls_failed => {}
             Some(tls) => {
                 if let Err(problem) = tls.open(&wire_bytes, &mut self.buf) {
-                    panic!("connection invariant violated: {problem}");
+                    assert!(self.tampered, "connection invariant violated: {problem}");
+                    self.tls_failed = true;
                 }
             }
         }

@@ -20,6 +20,10 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// eleven pipelined 22 KB answers through a 333-byte window legitimately take longer
 /// than 5 s of 20 ms looks (a false finding the fuzzer made of a fixed deadline).
 const ANSWER_DEADLINE_MS: u64 = 5000;
+/// Virtual time within which the server must close after a record that cannot
+/// decrypt, counted only while nothing arrives: under any of its timeouts, so the
+/// close is the bad record's.
+const TAMPER_CLOSE_MS: u64 = 1000;
 /// Virtual time between looks while waiting for answers.
 const WAIT_STEP_MS: u64 = 20;
 
@@ -113,7 +117,12 @@ impl<'s> Session<'s> {
                 self.wire.read_available(self.server);
                 self.pump(mirror);
             }
-            Action::HalfClose => self.wire.shutdown_write(self.server),
+            Action::HalfClose { tamper } => {
+                if *tamper && self.wire.tamper(self.server) {
+                    self.wait_for_close_after_tamper(mirror);
+                }
+                self.wire.shutdown_write(self.server);
+            }
             Action::Reconnect => unreachable!("handled by the caller"),
         }
     }
@@ -338,12 +347,28 @@ impl<'s> Session<'s> {
             "the server kept a half-closed connection open (no byte for 5 s)",
         );
         self.pump(mirror);
-        if self.wire.end == ReadEnd::Eof && !self.wire.buf.is_empty() {
+        // After a corrupt record the server may drop what it was sending.
+        if self.wire.end == ReadEnd::Eof && !self.wire.buf.is_empty() && !self.wire.tampered {
             fail(&self, "a partial response before the close");
         }
         // Writes whose answers never came may or may not have happened.
         for request in self.framing.requests.iter().skip(self.received) {
             mirror.forget(request);
+        }
+    }
+
+    /// After a corrupt record, the server sends what it owes before it (or not) and
+    /// closes, on its own: no FIN from us, no timeout.
+    fn wait_for_close_after_tamper(&mut self, mirror: &mut Mirror) {
+        let started_ms = self.server.worker.now_ms();
+        while self.wire.end == ReadEnd::Open {
+            if self.server.worker.now_ms() >= started_ms + TAMPER_CLOSE_MS {
+                fail(
+                    self,
+                    "the server kept a connection open after a record that cannot decrypt",
+                );
+            }
+            self.look(mirror);
         }
     }
 
