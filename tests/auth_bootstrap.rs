@@ -16,16 +16,9 @@ use availability_server::auth::{self, HASH_FILE_NAME};
 use availability_server::config::Config;
 use availability_server::tls;
 
-/// A fresh empty directory under the system temp dir.
-fn temp_dir(name: &str) -> common::TempDir {
-    let dir = common::temp_dir(name);
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
-}
-
 #[test]
 fn bootstrap_generates_a_key_once() {
-    let dir = temp_dir("generate");
+    let dir = common::created_dir("generate");
     let first = auth::bootstrap(&dir, None, None, 4).expect("generate");
     let key = first.generated_key.clone().expect("a key is generated");
     // 32 random bytes in unpadded base64url: 43 characters of that alphabet.
@@ -65,14 +58,14 @@ fn bootstrap_generates_a_key_once() {
     assert_eq!(std::fs::read_dir(&dir).expect("list").count(), 1);
 
     // Two generated keys differ.
-    let other_dir = temp_dir("generate-other");
+    let other_dir = common::created_dir("generate-other");
     let other = auth::bootstrap(&other_dir, None, None, 4).expect("generate");
     assert_ne!(other.generated_key, Some(key));
 }
 
 #[test]
 fn a_start_that_fails_after_generating_a_key_keeps_no_hash() {
-    let dir = temp_dir("generate-then-fail");
+    let dir = common::created_dir("generate-then-fail");
     // Something else listens on the port: the start fails after the key was generated.
     let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     // HTTPS on too, so that a self-signed certificate is generated before the failure.
@@ -112,7 +105,7 @@ fn a_start_that_fails_after_generating_a_key_keeps_no_hash() {
 
 #[test]
 fn configured_keys_take_precedence_and_write_nothing() {
-    let dir = temp_dir("configured");
+    let dir = common::created_dir("configured");
     let other_hash = bcrypt::hash("hash-key", 4).expect("hash");
     let boot = auth::bootstrap(&dir, Some("env-key"), Some(&other_hash), 4).expect("API_KEY");
     assert!(boot.generated_key.is_none());
@@ -141,7 +134,7 @@ fn configured_keys_take_precedence_and_write_nothing() {
 #[test]
 fn verify_fast_path_after_one_bcrypt_success() {
     let hash = bcrypt::hash("the-owner-key", 10).expect("hash");
-    let dir = temp_dir("fast");
+    let dir = common::created_dir("fast");
     let mut keys = auth::bootstrap(&dir, None, Some(&hash), 10)
         .expect("hash")
         .keys;
@@ -174,7 +167,7 @@ fn verify_fast_path_after_one_bcrypt_success() {
 
 #[test]
 fn reload_rereads_the_hash_file_and_never_generates() {
-    let dir = temp_dir("reload");
+    let dir = common::created_dir("reload");
     let path = dir.join(HASH_FILE_NAME);
     std::fs::write(&path, bcrypt::hash("old-key", 4).expect("hash")).expect("write");
     let mut keys = auth::bootstrap(&dir, None, None, 4).expect("file").keys;
@@ -197,7 +190,7 @@ fn reload_rereads_the_hash_file_and_never_generates() {
 
 #[test]
 fn a_hash_file_it_may_not_look_at_is_an_error_not_a_missing_key() {
-    let dir = temp_dir("unsearchable");
+    let dir = common::created_dir("unsearchable");
     auth::bootstrap(&dir, None, None, 4).expect("generate");
     let hash_file = dir.join(HASH_FILE_NAME);
     let before = std::fs::read(&hash_file).expect("hash file");

@@ -252,8 +252,7 @@ fn a_corrupt_data_file_stops_the_start_with_a_clear_error() {
 
 #[test]
 fn a_bad_key_file_stops_the_first_start_and_leaves_only_that_file() {
-    let dir = common::temp_dir("bad-key-file");
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = common::created_dir("bad-key-file");
     let key_file = dir.join(availability_server::auth::HASH_FILE_NAME);
     std::fs::write(&key_file, "not a hash\n").expect("write");
     let d = dir.to_str().expect("utf-8");

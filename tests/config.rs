@@ -44,13 +44,6 @@ fn env_lock() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A fresh empty directory under the system temp dir.
-fn temp_dir(name: &str) -> common::TempDir {
-    let dir = common::temp_dir(name);
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
-}
-
 fn write_toml(dir: &Path, text: &str) -> String {
     let path = dir.join("config.toml");
     std::fs::write(&path, text).expect("write config file");
@@ -96,7 +89,7 @@ fn defaults_without_flags_env_or_file() {
 #[test]
 fn precedence_flag_over_env_over_file_over_default() {
     let _lock = env_lock();
-    let dir = temp_dir("precedence");
+    let dir = common::created_dir("precedence");
     let file = write_toml(
         &dir,
         "workers = 3\ndata_dir = \"/from/file\"\nmax_head_bytes = 2048\npin_cores = true\n",
@@ -223,7 +216,7 @@ fn validation_errors_name_the_setting() {
             .contains("--workers")
     );
     // File: unknown key, wrong type, missing file.
-    let dir = temp_dir("validation");
+    let dir = common::created_dir("validation");
     let err = parse(&["--config", &write_toml(&dir, "wrokers = 2\n")]).expect_err("typo");
     assert!(err.contains("wrokers"), "{err}");
     let err = parse(&["--config", &write_toml(&dir, "workers = \"2\"\n")]).expect_err("type");
@@ -342,7 +335,7 @@ fn api_key_comes_from_the_environment_only() {
     }
     // A plaintext key and a hash at once: one would be silently unused (API_KEY used
     // to win, even over the flag), so the start is refused instead.
-    let dir = temp_dir("two-keys");
+    let dir = common::created_dir("two-keys");
     let file = write_toml(&dir, &format!("api_key_hash = \"{hash}\"\n"));
     let _env = EnvVars::set(&[("API_KEY", "an-old-key")]);
     for argv in [

@@ -74,8 +74,7 @@ fn commits(calls: &[Call], dir_fd: &str) -> Vec<(u32, usize)> {
 
 #[test]
 fn every_commit_fsyncs_the_file_and_the_directory_before_it_is_acknowledged() {
-    let root = common::temp_dir("strace");
-    std::fs::create_dir_all(&root).expect("dir");
+    let root = common::created_dir("strace");
     let data_dir = root.join("data"); // created by the server
     let log_path = root.join("trace.log");
     let calls = "openat,write,fdatasync,fsync,rename,renameat,renameat2,sendto,sendmsg,writev";

@@ -45,8 +45,7 @@ fn request(method: &str, target: &str, extra: &str) -> String {
 
 #[test]
 fn a_keep_alive_read_costs_one_receive_and_one_send() {
-    let root = common::temp_dir("read-syscalls");
-    std::fs::create_dir_all(&root).expect("dir");
+    let root = common::created_dir("read-syscalls");
     let calls = "accept4,accept,recvfrom,recvmsg,read,readv,sendto,sendmsg,writev,write,\
                  setsockopt,epoll_ctl,close";
     let Some(traced) = strace::start(calls, &root.join("data"), &root.join("trace.log")) else {

@@ -58,8 +58,7 @@ fn new_hash(key: &str) -> String {
 
 /// A fresh data directory holding the hash of `key`.
 fn dir_with_key(tag: &str, key: &str) -> common::TempDir {
-    let dir = common::temp_dir(tag);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = common::created_dir(tag);
     write_hash(&dir, &new_hash(key));
     dir
 }
@@ -113,8 +112,7 @@ fn every_sighup_rereads_the_hash_file() {
 
 #[test]
 fn a_sighup_while_a_reload_waits_for_the_writer_is_ignored_and_said_so() {
-    let dir = common::temp_dir("sighup-stuck");
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = common::created_dir("sighup-stuck");
     // Every wrong key costs the writer a ~5 s bcrypt check.
     write_hash(&dir, common::COST_16_HASH);
     let (server, lines) = start(&dir, &ALL_LISTENERS);

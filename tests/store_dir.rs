@@ -13,12 +13,6 @@ use availability_server::store::{DATA_FILE_NAME, Store, TEMP_FILE_NAME};
 use availability_server::week::zones;
 use availability_server::week::{Status, Week};
 
-fn root(label: &str) -> common::TempDir {
-    let path = common::temp_dir(&format!("store-dir-{label}"));
-    fs::create_dir_all(&path).expect("root");
-    path
-}
-
 fn open(dir: &std::path::Path) -> Store {
     let zone = zones::lookup(b"Europe/Berlin").expect("zone");
     Store::open(dir, zone, 1_000).expect("the store opens")
@@ -32,7 +26,7 @@ fn week_with(day: usize) -> Week {
 
 #[test]
 fn a_temporary_file_left_behind_does_not_block_the_next_commit() {
-    let root = root("stale-temp");
+    let root = common::created_dir("store-dir-stale-temp");
     let dir = root.join("data");
     let mut store = open(&dir);
     // What a commit whose clean-up failed (a read-only moment) leaves behind.
@@ -48,7 +42,7 @@ fn a_temporary_file_left_behind_does_not_block_the_next_commit() {
 
 #[test]
 fn commits_follow_the_locked_directory_when_it_is_moved() {
-    let root = root("moved");
+    let root = common::created_dir("store-dir-moved");
     let dir = root.join("data");
     let moved = root.join("data.moved");
     let mut store = open(&dir);
@@ -69,7 +63,7 @@ fn commits_follow_the_locked_directory_when_it_is_moved() {
 
 #[test]
 fn a_file_where_the_data_directory_should_be_is_named_as_such() {
-    let root = root("not-a-dir");
+    let root = common::created_dir("store-dir-not-a-dir");
     let path = root.join("afile");
     std::fs::write(&path, b"x").expect("write");
     let Err(err) = Store::open(&path, zones::utc(), 1_000) else {
@@ -85,7 +79,7 @@ fn a_file_where_the_data_directory_should_be_is_named_as_such() {
 fn a_new_data_directory_is_private_and_an_existing_one_keeps_its_mode() {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let mode = |path: &std::path::Path| fs::metadata(path).expect("stat").permissions().mode();
-    let root = root("mode");
+    let root = common::created_dir("store-dir-mode");
     // Missing parents are created too, each private.
     let dir = root.join("parent").join("data");
     drop(open(&dir));
@@ -107,7 +101,7 @@ fn a_relative_one_component_data_dir_is_made_in_the_working_directory() {
     // `--data-dir data`: the new directory's parent is the empty path, not ".", and
     // the entry made for it is synced through "." — a store that tried to open "" would
     // refuse to start. (The Makefile's `./data` never meets this case.)
-    let root = root("relative");
+    let root = common::created_dir("store-dir-relative");
     let server = running::spawn_in(
         &root,
         &[

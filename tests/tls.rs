@@ -263,8 +263,7 @@ fn reload_swaps_the_certificate_without_dropping_connections() {
 fn a_reload_with_the_certificate_pair_gone_keeps_the_current_one_and_makes_none() {
     let server = https_server(|_| {});
     let cert = server.dir.join(CERT_FILE_NAME);
-    let moved = common::temp_dir("moved");
-    std::fs::create_dir_all(&moved).expect("mkdir");
+    let moved = common::created_dir("moved");
     std::fs::rename(&cert, moved.join(CERT_FILE_NAME)).expect("move cert");
     std::fs::rename(server.dir.join(KEY_FILE_NAME), moved.join(KEY_FILE_NAME)).expect("move key");
     let reloaded = server.handle.reload();

@@ -17,7 +17,7 @@ mod temp;
 #[allow(unused_imports)]
 pub use client::{Client, Response, get, patch, patch_with_authorization, read_until_closed};
 #[allow(unused_imports)]
-pub use temp::{TempDir, temp_dir};
+pub use temp::{TempDir, created_dir, temp_dir};
 
 pub const API_KEY: &str = "test-key-0123456789";
 

@@ -54,3 +54,10 @@ pub fn temp_dir(tag: &str) -> TempDir {
     let _ = std::fs::remove_dir_all(&dir);
     TempDir(dir)
 }
+
+/// [`temp_dir`], created (empty).
+pub fn created_dir(tag: &str) -> TempDir {
+    let dir = temp_dir(tag);
+    std::fs::create_dir_all(&dir).expect("create the temporary directory");
+    dir
+}
