@@ -53,8 +53,6 @@ pub struct Wire {
     conn: SimConn,
     /// The client's TLS layer, on a connection opened with [`Wire::connect_tls`].
     tls: Option<Box<TlsEnd>>,
-    /// Our close sends a `close_notify` before the FIN (TLS only; else a bare FIN).
-    close_notify: bool,
     /// Plaintext received and not yet taken as responses.
     pub buf: Vec<u8>,
     /// Bytes received over the connection's life, as they crossed the wire (ciphertext
@@ -66,9 +64,6 @@ pub struct Wire {
     /// We sent a TLS record that cannot decrypt: the server may end the connection at
     /// any point after the requests before it, with an alert our rustls refuses.
     pub tampered: bool,
-    /// Our rustls failed on the server's alert (only after `tampered`): what arrives
-    /// from then on is not decrypted.
-    tls_failed: bool,
     fin_sent: bool,
 }
 
@@ -86,13 +81,11 @@ impl Wire {
         Wire {
             conn,
             tls: None,
-            close_notify: false,
             buf: Vec::new(),
             received_bytes: 0,
             end: ReadEnd::Open,
             write_closed: false,
             tampered: false,
-            tls_failed: false,
             fin_sent: false,
         }
     }
@@ -114,8 +107,7 @@ impl Wire {
             )
             .expect("the connection table has room (every run closes its connections)");
         let mut wire = Wire {
-            tls: Some(Box::new(setup.client())),
-            close_notify,
+            tls: Some(Box::new(setup.client(close_notify))),
             ..Wire::connect_over(conn)
         };
         let mut unsent = Vec::new();
@@ -212,7 +204,7 @@ impl Wire {
             if let Some(tls) = self
                 .tls
                 .as_mut()
-                .filter(|_| self.close_notify && !self.write_closed)
+                .filter(|tls| tls.close_notify && !self.write_closed)
             {
                 let mut alert = Vec::new();
                 tls.close_notify(&mut alert);
@@ -237,11 +229,11 @@ impl Wire {
         self.received_bytes += wire_bytes.len() as u64;
         match self.tls.as_mut() {
             None => self.buf.extend_from_slice(&wire_bytes),
-            Some(_) if self.tls_failed => {}
+            Some(tls) if tls.failed => {}
             Some(tls) => {
                 if let Err(problem) = tls.open(&wire_bytes, &mut self.buf) {
                     assert!(self.tampered, "connection invariant violated: {problem}");
-                    self.tls_failed = true;
+                    tls.failed = true;
                 }
             }
         }

@@ -35,11 +35,14 @@ impl TlsSetup {
         }
     }
 
-    pub fn client(&self) -> TlsEnd {
+    /// A client for one connection; `close_notify`: its close sends one before the FIN.
+    pub fn client(&self, close_notify: bool) -> TlsEnd {
         let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
         TlsEnd {
             client: rustls::ClientConnection::new(Arc::clone(&self.client), name)
                 .expect("a client connection"),
+            close_notify,
+            failed: false,
         }
     }
 }
@@ -47,6 +50,11 @@ impl TlsSetup {
 /// One connection's client side of TLS.
 pub struct TlsEnd {
     client: rustls::ClientConnection,
+    /// Our close sends a `close_notify` before the FIN (else a bare FIN).
+    pub close_notify: bool,
+    /// rustls failed on the server's records (allowed only after we tampered): what
+    /// arrives from then on is not decrypted.
+    pub failed: bool,
 }
 
 impl TlsEnd {
