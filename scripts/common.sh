@@ -136,6 +136,16 @@ cpu_steal_ticks() {
     awk -v cpu="cpu$1" '$1 == cpu { print $9 }' /proc/stat
 }
 
+# A TCP counter of this network namespace, by name: a column of the "Tcp:" lines of
+# /proc/net/snmp (OutSegs, RetransSegs, …), a header line and then a values line.
+tcp_counter() {
+    awk -v name="$1" '
+        $1 == "Tcp:" && !seen { seen = 1; for (i = 2; i <= NF; i++) column[$i] = i; next }
+        $1 == "Tcp:" && (name in column) { print $column[name]; found = 1 }
+        END { if (!found) exit 1 }
+    ' /proc/net/snmp
+}
+
 rss_bytes() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
 
 # Waits (15 s at most) until the server PID, whose output goes to OUT, has printed a

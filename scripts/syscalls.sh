@@ -13,6 +13,12 @@
 # $SERVER_CPU (0), the client on CPU $CLIENT_CPU (1); the tracer attaches for the
 # client's run only, so start-up and shutdown are not counted.
 #
+# The last column shows what the kernel sent: TCP segments per request, both directions,
+# from the host's TcpOutSegs (/proc/net/snmp) over the client's run. 2.00 is one segment
+# for the request and one for the answer, ACKs riding on them: the least a keep-alive
+# exchange can cost; more means answers split across segments or bare ACKs. It counts
+# the whole host: run nothing else that talks TCP meanwhile.
+#
 # Why both tracers: a server answers a keep-alive request with one read and one send,
 # plus its share of the `epoll_wait` that found the request. That share is one call per
 # wake-up, so it depends on how many requests wait at each wake-up — few when the server
@@ -121,7 +127,9 @@ for target in $TARGETS; do
                 log "$target $mode $server under $tracer: $client -c$conns ${DURATION}s"
                 file="$WORKDIR/$tracer-$target-$mode-$server.out"
                 start_tracer "$tracer" "${PIDS[$key]}" "$file"
+                segs_before="$(tcp_counter OutSegs)"
                 line="$(run_client "$client" "$mode" "$CLIENT_CPU" "$conns" "$DURATION" "$url")"
+                segs=$(($(tcp_counter OutSegs) - segs_before))
                 # SIGINT makes both detach and write their summary.
                 kill -INT "$TRACER_PID"
                 wait "$TRACER_PID" || true
@@ -129,7 +137,8 @@ for target in $TARGETS; do
                 ((errors == 0)) || log "warning: $errors client errors in $target $mode $server under $tracer"
                 counts="$(python3 "$ROOT/scripts/syscall_counts.py" "$tracer" "$file" "$requests")" \
                     || die "could not read $tracer's counts: $(cat "$file" "$file.err")"
-                ROWS+=("| $target | $mode | $server | $client -c$conns | $tracer | $rps | $counts |")
+                segs_per_request="$(python3 -c "print(f'{$segs / max($requests, 1):.2f}')")"
+                ROWS+=("| $target | $mode | $server | $client -c$conns | $tracer | $rps | $counts | $segs_per_request |")
             done
         done
     done
@@ -142,6 +151,6 @@ echo "$(strace -V | head -n1); perf $(perf version | awk '{print $3}'); clients 
     "${DURATION} s per run; servers on CPU $SERVER_CPU, client on CPU $CLIENT_CPU; zone $ZONE;" \
     "nginx tcp_nopush ${NGINX_TCP_NOPUSH:-on}."
 echo
-echo "| target | mode | server | client | tracer | req/s | syscalls/req | reads | sends | epoll_wait | setsockopt | accept | epoll_ctl | shutdown | close | other | failed (run) | EAGAIN reads (run) |"
-echo "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| target | mode | server | client | tracer | req/s | syscalls/req | reads | sends | epoll_wait | setsockopt | accept | epoll_ctl | shutdown | close | other | failed (run) | EAGAIN reads (run) | TCP segments/req |"
+echo "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${ROWS[@]}"
