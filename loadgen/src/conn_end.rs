@@ -7,6 +7,8 @@ use crate::report::{ErrorKind, Stats};
 use crate::schedule::now_ns;
 
 impl Conn {
+    /// The server closed its side: an answer framed by the close completes; an idle
+    /// connection just closes; anything else in flight failed.
     pub(super) fn on_eof(&mut self, env: &Env, stats: &mut Stats) {
         let now_ns = now_ns();
         if let Some(resp) = self.parser.on_eof() {
@@ -56,6 +58,8 @@ impl Conn {
         };
     }
 
+    /// Connecting failed (the connect, its registration or the TLS handshake): one
+    /// connect error, then the backoff; queued requests wait for the next try.
     pub(super) fn connect_failed(&mut self, stats: &mut Stats, now_ns: u64, why: &str) {
         stats.error(ErrorKind::Connect, 1, || why.to_owned());
         self.drop_socket();
@@ -64,6 +68,7 @@ impl Conn {
         };
     }
 
+    /// Forgets the socket and everything tied to it; the slot keeps its queue.
     pub(super) fn drop_socket(&mut self) {
         // Closing the descriptor removes it from the epoll set; no deregister syscall.
         self.sock = None;
