@@ -137,8 +137,7 @@ for target in $TARGETS; do
                 ((errors == 0)) || log "warning: $errors client errors in $target $mode $server under $tracer"
                 counts="$(python3 "$ROOT/scripts/syscall_counts.py" "$tracer" "$file" "$requests")" \
                     || die "could not read $tracer's counts: $(cat "$file" "$file.err")"
-                segs_per_request="$(python3 -c "print(f'{$segs / max($requests, 1):.2f}')")"
-                ROWS+=("| $target | $mode | $server | $client -c$conns | $tracer | $rps | $counts | $segs_per_request |")
+                ROWS+=("| $target | $mode | $server | $client -c$conns | $tracer | $rps | $counts | $(fmt_ratio "$segs" "$requests") |")
             done
         done
     done
