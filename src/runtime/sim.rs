@@ -99,12 +99,30 @@ impl<H: Handler> SimWorker<H> {
     /// for it (`runtime::reuse`). `None` when no connection may make room: the
     /// newcomer would wait in the kernel's backlog (ask again later).
     pub fn accept(&mut self, peer_ip: IpAddr, window_bytes: usize) -> Option<SimConn> {
+        self.make_room_for_newcomer()?;
+        self.connect(peer_ip, window_bytes)
+    }
+
+    /// [`accept`](Self::accept) on a TLS listener (see [`connect_tls`](Self::connect_tls)).
+    pub fn accept_tls(
+        &mut self,
+        peer_ip: IpAddr,
+        window_bytes: usize,
+        config: std::sync::Arc<rustls::ServerConfig>,
+    ) -> Option<SimConn> {
+        self.make_room_for_newcomer()?;
+        self.connect_tls(peer_ip, window_bytes, config)
+    }
+
+    /// At the cap, closes or cuts off the connection `runtime::reuse` picks for a
+    /// newcomer; `None` if none may make room yet.
+    fn make_room_for_newcomer(&mut self) -> Option<()> {
         let w = &mut self.worker;
         if w.at_cap(ListenerKind::Public) {
             let room = w.room_for_newcomer(ListenerKind::Public)?;
             w.make_room(room);
         }
-        self.connect(peer_ip, window_bytes)
+        Some(())
     }
 
     /// Delivers the readiness event epoll would after the client acted: readable

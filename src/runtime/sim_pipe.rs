@@ -234,6 +234,11 @@ impl SimConn {
         self.pipe.borrow().to_server.len()
     }
 
+    /// Server bytes the client has not taken yet.
+    pub fn unread_by_client_bytes(&self) -> usize {
+        self.pipe.borrow().to_client.len()
+    }
+
     /// Takes at most `max_bytes` of what the server sent. Unless
     /// [`SimWorker::notify`] follows, the worker learns of it only through
     /// `Stream::unacked_bytes`, as a kernel reports room to a blocked writer in lumps.

@@ -17,6 +17,11 @@ fn an_event_is_delivered_only_when_something_changed() {
 
     send(&mut s, &conn, WEEK);
     assert_eq!(s.worker.events_delivered(), 1, "the request");
+    assert_eq!(
+        conn.unread_by_client_bytes(),
+        64,
+        "the answer fills the window"
+    );
     // The week's answer overflows the 64-byte window: the server waits for room.
     s.worker.notify(&conn);
     assert_eq!(
@@ -27,8 +32,14 @@ fn an_event_is_delivered_only_when_something_changed() {
 
     let mut got = Vec::new();
     conn.receive_at_most(10, &mut got);
+    assert_eq!(
+        conn.unread_by_client_bytes(),
+        54,
+        "the server is not told yet"
+    );
     s.worker.notify(&conn);
     assert_eq!(s.worker.events_delivered(), 2, "room again");
+    assert_eq!(conn.unread_by_client_bytes(), 64, "it filled the room");
 }
 
 #[test]

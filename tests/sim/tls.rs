@@ -7,7 +7,7 @@ use std::sync::Arc;
 use availability_server::runtime::sim::SimConn;
 use availability_server::server::SimServer;
 
-use super::{PEER, declared_and_received_body_bytes, server};
+use super::{HEALTH, PEER, WINDOW_BYTES, declared_and_received_body_bytes, server};
 
 /// A rustls client on the client's end of `conn`.
 struct TlsClient {
@@ -20,20 +20,33 @@ struct TlsClient {
 
 impl TlsClient {
     fn connect(s: &mut SimServer, dir: &std::path::Path, window_bytes: usize) -> TlsClient {
+        Self::open(s, dir, window_bytes, false).expect("a slot")
+    }
+
+    /// A connection into a free slot, or (`at_cap`) as the listener accepts one at
+    /// the cap; `None` if it must wait.
+    fn open(
+        s: &mut SimServer,
+        dir: &std::path::Path,
+        window_bytes: usize,
+        at_cap: bool,
+    ) -> Option<TlsClient> {
         let setup = availability_server::tls::load_or_generate(dir, None, None).expect("cert");
         let cert = dir.join(availability_server::tls::CERT_FILE_NAME);
         let config = availability_server::tls::client_config_trusting(&cert).expect("client");
         let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-        let conn = s
-            .worker
-            .connect_tls(PEER, window_bytes, setup.server_config)
-            .expect("a slot");
-        TlsClient {
+        let server_config = setup.server_config;
+        let conn = if at_cap {
+            s.worker.accept_tls(PEER, window_bytes, server_config)?
+        } else {
+            s.worker.connect_tls(PEER, window_bytes, server_config)?
+        };
+        Some(TlsClient {
             tls: rustls::ClientConnection::new(Arc::clone(&config), name).expect("client"),
             conn,
             unsent: Vec::new(),
             plaintext: Vec::new(),
-        }
+        })
     }
 
     /// One round: sends what fits, then takes at most `read_bytes` of the server's
@@ -88,4 +101,35 @@ fn a_tls_answer_larger_than_the_window_reaches_a_slow_reader_whole() {
         received, declared,
         "the whole body arrived in {rounds} rounds"
     );
+}
+
+/// What `SimWorker::accept_tls` must do for the `connection_cap` fuzzer: a TLS newcomer
+/// at the cap takes the slot of a TLS connection that finished its handshake and
+/// went quiet, once its handshake bytes (about 1.5 KB, a ClientHello with a
+/// post-quantum key share) count as arriving under 1 KB/s (`runtime::reuse`).
+#[test]
+fn a_tls_newcomer_at_the_cap_takes_the_slot_of_a_quiet_tls_connection() {
+    let mut s = server(|c| c.max_connections = 1);
+    let dir = s.dir().to_path_buf();
+    let mut first = TlsClient::open(&mut s, &dir, WINDOW_BYTES, true).expect("below the cap");
+    for _ in 0..4 {
+        first.round(&mut s, usize::MAX);
+    }
+    assert!(!first.tls.is_handshaking(), "the handshake is done");
+    assert_eq!(first.conn.unread_by_client_bytes(), 0, "all read");
+    assert!(
+        TlsClient::open(&mut s, &dir, WINDOW_BYTES, true).is_none(),
+        "just connected: the newcomer waits in the backlog"
+    );
+    s.worker.advance_ms(2_500);
+    let mut second =
+        TlsClient::open(&mut s, &dir, WINDOW_BYTES, true).expect("the quiet one made room");
+    assert_eq!(s.worker.slot_reuses(), 1);
+    assert!(first.conn.server_closed(), "the quiet one was closed");
+    second.tls.writer().write_all(HEALTH).expect("request");
+    for _ in 0..4 {
+        second.round(&mut s, usize::MAX);
+    }
+    let text = String::from_utf8_lossy(&second.plaintext);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
 }
