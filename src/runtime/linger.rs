@@ -10,7 +10,7 @@
 //! A connection whose input was all consumed closes at once, as before.
 
 use super::Handler;
-use super::conn::Phase;
+use super::conn::{FlushResult, Phase};
 use super::stream::Stream;
 use super::worker::Worker;
 
@@ -33,6 +33,21 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         if c.peer_closed {
             return self.close(idx);
         }
+        // TLS: our close_notify goes out before the FIN, as the answer did: to a
+        // client with no room yet, once it reads (the write deadline bounds one that
+        // never does; `close_after_flush` brings us back here). Left inside rustls
+        // behind the FIN, it made the closing connection look like a blocked writer
+        // whose next flush hit the shut socket and closed it with the client's bytes
+        // unread: a reset, dropping the end of the answer still in flight.
+        if let super::conn::Transport::Tls(tls) = &mut c.transport {
+            tls.send_close_notify(); // once: rustls ignores a second
+            match self.flush_conn(idx) {
+                FlushResult::Done => {}
+                FlushResult::Blocked => return self.settle(idx),
+                FlushResult::Error => return self.close(idx),
+            }
+        }
+        let c = &mut self.conns[idx as usize];
         let Some(socket) = c.socket.as_mut() else {
             return;
         };
@@ -49,10 +64,6 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 Ok(n) if n > 0 => probed_bytes = n as u64,
                 _ => return self.close(idx), // nothing more, the client's FIN, or an error
             }
-        }
-        if let super::conn::Transport::Tls(tls) = &mut c.transport {
-            tls.send_close_notify();
-            let _ = tls.write_tls(socket);
         }
         if socket.shutdown_write().is_err() {
             return self.close(idx);

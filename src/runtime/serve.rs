@@ -231,7 +231,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         }
     }
 
-    fn flush_conn(&mut self, idx: u32) -> FlushResult {
+    pub(super) fn flush_conn(&mut self, idx: u32) -> FlushResult {
         let c = &mut self.conns[idx as usize];
         let tls_pending = c.tls_wants_write();
         let Some(socket) = c.socket.as_mut() else {

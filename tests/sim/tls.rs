@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use availability_server::runtime::sim::SimConn;
+use availability_server::runtime::sim::{ClientRead, SimConn};
 use availability_server::server::SimServer;
 
 use super::{HEALTH, PEER, WINDOW_BYTES, declared_and_received_body_bytes, server};
@@ -132,4 +132,54 @@ fn a_tls_newcomer_at_the_cap_takes_the_slot_of_a_quiet_tls_connection() {
     }
     let text = String::from_utf8_lossy(&second.plaintext);
     assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+}
+
+/// A TLS connection closing after `Connection: close` while its client reads slowly
+/// and still sends (a pipelined request): the answer's end and our close must come
+/// with no reset, which would drop what is in flight. Our `close_notify` went out
+/// with a bare `write_tls`; when the client's window had no room for it, it stayed
+/// inside rustls behind our FIN, the lingering connection then looked like a blocked
+/// writer, and its next flush hit the shut socket and closed it with the client's
+/// bytes unread: a reset (found by the `connection_cap` fuzzer over TLS). The sips
+/// vary so that the last record leaves the window every amount of room.
+#[test]
+fn a_tls_close_after_connection_close_resets_nothing_for_a_slow_reader() {
+    let week_close = b"GET /availability HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    let mut s = server(|_| {});
+    let dir = s.dir().to_path_buf();
+    for sip_bytes in 100..=140 {
+        let mut client = TlsClient::connect(&mut s, &dir, 333);
+        while client.tls.is_handshaking() {
+            client.round(&mut s, usize::MAX);
+        }
+        client.tls.writer().write_all(week_close).expect("request");
+        let mut rounds = 0;
+        while !client.conn.server_closed() {
+            rounds += 1;
+            assert!(rounds < 1_000, "sips of {sip_bytes}: no close");
+            if !client.conn.server_shut_write() {
+                client
+                    .tls
+                    .writer()
+                    .write_all(HEALTH)
+                    .expect("a pipelined request");
+            } else if rounds % 2 == 0 {
+                // A lingering close lasts until we close too.
+                client.conn.shutdown_write();
+            }
+            client.round(&mut s, sip_bytes);
+        }
+        let mut rest = Vec::new();
+        let end = client.conn.receive(&mut rest);
+        assert_ne!(end, ClientRead::Reset, "sips of {sip_bytes}: reset");
+        let mut input = &rest[..];
+        while !input.is_empty() {
+            client.tls.read_tls(&mut input).expect("client read");
+            client.tls.process_new_packets().expect("server's records");
+        }
+        let _ = client.tls.reader().read_to_end(&mut client.plaintext);
+        let text = String::from_utf8_lossy(&client.plaintext);
+        let (declared, received) = declared_and_received_body_bytes(&text);
+        assert_eq!(received, declared, "sips of {sip_bytes}: the whole answer");
+    }
 }
