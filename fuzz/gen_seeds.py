@@ -405,6 +405,27 @@ def connection_cap():
     write(t, "connection-close", full + send(0, 12) + send(0, 0) + read(0) + connect(3) + send(3, 1) + read(3))
     write(t, "everyone-busy", full + b"".join(send(c, 2, c) for c in (0, 1, 2)) + advance(100) + connect(3) + connect(4) + read(0, 1, 2) + advance(2000) + connect(3))
 
+    # Over TLS (Connect with op / 8 / 5 odd): the handshake goes as the client reads.
+    def connect_tls(*clients):
+        return b"".join(op(c + 5, 0) for c in clients)
+
+    full_tls = connect_tls(0, 1, 2)
+    handshake = read(0, 1, 2) * 4
+    write(t, "tls-quiet-reuse", full_tls + handshake + health + read(0, 1, 2) + advance(1100) + connect(3) + send(3, 3) + read(3))
+    # ClientHellos sent, the servers' flights never read: the 64 KiB and 4 KiB windows
+    # hold them, so those two are quiet mid-handshake; the ~1.5 KB each sent counts
+    # as a handshake arriving slowly until 1.5 s, and the listener looks within 1 s.
+    write(t, "tls-handshake-unread", full_tls + advance(2000) + connect(3) + advance(1000) + connect(3) + connect(4) + send(3, 0) + read(3))
+    slow_tls = b"".join(send(c, 0, 0, 5) for c in (0, 1, 2))
+    write(t, "tls-slowloris", full_tls + handshake + slow_tls + (advance(300) + drip) * 3 + advance(1000) + connect(3) + advance(1000) + connect(4) + read(0, 1, 2, 3, 4))
+    # Two TLS clients with 333-byte windows queue four chunked PATCHes (~3.5 KB) while
+    # they handshake: sealed as one record when it ends, it goes 333 bytes a step, over
+    # 1 KB/s, and a record arriving that fast is not a quiet connection; the third
+    # waits for the writer. A newcomer at 1 s must wait.
+    big = b"".join(send(c, 9, 32) * 4 for c in (1, 2))
+    write(t, "tls-record-arriving-fast", connect_tls(2, 1) + connect(0) + send(0, 8, 1) + big + read(1, 2) * 7 + advance(150) * 7 + connect(3) + settle + read(0, 1, 2, 3))
+    write(t, "tls-buffer-waiter", full_tls + handshake + send(0, 0, 0, 5) + send(1, 3, 0, 5) + send(2, 0) + advance(1100) + read(2) + trickle(0, 20) + read(0) + close(0) + close(1))
+
 
 if __name__ == "__main__":
     request_head()

@@ -6,7 +6,9 @@
 //! script := action*            (the first MAX_ACTIONS are used)
 //! action := op:u8 args         (op % 8 picks the action, op / 8 % CLIENTS the client)
 //!   0      Connect                        open a connection (as the listener would
-//!                                         accept it: at the cap, maybe refused)
+//!                                         accept it: at the cap, maybe refused); over
+//!                                         TLS if op / 8 / CLIENTS is odd (op 40-79,
+//!                                         120-159, 200-239)
 //!   1, 2   Send    item:u8 arg:u8 cut:u8  queue menu request item % 13 (conn::menu)
 //!                                         and let go of its first `cut` bytes
 //!                                         (0 = all); earlier held bytes go first
@@ -19,6 +21,8 @@
 //! ```
 //!
 //! Missing bytes at the end read as zero (that is how `arbitrary` fills integers).
+//! Over TLS the other steps act on the plaintext: sent bytes go out as records of the
+//! bytes let go (so a trickle is a record per trickle), and reads decrypt.
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 
@@ -33,7 +37,7 @@ pub const MENU_ITEMS: u8 = 13;
 /// What one client does.
 #[derive(Clone, Debug)]
 pub enum Step {
-    Connect,
+    Connect { tls: bool },
     Send { item: u8, arg: u8, cut: u8 },
     Trickle { bytes: usize },
     Read { all: bool, max_bytes: usize },
@@ -69,7 +73,9 @@ impl<'a> Arbitrary<'a> for Action {
         let op = u8::arbitrary(u)?;
         let client = usize::from(op / 8) % CLIENTS;
         let step = match op % 8 {
-            0 => Step::Connect,
+            0 => Step::Connect {
+                tls: (op / 8 / CLIENTS as u8) % 2 == 1,
+            },
             1 | 2 => Step::Send {
                 item: u8::arbitrary(u)? % MENU_ITEMS,
                 arg: u8::arbitrary(u)?,

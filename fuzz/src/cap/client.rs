@@ -1,45 +1,22 @@
 //! One client of a `connection_cap` run: a non-blocking client of one in-memory
-//! connection that queues menu requests, lets their bytes go when the script says,
-//! checks every answer in order, and knows from the outside when the server may have
-//! begun what it is doing for this connection (`phase_floor_ms`).
+//! connection, plain or TLS (`tls.rs`), that queues menu requests, lets their bytes
+//! go when the script says, checks every answer in order, and knows from the outside
+//! when the server may have begun what it is doing for this connection
+//! (`phase_floor_ms`).
 
 use std::collections::VecDeque;
 
-use availability_server::http::Method;
 use availability_server::runtime::sim::{ClientRead, SimConn};
 use availability_server::server::SimServer;
 
-use crate::conn::client::{Response, take_response};
+use super::answers::Expected;
+use super::tls::TlsLink;
 use crate::conn::menu::MenuRequest;
-use crate::framing::head_like;
-use crate::lines::find;
+use crate::conn::tls::TlsSetup;
 
-/// The interim response to `Expect: 100-continue`.
-const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// The server's rule (runtime::reuse, runtime::lifecycle): no connection is closed for
 /// a newcomer or cut off for a buffer before its phase has lasted this long.
 pub const MIN_PHASE_MS: u64 = 1_000;
-
-/// A queued request and what its answer must be.
-struct Expected {
-    /// Its bytes, and where they start in the connection's stream.
-    bytes: Vec<u8>,
-    start: usize,
-    status: u16,
-    marker: Option<Vec<u8>>,
-}
-
-impl Expected {
-    fn end(&self) -> usize {
-        self.start + self.bytes.len()
-    }
-    fn head_only(&self) -> bool {
-        head_like(&self.bytes) == Some(Method::Head)
-    }
-    fn expects_continue(&self) -> bool {
-        find(&self.bytes, b"Expect: 100-continue").is_some()
-    }
-}
 
 /// How a connection ended, as the model judges it.
 #[derive(Debug, PartialEq, Eq)]
@@ -48,27 +25,57 @@ pub enum End {
     Orderly,
     /// The server closed it with work owed or unannounced: for a newcomer or a buffer.
     Reclaimed,
+    /// Over TLS, after our FIN with every answer read, the server closed while it may
+    /// still have had handshake bytes to send (our window full, or room it was not
+    /// told of): done, or cut off as a stalled writer; the model cannot tell.
+    Either,
 }
 
 pub struct Client {
-    conn: SimConn,
-    /// Received, not yet taken as responses.
-    buf: Vec<u8>,
+    pub(super) conn: SimConn,
+    /// The TLS layer, if this connection speaks TLS.
+    pub(super) tls: Option<TlsLink>,
+    /// The send/receive window each way.
+    pub(super) window_bytes: usize,
+    /// Received (decrypted), not yet taken as responses.
+    pub(super) buf: Vec<u8>,
     /// Request bytes the server's window has not taken; `released_bytes` of them the
     /// script has let go, the rest are held back (a request sent in parts).
-    pending: VecDeque<u8>,
-    released_bytes: usize,
-    /// Bytes the server's window has taken, and bytes received.
-    sent_bytes: usize,
-    received_bytes: usize,
+    pub(super) pending: VecDeque<u8>,
+    pub(super) released_bytes: usize,
+    /// Request bytes the server's window has taken (over TLS: in whole records).
+    pub(super) sent_bytes: usize,
+    /// What the socket carried each way (over TLS, ciphertext: handshakes too).
+    pub(super) wire_sent_bytes: u64,
+    pub(super) wire_received_bytes: u64,
+    /// TLS: `wire_sent_bytes` when the server read, at once, the record completing
+    /// the last request with none after it; the server's phase after its answer
+    /// counts only what came later.
+    pub(super) answered_mark_bytes: u64,
+    /// TLS: `wire_sent_bytes` before the send that began the head now arriving, less
+    /// what the server had not read of it: its stall counts what came later.
+    pub(super) head_mark_bytes: u64,
+    /// The client took bytes without telling the server (`Read` of some): the
+    /// server has not had the chance to fill the room.
+    pub(super) room_untold: bool,
+    /// What the server read of our bytes (ciphertext over TLS) and no earlier than
+    /// when, over the last `MIN_PHASE_MS`; the totals as last seen, and when.
+    pub(super) server_reads: VecDeque<(u64, u64)>,
+    pub(super) seen_read_bytes: u64,
+    pub(super) seen_ms: u64,
+    /// TLS: our FIN came in the middle of a record.
+    pub(super) record_cut: bool,
+    /// TLS: the server's records failed to open (a finding, reported by
+    /// `take_responses`).
+    pub(super) tls_problem: Option<String>,
     /// Queued requests without an answer yet, oldest first.
-    requests: VecDeque<Expected>,
+    pub(super) requests: VecDeque<Expected>,
     /// The front request's `100 Continue` came.
-    continued: bool,
+    pub(super) continued: bool,
     /// A response said `Connection: close`; the answer was a 408 cut-off if `cut_off`.
-    close_announced: bool,
-    cut_off: bool,
-    fin_sent: bool,
+    pub(super) close_announced: bool,
+    pub(super) cut_off: bool,
+    pub(super) fin_sent: bool,
     /// No later than when the server's current phase for this connection began: the
     /// accept, or a send that began or completed a request while no answer was owed.
     pub phase_floor_ms: u64,
@@ -76,23 +83,45 @@ pub struct Client {
     pub quiet_since_ms: Option<u64>,
     /// When the server read the first byte of the head now arriving, begun with no
     /// answer owed: its stall clock started then (`None` if unknown).
-    head_began_ms: Option<u64>,
+    pub(super) head_began_ms: Option<u64>,
 }
 
 impl Client {
-    /// Connects as the listener would accept; `None` if the server refuses for now.
-    pub fn accept(server: &mut SimServer, window_bytes: usize) -> Option<Client> {
-        let conn = server
-            .worker
-            .accept(std::net::IpAddr::from([127, 0, 0, 1]), window_bytes)?;
+    /// Connects as the listener would accept, over TLS with `tls` (whose client
+    /// sends a `close_notify` before its FIN if the flag says so); `None` if the
+    /// server refuses for now.
+    pub fn accept(
+        server: &mut SimServer,
+        window_bytes: usize,
+        tls: Option<(&TlsSetup, bool)>,
+    ) -> Option<Client> {
+        let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+        let conn = match tls {
+            None => server.worker.accept(ip, window_bytes)?,
+            Some((setup, _)) => {
+                let config = std::sync::Arc::clone(&setup.server);
+                server.worker.accept_tls(ip, window_bytes, config)?
+            }
+        };
         let now_ms = server.worker.now_ms();
         Some(Client {
             conn,
+            tls: tls.map(|(setup, close_notify)| TlsLink::new(setup.client(close_notify))),
+            window_bytes,
             buf: Vec::new(),
             pending: VecDeque::new(),
             released_bytes: 0,
             sent_bytes: 0,
-            received_bytes: 0,
+            wire_sent_bytes: 0,
+            wire_received_bytes: 0,
+            answered_mark_bytes: 0,
+            head_mark_bytes: 0,
+            room_untold: false,
+            tls_problem: None,
+            record_cut: false,
+            server_reads: VecDeque::new(),
+            seen_read_bytes: 0,
+            seen_ms: now_ms,
             requests: VecDeque::new(),
             continued: false,
             close_announced: false,
@@ -135,25 +164,35 @@ impl Client {
 
     /// Hands the server what its window takes of the released bytes.
     pub fn push(&mut self, server: &mut SimServer) {
-        if self.released_bytes == 0 || self.fin_sent {
+        if self.fin_sent {
             return;
         }
         let owed_before = self.complete_unanswered() > 0;
         let starts_request = self.requests.iter().any(|r| r.start == self.sent_bytes);
-        let n = self
-            .conn
-            .send(&self.pending.make_contiguous()[..self.released_bytes]);
-        if n == 0 {
+        let unread_before = self.conn.unread_by_server_bytes() as u64;
+        let released = &self.pending.make_contiguous()[..self.released_bytes];
+        let (wire_n, n) = match self.tls.as_mut() {
+            None => {
+                let n = self.conn.send(released);
+                (n, n)
+            }
+            Some(link) => link.send(&self.conn, released),
+        };
+        if wire_n == 0 {
             return;
         }
+        let wire_before = self.wire_sent_bytes;
+        self.wire_sent_bytes += wire_n as u64;
         self.pending.drain(..n);
         self.released_bytes -= n;
         // Ends exactly where a request ends: nothing of the next one came with it.
-        let completes = self.requests.iter().any(|r| r.end() == self.sent_bytes + n);
+        let completes = n > 0 && self.requests.iter().any(|r| r.end() == self.sent_bytes + n);
+        let starts_request = n > 0 && starts_request;
         self.sent_bytes += n;
         if !owed_before && starts_request {
             // Confirmed by `note_state` if the server reads it in this step.
             self.head_began_ms = Some(server.worker.now_ms());
+            self.head_mark_bytes = wire_before - unread_before;
         }
         if !owed_before && (starts_request || completes) {
             // With every answer read, the server was between requests (a new phase
@@ -162,36 +201,65 @@ impl Client {
             // phase). A request completed with the next one begun is not a new phase
             // for the stall rule: a client that completes one tiny request a second,
             // always with the next begun, is still a trickle (runtime::requests).
+            // Over TLS a record still arriving is not a phase either: the server's
+            // request clock starts with plaintext.
             self.phase_floor_ms = server.worker.now_ms();
         }
+        self.notify(server);
+        self.see_reads(server.worker.now_ms(), server.worker.now_ms());
+        if completes && self.conn.unread_by_server_bytes() == 0 {
+            self.answered_mark_bytes = self.wire_sent_bytes;
+        }
+    }
+
+    pub(super) fn notify(&mut self, server: &mut SimServer) {
         server.worker.notify(&self.conn);
+        self.room_untold = false;
     }
 
     /// Reads everything and tells the server (room may unblock its write), or takes
     /// at most `max_bytes` quietly (the server learns of it only as acknowledged bytes).
     pub fn read(&mut self, server: &mut SimServer, all: bool, max_bytes: usize) {
-        let before = self.buf.len();
+        let mut wire = Vec::new();
         if all {
-            if self.conn.receive(&mut self.buf) == ClientRead::Reset {
+            if self.conn.receive(&mut wire) == ClientRead::Reset {
                 self.cut_off = true; // what was in flight is lost
             }
-            server.worker.notify(&self.conn);
+            self.notify(server);
         } else {
-            self.conn.receive_at_most(max_bytes, &mut self.buf);
+            self.conn.receive_at_most(max_bytes, &mut wire);
+            self.room_untold |= !wire.is_empty();
         }
-        self.received_bytes += self.buf.len() - before;
+        self.wire_received_bytes += wire.len() as u64;
+        match self.tls.as_mut() {
+            None => self.buf.extend_from_slice(&wire),
+            Some(link) => {
+                // After our FIN cut a record the server may answer with an alert.
+                if let Err(problem) = link.open(&wire, &mut self.buf)
+                    && !self.record_cut
+                {
+                    self.tls_problem.get_or_insert(problem);
+                }
+            }
+        }
     }
 
     /// Bytes sent and received so far: progress.
     pub fn moved_bytes(&self) -> u64 {
-        (self.sent_bytes + self.received_bytes) as u64
+        self.wire_sent_bytes + self.wire_received_bytes
     }
 
-    /// Sends our FIN (once).
+    /// Sends our FIN (once): over TLS, after a `close_notify` if this client sends
+    /// one and nothing is queued ahead of it.
     pub fn close(&mut self, server: &mut SimServer) {
         if !self.fin_sent {
+            if let Some(link) = self.tls.as_mut() {
+                let (taken, cut_record) = link.close_notify(&self.conn);
+                self.wire_sent_bytes += taken as u64;
+                self.record_cut |= cut_record;
+            }
             self.conn.shutdown_write();
-            server.worker.notify(&self.conn);
+            self.notify(server);
             self.fin_sent = true;
         }
     }
@@ -209,106 +277,37 @@ impl Client {
         !self.pending.is_empty()
     }
 
-    /// Takes every complete response and checks it against the request it answers.
-    pub fn take_responses(&mut self) -> Result<(), String> {
-        while !self.buf.is_empty() {
-            if self.close_announced {
-                return Err("bytes after a Connection: close response".into());
-            }
-            let Some(front) = self.requests.front() else {
-                return Err("bytes that answer no request".into());
-            };
-            let complete = front.end() <= self.sent_bytes;
-            // Sent once its head is in, before the body: the request may not be whole.
-            let started = self.sent_bytes > front.start;
-            if started && front.expects_continue() && !self.continued {
-                if self.buf.starts_with(CONTINUE) {
-                    self.buf.drain(..CONTINUE.len());
-                    self.continued = true;
-                    continue;
-                }
-                if CONTINUE.starts_with(&self.buf) {
-                    return Ok(()); // part of the interim response so far
-                }
-            }
-            // A refusal of a request not sent whole is headers only if what came of it
-            // starts like a HEAD.
-            let sent_part = &front.bytes[..self
-                .sent_bytes
-                .saturating_sub(front.start)
-                .min(front.bytes.len())];
-            let head_only = if complete {
-                front.head_only()
-            } else {
-                head_like(sent_part) == Some(Method::Head)
-            };
-            let Some(response) = take_response(&mut self.buf, head_only)? else {
-                return Ok(());
-            };
-            if !complete {
-                // Only a stalled request is answered before it is whole: cut off, 408.
-                if front.start >= self.sent_bytes || response.status != 408 || !response.close {
-                    return Err(format!(
-                        "an answer to a request not sent whole ({} of {} bytes): {response:?}",
-                        self.sent_bytes.saturating_sub(front.start),
-                        front.bytes.len()
-                    ));
-                }
-                self.cut_off = true;
-                self.close_announced = true;
-                continue;
-            }
-            self.check(front, &response)?;
-            self.requests.pop_front();
-            self.continued = false;
-            self.close_announced |= response.close;
-        }
-        Ok(())
-    }
-
-    fn check(&self, request: &Expected, response: &Response) -> Result<(), String> {
-        if response.status != request.status {
-            return Err(format!(
-                "answered {}, SPEC says {}: {:?}",
-                response.status,
-                request.status,
-                String::from_utf8_lossy(&request.bytes)
-            ));
-        }
-        if let Some(marker) = &request.marker
-            && !request.head_only()
-            && find(&response.body, marker).is_none()
-        {
-            return Err(format!(
-                "the answer lacks {:?}",
-                String::from_utf8_lossy(marker)
-            ));
-        }
-        Ok(())
-    }
-
     /// Whether the server has shut its end; if so, reads the rest and judges the
     /// close. A close that is not orderly must come at least `MIN_PHASE_MS` after
-    /// the phase began. A lingering server gets our FIN, so the slot comes free.
+    /// the phase began, and to a connection moving under 1 KB/s. A lingering server
+    /// gets our FIN, so the slot comes free.
     pub fn ended(&mut self, server: &mut SimServer) -> Result<Option<End>, String> {
         if !self.conn.server_shut_write() {
             return Ok(None);
         }
+        let now_ms = server.worker.now_ms();
+        self.see_reads(self.seen_ms, now_ms);
+        let server_may_owe = self.tls.is_some()
+            && (self.room_untold || self.conn.unread_by_client_bytes() == self.window_bytes);
         self.read(server, true, 0);
         let parsed = self.take_responses();
         let all_answered = self.close_announced && !self.cut_off
             || self.complete_unanswered() == 0 && self.fin_sent;
         self.close(server);
-        let now_ms = server.worker.now_ms();
         // A cut-off may end an answer midway; nothing the server sent may be wrong.
         parsed?;
         if all_answered && self.buf.is_empty() {
-            return Ok(Some(End::Orderly));
+            let end = if server_may_owe && !self.close_announced {
+                End::Either
+            } else {
+                End::Orderly
+            };
+            return Ok(Some(end));
         }
         if now_ms < self.phase_floor_ms + MIN_PHASE_MS {
             return Err(format!(
                 "cut off at {now_ms} ms, {} ms after its phase began (at {} ms at the \
-                 latest), with {} answers owed, {} request bytes not sent, {} response \
+                 earliest), with {} answers owed, {} request bytes not sent, {} response \
                  bytes incomplete",
                 now_ms - self.phase_floor_ms,
                 self.phase_floor_ms,
@@ -317,46 +316,17 @@ impl Client {
                 self.buf.len()
             ));
         }
+        // Stalled means under 1 KB/s since the phase began: the server counts at least
+        // what it read of ours in the last second, in a phase begun no earlier than
+        // the floor (`runtime::lifecycle::stalled_at_ms`).
+        let recent_bytes: u64 = self.server_reads.iter().map(|&(_, n)| n).sum();
+        if recent_bytes + 1 > now_ms - self.phase_floor_ms {
+            return Err(format!(
+                "cut off at {now_ms} ms as stalled, though the server read {recent_bytes} \
+                 bytes of ours in the last second of a phase begun at {} ms at the earliest",
+                self.phase_floor_ms
+            ));
+        }
         Ok(Some(End::Reclaimed))
-    }
-
-    /// When the server must count this connection as stalled (runtime::lifecycle):
-    /// a head begun with nothing owed, all of it read by the server, moving slower
-    /// than 1 KB/s for 1 s since its first byte. `None` if it is not such a head.
-    pub fn head_stalled_at_ms(&self) -> Option<u64> {
-        let began_ms = self.head_began_ms?;
-        let front = self.requests.front()?;
-        let sent = &front.bytes[..self.sent_bytes.checked_sub(front.start)?];
-        let in_head =
-            !sent.is_empty() && sent.len() < front.bytes.len() && find(sent, b"\r\n\r\n").is_none();
-        if !in_head || self.fin_sent || self.conn.unread_by_server_bytes() > 0 {
-            return None;
-        }
-        Some(began_ms + MIN_PHASE_MS.max(sent.len() as u64 + 1))
-    }
-
-    /// Updates `quiet_since_ms` (quiet while nothing is owed, held, or closing) and
-    /// `head_began_ms` (kept while the head it dates is the one arriving, and only if
-    /// the server read its first bytes in the step they were sent).
-    pub fn note_state(&mut self, now_ms: u64) {
-        let same_head = self.complete_unanswered() == 0
-            && self
-                .requests
-                .front()
-                .is_some_and(|r| r.start < self.sent_bytes);
-        let read_at_once = self.conn.unread_by_server_bytes() == 0;
-        if !same_head || self.head_began_ms == Some(now_ms) && !read_at_once {
-            self.head_began_ms = None;
-        }
-        let quiet = self.requests.is_empty()
-            && self.pending.is_empty()
-            && self.buf.is_empty()
-            && !self.fin_sent
-            && !self.close_announced;
-        if !quiet {
-            self.quiet_since_ms = None;
-        } else if self.quiet_since_ms.is_none() {
-            self.quiet_since_ms = Some(now_ms);
-        }
     }
 }
