@@ -24,7 +24,8 @@ pub(super) const DISCARD_BYTES: usize = 16 * 1024;
 
 impl<H: Handler, S: Stream> Worker<H, S> {
     /// Ends a connection whose answers are all sent: at once when nothing more can
-    /// come from the client, else by lingering.
+    /// come from the client, else by lingering; over TLS, once our `close_notify` is
+    /// out too.
     pub(super) fn finish(&mut self, idx: u32) {
         let c = &mut self.conns[idx as usize];
         // A drain lingers too: closing with the client's bytes unread would reset the
