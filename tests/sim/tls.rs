@@ -61,9 +61,13 @@ impl TlsClient {
         let mut wire = Vec::new();
         self.conn.receive_at_most(read_bytes, &mut wire);
         s.worker.notify(&self.conn);
-        let mut input = &wire[..];
-        while !input.is_empty() {
-            self.tls.read_tls(&mut input).expect("client read");
+        self.decrypt(&wire);
+    }
+
+    /// Feeds the server's `wire` bytes to rustls and keeps the plaintext they yield.
+    fn decrypt(&mut self, mut wire: &[u8]) {
+        while !wire.is_empty() {
+            self.tls.read_tls(&mut wire).expect("client read");
             self.tls.process_new_packets().expect("server's records");
         }
         let _ = self.tls.reader().read_to_end(&mut self.plaintext);
@@ -172,12 +176,7 @@ fn a_tls_close_after_connection_close_resets_nothing_for_a_slow_reader() {
         let mut rest = Vec::new();
         let end = client.conn.receive(&mut rest);
         assert_ne!(end, ClientRead::Reset, "sips of {sip_bytes}: reset");
-        let mut input = &rest[..];
-        while !input.is_empty() {
-            client.tls.read_tls(&mut input).expect("client read");
-            client.tls.process_new_packets().expect("server's records");
-        }
-        let _ = client.tls.reader().read_to_end(&mut client.plaintext);
+        client.decrypt(&rest);
         let text = String::from_utf8_lossy(&client.plaintext);
         let (declared, received) = declared_and_received_body_bytes(&text);
         assert_eq!(received, declared, "sips of {sip_bytes}: the whole answer");
