@@ -5,6 +5,13 @@
 use super::client::{Client, MIN_PHASE_MS};
 use crate::lines::find;
 
+/// How long after its phase began a connection that moved `progress_bytes` since
+/// may count as stalled: `MIN_PHASE_MS`, or longer at 1 KB/s (the model's copy of
+/// `runtime::lifecycle::stalled_at_ms`).
+fn stalled_after_ms(progress_bytes: u64) -> u64 {
+    MIN_PHASE_MS.max(progress_bytes + 1)
+}
+
 impl Client {
     /// Notes what the server has read since last seen, as read no earlier than
     /// `read_ms`, and forgets reads too old to matter to the stall rule.
@@ -43,7 +50,7 @@ impl Client {
             None => sent.len() as u64,
             Some(_) => self.wire_sent_bytes - self.head_mark_bytes,
         };
-        Some(began_ms + MIN_PHASE_MS.max(progress_bytes + 1))
+        Some(began_ms + stalled_after_ms(progress_bytes))
     }
 
     /// When a quiet connection must be one the server may close for a newcomer
@@ -57,7 +64,7 @@ impl Client {
             None => 0,
             Some(_) => self.wire_sent_bytes - self.answered_mark_bytes,
         };
-        Some(since_ms + MIN_PHASE_MS.max(carried_bytes + 1))
+        Some(since_ms + stalled_after_ms(carried_bytes))
     }
 
     /// Updates `quiet_since_ms` (quiet while nothing is owed, held, or closing; over
