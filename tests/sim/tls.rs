@@ -72,6 +72,12 @@ impl TlsClient {
         }
         let _ = self.tls.reader().read_to_end(&mut self.plaintext);
     }
+
+    /// Whether the server's `close_notify` has arrived: rustls' reader then ends
+    /// with `Ok(0)` (without it, a FIN reads as a truncation).
+    fn saw_close_notify(&mut self) -> bool {
+        matches!(self.tls.reader().read(&mut [0u8; 1]), Ok(0))
+    }
 }
 
 /// The week's answer is larger than the window: rustls takes it whole from the
@@ -138,6 +144,40 @@ fn a_tls_newcomer_at_the_cap_takes_the_slot_of_a_quiet_tls_connection() {
     assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
 }
 
+/// Every close the server begins over TLS sends a `close_notify` before the FIN, so
+/// a client can tell the end of the stream from a truncation: after an answer to
+/// `Connection: close` (closed at once), after the idle timeout, and in a drain.
+#[test]
+fn every_tls_close_the_server_begins_sends_a_close_notify() {
+    type End = fn(&mut SimServer, &mut TlsClient);
+    let ends: [(&str, End); 3] = [
+        ("Connection: close", |s, client| {
+            let close = b"GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+            client.tls.writer().write_all(close).expect("request");
+            client.round(s, usize::MAX);
+        }),
+        ("idle timeout", |s, _| s.worker.advance_ms(61_000)),
+        ("drain", |s, _| s.worker.start_drain()),
+    ];
+    for (name, end) in ends {
+        let mut s = server(|c| c.idle_timeout_ms = 60_000);
+        let dir = s.dir().to_path_buf();
+        let mut client = TlsClient::connect(&mut s, &dir, WINDOW_BYTES);
+        client.tls.writer().write_all(HEALTH).expect("request");
+        for _ in 0..4 {
+            client.round(&mut s, usize::MAX);
+        }
+        assert!(!client.conn.server_closed(), "{name}: kept alive");
+        end(&mut s, &mut client);
+        let mut rest = Vec::new();
+        assert_eq!(client.conn.receive(&mut rest), ClientRead::Eof, "{name}");
+        client.decrypt(&rest);
+        assert!(client.saw_close_notify(), "{name}: no close_notify");
+        let text = String::from_utf8_lossy(&client.plaintext);
+        assert!(text.starts_with("HTTP/1.1 200 "), "{name}: {text}");
+    }
+}
+
 /// A TLS connection closing after `Connection: close` while its client reads slowly
 /// and still sends (a pipelined request): the answer's end and our close must come
 /// with no reset, which would drop what is in flight. Our `close_notify` went out
@@ -145,7 +185,9 @@ fn a_tls_newcomer_at_the_cap_takes_the_slot_of_a_quiet_tls_connection() {
 /// inside rustls behind our FIN, the lingering connection then looked like a blocked
 /// writer, and its next flush hit the shut socket and closed it with the client's
 /// bytes unread: a reset (found by the `connection_cap` fuzzer over TLS). The sips
-/// vary so that the last record leaves the window every amount of room.
+/// vary so that the last record leaves the window every amount of room. The
+/// `close_notify` must arrive too: without it a client cannot tell our close from
+/// a truncation.
 #[test]
 fn a_tls_close_after_connection_close_resets_nothing_for_a_slow_reader() {
     let week_close = b"GET /availability HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
@@ -180,5 +222,9 @@ fn a_tls_close_after_connection_close_resets_nothing_for_a_slow_reader() {
         let text = String::from_utf8_lossy(&client.plaintext);
         let (declared, received) = declared_and_received_body_bytes(&text);
         assert_eq!(received, declared, "sips of {sip_bytes}: the whole answer");
+        assert!(
+            client.saw_close_notify(),
+            "sips of {sip_bytes}: no close_notify"
+        );
     }
 }
