@@ -309,9 +309,7 @@ impl<H: Handler, S: Stream> Worker<H, S> {
         let Some(buf) = c.buf.as_mut() else {
             return self.close(conn.index);
         };
-        // Safety: the Vec's heap buffer stays put inside `owned` until the queue drains.
-        unsafe { buf.out.push(&reply.bytes) };
-        c.owned.push(reply.bytes);
+        super::sink::queue_owned(&mut buf.out, &mut c.owned, reply.bytes);
         c.enter_phase(Phase::Writing, self.now_ms);
         c.read_pending = true; // pipelined bytes may be waiting in the socket
         // The reply decides, as its `Connection` field does: one made after the drain

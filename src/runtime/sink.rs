@@ -87,9 +87,15 @@ impl<'a> Sink<'a> {
 
     /// Queues bytes built off the read path (date= weeks, write replies).
     pub fn push_owned(&mut self, bytes: Vec<u8>) {
-        // Safety: a Vec's heap buffer does not move when the Vec value moves
-        // into `owned`, which is only cleared once the queue drains.
-        unsafe { self.out.push(&bytes) };
-        self.owned.push(bytes);
+        queue_owned(self.out, self.owned, bytes);
     }
+}
+
+/// Queues `bytes` and keeps them in `owned`: the only way a connection queues a
+/// buffer it owns, so the queue never points into one already dropped.
+pub(super) fn queue_owned(out: &mut OutQueue, owned: &mut Vec<Vec<u8>>, bytes: Vec<u8>) {
+    // Safety: a Vec's heap buffer does not move when the Vec value moves into
+    // `owned`, which is only cleared once the queue drains.
+    unsafe { out.push(&bytes) };
+    owned.push(bytes);
 }
