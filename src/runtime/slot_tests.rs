@@ -264,12 +264,19 @@ fn a_reply_for_a_closed_connection_never_reaches_the_next_occupant_of_its_slot()
     let (a, a_pipe) = open(&mut w, ListenerKind::Public);
     send(&mut w, a, &a_pipe, PATCH);
     assert_eq!(w.conns[a as usize].phase, Phase::Awaiting);
+    let a_serial = w.conns[a as usize].serial;
     w.close(a);
     let (b, b_pipe) = open(&mut w, ListenerKind::Public);
     assert_eq!(b, a, "same slot");
     send(&mut w, b, &b_pipe, PATCH);
     assert_eq!(w.conns[b as usize].phase, Phase::Awaiting);
     let b_serial = w.conns[b as usize].serial;
+    // The replies say whose they are by serial: with one serial for both, A's
+    // would pass for B's below.
+    assert_ne!(
+        b_serial, a_serial,
+        "the next occupant has a serial of its own"
+    );
     w.take_replies(); // A's reply, then B's
     let answers = took(&b_pipe);
     assert_eq!(
