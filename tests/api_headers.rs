@@ -158,6 +158,30 @@ fn sixth_quick_request_is_rate_limited() {
     assert_eq!(client.get("/health").status, 429, "stream still in sync");
 }
 
+/// The budget is each client address's own: another address (127.0.0.2, loopback
+/// too) is served in full while the first is limited.
+#[test]
+fn another_client_address_has_a_rate_budget_of_its_own() {
+    let server = common::start(|c| {
+        c.rate_limit_burst = 2;
+        c.rate_limit_per_s = 1;
+    });
+    let mut first = Client::connect(server.addr);
+    for _ in 0..2 {
+        assert_eq!(first.get("/health").status, 200);
+    }
+    assert_eq!(first.get("/health").status, 429);
+    let mut second = Client::connect_from(server.addr, std::net::Ipv4Addr::new(127, 0, 0, 2));
+    let r = second.get("/health");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("RateLimit-Remaining"), Some("1"));
+    assert_eq!(
+        first.get("/health").status,
+        429,
+        "the first is still limited"
+    );
+}
+
 #[test]
 fn rate_limit_refills_over_time() {
     let server = common::start(|c| {

@@ -56,7 +56,46 @@ pub struct Client {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
+        Client::over(TcpStream::connect(addr).expect("connect"))
+    }
+
+    /// A connection from another loopback address (Linux routes all of 127/8 to
+    /// loopback), so one test can be two clients to the server's per-address limits.
+    pub fn connect_from(addr: SocketAddr, source: std::net::Ipv4Addr) -> Client {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let SocketAddr::V4(target) = addr else {
+            panic!("an IPv4 server: {addr}");
+        };
+        let sockaddr = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(ip).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let (local, remote) = (sockaddr(source, 0), sockaddr(*target.ip(), target.port()));
+        // Safety: a new descriptor, owned by the stream at once (closed on a panic
+        // below); the addresses are valid sockaddr_in values of `len` bytes.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+            let stream = TcpStream::from_raw_fd(fd);
+            let bound = libc::bind(stream.as_raw_fd(), (&raw const local).cast(), len);
+            assert_eq!(
+                bound,
+                0,
+                "bind {source}: {}",
+                std::io::Error::last_os_error()
+            );
+            let connected = libc::connect(stream.as_raw_fd(), (&raw const remote).cast(), len);
+            assert_eq!(connected, 0, "connect: {}", std::io::Error::last_os_error());
+            Client::over(stream)
+        }
+    }
+
+    fn over(stream: TcpStream) -> Client {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
