@@ -209,6 +209,32 @@ fn the_scan_orders_candidates_by_how_long_they_have_been_quiet() {
     }
 }
 
+/// More quiet connections than one scan remembers (`REUSE_BATCH`): the scan keeps the
+/// oldest of them without growing its list (its capacity is fixed at the start), and
+/// newcomers take every one oldest first, across rescans. Here too age runs against
+/// the table's order.
+#[test]
+fn a_scan_over_more_quiet_connections_than_it_remembers_keeps_the_oldest() {
+    let total = crate::runtime::reuse::REUSE_BATCH + 8;
+    let mut w = worker(total, total);
+    let opened: Vec<_> = (0..total)
+        .map(|_| open(&mut w, ListenerKind::Public))
+        .collect();
+    for (i, (idx, pipe)) in opened.iter().rev().enumerate() {
+        w.now_ms = 10 * i as u64;
+        send(&mut w, *idx, pipe, GET);
+        assert!(took(pipe).starts_with("HTTP/1.1 200"));
+    }
+    w.now_ms = 10 * total as u64 + 1_000;
+    let capacity = w.reuse_candidates.capacity();
+    for (expected, _) in opened.iter().rev() {
+        let room = w.room_for_newcomer(ListenerKind::Public);
+        assert_eq!(room, Some(Room::Quiet(*expected)));
+        w.make_room(Room::Quiet(*expected));
+        assert_eq!(w.reuse_candidates.capacity(), capacity, "a scan allocated");
+    }
+}
+
 /// With every admin connection busy, the admin listener at its cap looks again after
 /// at most `REUSE_RESCAN_MS.1`, not later.
 #[test]
