@@ -42,6 +42,10 @@ fn admin_metrics_count_responses_writes_and_connections() {
         assert_eq!(client.get("/availability?tz=UTC").status, 200);
     }
     assert_eq!(client.get("/availability?tz=Nowhere/Land").status, 400);
+    // A refusal of the protocol itself (not the handler's answer) counts too.
+    let mut refused = common::Client::connect(server.addr);
+    refused.send(b"GET / HTTP/3.0\r\nHost: t\r\n\r\n");
+    assert_eq!(refused.read_response(false).expect("a 505").status, 505);
     assert_eq!(
         common::patch(
             server.addr,
@@ -80,6 +84,13 @@ fn admin_metrics_count_responses_writes_and_connections() {
         sample(
             &text,
             "availability_responses_total{worker=\"0\",status=\"400\"}"
+        ),
+        1
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "availability_responses_total{worker=\"0\",status=\"505\"}"
         ),
         1
     );
@@ -138,6 +149,14 @@ fn timeouts_are_counted_by_phase() {
             &format!("availability_timeouts_total{{worker=\"0\",phase=\"{phase}\"}}"),
         )
     };
+    assert_eq!(
+        sample(
+            &text,
+            "availability_responses_total{worker=\"0\",status=\"408\"}"
+        ),
+        1,
+        "the 408 is counted with the other answers"
+    );
     assert_eq!(timeouts("fresh"), 1, "{text}");
     assert_eq!(timeouts("idle"), 1);
     assert_eq!(timeouts("head"), 1);
