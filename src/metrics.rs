@@ -106,7 +106,7 @@ pub fn render(workers: &[WorkerStats], writer: &WriterStats, gauges: &Gauges) ->
         &mut out,
         "availability_timeouts_total",
         "counter",
-        "Deadlines passed, by phase: idle (a kept-alive connection with no next request: routine), fresh (connected, sent nothing; over TLS: handshake not finished), head, body (a request too slow to arrive), write (a client that stopped reading), awaiting (a connection whose write was with the writer thread at its deadline).",
+        "Deadlines passed, by phase: idle (a kept-alive connection with no next request: routine), fresh (connected, sent nothing; over TLS: handshake not finished), head, body (a request too slow to arrive), write (a client that stopped reading), linger (a closing connection whose client kept sending, or never closed, for the linger's 2 s).",
         timeouts,
     );
     family(

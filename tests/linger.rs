@@ -40,7 +40,10 @@ fn a_client_that_sends_a_body_far_over_the_limit_reads_the_413() {
 
 #[test]
 fn a_lingering_connection_is_closed_when_its_time_is_up() {
-    let server = common::start(|_| {});
+    let server = common::start(|c| {
+        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        c.workers = 1;
+    });
     let mut stream = oversized_patch(&server);
     stream.write_all(&[b' '; 1000]).expect("some body");
     let mut answer = Vec::new();
@@ -65,6 +68,18 @@ fn a_lingering_connection_is_closed_when_its_time_is_up() {
     assert!(
         ended >= Duration::from_millis(1_000),
         "it lingered first: closed after {ended:?}"
+    );
+    // Counted as a linger that ran out, nothing else.
+    let admin = server.handle.admin_addr.expect("admin listener");
+    let metrics = common::get(admin, "/metrics").text();
+    let timeouts: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("availability_timeouts_total{") && !l.ends_with(" 0"))
+        .collect();
+    assert_eq!(
+        timeouts,
+        ["availability_timeouts_total{worker=\"0\",phase=\"linger\"} 1"],
+        "{metrics}"
     );
 }
 

@@ -160,8 +160,5 @@ fn timeouts_are_counted_by_phase() {
     assert_eq!(timeouts("fresh"), 1, "{text}");
     assert_eq!(timeouts("idle"), 1);
     assert_eq!(timeouts("head"), 1);
-    assert_eq!(
-        timeouts("body") + timeouts("write") + timeouts("awaiting"),
-        0
-    );
+    assert_eq!(timeouts("body") + timeouts("write") + timeouts("linger"), 0);
 }

@@ -175,19 +175,19 @@ impl<H: Handler, S: Stream> Worker<H, S> {
                 return;
             }
         }
-        if c.phase == Phase::Lingering {
-            return self.close(idx); // the client had its time to finish sending
-        }
         let phase_slot = match c.phase {
             Phase::Fresh => 0,
             Phase::Idle => 1,
             Phase::Head => 2,
             Phase::Body => 3,
             Phase::Writing => 4,
-            Phase::Awaiting | Phase::Lingering => 5,
+            // Awaiting has no deadline (`settle` disarms it); kept total here.
+            Phase::Lingering | Phase::Awaiting => 5,
         };
         self.cfg.stats[self.index].timeouts[phase_slot].inc();
         match c.phase {
+            // The client had its time to finish sending.
+            Phase::Lingering => self.close(idx),
             Phase::Head | Phase::Body if c.out_is_empty() => {
                 // Tell the client why before closing. When the 408 does not fit in the
                 // socket's buffer at once, the connection stays for the rest like for

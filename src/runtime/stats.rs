@@ -9,9 +9,11 @@ pub const TRACKED_STATUSES: [u16; 16] = [
 ];
 
 /// Where a connection was when its deadline passed, as `availability_timeouts_total`
-/// labels it: `idle` is the routine end of a kept-alive connection; the others are
-/// clients that were too slow (or silent) mid-request, or stopped reading.
-pub const TIMEOUT_PHASES: [&str; 6] = ["fresh", "idle", "head", "body", "write", "awaiting"];
+/// labels it: `idle` is the routine end of a kept-alive connection; `linger` a closing
+/// connection whose client kept sending (or never closed) for the linger's 2 s; the
+/// others are clients that were too slow (or silent) mid-request, or stopped reading.
+/// (A connection whose PATCH is with the writer has no deadline: `settle` disarms it.)
+pub const TIMEOUT_PHASES: [&str; 6] = ["fresh", "idle", "head", "body", "write", "linger"];
 
 #[derive(Default)]
 pub struct Counter(AtomicU64);
