@@ -66,14 +66,22 @@ def candidates(lines):
 
 
 def run(cmd, timeout_s):
+    """The command's exit code, or None if it ran past `timeout_s` (then it and the
+    test binaries it started, in a session of their own, are killed)."""
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
-        done = subprocess.run(
-            cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            timeout=timeout_s,
-        )
-        return done.returncode
+        return proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return None
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # a hung test binary, or a leftover
+        except ProcessLookupError:
+            pass
+        proc.wait()
 
 
 def main():
