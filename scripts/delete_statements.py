@@ -18,8 +18,8 @@ Settings (environment):
   OUT=target/delete-statements    one report per file: caught, missed, unviable
 
 Bounded: each mutant's build and test run have their own timeout; the file is
-restored after each mutant (and on Ctrl-C). Not part of `make test`: about 20 s per
-statement on 2 cores.
+restored after each mutant (and on Ctrl-C or SIGTERM). Not part of `make test`:
+30-80 s per statement on 2 cores, depending on TESTS.
 """
 
 import os

@@ -181,7 +181,8 @@ impl<H: Handler, S: Stream> Worker<H, S> {
             Phase::Head => 2,
             Phase::Body => 3,
             Phase::Writing => 4,
-            // Awaiting has no deadline (`settle` disarms it); kept total here.
+            // Awaiting never gets here (`settle` disarms its timer); it shares the
+            // linger's slot only so that the match needs no arm of its own.
             Phase::Lingering | Phase::Awaiting => 5,
         };
         self.cfg.stats[self.index].timeouts[phase_slot].inc();
