@@ -5,17 +5,21 @@
 use availability_server::runtime::sim::SimConn;
 use availability_server::server::SimServer;
 
-use super::{HEALTH, PEER, send, server};
+use super::{HEALTH, PEER, declared_and_received_body_bytes, receive, send, server};
 
 /// A connection whose week answer (23 KB) blocks after its 4 KB window.
 fn blocked_week(s: &mut SimServer) -> SimConn {
     let conn = s.worker.connect(PEER, 4096).expect("a slot");
+    ask_week(s, &conn);
+    conn
+}
+
+fn ask_week(s: &mut SimServer, conn: &SimConn) {
     send(
         s,
-        &conn,
+        conn,
         b"GET /availability?tz=Asia/Tokyo HTTP/1.1\r\nHost: x\r\n\r\n",
     );
-    conn
 }
 
 /// Moves the clock to `at_ms` (or just past) a tick at a time, as the event loop
@@ -127,4 +131,48 @@ fn a_client_that_sends_but_never_reads_is_cut_off_at_the_write_timeout() {
         0,
         "cut off at the write timeout"
     );
+}
+
+/// Each blocked answer is judged by what the client took of it: a connection whose
+/// first answer was read slowly for a while starts its second one from nothing, not
+/// from the bytes it took of the first (with that bar kept, a client reading the
+/// second as steadily, but fewer bytes in all, was cut off).
+#[test]
+fn a_second_blocked_answer_on_the_connection_is_judged_by_its_own_progress() {
+    let mut s = server(|c| c.write_timeout_ms = 4_000);
+    let conn = blocked_week(&mut s);
+    // The first answer: 100 bytes every half second for 10 s (2,000 bytes seen by
+    // the looks, unannounced), then the rest in bulk.
+    let mut first = Vec::new();
+    for _ in 0..20 {
+        conn.receive_at_most(100, &mut first);
+        s.worker.advance_ms(500);
+    }
+    for _ in 0..100 {
+        let (text, _) = receive(&mut s, &conn);
+        first.extend_from_slice(text.as_bytes());
+        let text = String::from_utf8_lossy(&first);
+        let (declared, received) = declared_and_received_body_bytes(&text);
+        if received >= declared {
+            break;
+        }
+    }
+    let text = String::from_utf8(first).expect("UTF-8 answer");
+    let (declared, received) = declared_and_received_body_bytes(&text);
+    assert_eq!(declared, received, "the first answer, whole");
+    // The second blocks after the window too; the client now takes 50 bytes every
+    // half second: steady, and 1,000 bytes in 10 s — fewer than it took of the first.
+    ask_week(&mut s, &conn);
+    let mut second = Vec::new();
+    for _ in 0..20 {
+        conn.receive_at_most(50, &mut second);
+        s.worker.advance_ms(500);
+        assert_eq!(
+            s.worker.open_connections(),
+            1,
+            "at {} ms: the client is reading the second answer",
+            s.worker.now_ms()
+        );
+    }
+    assert_eq!(second.len(), 1_000);
 }
