@@ -162,3 +162,53 @@ fn timeouts_are_counted_by_phase() {
     assert_eq!(timeouts("head"), 1);
     assert_eq!(timeouts("body") + timeouts("write") + timeouts("linger"), 0);
 }
+
+/// Answers the connection code builds without the handler are counted too: the
+/// interim `100 Continue` an `Expect: 100-continue` client waits for, and the 413 of
+/// a body refused from its declared length alone.
+#[test]
+fn interim_answers_and_framing_refusals_are_counted() {
+    let server = common::start(|c| {
+        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        c.workers = 1;
+    });
+    let admin = server.handle.admin_addr.expect("admin listener");
+    let body = r#"{"slots":[{"day":0,"slot":0,"status":"maybe"}]}"#;
+    let mut client = common::Client::connect(server.addr);
+    client.send(
+        format!(
+            "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\n\
+             Expect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+            common::API_KEY,
+            body.len()
+        )
+        .as_bytes(),
+    );
+    assert_eq!(client.read_response(false).expect("a 100").status, 100);
+    client.send(body.as_bytes());
+    assert_eq!(client.read_response(false).expect("a 200").status, 200);
+    let mut huge = common::Client::connect(server.addr);
+    huge.send(
+        format!(
+            "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\n\
+             Content-Length: 1000000000\r\n\r\n",
+            common::API_KEY
+        )
+        .as_bytes(),
+    );
+    assert_eq!(huge.read_response(false).expect("a 413").status, 413);
+    let text = common::get(admin, "/metrics").text();
+    let responses = |status: &str| {
+        sample(
+            &text,
+            &format!("availability_responses_total{{worker=\"0\",status=\"{status}\"}}"),
+        )
+    };
+    assert_eq!(responses("100"), 1, "{text}");
+    assert_eq!(responses("413"), 1);
+    assert_eq!(
+        sample(&text, "availability_writes_total{status=\"200\"}"),
+        1,
+        "the body after the 100 was taken"
+    );
+}
