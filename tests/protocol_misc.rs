@@ -294,27 +294,31 @@ fn a_long_pipeline_read_concurrently_is_answered_in_full() {
     sender.join().expect("sender");
 }
 
+/// Each request that asks for it gets its own `100 Continue`: the second PATCH on a
+/// kept-alive connection is not left waiting because the first was answered one.
 #[test]
-fn expect_100_continue_is_answered() {
+fn expect_100_continue_is_answered_for_each_request_on_a_connection() {
     let server = common::start(|_| {});
     let mut client = Client::connect(server.addr);
-    client.send(
-        format!(
-            "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {API_KEY}\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
-            ONE_CELL.len()
-        )
-        .as_bytes(),
-    );
     client
         .stream
         .set_read_timeout(Some(Duration::from_millis(500)))
         .expect("timeout");
-    // A read timeout here panics inside the harness: no interim response came.
-    let interim = client.read_response(false).expect("an interim response");
-    assert_eq!(interim.status, 100);
-    client.send(ONE_CELL.as_bytes());
-    let r = client.read_response(false).expect("final response");
-    assert_eq!(r.status, 200, "{}", r.text());
+    for round in 0..2 {
+        client.send(
+            format!(
+                "PATCH /availability HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {API_KEY}\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+                ONE_CELL.len()
+            )
+            .as_bytes(),
+        );
+        // A read timeout here panics inside the harness: no interim response came.
+        let interim = client.read_response(false).expect("an interim response");
+        assert_eq!(interim.status, 100, "round {round}");
+        client.send(ONE_CELL.as_bytes());
+        let r = client.read_response(false).expect("final response");
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+    }
 }
 
 /// Weeks computed on request wait until the client reads (at most 64 KiB of them per
