@@ -47,6 +47,27 @@ fn assert_standard_headers(r: &Response, what: &str, rate_limited_listener: bool
     }
 }
 
+/// The `Date` header follows the clock on a kept-alive connection: the worker
+/// refreshes its cached date each time its loop wakes (one request's skew check above
+/// passes with a date frozen at start).
+#[test]
+fn the_date_header_moves_with_the_clock() {
+    let server = common::start(|_| {});
+    let mut client = Client::connect(server.addr);
+    let date_s = |r: &Response| {
+        chrono::DateTime::parse_from_rfc2822(r.header("Date").expect("Date"))
+            .expect("an HTTP date")
+            .timestamp()
+    };
+    let first_s = date_s(&client.get("/health"));
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let second_s = date_s(&client.get("/health"));
+    assert!(
+        second_s > first_s,
+        "1.1 s later the Date still says {second_s} (first {first_s})"
+    );
+}
+
 #[test]
 fn every_response_has_the_standard_headers() {
     let server = common::start(|_| {});
