@@ -1,6 +1,6 @@
 //! Black-box tests of the connection lifecycle (SPEC §5, §6): header, idle, body and
-//! write timeouts (short values, ~300 ms), and graceful drain. The connection cap
-//! is in `connection_cap.rs`.
+//! write timeouts (short values, ~300 ms), graceful drain, and a stalled head's buffer
+//! lent to a newcomer when none is free. The connection cap is in `connection_cap.rs`.
 
 mod common;
 
@@ -235,4 +235,47 @@ fn every_connection_due_in_one_timer_pass_times_out() {
         }
     }
     assert_eq!(common::get(server.addr, "/health").status, 200);
+}
+
+/// With every I/O buffer of the worker held by a stalled head (1,024, the most a
+/// worker has), a newcomer is not kept waiting for the head timeout (a minute here):
+/// the event loop lends it the buffer of the holder stalled longest, cut off once it
+/// has stalled a second (`scripts/slowloris.py` measures the wait).
+#[test]
+fn a_newcomer_is_lent_a_buffer_when_stalled_heads_hold_every_one() {
+    const HOLDERS: usize = 1_024;
+    // Both ends of every connection are in this process.
+    availability_server::server::process::raise_fd_limit(2 * HOLDERS + 200);
+    let server = common::start(|c| {
+        c.workers = 1;
+        c.max_connections = HOLDERS + 76;
+        c.header_timeout_ms = 60_000;
+        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    });
+    let admin = server.handle.admin_addr.expect("admin listener");
+    let holders: Vec<TcpStream> = (0..HOLDERS)
+        .map(|_| {
+            let mut stream = TcpStream::connect(server.addr).expect("connect");
+            stream
+                .write_all(b"GET /health HTTP/1.1\r\nHo")
+                .expect("send");
+            stream
+        })
+        .collect();
+    // Give the worker time to read every partial head (each takes a buffer).
+    std::thread::sleep(Duration::from_millis(300));
+    let mut newcomer = Client::connect(server.addr);
+    newcomer
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    // A read timeout here panics inside the harness: the newcomer was never served.
+    assert_eq!(newcomer.get("/health").status, 200);
+    let text = common::get(admin, "/metrics").text();
+    let reclaims = text
+        .lines()
+        .find_map(|l| l.strip_prefix("availability_buffer_reclaims_total{worker=\"0\"} "))
+        .unwrap_or_else(|| panic!("no reclaim count in\n{text}"));
+    assert_eq!(reclaims, "1", "one holder cut off for the newcomer");
+    drop(holders);
 }
