@@ -229,4 +229,19 @@ fn at_the_cap_and_out_of_descriptors_a_newcomer_still_takes_a_quiet_ones_place()
         }
     }
     assert_eq!(closed, 1, "one quiet connection closed for the newcomer");
+    // With every client gone the server has descriptors again: its admin listener
+    // answers, and the `accept` that failed at the cap was counted.
+    drop(newcomer);
+    std::thread::sleep(Duration::from_millis(300));
+    let admin = common::listening_addr(&server.lines, "admin");
+    let metrics = get(admin, "/metrics");
+    let failed: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("availability_accept_errors_total{worker=\"0\"} "))
+        .and_then(|v| v.parse().ok())
+        .expect("the counter");
+    assert!(
+        failed >= 1,
+        "the failed accept at the cap is counted: {metrics}"
+    );
 }
