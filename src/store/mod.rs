@@ -104,6 +104,21 @@ impl Store {
         home_tz_for_new_file: ZoneId,
         now_unix_ms: u64,
     ) -> Result<Store, StoreError> {
+        Store::open_with(
+            data_dir,
+            home_tz_for_new_file,
+            now_unix_ms,
+            Faults::default(),
+        )
+    }
+
+    /// [`Store::open`], with `faults` injected into the write of a new data file.
+    fn open_with(
+        data_dir: &Path,
+        home_tz_for_new_file: ZoneId,
+        now_unix_ms: u64,
+        faults: Faults,
+    ) -> Result<Store, StoreError> {
         let paths = Paths::new(data_dir);
         ensure_dir(&paths.dir)?;
         let lock_file = take_lock(&paths.lock)?;
@@ -144,9 +159,15 @@ impl Store {
                     home_tz: home_tz_for_new_file,
                     week: Week::empty(),
                 };
-                let renamed = write_image(&paths, &dir, &record, Faults::default(), None)?
+                let renamed = write_image(&paths, &dir, &record, faults, None)?
                     .expect("no stop step was requested");
-                renamed.dir_sync?;
+                if let Err(err) = renamed.dir_sync {
+                    // The start fails, and a new data file must not outlive a failed
+                    // start (the server discards it the same way after a later error):
+                    // the next start creates it again and says so.
+                    let _ = fs::remove_file(&paths.data);
+                    return Err(err);
+                }
                 created = true;
                 (renamed.map, record)
             }
@@ -345,4 +366,33 @@ fn map_existing(path: &Path, file: &File) -> Result<(Mmap, Record), StoreError> 
     let map = map_file(path, file)?;
     let record = decode(&map).map_err(corrupt)?;
     Ok((map, record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new data file whose directory fsync fails is a failed start, and the file is
+    /// gone with it: a start that never came up has told nobody of an empty week.
+    #[test]
+    fn a_new_data_file_whose_directory_fsync_fails_is_a_failed_start_and_removed() {
+        let dir = std::env::temp_dir().join(format!("store-open-fault-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let faults = Faults {
+            dir_fsync: true,
+            ..Faults::default()
+        };
+        let Err(err) = Store::open_with(&dir, crate::week::zones::utc(), 1, faults) else {
+            panic!("the start fails");
+        };
+        assert!(err.to_string().contains("fsync the directory"), "{err}");
+        let paths = Paths::new(&dir);
+        assert!(!paths.data.exists(), "the new data file is removed");
+        assert!(!paths.temp.exists());
+        // The next start creates it again, and says so.
+        let store = Store::open(&dir, crate::week::zones::utc(), 2).expect("opens");
+        assert_eq!(store.created_file(), Some(paths.data.as_path()));
+        drop(store);
+        fs::remove_dir_all(&dir).expect("clean up");
+    }
 }
