@@ -1,7 +1,8 @@
 //! The writer's turns, driven one at a time on the test's thread: the failed-key
 //! budget is checked again by the writer (not only by the worker that queued the
 //! write), a group is bounded, an idle turn waits for work instead of spinning, and
-//! a reply closes its connection when it should.
+//! a reply closes its connection when it should, a key reload queued among writes
+//! waits for the next turn (not lost), and no turn leaves the writer marked busy.
 
 mod common;
 #[path = "write_batch/rig.rs"]
@@ -211,4 +212,33 @@ fn a_write_reply_closes_when_its_request_asked_or_the_server_drains() {
         })
         .collect();
     assert_eq!(closes, [(0, true), (1, false), (2, true)]);
+}
+
+/// A key reload queued behind writes is not lost in their group: the turn that
+/// gathers the writes stops at it and the next turn runs it. And once a turn is
+/// over, the writer no longer reads as busy (`availability_writer_busy_seconds`).
+#[test]
+fn a_reload_queued_among_writes_runs_in_the_next_turn_and_busy_ends_with_each_turn() {
+    let mut rig = Rig::new(|_| {});
+    let shared = rig.shared.clone();
+    let (mut writer, inbox) = rig.writer_with_plain_key();
+    let reloaded = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    rig.queue(0, KEY, &cell(5, 0, "maybe"));
+    let flag = Arc::clone(&reloaded);
+    rig.commands
+        .send(Command::ReloadKeys(Box::new(move |_keys| {
+            flag.store(true, Ordering::Release);
+        })))
+        .expect("queued");
+    rig.queue(1, KEY, &cell(5, 1, "maybe"));
+    let busy_since_ms = || shared.writer_stats.busy_since_ms.load(Ordering::Relaxed);
+    assert!(writer.turn(&inbox));
+    assert_eq!(rig.reply().1, 200, "the write before the reload");
+    assert!(!reloaded.load(Ordering::Acquire), "not in the writes' turn");
+    assert_eq!(busy_since_ms(), 0, "not busy between turns");
+    assert!(writer.turn(&inbox));
+    assert!(reloaded.load(Ordering::Acquire), "the reload ran");
+    assert!(writer.turn(&inbox));
+    assert_eq!(rig.reply().1, 200, "the write after the reload");
+    assert_eq!(busy_since_ms(), 0);
 }
