@@ -242,3 +242,37 @@ fn a_reload_queued_among_writes_runs_in_the_next_turn_and_busy_ends_with_each_tu
     assert_eq!(rig.reply().1, 200, "the write after the reload");
     assert_eq!(busy_since_ms(), 0);
 }
+
+/// A bcrypt check run in a turn of its own (a key still waiting, nothing queued)
+/// marks the writer busy while it runs, as a group's work does: a stuck check shows
+/// in the busy gauge whichever turn it runs in.
+#[test]
+fn a_bcrypt_check_in_a_turn_of_its_own_marks_the_writer_busy() {
+    let mut rig = Rig::new(|_| {});
+    let shared = rig.shared.clone();
+    let (mut writer, inbox) = rig.writer_here(10);
+    rig.queue(0, "wrong-key-one", &cell(4, 0, "maybe"));
+    rig.queue(1, "wrong-key-two", &cell(4, 1, "maybe"));
+    // The group's turn: both keys wait for bcrypt, and the first is checked.
+    assert!(writer.turn(&inbox));
+    assert!(writer.awaiting(), "the second key still waits");
+    let seen_busy = std::thread::scope(|s| {
+        let writer = &mut writer;
+        let turn = s.spawn(move || writer.turn(&inbox));
+        let mut seen_busy = false;
+        while !turn.is_finished() {
+            seen_busy |= shared.writer_stats.busy_since_ms.load(Ordering::Relaxed) != 0;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(turn.join().expect("the turn"));
+        seen_busy
+    });
+    assert!(
+        seen_busy,
+        "busy during the second key's check (cost 10, ~60 ms)"
+    );
+    assert_eq!(
+        rig.replies(2).iter().map(|r| r.1).collect::<Vec<_>>(),
+        [401, 401]
+    );
+}
