@@ -91,6 +91,17 @@ fn start_limited(tag: &str, extra_args: &str) -> Limited {
     }
 }
 
+/// The worker's `availability_accept_errors_total`, and the `/metrics` page it is in.
+fn accept_errors(admin: SocketAddr) -> (u64, String) {
+    let metrics = get(admin, "/metrics");
+    let failed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("availability_accept_errors_total{worker=\"0\"} "))
+        .and_then(|v| v.parse().ok())
+        .expect("the counter");
+    (failed, metrics)
+}
+
 #[test]
 fn a_client_left_in_the_backlog_by_emfile_is_served_once_descriptors_free_up() {
     let server = start_limited("backlog", "");
@@ -122,12 +133,7 @@ fn a_client_left_in_the_backlog_by_emfile_is_served_once_descriptors_free_up() {
     assert!(freed_at.elapsed() < Duration::from_secs(2));
     drop(victim);
     std::thread::sleep(Duration::from_millis(300));
-    let metrics = get(admin, "/metrics");
-    let failed: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("availability_accept_errors_total{worker=\"0\"} "))
-        .and_then(|v| v.parse().ok())
-        .expect("the counter");
+    let (failed, metrics) = accept_errors(admin);
     assert!(failed >= 1, "accept failures are counted: {metrics}");
     let logged = rx
         .try_iter()
@@ -234,12 +240,7 @@ fn at_the_cap_and_out_of_descriptors_a_newcomer_still_takes_a_quiet_ones_place()
     drop(newcomer);
     std::thread::sleep(Duration::from_millis(300));
     let admin = common::listening_addr(&server.lines, "admin");
-    let metrics = get(admin, "/metrics");
-    let failed: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("availability_accept_errors_total{worker=\"0\"} "))
-        .and_then(|v| v.parse().ok())
-        .expect("the counter");
+    let (failed, metrics) = accept_errors(admin);
     assert!(
         failed >= 1,
         "the failed accept at the cap is counted: {metrics}"
