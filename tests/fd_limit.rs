@@ -6,6 +6,8 @@
 //! The server runs as a child process under `ulimit -n 64`.
 
 mod common;
+#[path = "common/probe.rs"]
+mod probe;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -91,16 +93,8 @@ fn start_limited(tag: &str, extra_args: &str) -> Limited {
     }
 }
 
-/// The worker's `availability_accept_errors_total`, and the `/metrics` page it is in.
-fn accept_errors(admin: SocketAddr) -> (u64, String) {
-    let metrics = get(admin, "/metrics");
-    let failed = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("availability_accept_errors_total{worker=\"0\"} "))
-        .and_then(|v| v.parse().ok())
-        .expect("the counter");
-    (failed, metrics)
-}
+/// The worker's count of failed `accept`s on the `/metrics` page.
+const ACCEPT_ERRORS: &str = "availability_accept_errors_total{worker=\"0\"}";
 
 #[test]
 fn a_client_left_in_the_backlog_by_emfile_is_served_once_descriptors_free_up() {
@@ -133,8 +127,9 @@ fn a_client_left_in_the_backlog_by_emfile_is_served_once_descriptors_free_up() {
     assert!(freed_at.elapsed() < Duration::from_secs(2));
     drop(victim);
     std::thread::sleep(Duration::from_millis(300));
-    let (failed, metrics) = accept_errors(admin);
-    assert!(failed >= 1, "accept failures are counted: {metrics}");
+    let metrics = get(admin, "/metrics");
+    let failed = probe::metric_in(&metrics, ACCEPT_ERRORS);
+    assert!(failed >= 1.0, "accept failures are counted: {metrics}");
     let logged = rx
         .try_iter()
         .filter(|l| l.contains("accept failed"))
@@ -240,9 +235,9 @@ fn at_the_cap_and_out_of_descriptors_a_newcomer_still_takes_a_quiet_ones_place()
     drop(newcomer);
     std::thread::sleep(Duration::from_millis(300));
     let admin = common::listening_addr(&server.lines, "admin");
-    let (failed, metrics) = accept_errors(admin);
+    let metrics = get(admin, "/metrics");
     assert!(
-        failed >= 1,
+        probe::metric_in(&metrics, ACCEPT_ERRORS) >= 1.0,
         "the failed accept at the cap is counted: {metrics}"
     );
 }

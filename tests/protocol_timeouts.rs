@@ -3,6 +3,8 @@
 //! lent to a newcomer when none is free. The connection cap is in `connection_cap.rs`.
 
 mod common;
+#[path = "common/probe.rs"]
+mod probe;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -246,21 +248,9 @@ fn a_newcomer_is_lent_a_buffer_when_stalled_heads_hold_every_one() {
     const HOLDERS: usize = 1_024;
     // Both ends of every connection are in this process.
     let fds_needed = 2 * HOLDERS + 200;
-    availability_server::server::process::raise_fd_limit(fds_needed);
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes the struct passed.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-        0
-    );
-    if limit.rlim_cur < fds_needed as u64 {
-        return eprintln!(
-            "SKIPPED: the open-file limit ({}) is below {fds_needed}",
-            limit.rlim_cur
-        );
+    let fd_limit = availability_server::server::process::raise_fd_limit(fds_needed);
+    if fd_limit.is_none_or(|limit| limit < fds_needed as u64) {
+        return eprintln!("SKIPPED: the open-file limit ({fd_limit:?}) is below {fds_needed}");
     }
     let server = common::start(|c| {
         c.workers = 1;
@@ -287,11 +277,10 @@ fn a_newcomer_is_lent_a_buffer_when_stalled_heads_hold_every_one() {
         .expect("timeout");
     // A read timeout here panics inside the harness: the newcomer was never served.
     assert_eq!(newcomer.get("/health").status, 200);
-    let text = common::get(admin, "/metrics").text();
-    let reclaims = text
-        .lines()
-        .find_map(|l| l.strip_prefix("availability_buffer_reclaims_total{worker=\"0\"} "))
-        .unwrap_or_else(|| panic!("no reclaim count in\n{text}"));
-    assert_eq!(reclaims, "1", "one holder cut off for the newcomer");
+    assert_eq!(
+        probe::metric(admin, "availability_buffer_reclaims_total{worker=\"0\"}"),
+        1.0,
+        "one holder cut off for the newcomer"
+    );
     drop(holders);
 }

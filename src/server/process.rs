@@ -179,15 +179,16 @@ const FD_OVERHEAD: u64 = 64;
 /// Raises the soft limit on open files to the hard limit (the usual soft limit,
 /// 1,024, is far below the default `--max-connections`), and warns when even that
 /// cannot hold `max_connections`: past it, `accept` fails and newcomers wait in
-/// the backlog instead of being served.
-pub fn raise_fd_limit(max_connections: usize) {
+/// the backlog instead of being served. Returns the soft limit now in force (`None`
+/// when it cannot be read).
+pub fn raise_fd_limit(max_connections: usize) -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit/setrlimit only read and write the struct passed.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return;
+        return None;
     }
     if limit.rlim_cur < limit.rlim_max {
         let raised = libc::rlimit {
@@ -208,4 +209,5 @@ pub fn raise_fd_limit(max_connections: usize) {
             limit.rlim_cur
         );
     }
+    Some(limit.rlim_cur)
 }

@@ -15,12 +15,13 @@ pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// The value of the unlabelled metric `name` on the admin listener at `admin`.
+/// The value of the series `name` (an unlabelled metric, or one with its labels as
+/// the page writes them) on the admin listener at `admin`.
 pub fn metric(admin: SocketAddr, name: &str) -> f64 {
     metric_in(&crate::common::get(admin, "/metrics").text(), name)
 }
 
-/// The value of the unlabelled metric `name` in a `/metrics` page.
+/// The value of the series `name` (as for [`metric`]) in a `/metrics` page.
 pub fn metric_in(text: &str, name: &str) -> f64 {
     let prefix = format!("{name} ");
     text.lines()
