@@ -234,7 +234,7 @@ fn zero_burst_disables_rate_limiting() {
 /// page on any origin. Writes, other routes and the admin listener say nothing.
 #[test]
 fn public_reads_and_their_errors_allow_any_origin_and_nothing_else_does() {
-    let server = common::start(|c| c.admin_listen = Some("127.0.0.1:0".parse().expect("addr")));
+    let server = common::start(common::with_admin);
     let cors = |r: &Response| r.header("Access-Control-Allow-Origin").map(str::to_owned);
     for path in [
         "/availability?tz=UTC",
@@ -250,7 +250,7 @@ fn public_reads_and_their_errors_allow_any_origin_and_nothing_else_does() {
     for path in ["/nope", "/health"] {
         assert_eq!(cors(&common::get(server.addr, path)), None, "{path}");
     }
-    let admin = server.handle.admin_addr.expect("admin");
+    let admin = server.admin();
     assert_eq!(cors(&common::get(admin, "/metrics")), None, "/metrics");
     let r = common::patch(
         server.addr,

@@ -29,9 +29,9 @@ fn start_with_admin(max_connections: usize) -> (common::TestServer, SocketAddr) 
     let server = common::start(|c| {
         cap_of_4(c);
         c.max_connections = max_connections;
-        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        common::with_admin(c);
     });
-    let admin = server.handle.admin_addr.expect("admin listener");
+    let admin = server.admin();
     (server, admin)
 }
 

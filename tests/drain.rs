@@ -43,9 +43,9 @@ fn an_in_flight_request_finishes_during_drain() {
 fn during_a_drain_ready_says_503_on_the_admin_listener() {
     let server = common::start(|c| {
         c.drain_timeout_ms = 5000;
-        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        common::with_admin(c);
     });
-    let admin = server.handle.admin_addr.expect("admin listener");
+    let admin = server.admin();
     assert_eq!(common::get(admin, "/ready").status, 200);
     let mut client = Client::connect(server.addr);
     // A request whose head is still arriving keeps the drain going.

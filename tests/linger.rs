@@ -41,7 +41,7 @@ fn a_client_that_sends_a_body_far_over_the_limit_reads_the_413() {
 #[test]
 fn a_lingering_connection_is_closed_when_its_time_is_up() {
     let server = common::start(|c| {
-        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        common::with_admin(c);
         c.workers = 1;
     });
     let mut stream = oversized_patch(&server);
@@ -70,7 +70,7 @@ fn a_lingering_connection_is_closed_when_its_time_is_up() {
         "it lingered first: closed after {ended:?}"
     );
     // Counted as a linger that ran out, nothing else.
-    let admin = server.handle.admin_addr.expect("admin listener");
+    let admin = server.admin();
     let metrics = common::get(admin, "/metrics").text();
     let timeouts: Vec<&str> = metrics
         .lines()

@@ -1,42 +1,28 @@
 //! `/metrics` on the admin listener counts what the workers and the writer did.
 
 mod common;
+#[path = "common/probe.rs"]
+mod probe;
 
-fn sample(text: &str, series: &str) -> u64 {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)
-                .and_then(|rest| rest.strip_prefix(' '))
-        })
-        .unwrap_or_else(|| panic!("no sample {series} in\n{text}"))
-        .parse()
-        .expect("integer sample")
-}
+use probe::count_in;
 
 #[test]
 fn the_start_up_snapshot_shows_its_build_time_before_any_write() {
-    let server = common::start(|c| {
-        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
-    });
-    let admin = server.handle.admin_addr.expect("admin listener");
+    let server = common::start(common::with_admin);
+    let admin = server.admin();
     let text = common::get(admin, "/metrics").text();
-    let seconds: f64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("availability_snapshot_build_seconds "))
-        .unwrap_or_else(|| panic!("no build time in\n{text}"))
-        .parse()
-        .expect("a number");
+    let seconds = probe::metric_in(&text, "availability_snapshot_build_seconds");
     assert!(seconds > 0.0, "the first snapshot took no time? {seconds}");
-    assert_eq!(sample(&text, "availability_snapshot_rebuilds_total"), 0);
+    assert_eq!(count_in(&text, "availability_snapshot_rebuilds_total"), 0);
 }
 
 #[test]
 fn admin_metrics_count_responses_writes_and_connections() {
     let server = common::start(|c| {
-        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        common::with_admin(c);
         c.workers = 1;
     });
-    let admin = server.handle.admin_addr.expect("admin listener");
+    let admin = server.admin();
     let mut client = common::Client::connect(server.addr);
     for _ in 0..3 {
         assert_eq!(client.get("/availability?tz=UTC").status, 200);
@@ -74,50 +60,50 @@ fn admin_metrics_count_responses_writes_and_connections() {
     );
     let text = r.text();
     assert_eq!(
-        sample(
+        count_in(
             &text,
             "availability_responses_total{worker=\"0\",status=\"200\"}"
         ),
         3
     );
     assert_eq!(
-        sample(
+        count_in(
             &text,
             "availability_responses_total{worker=\"0\",status=\"400\"}"
         ),
         1
     );
     assert_eq!(
-        sample(
+        count_in(
             &text,
             "availability_responses_total{worker=\"0\",status=\"505\"}"
         ),
         1
     );
     assert_eq!(
-        sample(&text, "availability_writes_total{status=\"200\"}"),
+        count_in(&text, "availability_writes_total{status=\"200\"}"),
         1
     );
     assert_eq!(
-        sample(&text, "availability_writes_total{status=\"401\"}"),
+        count_in(&text, "availability_writes_total{status=\"401\"}"),
         1
     );
-    assert_eq!(sample(&text, "availability_generation"), 1);
-    assert_eq!(sample(&text, "availability_commits_total"), 1);
+    assert_eq!(count_in(&text, "availability_generation"), 1);
+    assert_eq!(count_in(&text, "availability_commits_total"), 1);
     // The writer's replies list only the statuses the writer answers with.
     for never in ["100", "304", "408", "413", "431", "505"] {
         let series = format!("availability_writes_total{{status=\"{never}\"}}");
         assert!(!text.contains(&series), "{series}");
     }
-    assert_eq!(sample(&text, "availability_writes_awaiting_key_check"), 0);
+    assert_eq!(count_in(&text, "availability_writes_awaiting_key_check"), 0);
     // The plaintext key is configured: it passed at start, so no key needed bcrypt.
-    assert_eq!(sample(&text, "availability_bcrypt_checks_total"), 0);
-    assert_eq!(sample(&text, "availability_ready"), 1);
+    assert_eq!(count_in(&text, "availability_bcrypt_checks_total"), 0);
+    assert_eq!(count_in(&text, "availability_ready"), 1);
     assert!(
-        sample(&text, "availability_connections_open{worker=\"0\"}") >= 2,
+        count_in(&text, "availability_connections_open{worker=\"0\"}") >= 2,
         "the kept-alive client and this one"
     );
-    assert!(sample(&text, "availability_snapshot_distinct_grids") >= 1);
+    assert!(count_in(&text, "availability_snapshot_distinct_grids") >= 1);
     // Metrics are for operators: not on the public listener.
     assert_eq!(common::get(server.addr, "/metrics").status, 404);
 }
@@ -125,12 +111,12 @@ fn admin_metrics_count_responses_writes_and_connections() {
 #[test]
 fn timeouts_are_counted_by_phase() {
     let server = common::start(|c| {
-        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        common::with_admin(c);
         c.workers = 1;
         c.header_timeout_ms = 300;
         c.idle_timeout_ms = 300;
     });
-    let admin = server.handle.admin_addr.expect("admin listener");
+    let admin = server.admin();
     // Silent from the start; kept alive after one answer; half a request head.
     let mut silent = common::Client::connect(server.addr);
     let mut idle = common::Client::connect(server.addr);
@@ -144,13 +130,13 @@ fn timeouts_are_counted_by_phase() {
     assert_eq!(r.status, 408);
     let text = common::get(admin, "/metrics").text();
     let timeouts = |phase: &str| {
-        sample(
+        count_in(
             &text,
             &format!("availability_timeouts_total{{worker=\"0\",phase=\"{phase}\"}}"),
         )
     };
     assert_eq!(
-        sample(
+        count_in(
             &text,
             "availability_responses_total{worker=\"0\",status=\"408\"}"
         ),
@@ -169,10 +155,10 @@ fn timeouts_are_counted_by_phase() {
 #[test]
 fn interim_answers_and_framing_refusals_are_counted() {
     let server = common::start(|c| {
-        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        common::with_admin(c);
         c.workers = 1;
     });
-    let admin = server.handle.admin_addr.expect("admin listener");
+    let admin = server.admin();
     let body = r#"{"slots":[{"day":0,"slot":0,"status":"maybe"}]}"#;
     let mut client = common::Client::connect(server.addr);
     client.send(
@@ -199,7 +185,7 @@ fn interim_answers_and_framing_refusals_are_counted() {
     assert_eq!(huge.read_response(false).expect("a 413").status, 413);
     let text = common::get(admin, "/metrics").text();
     let responses = |status: &str| {
-        sample(
+        count_in(
             &text,
             &format!("availability_responses_total{{worker=\"0\",status=\"{status}\"}}"),
         )
@@ -207,7 +193,7 @@ fn interim_answers_and_framing_refusals_are_counted() {
     assert_eq!(responses("100"), 1, "{text}");
     assert_eq!(responses("413"), 1);
     assert_eq!(
-        sample(&text, "availability_writes_total{status=\"200\"}"),
+        count_in(&text, "availability_writes_total{status=\"200\"}"),
         1,
         "the body after the 100 was taken"
     );

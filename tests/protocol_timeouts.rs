@@ -256,9 +256,9 @@ fn a_newcomer_is_lent_a_buffer_when_stalled_heads_hold_every_one() {
         c.workers = 1;
         c.max_connections = HOLDERS + 76;
         c.header_timeout_ms = 60_000;
-        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        common::with_admin(c);
     });
-    let admin = server.handle.admin_addr.expect("admin listener");
+    let admin = server.admin();
     let holders: Vec<TcpStream> = (0..HOLDERS)
         .map(|_| {
             let mut stream = TcpStream::connect(server.addr).expect("connect");

@@ -320,7 +320,7 @@ fn reload_swaps_the_key_even_when_the_certificate_is_bad_and_says_which_failed()
 #[test]
 fn plaintext_on_the_tls_port_is_dropped_counted_and_the_server_carries_on() {
     let server = https_server(|c| {
-        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        common::with_admin(c);
         c.workers = 1;
     });
     let mut raw = TcpStream::connect(server.addr).expect("connect");
@@ -333,7 +333,7 @@ fn plaintext_on_the_tls_port_is_dropped_counted_and_the_server_carries_on() {
     assert!(!buf.starts_with(b"HTTP/1.1 200"));
     let mut stream = connect(server.addr, &server.dir.join(CERT_FILE_NAME));
     assert_eq!(get(&mut stream, &mut Vec::new(), "/health").0, 200);
-    let admin = server.handle.admin_addr.expect("admin listener");
+    let admin = server.admin();
     let metrics = common::get(admin, "/metrics");
     let text = String::from_utf8_lossy(&metrics.body).into_owned();
     assert!(

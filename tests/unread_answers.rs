@@ -7,6 +7,8 @@
 //! `/proc/net/tcp`, which lists orphaned sockets too.
 
 mod common;
+#[path = "common/probe.rs"]
+mod probe;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -174,16 +176,13 @@ fn an_answer_left_in_a_closed_socket_is_dropped_after_twice_the_write_timeout() 
 fn a_kept_alive_client_that_never_reads_is_dropped_after_twice_the_write_timeout() {
     let server = common::start(|c| {
         c.write_timeout_ms = WRITE_TIMEOUT_MS;
-        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        common::with_admin(c);
         c.workers = 1;
     });
-    let admin = server.handle.admin_addr.expect("admin listener");
+    let admin = server.admin();
     let open_connections = || {
         let text = common::get(admin, "/metrics").text();
-        let series = "availability_connections_open{worker=\"0\"} ";
-        text.lines()
-            .find_map(|l| l.strip_prefix(series)?.parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("no {series}in\n{text}"))
+        probe::count_in(&text, "availability_connections_open{worker=\"0\"}")
     };
     let mut client = tiny_window_client(server.addr);
     let client_port = client.local_addr().expect("addr").port();

@@ -86,15 +86,9 @@ fn a_writer_stuck_in_a_long_bcrypt_does_not_hold_the_exit() {
 /// gauge `availability_writer_busy_seconds` is what shows it.
 #[test]
 fn a_busy_writer_shows_in_the_metrics() {
-    let server = slow_key_server(|c| c.admin_listen = Some("127.0.0.1:0".parse().expect("addr")));
-    let admin = server.handle.admin_addr.expect("admin");
-    let busy = || -> f64 {
-        let text = common::get(admin, "/metrics").text();
-        text.lines()
-            .find_map(|l| l.strip_prefix("availability_writer_busy_seconds "))
-            .and_then(|v| v.parse().ok())
-            .expect("the gauge")
-    };
+    let server = slow_key_server(common::with_admin);
+    let admin = server.admin();
+    let busy = || probe::metric(admin, "availability_writer_busy_seconds");
     assert_eq!(busy(), 0.0, "idle");
     let _client = common::send_a_wrong_key(server.addr); // held open while the writer works
     // The PATCH reaches the writer within moments; its check takes about 5 s.
@@ -116,9 +110,9 @@ fn reads_are_answered_at_once_while_the_writer_is_in_bcrypt() {
     const LIMIT: Duration = Duration::from_millis(1_000);
     let server = slow_key_server(|c| {
         c.workers = 1;
-        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        common::with_admin(c);
     });
-    let admin = server.handle.admin_addr.expect("admin");
+    let admin = server.admin();
     let timed = |addr, path: &str| {
         let started = Instant::now();
         let r = common::get(addr, path);

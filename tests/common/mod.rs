@@ -81,6 +81,22 @@ pub fn start_with_hook(tweak: impl FnOnce(&mut Config), hook: Option<fn(usize)>)
     TestServer { handle, dir, addr }
 }
 
+impl TestServer {
+    /// The admin listener's address (the server must have been started with
+    /// [`with_admin`]).
+    pub fn admin(&self) -> SocketAddr {
+        self.handle
+            .admin_addr
+            .expect("an admin listener: start the server with common::with_admin")
+    }
+}
+
+/// A `tweak` step that adds the admin listener on an ephemeral port; read its
+/// address with [`TestServer::admin`].
+pub fn with_admin(config: &mut Config) {
+    config.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.handle.shutdown();

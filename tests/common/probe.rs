@@ -23,11 +23,27 @@ pub fn metric(admin: SocketAddr, name: &str) -> f64 {
 
 /// The value of the series `name` (as for [`metric`]) in a `/metrics` page.
 pub fn metric_in(text: &str, name: &str) -> f64 {
+    sample_in(text, name)
+}
+
+/// The value of the counter or integer gauge `name` (as for [`metric`]) in a
+/// `/metrics` page; a value written with a fraction or exponent fails the test.
+pub fn count_in(text: &str, name: &str) -> u64 {
+    sample_in(text, name)
+}
+
+fn sample_in<T: std::str::FromStr>(text: &str, name: &str) -> T {
     let prefix = format!("{name} ");
-    text.lines()
+    let value = text
+        .lines()
         .find_map(|l| l.strip_prefix(prefix.as_str()))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+        .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"));
+    value.trim().parse().unwrap_or_else(|_| {
+        panic!(
+            "metric {name}: {value:?} is not a {}",
+            std::any::type_name::<T>()
+        )
+    })
 }
 
 /// Waits (at most 10 s) until the writer thread is inside a bcrypt check: one has

@@ -114,9 +114,9 @@ fn start_tls_cap_of_1() -> (common::TestServer, SocketAddr) {
         c.no_tls = false;
         c.https_listen = Some("127.0.0.1:0".parse().expect("addr"));
         c.http_listen = None;
-        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        common::with_admin(c);
     });
-    let admin = server.handle.admin_addr.expect("admin listener");
+    let admin = server.admin();
     (server, admin)
 }
 

@@ -80,7 +80,7 @@ fn workers_do_not_allocate_for_the_rarer_read_shapes() {
         |c| {
             c.rate_limit_burst = 1_000_000;
             c.rate_limit_per_s = 1_000_000;
-            c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+            common::with_admin(c);
             // Every request comes through a "trusted proxy": the client's address
             // is read from X-Forwarded-For where there is one.
             c.trusted_proxies =
@@ -90,7 +90,7 @@ fn workers_do_not_allocate_for_the_rarer_read_shapes() {
         Some(tag_worker),
     );
     let addr = server.handle.http_addr.expect("http");
-    let admin = server.handle.admin_addr.expect("admin");
+    let admin = server.admin();
     // THIS and NEXT stand for the weeks' Mondays, filled in at each pass.
     for (target, head) in [
         (
