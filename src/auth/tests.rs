@@ -147,3 +147,42 @@ fn a_fifo_at_the_hash_path_is_refused_not_read() {
     assert!(err.contains("is not a regular file"), "{err}");
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// A key known at the start (configured, or generated now) is armed: its first write
+/// costs no bcrypt, and neither does refusing any other token.
+#[test]
+fn a_key_known_at_the_start_skips_bcrypt_from_the_first_write() {
+    let dir = std::env::temp_dir().join(format!("auth-armed-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    let configured = "configured-key-0123";
+    let from_config = bootstrap(&dir, Some(configured), None, 4).expect("configured");
+    assert_eq!(
+        from_config.keys.verify_fast(configured.as_bytes()),
+        Some(true)
+    );
+    assert_eq!(from_config.keys.verify_fast(b"another-key"), Some(false));
+
+    let generated = bootstrap(&dir, None, None, 4).expect("generated");
+    let key = generated.generated_key.as_deref().expect("a generated key");
+    assert_eq!(generated.keys.verify_fast(key.as_bytes()), Some(true));
+    assert_eq!(generated.keys.verify_fast(b"another-key"), Some(false));
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// A dangling symlink at the hash path reads as "no hash file", so a key is generated;
+/// the hash cannot then be linked into place, and the start must fail rather than
+/// print a key that no later start will know.
+#[test]
+fn a_generated_key_whose_hash_cannot_be_stored_fails_the_start() {
+    let dir = std::env::temp_dir().join(format!("auth-dangling-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("mkdir");
+    std::os::unix::fs::symlink(dir.join("nowhere"), hash_path(&dir)).expect("symlink");
+    let err = match bootstrap(&dir, None, None, 4) {
+        Ok(b) => panic!("started with an unstored key {:?}", b.generated_key),
+        Err(e) => e,
+    };
+    assert!(err.contains("cannot create"), "{err}");
+    assert!(!dir.join(format!("{HASH_FILE_NAME}.tmp")).exists());
+    let _ = fs::remove_dir_all(&dir);
+}
