@@ -107,23 +107,45 @@ fn the_next_week_is_ready_before_the_rollover() {
 
 #[test]
 fn on_demand_answers_match_the_snapshot_rendering() {
-    let cal = Calendar::new(zone("Europe/Berlin"), NOW_S);
+    let mut cal = Calendar::new(zone("Europe/Berlin"), NOW_S);
     let mut week = Week::empty();
     week.set(0, 0, Status::Maybe);
-    let snap = cal.build(&week, 1);
     let z = zone("Australia/Lord_Howe");
-    let a = *snap.answer(z, NOW_S).expect("current");
-    let json = render_on_demand(&snap, z, a.week_start, Kind::WeekJson);
-    assert_eq!(json.head, snap.bytes(a.json_head));
+    // Both weeks of the window, before and after the window moves on a week.
+    let snap = cal.build(&week, 1);
+    for a in snap.zone(z).weeks {
+        assert_matches_on_demand(&snap, z, a);
+    }
+    let switch_at_unix_s = snap.zone(z).switch_at_unix_s;
+    assert!(cal.roll(switch_at_unix_s));
+    let rolled = cal.build(&week, 2);
     assert_eq!(
-        json.body,
-        [snap.bytes(a.json_prefix), snap.bytes(a.json_slots)].concat()
+        rolled.zone(z).weeks[0].week_start,
+        snap.zone(z).weeks[1].week_start
+    );
+    for a in rolled.zone(z).weeks {
+        assert_matches_on_demand(&rolled, z, a);
+    }
+}
+
+/// The snapshot's bytes for `a` are what rendering that zone-week on demand gives.
+fn assert_matches_on_demand(snap: &Snapshot, z: ZoneId, a: WeekAnswer) {
+    assert_eq!(a.week_start_text, a.week_start.to_string().as_bytes());
+    let json = render_on_demand(snap, z, a.week_start, Kind::WeekJson);
+    assert_eq!(json.head, snap.bytes(a.json_head));
+    // As text, so a failure shows which week the prefix names.
+    let snapshot_body = [snap.bytes(a.json_prefix), snap.bytes(a.json_slots)].concat();
+    assert_eq!(
+        String::from_utf8_lossy(&json.body),
+        String::from_utf8_lossy(&snapshot_body),
+        "the week of {}",
+        a.week_start
     );
     assert_eq!(json.tag, a.json_tag);
-    let (grid, tag) = grid_on_demand(&snap, z, a.week_start, Kind::WeekJson);
+    let (grid, tag) = grid_on_demand(snap, z, a.week_start, Kind::WeekJson);
     assert_eq!(&*grid, snap.grid(&a));
     assert_eq!(tag, a.json_tag);
-    let csv = render_on_demand(&snap, z, a.week_start, Kind::Csv);
+    let csv = render_on_demand(snap, z, a.week_start, Kind::Csv);
     assert_eq!(csv.body, snap.bytes(a.csv_body));
     assert_eq!(csv.head, snap.bytes(a.csv_head));
     assert_eq!(csv.tag, a.csv_tag);
