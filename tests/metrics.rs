@@ -198,3 +198,47 @@ fn interim_answers_and_framing_refusals_are_counted() {
         "the body after the 100 was taken"
     );
 }
+
+/// Every kind of answer the handler writes is counted under its own status: a slot,
+/// the probes, a week, a 304 and `/metrics` itself (each sets the status it counts
+/// under; a missing one would count as "other").
+#[test]
+fn each_kind_of_answer_is_counted_under_its_status() {
+    let server = common::start(|c| {
+        common::with_admin(c);
+        c.workers = 1;
+    });
+    let admin = server.admin();
+    let mut client = common::Client::connect(server.addr);
+    for path in [
+        "/availability/slot?tz=UTC&day=0&slot=0",
+        "/health",
+        "/ready",
+    ] {
+        assert_eq!(client.get(path).status, 200, "{path}");
+    }
+    let week = client.get("/availability?tz=UTC");
+    assert_eq!(week.status, 200);
+    let tag = week.header("ETag").expect("an ETag").to_string();
+    client.send(
+        format!("GET /availability?tz=UTC HTTP/1.1\r\nHost: t\r\nIf-None-Match: {tag}\r\n\r\n")
+            .as_bytes(),
+    );
+    assert_eq!(client.read_response(false).expect("a 304").status, 304);
+    // This page's own 200 is counted after it is written: the next page shows it.
+    assert_eq!(common::get(admin, "/metrics").status, 200);
+    let text = common::get(admin, "/metrics").text();
+    let responses = |status: &str| {
+        count_in(
+            &text,
+            &format!("availability_responses_total{{worker=\"0\",status=\"{status}\"}}"),
+        )
+    };
+    assert_eq!(
+        responses("200"),
+        5,
+        "slot, health, ready, week, metrics\n{text}"
+    );
+    assert_eq!(responses("304"), 1);
+    assert_eq!(responses("other"), 0);
+}
