@@ -169,7 +169,7 @@ mod tests {
     fn the_client_is_the_rightmost_untrusted_entry_of_a_trusted_peer() {
         let t = TrustedProxies::parse("127.0.0.1, 10.0.0.0/8").expect("parses");
         let proxy = ip("127.0.0.1");
-        let cases: [(&[u8], &str); 9] = [
+        let cases: [(&[u8], &str); 11] = [
             (b"203.0.113.7", "203.0.113.7"),
             (b"1.1.1.1, 203.0.113.7", "203.0.113.7"),
             (b"203.0.113.7, 10.0.0.5", "203.0.113.7"),
@@ -179,6 +179,9 @@ mod tests {
             (b"::ffff:203.0.113.7", "203.0.113.7"),
             (b"10.0.0.5, 10.0.0.6", "127.0.0.1"),
             (b"203.0.113.7, garbage", "127.0.0.1"),
+            // An IPv4 address with a port that is not one is garbled, not an address.
+            (b"203.0.113.7:http", "127.0.0.1"),
+            (b"203.0.113.7:65536", "127.0.0.1"),
         ];
         for (line, client) in cases {
             assert_eq!(

@@ -70,6 +70,11 @@ fn tls_generate_reload_and_handshake() {
     assert_eq!(key_mode & 0o777, 0o600);
     let cert_text = fs::read_to_string(&cert_path).expect("cert");
     assert!(cert_text.starts_with("-----BEGIN CERTIFICATE-----"));
+    // The temporary names are gone: no second link to the private key stays behind.
+    for name in [KEY_FILE_NAME, CERT_FILE_NAME] {
+        let tmp = dir.join(format!("{name}.tmp"));
+        assert!(!tmp.exists(), "{} left behind", tmp.display());
+    }
 
     let reloaded = load_or_generate(&dir, None, None).expect("reload");
     assert!(reloaded.generated_at.is_none());
