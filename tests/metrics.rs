@@ -6,6 +6,24 @@ mod probe;
 
 use probe::count_in;
 
+/// One worker (so every answer counts under `worker="0"`) and an admin listener.
+fn one_worker_with_admin() -> (common::TestServer, std::net::SocketAddr) {
+    let server = common::start(|c| {
+        common::with_admin(c);
+        c.workers = 1;
+    });
+    let admin = server.admin();
+    (server, admin)
+}
+
+/// Worker 0's count of answers with `status` in a `/metrics` page.
+fn worker_0_responses(text: &str, status: &str) -> u64 {
+    count_in(
+        text,
+        &format!("availability_responses_total{{worker=\"0\",status=\"{status}\"}}"),
+    )
+}
+
 #[test]
 fn the_start_up_snapshot_shows_its_build_time_before_any_write() {
     let server = common::start(common::with_admin);
@@ -18,11 +36,7 @@ fn the_start_up_snapshot_shows_its_build_time_before_any_write() {
 
 #[test]
 fn admin_metrics_count_responses_writes_and_connections() {
-    let server = common::start(|c| {
-        common::with_admin(c);
-        c.workers = 1;
-    });
-    let admin = server.admin();
+    let (server, admin) = one_worker_with_admin();
     let mut client = common::Client::connect(server.addr);
     for _ in 0..3 {
         assert_eq!(client.get("/availability?tz=UTC").status, 200);
@@ -59,27 +73,9 @@ fn admin_metrics_count_responses_writes_and_connections() {
             .starts_with("text/plain; version=0.0.4")
     );
     let text = r.text();
-    assert_eq!(
-        count_in(
-            &text,
-            "availability_responses_total{worker=\"0\",status=\"200\"}"
-        ),
-        3
-    );
-    assert_eq!(
-        count_in(
-            &text,
-            "availability_responses_total{worker=\"0\",status=\"400\"}"
-        ),
-        1
-    );
-    assert_eq!(
-        count_in(
-            &text,
-            "availability_responses_total{worker=\"0\",status=\"505\"}"
-        ),
-        1
-    );
+    assert_eq!(worker_0_responses(&text, "200"), 3);
+    assert_eq!(worker_0_responses(&text, "400"), 1);
+    assert_eq!(worker_0_responses(&text, "505"), 1);
     assert_eq!(
         count_in(&text, "availability_writes_total{status=\"200\"}"),
         1
@@ -136,10 +132,7 @@ fn timeouts_are_counted_by_phase() {
         )
     };
     assert_eq!(
-        count_in(
-            &text,
-            "availability_responses_total{worker=\"0\",status=\"408\"}"
-        ),
+        worker_0_responses(&text, "408"),
         1,
         "the 408 is counted with the other answers"
     );
@@ -154,11 +147,7 @@ fn timeouts_are_counted_by_phase() {
 /// a body refused from its declared length alone.
 #[test]
 fn interim_answers_and_framing_refusals_are_counted() {
-    let server = common::start(|c| {
-        common::with_admin(c);
-        c.workers = 1;
-    });
-    let admin = server.admin();
+    let (server, admin) = one_worker_with_admin();
     let body = r#"{"slots":[{"day":0,"slot":0,"status":"maybe"}]}"#;
     let mut client = common::Client::connect(server.addr);
     client.send(
@@ -184,12 +173,7 @@ fn interim_answers_and_framing_refusals_are_counted() {
     );
     assert_eq!(huge.read_response(false).expect("a 413").status, 413);
     let text = common::get(admin, "/metrics").text();
-    let responses = |status: &str| {
-        count_in(
-            &text,
-            &format!("availability_responses_total{{worker=\"0\",status=\"{status}\"}}"),
-        )
-    };
+    let responses = |status: &str| worker_0_responses(&text, status);
     assert_eq!(responses("100"), 1, "{text}");
     assert_eq!(responses("413"), 1);
     assert_eq!(
@@ -204,11 +188,7 @@ fn interim_answers_and_framing_refusals_are_counted() {
 /// under; a missing one would count as "other").
 #[test]
 fn each_kind_of_answer_is_counted_under_its_status() {
-    let server = common::start(|c| {
-        common::with_admin(c);
-        c.workers = 1;
-    });
-    let admin = server.admin();
+    let (server, admin) = one_worker_with_admin();
     let mut client = common::Client::connect(server.addr);
     for path in [
         "/availability/slot?tz=UTC&day=0&slot=0",
@@ -228,12 +208,7 @@ fn each_kind_of_answer_is_counted_under_its_status() {
     // This page's own 200 is counted after it is written: the next page shows it.
     assert_eq!(common::get(admin, "/metrics").status, 200);
     let text = common::get(admin, "/metrics").text();
-    let responses = |status: &str| {
-        count_in(
-            &text,
-            &format!("availability_responses_total{{worker=\"0\",status=\"{status}\"}}"),
-        )
-    };
+    let responses = |status: &str| worker_0_responses(&text, status);
     assert_eq!(
         responses("200"),
         5,
