@@ -14,14 +14,6 @@ const READS: [&str; 6] = [
     "/availability",
 ];
 
-fn conditional(client: &mut Client, method: &str, path: &str, if_none_match: &str) -> Response {
-    client.send(
-        format!("{method} {path} HTTP/1.1\r\nHost: t\r\nIf-None-Match: {if_none_match}\r\n\r\n")
-            .as_bytes(),
-    );
-    client.read_response(method == "HEAD").expect("a response")
-}
-
 fn etag_of(r: &Response) -> String {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header_count("ETag"), 1, "{:?}", r.headers);
@@ -71,8 +63,8 @@ fn every_read_has_a_tag_and_naming_it_gets_304() {
         for _ in 0..4 {
             assert_eq!(etag_of(&common::get(server.addr, path)), tag, "{path}");
         }
-        assert_not_modified(&conditional(&mut client, "GET", path, &tag), &full, path);
-        assert_not_modified(&conditional(&mut client, "HEAD", path, &tag), &full, path);
+        assert_not_modified(&client.conditional("GET", path, &tag), &full, path);
+        assert_not_modified(&client.conditional("HEAD", path, &tag), &full, path);
         let head = {
             client.send(format!("HEAD {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
             client.read_response(true).expect("a response")
@@ -107,7 +99,7 @@ fn weak_tags_lists_and_star_match_and_nothing_else_does() {
         "*".to_string(),
     ] {
         assert_not_modified(
-            &conditional(&mut client, "GET", path, &matching),
+            &client.conditional("GET", path, &matching),
             &full,
             &matching,
         );
@@ -121,7 +113,7 @@ fn weak_tags_lists_and_star_match_and_nothing_else_does() {
         format!("\"a b\", {tag}"),   // an invalid member spoils the list
         String::new(),
     ] {
-        let r = conditional(&mut client, "GET", path, &not_matching);
+        let r = client.conditional("GET", path, &not_matching);
         assert_eq!(etag_of(&r), tag, "{not_matching:?}");
         assert!(!r.body.is_empty());
     }
@@ -148,12 +140,12 @@ fn errors_ignore_the_condition() {
         "/availability/slot?tz=UTC",
         "/nope",
     ] {
-        let r = conditional(&mut client, "GET", path, "*");
+        let r = client.conditional("GET", path, "*");
         assert!(r.status >= 400, "{path}: {}", r.status);
         assert_eq!(r.header_count("ETag"), 0, "{path}");
         assert!(!r.error_code().is_empty(), "{path}");
     }
-    let r = conditional(&mut client, "POST", "/availability", "*");
+    let r = client.conditional("POST", "/availability", "*");
     assert_eq!(r.status, 405);
 }
 
@@ -172,7 +164,7 @@ fn tags_follow_the_bytes_across_writes() {
     let same = r#"{"slots":[{"day":3,"time":"10:00","status":"unavailable"}]}"#;
     assert_eq!(common::patch(server.addr, Some(API_KEY), same).status, 200);
     for ((path, tag), full) in paths.iter().zip(&before).zip(&full) {
-        assert_not_modified(&conditional(&mut client, "GET", path, tag), full, path);
+        assert_not_modified(&client.conditional("GET", path, tag), full, path);
     }
     // A write that changes the week: every answer here has new bytes and a new tag.
     let change = r#"{"slots":[{"day":3,"time":"10:00","status":"available"}]}"#;
@@ -181,10 +173,10 @@ fn tags_follow_the_bytes_across_writes() {
         200
     );
     for (path, tag) in paths.iter().zip(&before) {
-        let r = conditional(&mut client, "GET", path, tag);
+        let r = client.conditional("GET", path, tag);
         let fresh = etag_of(&r);
         assert_ne!(&fresh, tag, "{path}");
-        assert_not_modified(&conditional(&mut client, "GET", path, &fresh), &r, path);
+        assert_not_modified(&client.conditional("GET", path, &fresh), &r, path);
     }
 }
 
@@ -204,7 +196,7 @@ fn weeks_built_on_demand_have_tags_too() {
             tag,
             "{path}: built again, same tag"
         );
-        assert_not_modified(&conditional(&mut client, "GET", path, &tag), &full, path);
+        assert_not_modified(&client.conditional("GET", path, &tag), &full, path);
     }
     // Another week of the same zone: another tag.
     let a = etag_of(&client.get("/availability?tz=Europe/London&date=2031-03-24"));

@@ -116,6 +116,17 @@ impl Client {
         self.read_response(false).expect("a response")
     }
 
+    /// `METHOD path` with Host and `If-None-Match: if_none_match`, keep-alive.
+    pub fn conditional(&mut self, method: &str, path: &str, if_none_match: &str) -> Response {
+        self.send(
+            format!(
+                "{method} {path} HTTP/1.1\r\nHost: t\r\nIf-None-Match: {if_none_match}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        self.read_response(method == "HEAD").expect("a response")
+    }
+
     /// Reads one response (None if the server closed first). `head` = response to HEAD.
     pub fn read_response(&mut self, head: bool) -> Option<Response> {
         loop {
