@@ -2,11 +2,18 @@
 
 use super::*;
 
+/// A path under the system temp dir, named for its test, where nothing exists yet
+/// (the code under test may have to create the directory itself).
+fn unused_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("auth-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    dir
+}
+
 #[test]
 fn the_hash_file_is_0600_even_over_a_stale_0644_temporary_file() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("auth-mode-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
+    let dir = unused_dir("mode");
     fs::create_dir_all(&dir).expect("mkdir");
     let tmp = dir.join(format!("{HASH_FILE_NAME}.tmp"));
     fs::write(&tmp, "left over").expect("stale tmp");
@@ -90,8 +97,7 @@ fn a_token_no_key_can_be_is_refused_before_bcrypt_and_by_it() {
 
 #[test]
 fn a_reload_keeps_the_fast_path_for_the_same_hash_and_drops_it_for_a_new_one() {
-    let dir = std::env::temp_dir().join(format!("auth-reload-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
+    let dir = unused_dir("reload");
     let hash = bcrypt::hash("k", 4).expect("hash");
     write_hash_file(&dir, &hash).expect("written");
     let mut keys = KeyStore::new(hash).expect("key store");
@@ -130,8 +136,7 @@ fn debug_output_shows_no_key_material() {
 
 #[test]
 fn a_fifo_at_the_hash_path_is_refused_not_read() {
-    let dir = std::env::temp_dir().join(format!("auth-fifo-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
+    let dir = unused_dir("fifo");
     fs::create_dir_all(&dir).expect("mkdir");
     let c_path = std::ffi::CString::new(hash_path(&dir).to_str().expect("utf-8")).expect("no NUL");
     // Safety: a valid NUL-terminated path.
@@ -152,8 +157,7 @@ fn a_fifo_at_the_hash_path_is_refused_not_read() {
 /// costs no bcrypt, and neither does refusing any other token.
 #[test]
 fn a_key_known_at_the_start_skips_bcrypt_from_the_first_write() {
-    let dir = std::env::temp_dir().join(format!("auth-armed-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
+    let dir = unused_dir("armed");
     let configured = "configured-key-0123";
     let from_config = bootstrap(&dir, Some(configured), None, 4).expect("configured");
     assert_eq!(
@@ -174,8 +178,7 @@ fn a_key_known_at_the_start_skips_bcrypt_from_the_first_write() {
 /// print a key that no later start will know.
 #[test]
 fn a_generated_key_whose_hash_cannot_be_stored_fails_the_start() {
-    let dir = std::env::temp_dir().join(format!("auth-dangling-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
+    let dir = unused_dir("dangling");
     fs::create_dir_all(&dir).expect("mkdir");
     std::os::unix::fs::symlink(dir.join("nowhere"), hash_path(&dir)).expect("symlink");
     let err = match bootstrap(&dir, None, None, 4) {
