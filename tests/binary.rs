@@ -30,9 +30,14 @@ fn left_behind(dir: &Path) -> Vec<std::ffi::OsString> {
 }
 
 fn run_to_exit(args: &[&str]) -> (i32, String) {
+    run_to_exit_with_env(args, &[])
+}
+
+fn run_to_exit_with_env(args: &[&str], envs: &[(&str, &str)]) -> (i32, String) {
     let out = Command::new(BIN)
         .args(args)
         .env_remove("API_KEY")
+        .envs(envs.iter().copied())
         .output()
         .expect("run");
     (
@@ -195,6 +200,21 @@ fn first_start_generates_a_key_and_certificate_once() {
     let body = r#"{"slots":[{"day":0,"slot":0,"status":"maybe"}]}"#;
     assert_eq!(common::patch(http, Some(&key), body).status, 200);
     assert_eq!(common::patch(http, Some("not-the-key"), body).status, 401);
+    // The HTTPS listener is announced too, and serves with the generated certificate.
+    let cert = dir.join(availability_server::tls::CERT_FILE_NAME);
+    let config = availability_server::tls::client_config_trusting(&cert).expect("client config");
+    let mut tls = common::tls_connect(addr(&lines, "https"), config);
+    std::io::Write::write_all(&mut tls, b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("send over TLS");
+    let mut answer = Vec::new();
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut chunk = [0u8; 512];
+        let n = std::io::Read::read(&mut tls, &mut chunk).expect("answer over TLS");
+        assert!(n > 0, "closed: {answer:?}");
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    assert!(answer.starts_with(b"HTTP/1.1 200 "), "{answer:?}");
+    drop(tls);
     assert!(server.terminate().success());
 
     let again = spawn(&args, &[]);
@@ -242,6 +262,22 @@ fn help_documents_every_setting_with_its_env_twin() {
     ]);
     assert_eq!(code, 2);
     assert!(text.contains("Mars/Olympus"), "{text}");
+}
+
+/// clap's own message names only the flag; the binary adds a line naming the variable
+/// the refused value came from (the library's half is in tests/config.rs).
+#[test]
+fn a_bad_value_from_the_environment_names_the_variable_on_stderr() {
+    let (code, text) = run_to_exit_with_env(
+        &["--no-tls", "--http-listen", "127.0.0.1:0"],
+        &[("AVAILABILITY_MAX_CONNECTIONS", "-5")],
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--max-connections"), "{text}");
+    assert!(
+        text.contains("came from the environment variable AVAILABILITY_MAX_CONNECTIONS"),
+        "{text}"
+    );
 }
 
 #[test]

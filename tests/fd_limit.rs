@@ -3,7 +3,8 @@
 //! for it again until another client connects; the worker retries on its timer
 //! tick, so the waiting client is served once descriptors come free.
 //!
-//! The server runs as a child process under `ulimit -n 64`.
+//! The server runs as a child process under `ulimit -n 64`; one test starts it with a
+//! soft limit below the hard one, which the start raises.
 
 mod common;
 #[path = "common/probe.rs"]
@@ -51,10 +52,15 @@ impl Drop for Limited {
 }
 
 fn start_limited(tag: &str, extra_args: &str) -> Limited {
+    start_under(tag, &format!("ulimit -n {FD_LIMIT}"), extra_args)
+}
+
+/// The server started by `sh` after the shell commands `limits` (which set its limits).
+fn start_under(tag: &str, limits: &str, extra_args: &str) -> Limited {
     let dir = std::env::temp_dir().join(format!("avail-test-fd-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let script = format!(
-        "ulimit -n {FD_LIMIT} && exec '{BIN}' --data-dir '{}' --no-tls --http-listen 127.0.0.1:0 \
+        "{limits} && exec '{BIN}' --data-dir '{}' --no-tls --http-listen 127.0.0.1:0 \
          --admin-listen 127.0.0.1:0 --workers 1 --bcrypt-cost 4 {extra_args}",
         dir.display()
     );
@@ -91,6 +97,62 @@ fn start_limited(tag: &str, extra_args: &str) -> Limited {
         lines,
         rx,
     }
+}
+
+/// The soft and hard limits on open files of process `pid`, from `/proc/PID/limits`.
+fn open_file_limits(pid: u32) -> (u64, u64) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("an open-files line");
+    let numbers: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    (numbers[0], numbers[1])
+}
+
+/// The usual soft limit (1,024) is far below the default cap, so the binary raises
+/// it to the hard limit at the start, and says so when even that is short of
+/// `--max-connections`.
+#[test]
+fn the_start_raises_the_soft_open_file_limit_to_the_hard_one() {
+    let server = start_under(
+        "raise",
+        "ulimit -Sn 100 && ulimit -Hn 200",
+        "--max-connections 1000",
+    );
+    assert_eq!(open_file_limits(server.child.id()), (200, 200));
+    let lines = lines_so_far(&server);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l
+                .contains("the open-file limit (200) is below --max-connections (1000) plus 64")),
+        "{lines:#?}"
+    );
+    // Room enough: no warning.
+    let server = start_under(
+        "raise-quiet",
+        "ulimit -Sn 100 && ulimit -Hn 200",
+        "--max-connections 100",
+    );
+    assert_eq!(open_file_limits(server.child.id()), (200, 200));
+    let lines = lines_so_far(&server);
+    assert!(
+        !lines.iter().any(|l| l.contains("open-file limit")),
+        "{lines:#?}"
+    );
+}
+
+/// Every line the server wrote up to "ready" and shortly after: stdout and stderr are
+/// read by two threads, so a line written to stderr before "ready" may arrive after it.
+fn lines_so_far(server: &Limited) -> Vec<String> {
+    std::thread::sleep(Duration::from_millis(200));
+    let mut lines = server.lines.clone();
+    lines.extend(server.rx.try_iter());
+    lines
 }
 
 /// The worker's count of failed `accept`s on the `/metrics` page.
