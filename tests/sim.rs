@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use availability_server::config::Config;
 use availability_server::runtime::sim::{ClientRead, SimConn};
-use availability_server::server::{SimServer, start_sim};
+use availability_server::server::{SimServer, start_sim_with_buffers};
 
 const PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const WINDOW_BYTES: usize = 64 * 1024;
@@ -61,6 +61,12 @@ impl DerefMut for Sim {
 }
 
 fn server(tweak: impl FnOnce(&mut Config)) -> Sim {
+    server_with_buffers(tweak, None)
+}
+
+/// [`server`] with `buffers` request buffers in its worker (`None`: the default, one
+/// per connection up to 1,024).
+fn server_with_buffers(tweak: impl FnOnce(&mut Config), buffers: Option<usize>) -> Sim {
     let dir = common::temp_dir("sim");
     let mut config = Config::for_tests(dir.to_path_buf());
     config.workers = 1;
@@ -68,7 +74,7 @@ fn server(tweak: impl FnOnce(&mut Config)) -> Sim {
     config.api_key = Some(common::API_KEY.to_string());
     tweak(&mut config);
     Sim {
-        server: start_sim(config).expect("sim server starts"),
+        server: start_sim_with_buffers(config, buffers).expect("sim server starts"),
         dir,
     }
 }
@@ -178,6 +184,20 @@ fn a_keep_alive_reply_delivered_as_the_drain_begins_is_not_cut_short() {
     assert!(
         rest.contains("HTTP/1.1 200 ") && rest.contains("{\"status\":\"ok\"}"),
         "the GET behind it is answered: {text}"
+    );
+}
+
+/// The simulated start ends as the real one does, in the serving state: `/ready` says
+/// so (a fuzzer's probe would otherwise see a server forever starting).
+#[test]
+fn a_simulated_server_reports_ready() {
+    let mut s = server(|_| {});
+    let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    send(&mut s, &conn, b"GET /ready HTTP/1.1\r\nHost: a\r\n\r\n");
+    let (text, _) = receive(&mut s, &conn);
+    assert!(
+        text.starts_with("HTTP/1.1 200 ") && text.ends_with("{\"status\":\"ready\"}"),
+        "{text}"
     );
 }
 

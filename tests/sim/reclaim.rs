@@ -7,7 +7,7 @@ use availability_server::runtime::sim::{ClientRead, SimConn};
 use availability_server::server::SimServer;
 
 use super::common;
-use super::{HEALTH, PEER, Sim, WINDOW_BYTES, receive, send, server};
+use super::{HEALTH, PEER, Sim, WINDOW_BYTES, receive, send, server, server_with_buffers};
 
 /// Every one of the worker's 1,024 I/O buffers held by `holders` connections that
 /// each sent `first_bytes` at virtual time 0 (`window_bytes` each way); then a
@@ -30,6 +30,34 @@ fn every_buffer_held(first_bytes: &[u8], window_bytes: usize) -> (Sim, Vec<SimCo
         (String::new(), ClientRead::Open)
     );
     (s, holders, newcomer)
+}
+
+/// A worker given two buffers (as the connection-cap fuzzer's is) has only two: with
+/// both held by stalled heads, a third connection's request waits until a holder has
+/// stalled for a second and is cut off for it.
+#[test]
+fn a_worker_given_two_buffers_makes_a_third_request_wait_for_one() {
+    let mut s = server_with_buffers(|c| c.max_connections = 8, Some(2));
+    let _holders: Vec<SimConn> = (0..2)
+        .map(|_| {
+            let conn = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+            send(&mut s, &conn, b"GET /health HTTP/1.1\r\nHost: x\r\n");
+            conn
+        })
+        .collect();
+    s.worker.advance_ms(300);
+    let newcomer = s.worker.connect(PEER, WINDOW_BYTES).expect("a slot");
+    send(&mut s, &newcomer, HEALTH);
+    s.worker.advance_ms(600);
+    assert_eq!(
+        receive(&mut s, &newcomer),
+        (String::new(), ClientRead::Open),
+        "no buffer for it yet"
+    );
+    s.worker.advance_ms(200);
+    let (text, _) = receive(&mut s, &newcomer);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert_eq!(s.worker.buffer_reclaims(), 1);
 }
 
 #[test]
